@@ -1,0 +1,29 @@
+# CaseLedger: `make run` (demo on embedded SQLite) and `make test` (whole suite).
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/caseledger demo --db sqlite:///./caseledger.db
+	$(VENV)/bin/caseledger verify --db sqlite:///./caseledger.db
+
+lint: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf $(VENV) caseledger.db .pytest_cache

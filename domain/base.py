@@ -1,0 +1,102 @@
+"""Small shared helpers for aggregates: deterministic ids, canonical hashes, flags.
+
+Everything here is pure and deterministic: no clocks, no randomness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from domain.calendar import require_aware
+from domain.errors import OutOfOrder, RuleViolation
+
+#: Namespace for every deterministic aggregate id (uuid5 over "<kind>:<natural key>").
+NAMESPACE = UUID("6f1d3c1e-8a55-5b59-9a51-0c4e5e2d2a01")
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def natural_id(kind: str, *parts: str) -> UUID:
+    """Deterministic aggregate id from a kind and a natural key."""
+    return uuid5(NAMESPACE, kind + ":" + "\x1f".join(parts))
+
+
+def canonical_json(value: Any) -> bytes:
+    """Canonical JSON bytes (sorted keys, no whitespace, UTF-8) for domain hashes."""
+    return json.dumps(
+        value, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    ).encode("utf-8")
+
+
+def content_hash(value: Any) -> str:
+    """``sha256:<hex>`` of :func:`canonical_json`."""
+    return "sha256:" + hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def is_sha256_hex(value: object) -> bool:
+    """True for a lowercase 64-digit hex SHA-256 digest."""
+    return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
+
+
+def feedback_token(case_id: UUID, secret: bytes) -> str:
+    """The QR feedback token for a case (R21): HMAC-SHA256(secret, case id), hex.
+
+    Deterministic, so replay never needs randomness; unguessable without the secret.
+    """
+    return hmac.new(secret, b"feedback:" + str(case_id).encode(), hashlib.sha256).hexdigest()
+
+
+def freeze(value: Any) -> Any:
+    """Lists to tuples, recursively (event values may come back from storage as lists)."""
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: freeze(v) for k, v in value.items()}
+    return value
+
+
+def flags_of(*pairs: tuple[bool, str]) -> tuple[str, ...]:
+    """The codes whose condition holds, in order."""
+    return tuple(code for cond, code in pairs if cond)
+
+
+def require(cond: bool, code: str, message: str, **details: Any) -> None:  # noqa: FBT001
+    """Raise ``RuleViolation(code)`` unless ``cond``."""
+    if not cond:
+        raise RuleViolation(code, message, **details)
+
+
+def require_order(cond: bool, message: str, *, code: str = "E_OUT_OF_ORDER") -> None:  # noqa: FBT001
+    """Raise ``OutOfOrder`` unless ``cond``."""
+    if not cond:
+        raise OutOfOrder(message, code=code)
+
+
+def require_text(value: object, what: str) -> str:
+    """A non-blank string, else ``E_REASON_REQUIRED``."""
+    if not isinstance(value, str) or not value.strip():
+        raise RuleViolation("E_REASON_REQUIRED", f"{what} is required")
+    return value
+
+
+def check_time_not_before(at: datetime, last: datetime | None) -> datetime:
+    """Refuse an event claimed to occur before the stream's last event (E_OUT_OF_ORDER)."""
+    require_aware(at)
+    if last is not None and at < last:
+        raise OutOfOrder(
+            f"occurred_at {at.isoformat()} is before the previous event at {last.isoformat()}"
+        )
+    return at
+
+
+def str_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    """A tuple of strings (refuses a bare string, a common caller mistake)."""
+    if isinstance(values, str):
+        return (values,)
+    return tuple(str(v) for v in values)

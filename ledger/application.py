@@ -1,0 +1,191 @@
+"""The write path: an eventsourcing Application whose every saved event is a signed, chained entry.
+
+``LedgerApplication.save`` turns pending domain events into canonical entries (codec), links each
+to its predecessor in the case (``prev``), checks the signing key against the key registry at the
+event's ``occurred_at``, signs (custodial) or checks the client's signature, and inserts the
+records; the recorder appends the Merkle leaves in the same transaction. If any check fails,
+nothing is written.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, Recording, StoredEvent
+from eventsourcing.persistence import Notification as ESNotification
+from nacl.signing import SigningKey
+
+from ledger.chain import Entry, decode_entry, decode_record, encode_entry, encode_record, expected_prev
+from ledger.codec import EventCodec, to_micros
+from ledger.errors import ConflictError, KeyRegistryError, SignatureError, StorageError
+from ledger.hashing import Digest, entry_hash, key_id
+from ledger.keyring import KEY_EVENT_TYPES, KeyRegistry
+from ledger.keys import KEY_REGISTRY_ID, ROOT_ROLE, KeyRing
+from ledger.limits import DEFAULT_LIMITS, Limits
+from ledger.signers import Signer
+from ledger.signing import ENTRY_CONTEXT, check_signature
+from ledger.store import EntryMapper, LedgerRecorder
+
+_HEAD_CACHE_MAX = 100_000
+
+
+class LedgerApplication(Application[UUID]):
+    """Signed, hash-chained event store. Build it with ``api.bootstrap.bootstrap``."""
+
+    name = "Ledger"
+
+    def __init__(  # noqa: PLR0913
+        self,
+        env: Mapping[str, str],
+        *,
+        event_types: Mapping[str, type[Any]],
+        signer: Signer,
+        clock: Callable[[], int],
+        limits: Limits = DEFAULT_LIMITS,
+        merkle: Any = None,
+        metadata: Any = None,
+        calendar: Any = None,
+    ) -> None:
+        self.codec = EventCodec({**KEY_EVENT_TYPES, **event_types})
+        self.signer = signer
+        self.clock = clock
+        self.limits = limits
+        self.calendar = calendar
+        self._merkle = merkle
+        self._metadata = metadata
+        self._heads: dict[str, tuple[int, Digest]] = {}
+        super().__init__(env=dict(env))
+        self.keyring = self._load_keyring()
+
+    # --- wiring -------------------------------------------------------------------------
+    def construct_mapper(self) -> Mapper[UUID]:
+        return EntryMapper(self.codec)
+
+    def construct_recorder(self) -> Any:
+        recorder = self.factory.application_recorder()
+        if isinstance(recorder, LedgerRecorder) and self._merkle is not None:
+            recorder.attach(self._merkle, self._metadata, self.clock)
+            if self.env.get("CREATE_TABLE", "y").lower() in {"y", "yes", "t", "true", "on", "1"}:
+                recorder.create_table()
+        return recorder
+
+    # --- key registry -----------------------------------------------------------------
+    def _load_keyring(self) -> KeyRing:
+        ring = KeyRing()
+        for se in self.recorder.select_events(UUID(KEY_REGISTRY_ID)):
+            data, _ = decode_record(se.state)
+            e = decode_entry(data, limits=self.limits)
+            ring.apply(e.type, e.body)
+        return ring
+
+    def refresh_keys(self) -> None:
+        """Reload the key registry (another process may have changed it)."""
+        self.keyring = self._load_keyring()
+
+    def open_ledger(self, root_key: SigningKey, *, principal: str, at: datetime) -> KeyRegistry:
+        """Write the key registry's genesis entry: the root key registering itself."""
+        reg = KeyRegistry.open(actor=principal, at=at, key=key_body(root_key, principal, ROOT_ROLE, "custodial", to_micros(at)))
+        self.save(reg)
+        return reg
+
+    def key_registry(self) -> KeyRegistry:
+        return self.repository.get(UUID(KEY_REGISTRY_ID))  # type: ignore[no-any-return]
+
+    # --- reading raw entries ------------------------------------------------------------
+    def case_records(self, case_id: UUID | str) -> Iterator[tuple[Entry, bytes, bytes]]:
+        """(entry, entry bytes, signature) of one case in order of ``n``."""
+        for se in self.recorder.select_events(UUID(str(case_id))):
+            data, sig = decode_record(se.state)
+            yield decode_entry(data, limits=self.limits), data, sig
+
+    def _head(self, case: str, n: int) -> Digest:
+        """Hash of entry ``n`` of ``case`` (the ``prev`` of entry n+1)."""
+        cached = self._heads.get(case)
+        if cached is not None and cached[0] == n:
+            return cached[1]
+        rows = self.recorder.select_events(UUID(case), gt=n - 1, lte=n)
+        if not rows:
+            msg = f"case {case} has no entry {n}; reload the aggregate and retry"
+            raise ConflictError(msg)
+        data, _ = decode_record(rows[0].state)
+        return entry_hash(data)
+
+    # --- the write path -------------------------------------------------------------------
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        events = processing_event.events
+        ring = self.keyring
+        pending_ring: KeyRing | None = None
+        heads: dict[str, tuple[int, Digest]] = {}
+        stored: list[StoredEvent] = []
+        for ev in events:
+            case, n = str(ev.originator_id), ev.originator_version
+            if case in heads:
+                prev = heads[case][1]
+            else:
+                prev = expected_prev(case, n, None if n == 1 else self._head(case, n - 1))
+            kid = self.signer.key_for(ev.actor)
+            entry = self.codec.to_entry(ev, key=kid, prev=prev)
+            data = encode_entry(entry, limits=self.limits)
+            ehash = entry_hash(data)
+            if case == KEY_REGISTRY_ID:
+                if pending_ring is None:
+                    pending_ring = copy.deepcopy(ring)
+                    ring = pending_ring
+                ring.authorise_registry_entry(n, kid, entry.actor, entry.occurred_at, entry.type, entry.body)
+                ring.apply(entry.type, entry.body)
+                rec = ring.get(kid)
+            else:
+                rec = ring.check(kid, entry.actor, entry.occurred_at)
+            sig = self.signer.sign(kid, ehash)
+            if self.signer.untrusted:
+                assert rec is not None
+                if not check_signature(rec.public_key, ENTRY_CONTEXT, ehash, sig):
+                    raise SignatureError("2.3", "signature does not verify under the registered key",
+                                         expected=kid.hex(), actual=bytes(sig).hex())
+            stored.append(StoredEvent(originator_id=ev.originator_id, originator_version=n,
+                                      topic=entry.type, state=encode_record(data, sig)))
+            heads[case] = (n, ehash)
+        try:
+            ids = self.recorder.insert_events(stored, tracking=processing_event.tracking,
+                                              **processing_event.saved_kwargs)
+        except IntegrityError as e:
+            msg = "another writer appended to this case first; reload and retry"
+            raise ConflictError(msg) from e
+        except PersistenceError as e:
+            raise StorageError(str(e)) from e
+        if pending_ring is not None:
+            self.keyring = pending_ring
+        if len(self._heads) > _HEAD_CACHE_MAX:
+            self._heads.clear()
+        self._heads.update(heads)
+        recordings = [
+            Recording(ev, ESNotification(id=nid, originator_id=s.originator_id,
+                                          originator_version=s.originator_version, topic=s.topic, state=s.state))
+            for ev, s, nid in zip(events, stored, ids or [0] * len(stored), strict=True)
+        ]
+        if self.repository.cache and not self.repository.fastforward:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                self.repository.cache.put(aggregate_id, aggregate)
+        return recordings
+
+
+def key_body(sk: SigningKey, principal: str, role: str, mode: str, valid_from: int,
+             valid_until: int | None = None) -> dict[str, Any]:
+    """The registration fields for ``sk`` (also used by key rotation)."""
+    pub = bytes(sk.verify_key)
+    return {"key_id": key_id(pub), "public_key": pub, "principal": principal, "role": role,
+            "mode": mode, "valid_from": valid_from, "valid_until": valid_until}
+
+
+def public_key_body(pub: bytes, principal: str, role: str, mode: str, valid_from: int,
+                    valid_until: int | None = None) -> dict[str, Any]:
+    if len(pub) != 32:  # noqa: PLR2004
+        msg = "an Ed25519 public key is 32 bytes"
+        raise KeyRegistryError(msg, code="E_KEY_MALFORMED")
+    return {"key_id": key_id(pub), "public_key": pub, "principal": principal, "role": role,
+            "mode": mode, "valid_from": valid_from, "valid_until": valid_until}

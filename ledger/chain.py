@@ -1,0 +1,144 @@
+"""Entries, stored records and the per-case hash chain (docs/spec/02-events.md, 03-chain-and-log.md).
+
+An *entry* is the canonical msgpack map an actor signs. A *record* is what the store keeps for
+it: ``{"entry": bin, "sig": bin}``. The ledger's own attestations (``recorded_at``, the global
+index) live in the Merkle leaf, outside the signed bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger import encoding
+from ledger.errors import ChainBreakError, EncodingError
+from ledger.hashing import Digest, entry_hash, genesis_prev
+from ledger.limits import DEFAULT_LIMITS, Limits
+
+FORMAT_VERSION = 1
+ENTRY_FIELDS = frozenset({"v", "case", "n", "type", "occurred_at", "actor", "key", "prev", "body"})
+RECORD_FIELDS = frozenset({"entry", "sig"})
+_DIGEST_LEN = 32
+_SIG_LEN = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One signed fact. Field meanings: docs/spec/02-events.md §Envelope."""
+
+    case: str
+    n: int
+    type: str
+    occurred_at: int
+    actor: str
+    key: bytes
+    prev: bytes
+    body: dict[str, Any] = field(default_factory=dict)
+    v: int = FORMAT_VERSION
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "v": self.v,
+            "case": self.case,
+            "n": self.n,
+            "type": self.type,
+            "occurred_at": self.occurred_at,
+            "actor": self.actor,
+            "key": self.key,
+            "prev": self.prev,
+            "body": self.body,
+        }
+
+
+def encode_entry(entry: Entry, *, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """Canonical bytes of ``entry``; refuses an oversized body or entry."""
+    body_bytes = encoding.encode(entry.body, limits=limits)
+    if len(body_bytes) > limits.max_body_bytes:
+        msg = f"body of {len(body_bytes)} bytes exceeds the limit of {limits.max_body_bytes}"
+        raise EncodingError(msg, code="E_BODY_TOO_LARGE")
+    data = encoding.encode(entry.to_map(), limits=limits)
+    if len(data) > limits.max_entry_bytes:
+        msg = f"entry of {len(data)} bytes exceeds the limit of {limits.max_entry_bytes}"
+        raise EncodingError(msg, code="E_ENTRY_TOO_LARGE")
+    return data
+
+
+def _expect(cond: bool, what: str) -> None:  # noqa: FBT001
+    if not cond:
+        msg = f"entry field {what}"
+        raise EncodingError(msg, code="E_ENTRY_SCHEMA")
+
+
+def decode_entry(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Entry:
+    """Parse canonical entry bytes and check the envelope schema (spec 02 §Envelope)."""
+    m = encoding.decode(data, limits=limits)
+    _expect(isinstance(m, dict) and set(m) == ENTRY_FIELDS, "set must be exactly " + ",".join(sorted(ENTRY_FIELDS)))
+    _expect(m["v"] == FORMAT_VERSION, f"v must be {FORMAT_VERSION}")
+    _expect(isinstance(m["case"], str) and 0 < len(m["case"]) <= 128, "case must be a non-empty string")  # noqa: PLR2004
+    _expect(type(m["n"]) is int and m["n"] >= 1, "n must be an integer >= 1")
+    _expect(isinstance(m["type"], str) and 0 < len(m["type"]) <= 128, "type must be a non-empty string")  # noqa: PLR2004
+    _expect(type(m["occurred_at"]) is int and m["occurred_at"] >= 0, "occurred_at must be integer µs")
+    _expect(isinstance(m["actor"], str) and len(m["actor"]) > 0, "actor must be a non-empty string")
+    _expect(isinstance(m["key"], bytes) and len(m["key"]) == _DIGEST_LEN, "key must be 32 bytes")
+    _expect(isinstance(m["prev"], bytes) and len(m["prev"]) == _DIGEST_LEN, "prev must be 32 bytes")
+    _expect(isinstance(m["body"], dict), "body must be a map")
+    return Entry(
+        case=m["case"], n=m["n"], type=m["type"], occurred_at=m["occurred_at"], actor=m["actor"],
+        key=m["key"], prev=m["prev"], body=m["body"], v=m["v"],
+    )
+
+
+def encode_record(entry_bytes: bytes, signature: bytes) -> bytes:
+    return encoding.encode({"entry": entry_bytes, "sig": signature})
+
+
+def decode_record(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> tuple[bytes, bytes]:
+    """Split a stored record into (entry bytes, signature); both checked for shape."""
+    m = encoding.decode(data, max_bytes=limits.max_entry_bytes + 128, limits=limits)
+    if not (isinstance(m, dict) and set(m) == RECORD_FIELDS):
+        msg = "record must be a map with exactly entry and sig"
+        raise EncodingError(msg, code="E_RECORD_SCHEMA")
+    if not (isinstance(m["entry"], bytes) and isinstance(m["sig"], bytes) and len(m["sig"]) == _SIG_LEN):
+        msg = "record entry must be bin and sig 64 bytes"
+        raise EncodingError(msg, code="E_RECORD_SCHEMA")
+    return m["entry"], m["sig"]
+
+
+def expected_prev(case: str, n: int, previous_hash: Digest | None) -> Digest:
+    """The ``prev`` that entry ``n`` of ``case`` must carry (genesis value for n = 1)."""
+    if n == 1:
+        return genesis_prev(case)
+    if previous_hash is None:
+        msg = "previous hash is required for n > 1"
+        raise ValueError(msg)
+    return previous_hash
+
+
+@dataclass(slots=True)
+class ChainCursor:
+    """Walks one case in order of ``n`` and checks each link (spec 06 steps 1.5-1.6)."""
+
+    case: str
+    n: int = 0
+    head: Digest | None = None
+
+    def advance(self, entry: Entry, ehash: Digest) -> None:
+        # Step 1.5: entries of a case are numbered 1, 2, 3 ... with no gap or repeat.
+        if entry.case != self.case or entry.n != self.n + 1:
+            raise ChainBreakError(
+                "1.5", "entry number does not follow its predecessor",
+                expected=f"{self.case}#{self.n + 1}", actual=f"{entry.case}#{entry.n}",
+            )
+        # Step 1.6: prev equals the hash of entry n-1 (or the genesis value for n = 1).
+        want = expected_prev(self.case, entry.n, self.head)
+        if entry.prev != want:
+            raise ChainBreakError("1.6", "prev does not match the previous entry's hash",
+                                  expected=want.hex(), actual=entry.prev.hex())
+        self.n = entry.n
+        self.head = ehash
+
+
+__all__ = [
+    "Entry", "ChainCursor", "encode_entry", "decode_entry", "encode_record", "decode_record",
+    "entry_hash", "expected_prev", "FORMAT_VERSION",
+]

@@ -1,0 +1,111 @@
+"""Canonical msgpack profile (docs/spec/01-encoding.md).
+
+Allowed types: nil, bool, int (-2**63 .. 2**64-1), str (UTF-8), bin, array, and map with str
+keys. Maps are written with keys sorted bytewise by their UTF-8 encoding, every integer and
+length header in its smallest form. Floats, ext types and duplicate keys are refused.
+``decode(b)`` accepts ``b`` only if ``encode(decode(b)) == b``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from ledger.errors import EncodingError
+from ledger.limits import DEFAULT_LIMITS, Limits
+
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64 - 1
+
+
+def _canonical(obj: Any, depth: int, limits: Limits) -> Any:
+    """Return ``obj`` with maps rebuilt in sorted key order; refuse what the profile forbids."""
+    if depth > limits.max_depth:
+        msg = f"nesting deeper than {limits.max_depth}"
+        raise EncodingError(msg, code="E_ENCODING_DEPTH")
+    if obj is None or obj is True or obj is False or isinstance(obj, (str, bytes)):
+        return obj
+    if isinstance(obj, int):
+        if not _INT_MIN <= obj <= _INT_MAX:
+            msg = f"integer {obj} outside the 64-bit range"
+            raise EncodingError(msg, code="E_ENCODING_INT")
+        return obj
+    if isinstance(obj, (bytearray, memoryview)):
+        return bytes(obj)
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(x, depth + 1, limits) for x in obj]
+    if isinstance(obj, dict):
+        for k in obj:
+            if not isinstance(k, str):
+                msg = f"map key {k!r} is not a string"
+                raise EncodingError(msg, code="E_ENCODING_KEY")
+        keys = sorted(obj, key=lambda k: k.encode("utf-8"))
+        return {k: _canonical(obj[k], depth + 1, limits) for k in keys}
+    if isinstance(obj, float):
+        msg = "floats are not allowed (use integer fen or micro-units)"
+        raise EncodingError(msg, code="E_ENCODING_FLOAT")
+    msg = f"type {type(obj).__name__} is not allowed in canonical msgpack"
+    raise EncodingError(msg, code="E_ENCODING_TYPE")
+
+
+def encode(obj: Any, *, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """Encode ``obj`` to canonical msgpack bytes.
+
+    Raises:
+        EncodingError: the value holds a float, a non-string key, an unsupported type, an
+            out-of-range integer, or nests too deep.
+    """
+    try:
+        return msgpack.packb(_canonical(obj, 0, limits), use_bin_type=True, strict_types=False)
+    except (ValueError, OverflowError, TypeError) as e:  # pragma: no cover - guarded above
+        raise EncodingError(str(e)) from e
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    msg = f"ext type {code} is not allowed"
+    raise EncodingError(msg, code="E_ENCODING_EXT")
+
+
+def _reject_floats(obj: Any) -> None:
+    stack = [obj]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, float):
+            msg = "floats are not allowed"
+            raise EncodingError(msg, code="E_ENCODING_FLOAT")
+        if isinstance(x, list):
+            stack.extend(x)
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+
+
+def decode(data: bytes, *, limits: Limits = DEFAULT_LIMITS, max_bytes: int | None = None) -> Any:
+    """Decode canonical msgpack; refuse any input that does not re-encode to the same bytes.
+
+    Raises:
+        EncodingError: the input is too large, malformed, has trailing bytes, holds a float
+            or ext type, has unsorted or duplicate keys, or uses a non-minimal encoding.
+    """
+    limit = limits.max_entry_bytes if max_bytes is None else max_bytes
+    if len(data) > limit:
+        msg = f"{len(data)} bytes exceeds the limit of {limit}"
+        raise EncodingError(msg, code="E_ENCODING_SIZE")
+    try:
+        obj = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            ext_hook=_no_ext,
+        )
+    except EncodingError:
+        raise
+    except Exception as e:  # msgpack raises several unrelated types
+        msg = f"malformed msgpack: {e}"
+        raise EncodingError(msg, code="E_ENCODING_MALFORMED") from e
+    _reject_floats(obj)
+    if encode(obj, limits=limits) != bytes(data):
+        msg = "bytes are not canonical (key order, duplicate key or non-minimal encoding)"
+        raise EncodingError(msg, code="E_ENCODING_NONCANONICAL")
+    return obj

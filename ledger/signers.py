@@ -1,0 +1,81 @@
+"""Who signs an entry: the principal's own device (client-signed) or the server (custodial).
+
+Both modes produce the same entry bytes; only where the private key lives differs
+(architecture §4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from nacl.signing import SigningKey
+
+from ledger.errors import KeyRegistryError, SignatureError
+from ledger.hashing import KeyId, key_id
+from ledger.signing import ENTRY_CONTEXT, Signature, sign
+
+
+class Signer(Protocol):
+    """Chooses the key for an actor and signs entry hashes with it."""
+
+    #: True when signatures come from outside and must be checked before appending.
+    untrusted: bool
+
+    def key_for(self, actor: str) -> KeyId: ...
+
+    def sign(self, kid: KeyId, digest: bytes) -> Signature: ...
+
+
+class LocalSigner:
+    """Holds private keys in memory: demos, tests, and the ledger's own root key."""
+
+    untrusted = False
+
+    def __init__(self, keys: Mapping[str, SigningKey] | None = None) -> None:
+        self._by_actor: dict[str, SigningKey] = {}
+        self._by_kid: dict[bytes, SigningKey] = {}
+        for actor, sk in (keys or {}).items():
+            self.add(actor, sk)
+
+    def add(self, actor: str, sk: SigningKey) -> KeyId:
+        kid = key_id(bytes(sk.verify_key))
+        self._by_actor[actor] = sk
+        self._by_kid[kid] = sk
+        return kid
+
+    def key_for(self, actor: str) -> KeyId:
+        try:
+            return key_id(bytes(self._by_actor[actor].verify_key))
+        except KeyError:
+            msg = f"no signing key held for {actor}"
+            raise KeyRegistryError(msg, code="E_KEY_UNKNOWN") from None
+
+    def sign(self, kid: KeyId, digest: bytes) -> Signature:
+        return sign(self._by_kid[kid], ENTRY_CONTEXT, digest)
+
+
+class ClientSignatures:
+    """Client-signed mode: the device sent (key id, signature) for each entry hash it expects.
+
+    The application checks every such signature against the key registry before appending.
+    """
+
+    untrusted = True
+
+    def __init__(self, actor: str, kid: bytes, signatures: Mapping[bytes, bytes]) -> None:
+        self.actor, self.kid, self.signatures = actor, KeyId(kid), dict(signatures)
+
+    def key_for(self, actor: str) -> KeyId:
+        if actor != self.actor:
+            msg = f"client signature is for {self.actor}, not {actor}"
+            raise KeyRegistryError(msg, code="E_KEY_WRONG_ACTOR")
+        return self.kid
+
+    def sign(self, kid: KeyId, digest: bytes) -> Signature:
+        try:
+            return Signature(self.signatures[digest])
+        except KeyError:
+            raise SignatureError(
+                "2.3", "the client did not sign this entry", expected=digest.hex(), actual=None,
+            ) from None

@@ -1,0 +1,43 @@
+"""Ed25519 signatures with per-kind contexts (docs/spec/02-events.md §Signatures).
+
+The message signed for an entry is ``PAE(ENTRY_CONTEXT, entry_hash)``; a bundle's manifest is
+signed over ``PAE(BUNDLE_CONTEXT, sha256(manifest))``. Checkpoints use the C2SP signed-note
+format instead (ledger/checkpoint.py).
+"""
+
+from __future__ import annotations
+
+from typing import NewType
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
+
+from ledger.hashing import KeyId, key_id, pae
+
+Signature = NewType("Signature", bytes)
+
+ENTRY_CONTEXT = b"CaseLedger/v1/entry-signature"
+BUNDLE_CONTEXT = b"CaseLedger/v1/bundle-signature"
+
+
+def signed_message(context: bytes, digest: bytes) -> bytes:
+    return pae(context, digest)
+
+
+def sign(signing_key: SigningKey, context: bytes, digest: bytes) -> Signature:
+    return Signature(signing_key.sign(signed_message(context, digest)).signature)
+
+
+def check_signature(public_key: bytes, context: bytes, digest: bytes, signature: bytes) -> bool:
+    """True if ``signature`` is a valid Ed25519 signature over PAE(context, digest)."""
+    if len(public_key) != 32 or len(signature) != 64:  # noqa: PLR2004 - Ed25519 sizes
+        return False
+    try:
+        VerifyKey(public_key).verify(signed_message(context, digest), signature)
+    except (BadSignatureError, ValueError):
+        return False
+    return True
+
+
+def public_key_id(signing_key: SigningKey) -> KeyId:
+    return key_id(bytes(signing_key.verify_key))

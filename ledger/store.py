@@ -1,0 +1,93 @@
+"""Persistence: eventsourcing-sqlalchemy recorders extended to keep the Merkle log in step.
+
+The only module (with ledger/codec.py) that touches both eventsourcing and SQLAlchemy. Each
+insert of stored events runs, in the same transaction and after the recorder's table lock, the
+Merkle append: every committed entry becomes exactly one leaf, in commit order (ADR 0002).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+from sqlalchemy import MetaData
+
+from ledger.chain import decode_entry, decode_record
+from ledger.errors import EncodingError
+from ledger.hashing import entry_hash
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ledger.codec import EventCodec
+    from ledger.merkle_store import MerkleStore
+
+EVENTS_TABLE = "ledger_events"
+
+
+class LedgerRecorder(SQLAlchemyApplicationRecorder):
+    """Application recorder that appends a Merkle leaf per inserted entry, atomically."""
+
+    merkle: MerkleStore | None = None
+    clock: Callable[[], int] | None = None
+    metadata: MetaData | None = None
+
+    def attach(self, merkle: MerkleStore, metadata: MetaData, clock: Callable[[], int]) -> None:
+        self.merkle, self.metadata, self.clock = merkle, metadata, clock
+
+    def create_table(self) -> None:
+        super().create_table()
+        if self.metadata is not None:
+            assert self.datastore.engine is not None
+            self.metadata.create_all(self.datastore.engine, checkfirst=True)
+
+    def _insert_stored_events(
+        self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int]:
+        ids = super()._insert_stored_events(session, stored_events, **kwargs)
+        if self.merkle is not None and stored_events:
+            assert self.clock is not None
+            recorded_at = self.clock()
+            leaves = []
+            for nid, se in zip(ids, stored_events, strict=True):
+                data, sig = decode_record(se.state)
+                leaves.append((nid, recorded_at, entry_hash(data), sig))
+            self.merkle.append(session.connection(), leaves)
+        return ids
+
+
+class LedgerFactory(SQLAlchemyFactory):
+    """Infrastructure factory selected by ``PERSISTENCE_MODULE=ledger.store:LedgerFactory``."""
+
+    application_recorder_class = LedgerRecorder
+
+
+class _NoTranscoder(Transcoder):
+    def encode(self, obj: Any) -> bytes:  # pragma: no cover - never used
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> Any:  # pragma: no cover - never used
+        raise NotImplementedError
+
+
+class EntryMapper(Mapper[Any]):
+    """Reads stored records back into domain events through the codec.
+
+    Writing goes through ``LedgerApplication._record`` (which signs and chains); this mapper's
+    ``to_stored_event`` is deliberately unusable so nothing can bypass signing.
+    """
+
+    def __init__(self, codec: EventCodec) -> None:
+        super().__init__(transcoder=_NoTranscoder())
+        self.codec = codec
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        msg = "entries are written only by LedgerApplication (signed and chained)"
+        raise EncodingError(msg, code="E_UNSIGNED_WRITE")
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        data, _sig = decode_record(stored_event.state)
+        return self.codec.to_event(decode_entry(data))
