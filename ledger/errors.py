@@ -7,6 +7,7 @@
     │   ├── SignatureError
     │   ├── ChainBreakError
     │   ├── ProofError
+    │   ├── CheckpointError      a malformed signed note or checkpoint, wrong origin, no quorum
     │   └── EquivocationError    two valid signed checkpoints that conflict
     ├── ConflictError            a writer lost the race for (case, n)
     └── StorageError             wraps eventsourcing's PersistenceError and driver errors
@@ -87,6 +88,12 @@ class ChainBreakError(VerificationError):
 
 class ProofError(VerificationError):
     code = "E_PROOF"
+
+
+class CheckpointError(VerificationError):
+    """A signed note or checkpoint body is malformed, names the wrong origin, or lacks a quorum."""
+
+    code = "E_CHECKPOINT"
 
 
 class EquivocationError(VerificationError):
