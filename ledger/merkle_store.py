@@ -1,0 +1,295 @@
+"""The Merkle log on SQLAlchemy Core, beside the events (docs/spec/03-chain-and-log.md, ADR 0002).
+
+Tables (created on the ``MetaData`` passed in, so they share the events' schema and engine):
+
+``merkle_leaves(idx, notification_id, recorded_at, entry_hash, leaf_hash)``
+    One row per committed entry. ``idx`` is the leaf index (0, 1, 2 ... with no gaps);
+    ``notification_id`` is the event's id in the notification log, kept separately because
+    PostgreSQL sequences can skip values when a transaction rolls back.
+``merkle_nodes(level, idx, hash)``
+    The hash of every *complete* perfect subtree of level >= 1: node ``(level, idx)`` covers
+    leaves ``[idx << level, (idx + 1) << level)``. A complete subtree never changes, so rows are
+    only ever inserted. There are ``size - popcount(size)`` of them: about one per leaf.
+``merkle_state(id = 1, size, frontier)``
+    The current size and the frontier (the roots of the perfect subtrees of ``[0, size)``,
+    concatenated), so an append reads one row and the latest root costs no hashing.
+``checkpoints(id, size, root, note, created_at)``
+    Signed checkpoint notes as issued (spec 04). The store does not verify them.
+
+Costs: ``append`` does one read and three writes per *transaction*, plus one leaf row and on
+average one node row per *leaf*, sent with ``executemany``; proofs for any size up to the
+current one are served from O(log n) node rows in two ``SELECT``s, with no tree rebuild.
+
+Concurrency: every method takes a :class:`~sqlalchemy.engine.Connection` that is already
+inside the caller's transaction. Appends must be serialised by the caller: the ledger's
+recorder holds its events-table lock (PostgreSQL ``LOCK TABLE ... IN EXCLUSIVE MODE``,
+SQLite's single-writer lock) while it calls :meth:`MerkleStore.append`, so this module takes
+no lock of its own (ADR 0002). Reads need no lock: every row they use is immutable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+
+from ledger import merkle
+from ledger.errors import StorageError, UsageError
+from ledger.hashing import Digest
+
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+@dataclass(frozen=True, slots=True)
+class MerkleLeaf:
+    """One stored leaf."""
+
+    idx: int
+    notification_id: int
+    recorded_at: int
+    entry_hash: bytes
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """One stored checkpoint note (unverified: pass ``note`` to ``verify_checkpoint``)."""
+
+    id: int
+    size: int
+    root: bytes
+    note: str
+    created_at: int
+
+
+LeafInput = tuple[int, int, bytes, bytes]
+"""``(notification_id, recorded_at, entry_hash, signature)`` for one committed entry."""
+
+
+class MerkleStore:
+    """The persistent Merkle log. Stateless: all state lives in the tables."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        """Define the four tables on ``metadata`` (``metadata.create_all`` creates them)."""
+        self.metadata = metadata
+        self.leaves = Table(
+            "merkle_leaves", metadata,
+            Column("idx", BigInteger, primary_key=True, autoincrement=False),
+            Column("notification_id", BigInteger, nullable=False, unique=True),
+            Column("recorded_at", BigInteger, nullable=False),
+            Column("entry_hash", LargeBinary(32), nullable=False),
+            Column("leaf_hash", LargeBinary(32), nullable=False),
+        )
+        self.nodes = Table(
+            "merkle_nodes", metadata,
+            Column("level", SmallInteger, primary_key=True, autoincrement=False),
+            Column("idx", BigInteger, primary_key=True, autoincrement=False),
+            Column("hash", LargeBinary(32), nullable=False),
+        )
+        self.state = Table(
+            "merkle_state", metadata,
+            Column("id", Integer, primary_key=True, autoincrement=False),
+            Column("size", BigInteger, nullable=False),
+            Column("frontier", LargeBinary, nullable=False),
+        )
+        self.checkpoints = Table(
+            "checkpoints", metadata,
+            Column("id", _ID, primary_key=True, autoincrement=True),
+            Column("size", BigInteger, nullable=False, index=True),
+            Column("root", LargeBinary(32), nullable=False),
+            Column("note", Text, nullable=False),
+            Column("created_at", BigInteger, nullable=False),
+        )
+        s, lv, nd = self.state, self.leaves, self.nodes
+        self._q_state = select(s.c.size, s.c.frontier).where(s.c.id == 1)
+        self._ins_leaves = insert(lv)
+        self._ins_nodes = insert(nd)
+        self._ins_state = insert(s)
+        self._upd_state = update(s).where(s.c.id == 1)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _frontier(self, conn: Connection) -> tuple[merkle.Frontier, bool]:
+        row = conn.execute(self._q_state).first()
+        if row is None:
+            return merkle.Frontier(), False
+        try:
+            return merkle.Frontier.from_bytes(int(row.size), bytes(row.frontier)), True
+        except UsageError as e:
+            msg = f"merkle_state is corrupt: {e}"
+            raise StorageError(msg) from e
+
+    def append(self, conn: Connection, leaves: Sequence[LeafInput]) -> list[int]:
+        """Append one leaf per committed entry, in the given order; return their indexes.
+
+        Must run inside the transaction that inserts the entries, while the caller holds the
+        lock that serialises appenders (ADR 0002).
+
+        Args:
+            conn: a connection inside the caller's transaction.
+            leaves: ``(notification_id, recorded_at, entry_hash, signature)`` per entry.
+
+        Returns:
+            The leaf indexes assigned: the current size, size + 1, ...
+
+        Raises:
+            EncodingError: a field is malformed (see :func:`ledger.merkle.leaf_data`).
+            StorageError: the stored state is corrupt.
+        """
+        if not leaves:
+            return []
+        frontier, exists = self._frontier(conn)
+        first = frontier.size
+        leaf_rows = []
+        node_rows = []
+        for i, (nid, recorded_at, ehash, sig) in enumerate(leaves):
+            idx = first + i
+            lh = merkle.compute_leaf_hash(ehash, sig, recorded_at, idx)
+            leaf_rows.append({"idx": idx, "notification_id": nid, "recorded_at": recorded_at,
+                              "entry_hash": ehash, "leaf_hash": lh})
+            for (level, nidx), h in frontier.append(lh):
+                node_rows.append({"level": level, "idx": nidx, "hash": h})
+        conn.execute(self._ins_leaves, leaf_rows)
+        if node_rows:
+            conn.execute(self._ins_nodes, node_rows)
+        values = {"size": frontier.size, "frontier": frontier.to_bytes()}
+        if exists:
+            conn.execute(self._upd_state, values)
+        else:
+            conn.execute(self._ins_state, {"id": 1, **values})
+        return list(range(first, frontier.size))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def size(self, conn: Connection) -> int:
+        """The number of leaves committed (as seen by ``conn``'s transaction)."""
+        row = conn.execute(self._q_state).first()
+        return 0 if row is None else int(row.size)
+
+    def fetcher(self, conn: Connection) -> merkle.NodeFetcher:
+        """A :class:`ledger.merkle.NodeFetcher` reading cached nodes through ``conn``.
+
+        Each call does at most two ``SELECT``s (leaf hashes, then node hashes). A node that is
+        absent (the size asked for exceeds the log) raises :class:`UsageError`.
+        """
+
+        def fetch(nodes: Collection[merkle.NodeId]) -> Mapping[merkle.NodeId, bytes]:
+            leaf_ids = [i for lvl, i in nodes if lvl == 0]
+            inner = [(lvl, i) for lvl, i in nodes if lvl > 0]
+            out: dict[merkle.NodeId, bytes] = {}
+            if leaf_ids:
+                lv = self.leaves
+                for idx, h in conn.execute(select(lv.c.idx, lv.c.leaf_hash).where(lv.c.idx.in_(leaf_ids))):
+                    out[(0, int(idx))] = bytes(h)
+            if inner:
+                nd = self.nodes
+                q = select(nd.c.level, nd.c.idx, nd.c.hash).where(tuple_(nd.c.level, nd.c.idx).in_(inner))
+                for level, idx, h in conn.execute(q):
+                    out[(int(level), int(idx))] = bytes(h)
+            if len(out) != len(set(nodes)):
+                missing = sorted(set(nodes) - set(out))
+                msg = f"the log has no complete subtree {missing[0]} (size beyond the log?)"
+                raise UsageError(msg)
+            return out
+
+        return fetch
+
+    def root(self, conn: Connection, size: int | None = None) -> Digest:
+        """The root at ``size`` (default: the current size); O(log n) reads for older sizes."""
+        if size is None:
+            frontier, _ = self._frontier(conn)
+            return frontier.root()
+        return merkle.root_at(size, self.fetcher(conn))
+
+    def leaf(self, conn: Connection, idx: int) -> MerkleLeaf | None:
+        """The leaf at ``idx``, or None."""
+        lv = self.leaves
+        row = conn.execute(select(lv).where(lv.c.idx == idx)).first()
+        return None if row is None else _leaf(row)
+
+    def leaf_for_notification(self, conn: Connection, notification_id: int) -> MerkleLeaf | None:
+        """The leaf of the event with this notification id, or None."""
+        lv = self.leaves
+        row = conn.execute(select(lv).where(lv.c.notification_id == notification_id)).first()
+        return None if row is None else _leaf(row)
+
+    def inclusion_proof(self, conn: Connection, index: int, size: int) -> list[Digest]:
+        """RFC 9162 inclusion proof for leaf ``index`` in the tree of ``size`` leaves.
+
+        Raises:
+            UsageError: ``index`` is not below ``size`` or ``size`` exceeds the log.
+        """
+        return merkle.inclusion_proof(index, size, self.fetcher(conn))
+
+    def consistency_proof(self, conn: Connection, size1: int, size2: int) -> list[Digest]:
+        """RFC 9162 consistency proof from ``size1`` to ``size2`` (``0 < size1 <= size2``).
+
+        Raises:
+            UsageError: the sizes are out of order or ``size2`` exceeds the log.
+        """
+        return merkle.consistency_proof(size1, size2, self.fetcher(conn))
+
+    def iter_leaves(self, conn: Connection, start: int = 0, batch: int = 10_000) -> Iterator[MerkleLeaf]:
+        """Every leaf from ``start`` in index order, read ``batch`` rows at a time."""
+        if batch < 1:
+            msg = "batch must be >= 1"
+            raise UsageError(msg)
+        lv = self.leaves
+        nxt = start
+        while True:
+            rows = conn.execute(select(lv).where(lv.c.idx >= nxt).order_by(lv.c.idx).limit(batch)).all()
+            for row in rows:
+                yield _leaf(row)
+            if len(rows) < batch:
+                return
+            nxt = int(rows[-1].idx) + 1
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def add_checkpoint(self, conn: Connection, note: str, size: int, root: bytes, created_at: int) -> int:
+        """Store a signed checkpoint note; return its id."""
+        res = conn.execute(insert(self.checkpoints).values(note=note, size=size, root=root, created_at=created_at))
+        pk = res.inserted_primary_key
+        assert pk is not None  # noqa: S101 - autoincrement primary key
+        return int(pk[0])
+
+    def latest_checkpoint(self, conn: Connection) -> StoredCheckpoint | None:
+        """The most recently stored checkpoint, or None."""
+        cp = self.checkpoints
+        row = conn.execute(select(cp).order_by(cp.c.id.desc()).limit(1)).first()
+        return None if row is None else _checkpoint(row)
+
+    def checkpoint_at(self, conn: Connection, size: int) -> StoredCheckpoint | None:
+        """The most recently stored checkpoint of exactly ``size`` leaves, or None."""
+        cp = self.checkpoints
+        row = conn.execute(select(cp).where(cp.c.size == size).order_by(cp.c.id.desc()).limit(1)).first()
+        return None if row is None else _checkpoint(row)
+
+
+def _leaf(row: object) -> MerkleLeaf:
+    r = row._mapping  # type: ignore[attr-defined]
+    return MerkleLeaf(int(r["idx"]), int(r["notification_id"]), int(r["recorded_at"]),
+                      bytes(r["entry_hash"]), bytes(r["leaf_hash"]))
+
+
+def _checkpoint(row: object) -> StoredCheckpoint:
+    r = row._mapping  # type: ignore[attr-defined]
+    return StoredCheckpoint(int(r["id"]), int(r["size"]), bytes(r["root"]), str(r["note"]), int(r["created_at"]))
+
+
+__all__ = ["LeafInput", "MerkleLeaf", "MerkleStore", "StoredCheckpoint"]
