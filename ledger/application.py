@@ -23,7 +23,7 @@ from nacl.signing import SigningKey
 from ledger.chain import Entry, decode_entry, decode_record, encode_entry, encode_record, expected_prev
 from ledger.codec import EventCodec, to_micros
 from ledger.errors import ConflictError, KeyRegistryError, SignatureError, StorageError
-from ledger.hashing import Digest, entry_hash, key_id
+from ledger.hashing import Digest, KeyId, entry_hash, key_id
 from ledger.keyring import KEY_EVENT_TYPES, KeyRegistry
 from ledger.keys import KEY_REGISTRY_ID, ROOT_ROLE, KeyRing
 from ledger.limits import DEFAULT_LIMITS, Limits
@@ -116,40 +116,69 @@ class LedgerApplication(Application[UUID]):
         return entry_hash(data)
 
     # --- the write path -------------------------------------------------------------------
-    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
-        events = processing_event.events
-        ring = self.keyring
-        pending_ring: KeyRing | None = None
-        heads: dict[str, tuple[int, Digest]] = {}
-        stored: list[StoredEvent] = []
+    def _entries(self, events: list[Any], signer: Signer) -> list[tuple[Any, Entry, bytes, Digest]]:
+        """Build each pending event's canonical entry, chained to its predecessor (unsigned)."""
+        heads: dict[str, Digest] = {}
+        out = []
         for ev in events:
             case, n = str(ev.originator_id), ev.originator_version
-            if case in heads:
-                prev = heads[case][1]
-            else:
-                prev = expected_prev(case, n, None if n == 1 else self._head(case, n - 1))
-            kid = self.signer.key_for(ev.actor)
-            entry = self.codec.to_entry(ev, key=kid, prev=prev)
+            prev = heads.get(case) or expected_prev(case, n, None if n == 1 else self._head(case, n - 1))
+            entry = self.codec.to_entry(ev, key=signer.key_for(ev.actor), prev=prev)
             data = encode_entry(entry, limits=self.limits)
-            ehash = entry_hash(data)
+            heads[case] = entry_hash(data)
+            out.append((ev, entry, data, heads[case]))
+        return out
+
+    def preview(self, *aggregates: Any, key: bytes) -> list[bytes]:
+        """Client-signed mode, step 1: the entry bytes that saving these aggregates would append.
+
+        The client signs each entry's hash and sends the bytes and signatures back with the same
+        command (``ledger.signers.ClientSignatures``). Nothing is written.
+        """
+        events = [e for a in aggregates for e in a._pending_events]  # noqa: SLF001
+        actors = {e.actor for e in events}
+
+        class _Key:
+            untrusted = True
+
+            def key_for(self, actor: str) -> bytes:
+                return key
+
+        if len(actors) > 1:
+            msg = "a client-signed save must have a single actor"
+            raise KeyRegistryError(msg, code="E_KEY_WRONG_ACTOR")
+        return [data for _, _, data, _ in self._entries(events, _Key())]  # type: ignore[arg-type]
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        events = list(processing_event.events)
+        ring = self.keyring
+        pending_ring: KeyRing | None = None
+        stored: list[StoredEvent] = []
+        built = self._entries(events, self.signer)
+        now = self.clock()
+        for ev, entry, data, ehash in built:
+            kid, case = entry.key, entry.case
             if case == KEY_REGISTRY_ID:
                 if pending_ring is None:
                     pending_ring = copy.deepcopy(ring)
                     ring = pending_ring
-                ring.authorise_registry_entry(n, kid, entry.actor, entry.occurred_at, entry.type, entry.body)
+                ring.authorise_registry_entry(entry.n, kid, entry.actor, entry.occurred_at, entry.type, entry.body)
                 ring.apply(entry.type, entry.body)
                 rec = ring.get(kid)
             else:
                 rec = ring.check(kid, entry.actor, entry.occurred_at)
-            sig = self.signer.sign(kid, ehash)
+            # A revoked key signs nothing new, whatever occurred_at it claims (no back-dating).
+            if rec is not None and rec.revoked_at is not None and rec.revoked_at <= now:
+                msg = f"key of {entry.actor} is revoked"
+                raise KeyRegistryError(msg, code="E_KEY_REVOKED")
+            sig = self.signer.sign(KeyId(kid), ehash)
             if self.signer.untrusted:
                 assert rec is not None
                 if not check_signature(rec.public_key, ENTRY_CONTEXT, ehash, sig):
                     raise SignatureError("2.3", "signature does not verify under the registered key",
                                          expected=kid.hex(), actual=bytes(sig).hex())
-            stored.append(StoredEvent(originator_id=ev.originator_id, originator_version=n,
+            stored.append(StoredEvent(originator_id=ev.originator_id, originator_version=entry.n,
                                       topic=entry.type, state=encode_record(data, sig)))
-            heads[case] = (n, ehash)
         try:
             ids = self.recorder.insert_events(stored, tracking=processing_event.tracking,
                                               **processing_event.saved_kwargs)
@@ -162,7 +191,8 @@ class LedgerApplication(Application[UUID]):
             self.keyring = pending_ring
         if len(self._heads) > _HEAD_CACHE_MAX:
             self._heads.clear()
-        self._heads.update(heads)
+        for _, entry, _, ehash in built:
+            self._heads[entry.case] = (entry.n, ehash)
         recordings = [
             Recording(ev, ESNotification(id=nid, originator_id=s.originator_id,
                                           originator_version=s.originator_version, topic=s.topic, state=s.state))

@@ -68,12 +68,16 @@ def _no_ext(code: int, data: bytes) -> Any:
 
 
 def _reject_floats(obj: Any) -> None:
+    """Refuse floats and msgpack's built-in timestamp ext anywhere in a decoded value."""
     stack = [obj]
     while stack:
         x = stack.pop()
         if isinstance(x, float):
             msg = "floats are not allowed"
             raise EncodingError(msg, code="E_ENCODING_FLOAT")
+        if isinstance(x, msgpack.Timestamp):  # ext type -1, which msgpack decodes itself
+            msg = "ext type -1 (timestamp) is not allowed"
+            raise EncodingError(msg, code="E_ENCODING_EXT")
         if isinstance(x, list):
             stack.extend(x)
         elif isinstance(x, dict):

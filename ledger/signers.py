@@ -6,13 +6,14 @@ Both modes produce the same entry bytes; only where the private key lives differ
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from nacl.signing import SigningKey
 
 from ledger.errors import KeyRegistryError, SignatureError
-from ledger.hashing import KeyId, key_id
+from ledger.chain import decode_entry
+from ledger.hashing import KeyId, entry_hash, key_id
 from ledger.signing import ENTRY_CONTEXT, Signature, sign
 
 
@@ -56,15 +57,24 @@ class LocalSigner:
 
 
 class ClientSignatures:
-    """Client-signed mode: the device sent (key id, signature) for each entry hash it expects.
+    """Client-signed mode: the device sends the entries it signed, as canonical bytes, with signatures.
 
-    The application checks every such signature against the key registry before appending.
+    The server re-runs the command and signs nothing itself: each entry it produces must be
+    byte-identical to one the client signed, and the application checks every signature against
+    the key registry before appending. Non-canonical or malformed client bytes are refused here.
     """
 
     untrusted = True
 
-    def __init__(self, actor: str, kid: bytes, signatures: Mapping[bytes, bytes]) -> None:
-        self.actor, self.kid, self.signatures = actor, KeyId(kid), dict(signatures)
+    def __init__(self, actor: str, kid: bytes, signed: Sequence[tuple[bytes, bytes]]) -> None:
+        self.actor, self.kid = actor, KeyId(kid)
+        self.signatures: dict[bytes, bytes] = {}
+        for data, sig in signed:
+            entry = decode_entry(data)  # raises EncodingError on non-canonical bytes
+            if entry.key != kid or entry.actor != actor:
+                msg = "a client-signed entry names another key or actor"
+                raise KeyRegistryError(msg, code="E_KEY_WRONG_ACTOR")
+            self.signatures[entry_hash(data)] = sig
 
     def key_for(self, actor: str) -> KeyId:
         if actor != self.actor:
@@ -77,5 +87,6 @@ class ClientSignatures:
             return Signature(self.signatures[digest])
         except KeyError:
             raise SignatureError(
-                "2.3", "the client did not sign this entry", expected=digest.hex(), actual=None,
+                "2.3", "the client did not sign the entry this command produces (stale head?)",
+                expected=digest.hex(), actual=None,
             ) from None

@@ -1,0 +1,91 @@
+"""The single composition root: builds the ledger from explicit settings and collaborators."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, MetaData
+
+from api.settings import Settings, sqlalchemy_url
+from ledger.application import LedgerApplication
+from ledger.custody import KeyVault
+from ledger.merkle_store import MerkleStore
+from ledger.signers import Signer
+
+
+def system_clock() -> int:
+    """Now, in integer µs UTC."""
+    return time.time_ns() // 1000
+
+
+@dataclass
+class Container:
+    settings: Settings
+    app: LedgerApplication
+    engine: Engine
+    metadata: MetaData
+    merkle: MerkleStore
+    vault: KeyVault | None
+
+
+def domain_event_types() -> dict[str, type[Any]]:
+    try:
+        from domain.registry import EVENT_TYPES  # noqa: PLC0415 - optional until the domain lands
+    except ImportError:
+        return {}
+    return dict(EVENT_TYPES)
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    signer: Signer | None = None,
+    clock: Callable[[], int] = system_clock,
+    event_types: Mapping[str, type[Any]] | None = None,
+    calendar: Any = None,
+) -> Container:
+    """Build the application, store and key vault. Nothing here runs at import time."""
+    metadata = MetaData()
+    merkle = MerkleStore(metadata)
+    env = {
+        "PERSISTENCE_MODULE": "ledger.store:LedgerFactory",
+        "SQLALCHEMY_URL": sqlalchemy_url(settings.db_url),
+        "CREATE_TABLE": "y",
+    }
+    vault_signer: Signer | None = signer
+    vault: KeyVault | None = None
+    types = domain_event_types() if event_types is None else dict(event_types)
+    if calendar is None:
+        from ledger.holidays import ChineseCalendar  # noqa: PLC0415
+
+        calendar = ChineseCalendar()
+    app = LedgerApplication(env, event_types=types, signer=_LateSigner(), clock=clock,
+                            limits=settings.limits, merkle=merkle, metadata=metadata, calendar=calendar)
+    engine = app.recorder.datastore.engine  # type: ignore[attr-defined]
+    if settings.master_secret is not None:
+        vault = KeyVault(engine, metadata, settings.master_secret)
+        metadata.create_all(engine, checkfirst=True)
+    if vault_signer is None:
+        vault_signer = vault if vault is not None else _NoSigner()
+    app.signer = vault_signer
+    return Container(settings, app, engine, metadata, merkle, vault)
+
+
+class _NoSigner:
+    untrusted = False
+
+    def key_for(self, actor: str) -> bytes:
+        from ledger.errors import UsageError  # noqa: PLC0415
+
+        msg = "no signer configured: set CASELEDGER_MASTER_SECRET for custodial keys or pass a signer"
+        raise UsageError(msg)
+
+    def sign(self, kid: bytes, digest: bytes) -> bytes:  # pragma: no cover
+        raise NotImplementedError
+
+
+class _LateSigner(_NoSigner):
+    """Placeholder while the application is being constructed."""

@@ -1,0 +1,134 @@
+"""The ``caseledger`` command. Exit codes: 0 intact/ok, 1 verification failed, 2 usage or connection error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
+
+
+def _progress(total: int | None, desc: str) -> Any:
+    """A tqdm bar on a terminal, nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(total=total, desc=desc, unit="entry", unit_scale=True, file=sys.stderr)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from sqlalchemy import create_engine  # noqa: PLC0415
+    from sqlalchemy.exc import NoSuchTableError, OperationalError  # noqa: PLC0415
+
+    from api.settings import sqlalchemy_url  # noqa: PLC0415
+    from ledger.audit import count_rows, events_table, verify_database  # noqa: PLC0415
+
+    try:
+        engine = create_engine(sqlalchemy_url(args.db))
+        total = count_rows(engine, events_table(engine))
+    except (OperationalError, NoSuchTableError) as e:
+        print(f"caseledger verify: cannot read ledger at {args.db}: {e.__class__.__name__}: {e}".splitlines()[0],
+              file=sys.stderr)
+        return EXIT_USAGE
+    bar = _progress(total, "verify")
+    merkle_check = None
+    try:
+        from ledger.merkle_audit import check_merkle  # noqa: PLC0415
+
+        merkle_check = check_merkle(trust=args.trust, older=args.checkpoint)
+    except ImportError:
+        pass
+    report = verify_database(engine, workers=args.workers, progress=bar.update if bar else None,
+                             merkle_check=merkle_check)
+    if bar:
+        bar.close()
+    out: dict[str, Any] = {
+        "ok": report.ok, "entries": report.entries, "cases": report.cases, "keys": report.keys,
+        "leaves": report.leaves, "root": report.root, "checkpoint_size": report.checkpoint_size,
+        "notes": report.notes,
+        "failure": report.failure.as_dict() if report.failure else None,
+    }
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False, default=str))
+    elif report.ok:
+        print(f"OK: {report.entries} entries in {report.cases} cases, {report.keys} keys, "
+              f"{report.leaves} leaves; root {report.root or '-'}")
+        for note in report.notes:
+            print(f"note: {note}")
+    else:
+        f = report.failure
+        assert f is not None
+        print("FAILED: first failing entry")
+        print(f"  case      {f.case}\n  n         {f.n}\n  position  {f.position}\n  step      {f.step} ({f.code})")
+        print(f"  message   {f.message}\n  expected  {f.expected}\n  actual    {f.actual}")
+    return EXIT_OK if report.ok else EXIT_BAD
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="caseledger", description="Tamper-evident enforcement case-file ledger")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("verify", help="verify every entry, chain link, key and the Merkle log")
+    v.add_argument("--db", default=None, help="database URL (default: $CASELEDGER_DB or sqlite:///./caseledger.db)")
+    v.add_argument("--json", action="store_true", help="print a JSON report")
+    v.add_argument("--workers", type=int, default=2, help="signature-checking processes (default 2)")
+    v.add_argument("--trust", default=None, help="file with trusted checkpoint verifier keys (note vkeys)")
+    v.add_argument("--checkpoint", default=None, help="an older checkpoint note to check consistency from")
+    v.set_defaults(func=cmd_verify)
+
+    d = sub.add_parser("demo", help="seed a realistic demo ledger")
+    d.add_argument("--db", default=None)
+    d.add_argument("--cases", type=int, default=12)
+    d.set_defaults(func=_lazy("api.demo", "cmd_demo"))
+
+    for name, mod, helptext in (
+        ("checkpoint", "api.cmd_log", "sign a new checkpoint of the Merkle log"),
+        ("export", "api.cmd_log", "export one case as an offline court bundle"),
+        ("verify-bundle", "api.cmd_log", "verify a court bundle offline"),
+    ):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("--db", default=None)
+        if name == "export":
+            sp.add_argument("case_id")
+            sp.add_argument("-o", "--output", required=True)
+        if name == "verify-bundle":
+            sp.add_argument("file")
+            sp.add_argument("--trust", required=True)
+        sp.set_defaults(func=_lazy(mod, "cmd_" + name.replace("-", "_")))
+    return p
+
+
+def _lazy(module: str, func: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        import importlib  # noqa: PLC0415
+
+        return int(getattr(importlib.import_module(module), func)(args))
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import os  # noqa: PLC0415
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return EXIT_USAGE if e.code not in (0, None) else EXIT_OK
+    if getattr(args, "db", "x") is None:
+        args.db = os.environ.get("CASELEDGER_DB", "sqlite:///./caseledger.db")
+    from ledger.errors import UsageError  # noqa: PLC0415
+
+    try:
+        return int(args.func(args))
+    except UsageError as e:
+        print(f"caseledger {args.command}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

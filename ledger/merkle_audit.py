@@ -1,0 +1,142 @@
+"""Pass 2 of ``caseledger verify``: the Merkle log against the entries and the checkpoints.
+
+Walks the leaves in index order joined to their entries, recomputes every leaf hash and the
+root (O(log n) memory through a frontier), checks that every entry has exactly one leaf, then
+compares the root with the latest signed checkpoint and, given an older checkpoint, checks
+consistency from it (tail truncation, a dropped case).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine, MetaData, Table, func, select
+
+from ledger import merkle
+from ledger.chain import decode_record
+from ledger.checkpoint import parse_trust_file, verify_checkpoint
+from ledger.errors import LedgerError, VerificationError
+from ledger.hashing import entry_hash
+from ledger.merkle_store import MerkleStore
+from ledger.verify import Failure, VerificationReport
+
+Check = Callable[[Engine, Table, VerificationReport], None]
+
+
+def check_merkle(trust: str | None = None, older: str | None = None) -> Check:
+    """Build the pass-2 check; ``trust`` is a vkey file, ``older`` an older checkpoint note file."""
+    trusted = parse_trust_file(Path(trust).read_text()) if trust else None
+    older_note = Path(older).read_text() if older else None
+
+    def run(engine: Engine, table: Table, report: VerificationReport) -> None:
+        store = MerkleStore(MetaData())
+        walk_leaves(engine, table, store, report)
+        if report.failure is None:
+            compare_checkpoints(engine, store, report, trusted, older_note)
+
+    return run
+
+
+def walk_leaves(engine: Engine, table: Table, store: MerkleStore, report: VerificationReport) -> None:
+    """Steps 5.1-5.4: each leaf matches its entry; leaves and entries pair one to one."""
+    lv = store.leaves
+    q = (select(lv.c.idx, lv.c.notification_id, lv.c.recorded_at, lv.c.entry_hash, lv.c.leaf_hash, table.c.state,
+                table.c.originator_id, table.c.originator_version)
+         .select_from(lv.outerjoin(table, table.c.id == lv.c.notification_id)).order_by(lv.c.idx))
+    frontier = merkle.Frontier()
+    last_time = -1
+    with engine.connect() as conn:
+        rows = conn.execution_options(stream_results=True, yield_per=5000).execute(q)
+        for idx, nid, rec_at, ehash, lhash, state, oid, n in rows:
+            case = str(oid) if oid is not None else None
+            # Step 5.1: leaves are numbered 0, 1, 2 ... without gaps.
+            if idx != frontier.size:
+                report.fail(Failure("5.1", "E_PROOF", "leaf index gap", nid, case, n, frontier.size, idx))
+                return
+            # Step 5.2: the leaf's entry exists and its hash equals the leaf's entry hash.
+            if state is None:
+                report.fail(Failure("5.2", "E_ENTRY_MISSING", "leaf refers to a deleted entry", nid, None, None,
+                                    ehash.hex(), None))
+                return
+            try:
+                data, sig = decode_record(bytes(state))
+            except LedgerError as e:
+                report.fail(Failure("5.2", e.code, e.message, nid, case, n))
+                return
+            actual = entry_hash(data)
+            if actual != bytes(ehash):
+                report.fail(Failure("5.2", "E_PROOF", "entry does not match its leaf", nid, case, n,
+                                    bytes(ehash).hex(), actual.hex()))
+                return
+            # Step 5.3: the leaf hash commits (entry hash, signature, recorded_at, index).
+            want = merkle.compute_leaf_hash(actual, sig, rec_at, idx)
+            if want != bytes(lhash):
+                report.fail(Failure("5.3", "E_PROOF", "leaf hash does not commit this entry", nid, case, n,
+                                    want.hex(), bytes(lhash).hex()))
+                return
+            if rec_at < last_time:
+                report.notes.append(f"recorded_at goes backwards at leaf {idx}")
+            last_time = rec_at
+            frontier.append(want)
+        entries = conn.execute(select(func.count()).select_from(table)).scalar() or 0
+        # Step 5.4: every entry has a leaf (no entry was slipped in outside the log).
+        if entries != frontier.size:
+            orphan = conn.execute(
+                select(table.c.id, table.c.originator_id, table.c.originator_version)
+                .select_from(table.outerjoin(lv, table.c.id == lv.c.notification_id))
+                .where(lv.c.idx.is_(None)).order_by(table.c.id).limit(1)
+            ).first()
+            if orphan is not None:
+                report.fail(Failure("5.4", "E_NOT_IN_LOG", "entry has no Merkle leaf", orphan[0], str(orphan[1]),
+                                    orphan[2], "a leaf", None))
+                return
+    report.leaves = frontier.size
+    report.root = frontier.root().hex()
+
+
+def compare_checkpoints(engine: Engine, store: MerkleStore, report: VerificationReport,
+                        trusted: list | None, older_note: str | None) -> None:  # type: ignore[type-arg]
+    """Steps 5.5-5.6: the recomputed root equals the latest checkpoint; older ones are consistent."""
+    root = bytes.fromhex(report.root or merkle.root_of([]).hex())
+    with engine.connect() as conn:
+        latest = store.latest_checkpoint(conn)
+        if latest is None:
+            report.notes.append("no checkpoint signed yet: run `caseledger checkpoint`")
+        else:
+            report.checkpoint_size = latest.size
+            try:
+                if trusted is not None:
+                    verify_checkpoint(latest.note, trusted)
+            except VerificationError as e:
+                report.fail(Failure(e.step, e.code, e.message, None, None, None, e.expected, e.actual))
+                return
+            # Step 5.5: the latest checkpoint's root is the root of the first `size` leaves.
+            want = store.root(conn, latest.size) if latest.size <= report.leaves else None
+            if latest.size > report.leaves or want != bytes(latest.root) or \
+                    (latest.size == report.leaves and root != bytes(latest.root)):
+                report.fail(Failure("5.5", "E_CHECKPOINT_MISMATCH",
+                                    "the log does not reproduce the latest signed checkpoint",
+                                    None, None, None, f"size {latest.size} root {bytes(latest.root).hex()}",
+                                    f"size {report.leaves} root {root.hex()}"))
+                return
+        if older_note is not None:
+            # Step 5.6: an older checkpoint is consistent with the current tree.
+            if trusted is None:
+                report.notes.append("--checkpoint given without --trust: the old checkpoint's signature is not checked")
+                from ledger.checkpoint import parse_checkpoint_body, parse_note  # noqa: PLC0415
+
+                _, size1, root1, _ = parse_checkpoint_body(parse_note(older_note).body)
+            else:
+                old = verify_checkpoint(older_note, trusted)
+                size1, root1 = old.size, old.root
+            if size1 > report.leaves:
+                report.fail(Failure("5.6", "E_TRUNCATED", "the log is shorter than an older checkpoint",
+                                    None, None, None, f"size >= {size1}", f"size {report.leaves}"))
+                return
+            try:
+                proof = store.consistency_proof(conn, size1, report.leaves)
+                merkle.verify_consistency(size1, report.leaves, proof, root1, root)
+            except VerificationError as e:
+                report.fail(Failure("5.6", "E_INCONSISTENT", "the log is not an extension of the older checkpoint",
+                                    None, None, None, e.expected, e.actual))

@@ -1,0 +1,250 @@
+"""Whole-ledger verification, pure and streaming (docs/spec/06-verification.md, part 1 and 2).
+
+Input is plain data: rows of ``(position, case, n, record bytes)``. Signature checks, the
+costly part, run in worker processes over bounded batches; the chain walk runs in the caller.
+Memory is bounded by the batch window, not by the ledger's size, because rows arrive ordered
+by (case, n) and only the current case's head is kept.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.chain import ChainCursor, decode_entry, decode_record
+from ledger.errors import KeyRegistryError, LedgerError, VerificationError
+from ledger.hashing import Digest, entry_hash
+from ledger.keys import KEY_REGISTRY_ID, KeyRing
+from ledger.limits import DEFAULT_LIMITS, Limits
+from ledger.signing import ENTRY_CONTEXT, check_signature
+
+Row = tuple[int, str, int, bytes]  # (global position, case, n, stored record)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The first failing entry: where it is, which step failed, and the values compared."""
+
+    step: str
+    code: str
+    message: str
+    position: int | None = None
+    case: str | None = None
+    n: int | None = None
+    expected: Any = None
+    actual: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+@dataclass(slots=True)
+class VerificationReport:
+    """Result object for UIs and the CLI (after TUF's VerificationResult)."""
+
+    entries: int = 0
+    cases: int = 0
+    keys: int = 0
+    leaves: int = 0
+    root: str | None = None
+    checkpoint_size: int | None = None
+    failure: Failure | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def fail(self, f: Failure) -> None:
+        """Keep the failure with the lowest global position (the first bad entry)."""
+        if self.failure is None:
+            self.failure = f
+            return
+        a, b = f.position, self.failure.position
+        if a is not None and (b is None or a < b):
+            self.failure = f
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What a worker learned about one row."""
+
+    position: int
+    case: str
+    n: int
+    error: Failure | None
+    type: str = ""
+    actor: str = ""
+    key: bytes = b""
+    occurred_at: int = 0
+    prev: bytes = b""
+    ehash: bytes = b""
+    body: Any = None
+
+
+_PUBKEYS: dict[bytes, bytes] = {}
+
+
+def _init_worker(pubkeys: dict[bytes, bytes]) -> None:
+    global _PUBKEYS  # noqa: PLW0603 - per-process read-only table
+    _PUBKEYS = pubkeys
+
+
+def check_row(row: Row, pubkeys: dict[bytes, bytes], limits: Limits = DEFAULT_LIMITS, *, keep_body: bool = False) -> Checked:
+    """Steps 1.1-1.4 for one stored row: canonical record, canonical entry, placement, signature."""
+    pos, case, n, state = row
+    try:
+        # Step 1.1: the stored record is canonical msgpack {entry, sig}.
+        data, sig = decode_record(state, limits=limits)
+        # Step 1.2: the entry is canonical and its envelope well formed.
+        e = decode_entry(data, limits=limits)
+    except LedgerError as err:
+        step = "1.1" if err.code.startswith("E_RECORD") else "1.2"
+        return Checked(pos, case, n, Failure(step, err.code, err.message, pos, case, n))
+    # Step 1.3: the entry sits where it claims: its case and n equal the row's.
+    if (e.case, e.n) != (case, n):
+        return Checked(pos, case, n, Failure("1.3", "E_CHAIN_BREAK", "entry is stored in another place",
+                                             pos, case, n, f"{case}#{n}", f"{e.case}#{e.n}"))
+    ehash = entry_hash(data)
+    # Step 1.4: the signature verifies under the key named by the entry.
+    pub = pubkeys.get(e.key)
+    if pub is None:
+        return Checked(pos, case, n, Failure("1.4", "E_KEY_UNKNOWN", "entry names an unregistered key",
+                                             pos, case, n, "a registered key id", e.key.hex()))
+    if not check_signature(pub, ENTRY_CONTEXT, ehash, sig):
+        return Checked(pos, case, n, Failure("1.4", "E_SIGNATURE", "signature does not verify",
+                                             pos, case, n, "valid Ed25519 signature", sig.hex()))
+    return Checked(pos, case, n, None, e.type, e.actor, e.key, e.occurred_at, e.prev, ehash,
+                   e.body if keep_body else None)
+
+
+def _check_batch(batch: list[Row]) -> list[Checked]:
+    return [check_row(r, _PUBKEYS) for r in batch]
+
+
+def build_keyring(rows: Iterable[Row], report: VerificationReport, limits: Limits = DEFAULT_LIMITS) -> KeyRing:
+    """Steps 1.0-1.6 on the key-registry stream, whose entries authorise every other key."""
+    ring = KeyRing()
+    cursor = ChainCursor(KEY_REGISTRY_ID)
+    pubkeys: dict[bytes, bytes] = {}
+    for row in rows:
+        pos, case, n, state = row
+        try:
+            data, _ = decode_record(state, limits=limits)
+            e = decode_entry(data, limits=limits)
+            # Step 1.0: registry entries are authorised by the root key valid at occurred_at.
+            ring.authorise_registry_entry(n, e.key, e.actor, e.occurred_at, e.type, e.body)
+            if n == 1:
+                pubkeys[e.key] = e.body["public_key"]
+            else:
+                rec = ring.get(e.key)
+                assert rec is not None
+                pubkeys[e.key] = rec.public_key
+        except LedgerError as err:
+            report.fail(Failure("1.0", err.code, err.message, pos, case, n))
+            return ring
+        c = check_row(row, pubkeys, limits)
+        if c.error is not None:
+            report.fail(c.error)
+            return ring
+        try:
+            cursor.advance(e, Digest(c.ehash))
+            ring.apply(e.type, e.body)
+        except VerificationError as err:
+            report.fail(Failure(err.step, err.code, err.message, pos, case, n, err.expected, err.actual))
+            return ring
+        except LedgerError as err:
+            report.fail(Failure("1.0", err.code, err.message, pos, case, n))
+            return ring
+        for rec in ring.records():
+            pubkeys[rec.key_id] = rec.public_key
+        report.entries += 1
+    report.keys = len(ring)
+    return ring
+
+
+def _checked_stream(rows: Iterable[Row], ring: KeyRing, workers: int, batch: int) -> Iterator[Checked]:
+    pubkeys = {r.key_id: r.public_key for r in ring.records()}
+    it = iter(rows)
+
+    def batches() -> Iterator[list[Row]]:
+        while True:
+            b = [r for _, r in zip(range(batch), it, strict=False)]
+            if not b:
+                return
+            yield b
+
+    if workers <= 1:
+        for b in batches():
+            yield from (check_row(r, pubkeys) for r in b)
+        return
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(pubkeys,)) as pool:
+        window: deque[Any] = deque()
+        for b in batches():
+            window.append(pool.apply_async(_check_batch, (b,)))
+            if len(window) >= 2 * workers + 1:  # bounded in-flight work: constant memory
+                yield from window.popleft().get()
+        while window:
+            yield from window.popleft().get()
+
+
+def verify_cases(
+    rows: Iterable[Row],
+    ring: KeyRing,
+    report: VerificationReport,
+    *,
+    workers: int = 2,
+    batch: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Steps 1.1-1.7 over all non-registry rows, which must arrive ordered by (case, n)."""
+    cursor: ChainCursor | None = None
+    dead_case: str | None = None
+    for c in _checked_stream(rows, ring, workers, batch):
+        report.entries += 1
+        if progress is not None:
+            progress(1)
+        if cursor is None or cursor.case != c.case:
+            cursor = ChainCursor(c.case)
+            report.cases += 1
+        if c.case == dead_case:
+            continue  # report only the first failure of a broken case
+        if c.error is not None:
+            report.fail(c.error)
+            dead_case = c.case
+            continue
+        try:
+            # Step 1.5 and 1.6: numbering and prev link (ChainCursor.advance).
+            cursor.advance(_EntryView(c), Digest(c.ehash))
+            # Step 1.7: the key belongs to the actor and is valid at occurred_at.
+            ring.check(c.key, c.actor, c.occurred_at)
+        except VerificationError as err:
+            report.fail(Failure(err.step, err.code, err.message, c.position, c.case, c.n, err.expected, err.actual))
+            dead_case = c.case
+        except KeyRegistryError as err:
+            report.fail(Failure("1.7", err.code, err.message, c.position, c.case, c.n,
+                                "key valid for actor at occurred_at", c.key.hex()))
+            dead_case = c.case
+
+
+@dataclass(frozen=True, slots=True)
+class _EntryView:
+    """The fields of a checked row that ChainCursor reads."""
+
+    c: Checked
+
+    @property
+    def case(self) -> str:
+        return self.c.case
+
+    @property
+    def n(self) -> int:
+        return self.c.n
+
+    @property
+    def prev(self) -> bytes:
+        return self.c.prev

@@ -1,0 +1,73 @@
+"""Test doubles: a tiny aggregate for ledger tests, fixed keys and a fixed clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
+
+from eventsourcing.domain import Aggregate, event
+from nacl.signing import SigningKey
+
+from api.bootstrap import Container, bootstrap
+from api.settings import Settings
+from ledger.application import key_body
+from ledger.codec import to_micros
+from ledger.signers import LocalSigner
+
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+ROOT = SigningKey(bytes([1]) * 32)
+ALICE = SigningKey(bytes([2]) * 32)
+BOB = SigningKey(bytes([3]) * 32)
+MALLORY = SigningKey(bytes([4]) * 32)  # never registered
+
+
+class Ticket(Aggregate):
+    class Opened(Aggregate.Created):
+        TYPE: ClassVar[str] = "test.ticket_opened.v1"
+        actor: str
+        title: str
+
+    @event(Opened)
+    def __init__(self, actor: str, title: str) -> None:
+        self.title = title
+        self.notes: list[str] = []
+
+    class Noted(Aggregate.Event):
+        TYPE: ClassVar[str] = "test.ticket_noted.v1"
+        actor: str
+        text: str
+        amount: int
+
+    @event(Noted)
+    def note(self, actor: str, text: str, amount: int) -> None:
+        self.notes.append(text)
+
+
+TEST_TYPES = {Ticket.Opened.TYPE: Ticket.Opened, Ticket.Noted.TYPE: Ticket.Noted}
+
+
+class StepClock:
+    """Deterministic µs clock that advances 1 ms per reading."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.t = to_micros(start)
+
+    def __call__(self) -> int:
+        self.t += 1000
+        return self.t
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def make_ledger(url: str, *, signer: LocalSigner | None = None, open_registry: bool = True) -> Container:
+    """A ledger with root, alice and bob registered (custodial keys held in memory)."""
+    signer = signer or LocalSigner({"root": ROOT, "alice": ALICE, "bob": BOB, "mallory": MALLORY})
+    c = bootstrap(Settings(db_url=url), signer=signer, clock=StepClock(), event_types=TEST_TYPES)
+    if open_registry:
+        reg = c.app.open_ledger(ROOT, principal="root", at=T0)
+        for name, sk in (("alice", ALICE), ("bob", BOB)):
+            reg.register(actor="root", at=T0, key=key_body(sk, name, "officer", "custodial", to_micros(T0)))
+        c.app.save(reg)
+    return c
