@@ -155,7 +155,7 @@ def build_merkle_proofs() -> dict[str, Any]:
         ("extra_trailing_hash", 3, 8, lh3, [*p3, hx(root8)], "3.4"),
         ("extra_leading_hash", 3, 8, lh3, [hx(root8), *p3], "3.4"),
         ("truncated_proof", 3, 8, lh3, p3[:-1], "3.4"),
-        ("wrong_size_same_length", 3, 7, lh3, p3, "3.5"),
+        ("wrong_tree_size", 3, 4, lh3, p3, "3.4"),
         ("moved_leaf_index", 2, 8, lh3, p3, "3.5"),
         ("flipped_bit", 3, 8, lh3, flipped, "3.5"),
         ("reordered_proof", 3, 8, lh3, [p3[1], p3[0], p3[2]], "3.5"),
