@@ -206,5 +206,5 @@ class ReferenceList(Aggregate):
                 current = v
         return current
 
-    def version(self, number: int) -> ListVersion | None:
+    def get_version(self, number: int) -> ListVersion | None:
         return next((v for v in self.versions if v.version == number), None)
