@@ -7,13 +7,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nacl.signing import SigningKey
 from sqlalchemy import Engine, MetaData
 
 from api.settings import Settings, sqlalchemy_url
 from ledger.application import LedgerApplication
 from ledger.custody import KeyVault
+from ledger.errors import UsageError
 from ledger.merkle_store import MerkleStore
 from ledger.signers import Signer
+
+
+ROOT_PRINCIPAL = "root"
 
 
 def system_clock() -> int:
@@ -29,6 +34,13 @@ class Container:
     metadata: MetaData
     merkle: MerkleStore
     vault: KeyVault | None
+
+    def ledger_key(self) -> SigningKey:
+        """The root key that signs checkpoints; held in the custodial vault as principal ``root``."""
+        if self.vault is None:
+            msg = "signing checkpoints needs CASELEDGER_MASTER_SECRET (the custodial vault holds the root key)"
+            raise UsageError(msg)
+        return self.vault.signing_key(ROOT_PRINCIPAL)
 
 
 def domain_event_types() -> dict[str, type[Any]]:

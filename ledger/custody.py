@@ -111,3 +111,7 @@ class KeyVault:
 
     def sign(self, kid: KeyId, digest: bytes) -> Signature:
         return sign(self._load(kid), ENTRY_CONTEXT, digest)
+
+    def signing_key(self, principal: str) -> SigningKey:
+        """The principal's current private key (used for the ledger's checkpoint signatures)."""
+        return self._load(self.key_for(principal))

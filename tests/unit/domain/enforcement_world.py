@@ -219,3 +219,25 @@ class World:
                                   "content_hash": content_hash(PUBLIC_DOC), "redaction_reviewer": "r1"}
         params.update(kw)
         insp.publish(at=at, actor="publisher", **params)
+
+
+def assert_refused(code: str, fn: Any, *aggregates: Any) -> Any:
+    """When ``fn()`` runs, it is refused with ``code`` and no aggregate gains an event."""
+    import pytest
+
+    from domain.errors import DomainError
+
+    before = [(len(a.pending_events), a.version) for a in aggregates]
+    with pytest.raises(DomainError) as info:
+        fn()
+    assert info.value.code == code, f"expected {code}, got {info.value.code}: {info.value}"
+    assert [(len(a.pending_events), a.version) for a in aggregates] == before
+    return info.value
+
+
+def replay(events: list[Any]) -> Any:
+    """Reconstruct an aggregate from its events (the projector eventsourcing uses)."""
+    agg = None
+    for e in events:
+        agg = e.mutate(agg)
+    return agg
