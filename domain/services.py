@@ -175,6 +175,11 @@ def dispatch_inspection(
                     "E_OUT_OF_ORDER",
                     "wrong enterprise-year counter",
                 )
+                require(
+                    str(Inspection.id_for(assignments[0].agency.agency_code, task_no)) not in ey.counted,
+                    "E_OUT_OF_ORDER",
+                    f"task {task_no!r} was already dispatched",
+                )
             ytd = ey.ytd if ey is not None else 0
             flags.extend(check_frequency(ytd, cap))
             counters.append((asg, cap, caps_version.version))

@@ -22,6 +22,7 @@ from eventsourcing.application import AggregateNotFoundError
 from domain import services
 from domain.calendar import legal_day
 from domain.errors import (
+    OutOfOrder,
     UnknownAgency,
     UnknownCase,
     UnknownEnterprise,
@@ -234,6 +235,10 @@ class EnforcementCommands:
         emergency, legal_rep_required, legal_rep_basis, activity, mode_reason,
         counted_types)."""
         enterprise = self._enterprise(uscc)
+        if assignments:
+            lead = validate_uscc(assignments[0]["agency_code"])
+            if self._load_optional(Inspection.id_for(lead, task_no)) is not None:
+                raise OutOfOrder(f"task {task_no!r} of {lead} was already dispatched")
         year = str(legal_day(at).year)
         rows = []
         for a in assignments:
