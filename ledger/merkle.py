@@ -152,6 +152,17 @@ def perfect_nodes(start: int, end: int) -> list[NodeId]:
     return out
 
 
+def inorder_position(node: NodeId) -> int:
+    """Position of a perfect subtree in the in-order (flat-tree) numbering of all nodes.
+
+    Leaf ``i`` is at ``2i``; node ``(level, idx)`` is at ``idx * 2**(level + 1) + 2**level - 1``,
+    the gap between its two halves. Positions are unique across levels and below ``2 * size``,
+    so a store can key every node of any level by one integer.
+    """
+    level, idx = node
+    return (idx << (level + 1)) + (1 << level) - 1
+
+
 def fold_nodes(hashes: Sequence[bytes]) -> Digest:
     """Hash of a subtree from its perfect parts (left to right): fold from the right."""
     if not hashes:
@@ -532,7 +543,7 @@ VERIFY_STEPS = ("3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7", "3.8", "3.9", "
 
 __all__ = [
     "EMPTY_ROOT", "HASH_SIZE", "Frontier", "NodeFetcher", "NodeId", "compute_leaf_hash",
-    "consistency_proof", "consistency_ranges", "fold_nodes", "inclusion_proof", "inclusion_ranges",
+    "consistency_proof", "consistency_ranges", "fold_nodes", "inclusion_proof", "inclusion_ranges", "inorder_position",
     "leaf_data", "leaf_hash", "memory_fetcher", "node_hash", "perfect_nodes", "root_at",
     "root_from_consistency_proof", "root_from_inclusion_proof", "root_of", "split_point",
     "verify_consistency", "verify_inclusion",

@@ -6,25 +6,31 @@ Tables (created on the ``MetaData`` passed in, so they share the events' schema 
     One row per committed entry. ``idx`` is the leaf index (0, 1, 2 ... with no gaps);
     ``notification_id`` is the event's id in the notification log, kept separately because
     PostgreSQL sequences can skip values when a transaction rolls back.
-``merkle_nodes(level, idx, hash)``
-    The hash of every *complete* perfect subtree of level >= 1: node ``(level, idx)`` covers
-    leaves ``[idx << level, (idx + 1) << level)``. A complete subtree never changes, so rows are
-    only ever inserted. There are ``size - popcount(size)`` of them: about one per leaf.
-``merkle_state(id = 1, size, frontier)``
-    The current size and the frontier (the roots of the perfect subtrees of ``[0, size)``,
-    concatenated), so an append reads one row and the latest root costs no hashing.
+``merkle_nodes(pos, hash)``
+    The hash of every *complete* perfect subtree of level >= 1, keyed by its in-order position
+    (:func:`ledger.merkle.inorder_position`: node ``(level, idx)``, covering leaves
+    ``[idx << level, (idx + 1) << level)``, is at ``idx * 2**(level+1) + 2**level - 1``). A
+    complete subtree never changes, so rows are only ever inserted. There are
+    ``size - popcount(size)`` of them: about one per leaf.
 ``checkpoints(id, size, root, note, created_at)``
     Signed checkpoint notes as issued (spec 04). The store does not verify them.
 
-Costs: ``append`` does one read and three writes per *transaction*, plus one leaf row and on
-average one node row per *leaf*, sent with ``executemany``; proofs for any size up to the
-current one are served from O(log n) node rows in two ``SELECT``s, with no tree rebuild.
+There is no mutable state row: the size is ``max(idx) + 1`` and the frontier (the O(log n)
+perfect subtrees that make up ``[0, size)``) is read back from the two tables, so every table
+is insert-only and an append writes only new rows.
+
+Costs: ``append`` does two indexed reads (size, frontier) and two ``executemany`` inserts per
+*transaction*, writing one leaf row and on average one node row per *leaf*; roots and proofs
+for any size up to the current one are folds of O(log n) stored hashes read in one ``SELECT``,
+with no tree rebuild. On SQLite both keys are rowid aliases.
 
 Concurrency: every method takes a :class:`~sqlalchemy.engine.Connection` that is already
 inside the caller's transaction. Appends must be serialised by the caller: the ledger's
 recorder holds its events-table lock (PostgreSQL ``LOCK TABLE ... IN EXCLUSIVE MODE``,
 SQLite's single-writer lock) while it calls :meth:`MerkleStore.append`, so this module takes
-no lock of its own (ADR 0002). Reads need no lock: every row they use is immutable.
+no lock of its own (ADR 0002). Two unserialised appenders would both compute the same next
+index and one would fail on the primary key, never fork the tree silently. Reads need no lock:
+every row they use is immutable.
 """
 
 from __future__ import annotations
@@ -39,17 +45,17 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    SmallInteger,
     Table,
     Text,
+    bindparam,
+    func,
     insert,
     select,
-    tuple_,
-    update,
+    union_all,
 )
 
 from ledger import merkle
-from ledger.errors import StorageError, UsageError
+from ledger.errors import UsageError
 from ledger.hashing import Digest
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -89,7 +95,7 @@ class MerkleStore:
         self.metadata = metadata
         self.leaves = Table(
             "merkle_leaves", metadata,
-            Column("idx", BigInteger, primary_key=True, autoincrement=False),
+            Column("idx", _ID, primary_key=True, autoincrement=False),
             Column("notification_id", BigInteger, nullable=False, unique=True),
             Column("recorded_at", BigInteger, nullable=False),
             Column("entry_hash", LargeBinary(32), nullable=False),
@@ -97,15 +103,8 @@ class MerkleStore:
         )
         self.nodes = Table(
             "merkle_nodes", metadata,
-            Column("level", SmallInteger, primary_key=True, autoincrement=False),
-            Column("idx", BigInteger, primary_key=True, autoincrement=False),
+            Column("pos", _ID, primary_key=True, autoincrement=False),
             Column("hash", LargeBinary(32), nullable=False),
-        )
-        self.state = Table(
-            "merkle_state", metadata,
-            Column("id", Integer, primary_key=True, autoincrement=False),
-            Column("size", BigInteger, nullable=False),
-            Column("frontier", LargeBinary, nullable=False),
         )
         self.checkpoints = Table(
             "checkpoints", metadata,
@@ -115,24 +114,24 @@ class MerkleStore:
             Column("note", Text, nullable=False),
             Column("created_at", BigInteger, nullable=False),
         )
-        s, lv, nd = self.state, self.leaves, self.nodes
-        self._q_state = select(s.c.size, s.c.frontier).where(s.c.id == 1)
+        lv, nd = self.leaves, self.nodes
+        self._q_size = select(func.max(lv.c.idx))
+        self._q_fetch = union_all(
+            select(nd.c.pos, nd.c.hash).where(nd.c.pos.in_(bindparam("pos", expanding=True))),
+            select((lv.c.idx * 2).label("pos"), lv.c.leaf_hash).where(lv.c.idx.in_(bindparam("idx", expanding=True))),
+        )
+        self._q_nodes = select(nd.c.pos, nd.c.hash).where(nd.c.pos.in_(bindparam("pos", expanding=True)))
+        self._q_leaves = select(lv.c.idx, lv.c.leaf_hash).where(lv.c.idx.in_(bindparam("idx", expanding=True)))
         self._ins_leaves = insert(lv)
         self._ins_nodes = insert(nd)
-        self._ins_state = insert(s)
-        self._upd_state = update(s).where(s.c.id == 1)
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _frontier(self, conn: Connection) -> tuple[merkle.Frontier, bool]:
-        row = conn.execute(self._q_state).first()
-        if row is None:
-            return merkle.Frontier(), False
-        try:
-            return merkle.Frontier.from_bytes(int(row.size), bytes(row.frontier)), True
-        except UsageError as e:
-            msg = f"merkle_state is corrupt: {e}"
-            raise StorageError(msg) from e
+    def _frontier(self, conn: Connection) -> merkle.Frontier:
+        size = self.size(conn)
+        nodes = merkle.perfect_nodes(0, size)
+        got = self.fetcher(conn)(nodes) if nodes else {}
+        return merkle.Frontier(size, [Digest(got[n]) for n in nodes])
 
     def append(self, conn: Connection, leaves: Sequence[LeafInput]) -> list[int]:
         """Append one leaf per committed entry, in the given order; return their indexes.
@@ -149,11 +148,10 @@ class MerkleStore:
 
         Raises:
             EncodingError: a field is malformed (see :func:`ledger.merkle.leaf_data`).
-            StorageError: the stored state is corrupt.
         """
         if not leaves:
             return []
-        frontier, exists = self._frontier(conn)
+        frontier = self._frontier(conn)
         first = frontier.size
         leaf_rows = []
         node_rows = []
@@ -162,47 +160,40 @@ class MerkleStore:
             lh = merkle.compute_leaf_hash(ehash, sig, recorded_at, idx)
             leaf_rows.append({"idx": idx, "notification_id": nid, "recorded_at": recorded_at,
                               "entry_hash": ehash, "leaf_hash": lh})
-            for (level, nidx), h in frontier.append(lh):
-                node_rows.append({"level": level, "idx": nidx, "hash": h})
+            for node, h in frontier.append(lh):
+                node_rows.append({"pos": merkle.inorder_position(node), "hash": h})
         conn.execute(self._ins_leaves, leaf_rows)
         if node_rows:
             conn.execute(self._ins_nodes, node_rows)
-        values = {"size": frontier.size, "frontier": frontier.to_bytes()}
-        if exists:
-            conn.execute(self._upd_state, values)
-        else:
-            conn.execute(self._ins_state, {"id": 1, **values})
         return list(range(first, frontier.size))
 
     # -- reading ---------------------------------------------------------------------------
 
     def size(self, conn: Connection) -> int:
         """The number of leaves committed (as seen by ``conn``'s transaction)."""
-        row = conn.execute(self._q_state).first()
-        return 0 if row is None else int(row.size)
+        top = conn.execute(self._q_size).scalar()
+        return 0 if top is None else int(top) + 1
 
     def fetcher(self, conn: Connection) -> merkle.NodeFetcher:
-        """A :class:`ledger.merkle.NodeFetcher` reading cached nodes through ``conn``.
+        """A :class:`ledger.merkle.NodeFetcher` reading stored hashes through ``conn``.
 
-        Each call does at most two ``SELECT``s (leaf hashes, then node hashes). A node that is
-        absent (the size asked for exceeds the log) raises :class:`UsageError`.
+        Each call is one ``SELECT`` (leaf hashes and node hashes by primary key). A node that
+        is absent (the size asked for exceeds the log) raises :class:`UsageError`.
         """
 
         def fetch(nodes: Collection[merkle.NodeId]) -> Mapping[merkle.NodeId, bytes]:
-            leaf_ids = [i for lvl, i in nodes if lvl == 0]
-            inner = [(lvl, i) for lvl, i in nodes if lvl > 0]
-            out: dict[merkle.NodeId, bytes] = {}
-            if leaf_ids:
-                lv = self.leaves
-                for idx, h in conn.execute(select(lv.c.idx, lv.c.leaf_hash).where(lv.c.idx.in_(leaf_ids))):
-                    out[(0, int(idx))] = bytes(h)
-            if inner:
-                nd = self.nodes
-                q = select(nd.c.level, nd.c.idx, nd.c.hash).where(tuple_(nd.c.level, nd.c.idx).in_(inner))
-                for level, idx, h in conn.execute(q):
-                    out[(int(level), int(idx))] = bytes(h)
-            if len(out) != len(set(nodes)):
-                missing = sorted(set(nodes) - set(out))
+            want = {merkle.inorder_position(n): n for n in nodes}
+            leaf_ids = [i for lvl, i in want.values() if lvl == 0]
+            inner = [p for p, (lvl, _) in want.items() if lvl > 0]
+            if leaf_ids and inner:
+                rows = conn.execute(self._q_fetch, {"pos": inner, "idx": leaf_ids}).all()
+            elif inner:
+                rows = conn.execute(self._q_nodes, {"pos": inner}).all()
+            else:
+                rows = [(2 * i, h) for i, h in conn.execute(self._q_leaves, {"idx": leaf_ids}).all()]
+            out = {want[int(pos)]: bytes(h) for pos, h in rows}
+            if len(out) != len(want):
+                missing = sorted(set(want.values()) - set(out))
                 msg = f"the log has no complete subtree {missing[0]} (size beyond the log?)"
                 raise UsageError(msg)
             return out
@@ -212,8 +203,7 @@ class MerkleStore:
     def root(self, conn: Connection, size: int | None = None) -> Digest:
         """The root at ``size`` (default: the current size); O(log n) reads for older sizes."""
         if size is None:
-            frontier, _ = self._frontier(conn)
-            return frontier.root()
+            return self._frontier(conn).root()
         return merkle.root_at(size, self.fetcher(conn))
 
     def leaf(self, conn: Connection, idx: int) -> MerkleLeaf | None:
