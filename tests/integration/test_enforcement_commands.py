@@ -1,0 +1,185 @@
+"""``ledger.enforcement.EnforcementCommands`` on a plain eventsourcing Application
+(in-memory POPO persistence): load by natural key, refuse with codes, save atomically,
+and keep the yearly cap under concurrent dispatches (R12)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+import pytest
+from eventsourcing.application import Application
+
+from domain.base import content_hash
+from domain.calendar import SHANGHAI
+from domain.errors import DomainError
+from domain.inspection import REVIEW_POINTS, Inspection
+from domain.registers import EnterpriseYear
+from domain.uscc import make_uscc
+from ledger.enforcement import EnforcementCommands
+from ledger.holidays import ChineseCalendar
+
+AGENCY = make_uscc("11350100MB0000001")
+ENT = "91350100M000100Y43"
+H = "a" * 64
+
+
+def T(s: str) -> datetime:
+    return datetime.fromisoformat(s).replace(tzinfo=SHANGHAI)
+
+
+class App(EnforcementCommands, Application):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.calendar = ChineseCalendar()
+
+
+@pytest.fixture
+def app() -> App:
+    a = App(env={})
+    t0 = T("2025-01-02 09:00")
+    a.register_agency(agency_code=AGENCY, name="市场监管局", kind="administrative_agency", jurisdiction=["3501"],
+                      at=t0, actor="reg")
+    a.appoint_agency_head(agency_code=AGENCY, head="head", effective_at=t0, at=t0, actor="reg")
+    for cert, person in [("C1", "p1"), ("C2", "p2")]:
+        a.issue_certificate(cert_no=cert, person_id=person, name=person, agency_code=AGENCY, categories=["food"],
+                            valid_from="2024-01-01", valid_until="2027-12-31", at=t0, actor="reg")
+    a.register_enterprise(uscc=ENT, name="某食品公司", sector="food", admin_division="350102", risk_class="B",
+                          positive_list=False, at=t0, actor="reg")
+    a.publish_reference_list(kind="item_list", owner=AGENCY, entries=[{"code": "I1", "name": "n", "category": "food"}],
+                             at=t0, actor="reg")
+    a.publish_reference_list(kind="annual_plan", owner=AGENCY, scope="2025", entries=[{"item_code": "I1"}], at=t0,
+                             actor="reg")
+    a.publish_reference_list(kind="frequency_caps", owner=AGENCY,
+                             entries=[{"sector": "food", "risk_class": "B", "cap": 3}], at=t0, actor="reg")
+    a.publish_reference_list(kind="discretion_benchmark", owner=AGENCY,
+                             entries=[{"code": "B1", "min_fen": 1, "max_fen": 10_000_000}], at=t0, actor="reg")
+    return a
+
+
+def dispatch(app: App, task_no: str, at: datetime, certs: tuple[str, ...] = ("C1", "C2")) -> Any:
+    return app.dispatch_inspection(task_no=task_no, inspection_type="routine", mode="on_site", uscc=ENT,
+                                   assignments=[{"agency_code": AGENCY, "item_codes": ["I1"], "cert_nos": list(certs)}],
+                                   at=at, actor="dispatcher")
+
+
+def test_a_whole_lifecycle_persists_and_reloads_to_the_same_state(app: App) -> None:
+    iid = dispatch(app, "T-1", T("2025-09-01 09:00"))
+    assert iid == Inspection.id_for(AGENCY, "T-1")
+    app.approve_inspection(inspection_id=iid, agency_code=AGENCY, approver="head", at=T("2025-09-01 09:30"))
+    app.record_arrival(inspection_id=iid, scan={"code_id": "Q", "uscc": ENT, "scanned_at": 1}, location="x",
+                       at=T("2025-09-02 10:00"), actor="p1")
+    for c in ("C1", "C2"):
+        app.show_certificate(inspection_id=iid, cert_no=c, at=T("2025-09-02 10:05"), actor=c)
+    app.log_evidence(inspection_id=iid, evidence_id="EV-1", evidence_type="书证", sha256=H, size=1,
+                     media_type="image/jpeg", source="on_site", capture={}, cert_nos=["C1", "C2"],
+                     at=T("2025-09-02 10:30"), actor="p1")
+    app.sign_inspection_record(inspection_id=iid, record_hash=H, cert_nos=["C1", "C2"], party_signature="s",
+                               refusal_note=None, at=T("2025-09-02 11:00"), actor="p1")
+    app.conclude_inspection(inspection_id=iid, result="case_filed", cert_nos=["C1", "C2"], at=T("2025-09-02 11:30"),
+                            actor="p1")
+    token = app.notify_result(inspection_id=iid, recipient="m", summary_hash=H, secret=b"s",
+                              at=T("2025-09-02 12:00"), actor="p1")
+    assert len(token) == 64
+    app.file_case(inspection_id=iid, case_no="C-1", investigators=["p1"], case_class="ordinary",
+                  requires_legal_review=True, at=T("2025-09-03 09:00"), actor="p1")
+    app.give_legal_review(inspection_id=iid, reviewer="r1", draft_hash="b" * 64, result="pass",
+                          checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True,
+                          at=T("2025-09-20 09:00"))
+    app.decide(inspection_id=iid, decision_no="罚1", outcome="penalty", draft_hash="b" * 64, decider="head",
+               decider_role="agency_head", evidence_refs=["EV-1"], at=T("2025-09-26 10:00"),
+               penalty_kinds=["罚款"], fine_fen=200_000, benchmark_code="B1")
+    doc = {"cf_wsh": "罚1", "cf_xdr_zjhm": "secret-id"}
+    app.serve_decision(inspection_id=iid, method="direct", documents=["行政处罚决定书"],
+                       document_hash=content_hash(doc), publication_notice=True, at=T("2025-09-26 15:00"), actor="p1")
+    app.publish_decision(inspection_id=iid, served_document=doc, redaction_map={"cf_xdr_zjhm": "个人信息"},
+                         content_hash=content_hash({"cf_wsh": "罚1"}), redaction_reviewer="r1",
+                         at=T("2025-09-29 10:00"), actor="pub")
+    app.alter_decision(inspection_id=iid, kind="revoked", reason="复议撤销", basis_ref="复议-1",
+                       at=T("2025-09-30 10:00"), actor="head")
+    app.withdraw_publication(inspection_id=iid, reason_text="已撤销", at=T("2025-10-11 10:00"), actor="pub")
+    insp = app.get_inspection(iid)
+    assert insp.publication["status"] == "withdrawn" and insp.decision["status"] == "revoked"
+    events = list(app.events.get(iid))
+    rebuilt = None
+    for e in events:
+        rebuilt = e.mutate(rebuilt)
+    assert rebuilt == insp
+    assert list(events[-1].flags) == []  # tuples come back from JSON storage as lists
+
+
+def test_unknown_officers_agencies_enterprises_and_cases_are_refused_with_codes(app: App) -> None:
+    with pytest.raises(DomainError) as info:
+        dispatch(app, "T-1", T("2025-09-01 09:00"), certs=("C1", "NOPE"))
+    assert info.value.code == "E_UNKNOWN_OFFICER"
+    with pytest.raises(DomainError) as info:
+        app.dispatch_inspection(task_no="T-1", inspection_type="routine", mode="on_site", uscc=ENT,
+                                assignments=[{"agency_code": make_uscc("11350100MB0000009"), "item_codes": ["I1"],
+                                              "cert_nos": ["C1", "C2"]}], at=T("2025-09-01 09:00"), actor="d")
+    assert info.value.code == "E_UNKNOWN_AGENCY"
+    with pytest.raises(DomainError) as info:
+        app.dispatch_inspection(task_no="T-1", inspection_type="routine", mode="on_site", uscc="91230500MA1B3N1N2M",
+                                assignments=[], at=T("2025-09-01 09:00"), actor="d")
+    assert info.value.code == "E_UNKNOWN_ENTERPRISE"
+    with pytest.raises(DomainError) as info:
+        app.get_inspection(Inspection.id_for(AGENCY, "nope"))
+    assert info.value.code == "E_UNKNOWN_CASE"
+    with pytest.raises(DomainError) as info:
+        app.issue_certificate(cert_no="X", person_id="x", name="x", agency_code=make_uscc("11350100MB0000009"),
+                              categories=["food"], valid_from="2025-01-01", valid_until="2025-12-31",
+                              at=T("2025-01-02 09:00"), actor="reg")
+    assert info.value.code == "E_UNKNOWN_AGENCY"
+    assert app.recorder.max_notification_id() == 13  # the fixture's entries only: refusals wrote nothing
+
+
+def test_a_refused_command_writes_nothing(app: App) -> None:
+    before = app.recorder.max_notification_id()
+    with pytest.raises(DomainError) as info:
+        app.dispatch_inspection(task_no="T-1", inspection_type="routine", mode="on_site", uscc=ENT,
+                                assignments=[{"agency_code": AGENCY, "item_codes": ["NOPE"], "cert_nos": ["C1", "C2"]}],
+                                at=T("2025-09-01 09:00"), actor="d")
+    assert info.value.code == "E_ITEM_NOT_PUBLISHED"
+    with pytest.raises(DomainError) as info:
+        app.register_enterprise(uscc="91350100m000100Y43", name="x", sector="food", admin_division="3501",
+                                risk_class="B", positive_list=False, at=T("2025-09-01 09:00"), actor="reg")
+    assert info.value.code == "E_USCC_INVALID"
+    with pytest.raises(DomainError) as info:
+        dispatch(app, "T-1", T("2027-01-04 09:00"))
+    assert info.value.code == "E_NOT_IN_PLAN"
+    assert app.recorder.max_notification_id() == before
+
+
+def test_redispatching_a_task_number_is_refused(app: App) -> None:
+    dispatch(app, "T-1", T("2025-09-01 09:00"))
+    with pytest.raises(DomainError) as info:
+        dispatch(app, "T-1", T("2025-09-02 09:00"))
+    assert info.value.code == "E_OUT_OF_ORDER"
+
+
+def test_with_one_slot_left_exactly_one_of_20_parallel_dispatches_succeeds(app: App) -> None:
+    dispatch(app, "T-1", T("2025-09-01 09:00"))
+    dispatch(app, "T-2", T("2025-09-01 09:10"))  # cap 3: one slot left
+    barrier = threading.Barrier(20)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt(i: int) -> None:
+        barrier.wait()
+        try:
+            dispatch(app, f"P-{i}", T("2025-09-02 09:00"))
+            result = "ok"
+        except DomainError as e:
+            result = e.code
+        except Exception as e:  # noqa: BLE001 - the optimistic-concurrency conflict
+            result = type(e).__name__
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 1, outcomes
+    assert app.repository.get(EnterpriseYear.id_for(ENT, AGENCY, 2025)).ytd == 3
