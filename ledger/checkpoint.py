@@ -36,7 +36,13 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from ledger import merkle
-from ledger.errors import CheckpointError, EquivocationError, ProofError, SignatureError, UsageError
+from ledger.errors import (
+    CheckpointError,
+    EquivocationError,
+    ProofError,
+    SignatureError,
+    UsageError,
+)
 from ledger.hashing import Digest
 from ledger.limits import DEFAULT_LIMITS, Limits
 
@@ -101,7 +107,7 @@ class NoteVerifier:
                 operator input, so this is a configuration error, not a verification one).
         """
         parts = vkey.strip().split("+", 2)
-        if len(parts) != 3:  # noqa: PLR2004 - three fields
+        if len(parts) != 3:
             msg = "verifier key must be <name>+<hex key id>+<base64 key>"
             raise UsageError(msg)
         name, hex_id, b64 = parts
@@ -223,7 +229,7 @@ def parse_note(note: str | bytes, *, limits: Limits = DEFAULT_LIMITS) -> Note:
             raise _malformed("4.3", f"signature line {i + 1} does not start with an em dash and a space",
                              expected=SIG_PREFIX, actual=line[:2])
         fields = line[len(SIG_PREFIX) :].split(" ")
-        if len(fields) != 2 or not is_valid_key_name(fields[0]):  # noqa: PLR2004 - name and value
+        if len(fields) != 2 or not is_valid_key_name(fields[0]):
             raise _malformed("4.3", f"signature line {i + 1} is not '<name> <base64>'", actual=line)
         try:
             blob = base64.b64decode(fields[1], validate=True)
@@ -295,7 +301,7 @@ def parse_checkpoint_body(body: str) -> tuple[str, int, Digest, tuple[str, ...]]
     lines = body.split("\n")
     # Step 4.4: the body is an origin line, a decimal size without leading zeros, the base64
     # of a 32-byte root, then optional non-empty extension lines.
-    if len(lines) < 4 or lines[-1] != "":  # noqa: PLR2004 - three lines and the final empty split
+    if len(lines) < 4 or lines[-1] != "":
         raise _malformed("4.4", "checkpoint body needs origin, size and root lines",
                          expected=">= 3 lines", actual=len(lines) - 1)
     origin, size_text, root_text, *extensions = lines[:-1]

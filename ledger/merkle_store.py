@@ -185,12 +185,13 @@ class MerkleStore:
             want = {merkle.inorder_position(n): n for n in nodes}
             leaf_ids = [i for lvl, i in want.values() if lvl == 0]
             inner = [p for p, (lvl, _) in want.items() if lvl > 0]
+            rows: list[tuple[int, bytes]]
             if leaf_ids and inner:
-                rows = conn.execute(self._q_fetch, {"pos": inner, "idx": leaf_ids}).all()
+                rows = [(p, h) for p, h in conn.execute(self._q_fetch, {"pos": inner, "idx": leaf_ids})]
             elif inner:
-                rows = conn.execute(self._q_nodes, {"pos": inner}).all()
+                rows = [(p, h) for p, h in conn.execute(self._q_nodes, {"pos": inner})]
             else:
-                rows = [(2 * i, h) for i, h in conn.execute(self._q_leaves, {"idx": leaf_ids}).all()]
+                rows = [(2 * i, h) for i, h in conn.execute(self._q_leaves, {"idx": leaf_ids})]
             out = {want[int(pos)]: bytes(h) for pos, h in rows}
             if len(out) != len(want):
                 missing = sorted(set(want.values()) - set(out))
@@ -255,7 +256,7 @@ class MerkleStore:
         """Store a signed checkpoint note; return its id."""
         res = conn.execute(insert(self.checkpoints).values(note=note, size=size, root=root, created_at=created_at))
         pk = res.inserted_primary_key
-        assert pk is not None  # noqa: S101 - autoincrement primary key
+        assert pk is not None
         return int(pk[0])
 
     def latest_checkpoint(self, conn: Connection) -> StoredCheckpoint | None:
