@@ -154,6 +154,7 @@ class LedgerApplication(Application[UUID]):
         ring = self.keyring
         pending_ring: KeyRing | None = None
         stored: list[StoredEvent] = []
+        leaf_inputs: list[tuple[bytes, bytes]] = []
         built = self._entries(events, self.signer)
         now = self.clock()
         for ev, entry, data, ehash in built:
@@ -179,9 +180,11 @@ class LedgerApplication(Application[UUID]):
                                          expected=kid.hex(), actual=bytes(sig).hex())
             stored.append(StoredEvent(originator_id=ev.originator_id, originator_version=entry.n,
                                       topic=entry.type, state=encode_record(data, sig)))
+            leaf_inputs.append((ehash, sig))
         try:
+            extra = {"leaf_inputs": leaf_inputs} if isinstance(self.recorder, LedgerRecorder) else {}
             ids = self.recorder.insert_events(stored, tracking=processing_event.tracking,
-                                              **processing_event.saved_kwargs)
+                                              **extra, **processing_event.saved_kwargs)
         except IntegrityError as e:
             msg = "another writer appended to this case first; reload and retry"
             raise ConflictError(msg) from e

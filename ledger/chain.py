@@ -52,11 +52,12 @@ class Entry:
 
 def encode_entry(entry: Entry, *, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """Canonical bytes of ``entry``; refuses an oversized body or entry."""
-    body_bytes = encoding.encode(entry.body, limits=limits)
-    if len(body_bytes) > limits.max_body_bytes:
-        msg = f"body of {len(body_bytes)} bytes exceeds the limit of {limits.max_body_bytes}"
-        raise EncodingError(msg, code="E_BODY_TOO_LARGE")
     data = encoding.encode(entry.to_map(), limits=limits)
+    if len(data) > limits.max_body_bytes:  # only then can the body alone be over its limit
+        body_len = len(encoding.encode(entry.body, limits=limits))
+        if body_len > limits.max_body_bytes:
+            msg = f"body of {body_len} bytes exceeds the limit of {limits.max_body_bytes}"
+            raise EncodingError(msg, code="E_BODY_TOO_LARGE")
     if len(data) > limits.max_entry_bytes:
         msg = f"entry of {len(data)} bytes exceeds the limit of {limits.max_entry_bytes}"
         raise EncodingError(msg, code="E_ENTRY_TOO_LARGE")

@@ -45,16 +45,28 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             self.metadata.create_all(self.datastore.engine, checkfirst=True)
 
     def _insert_stored_events(
-        self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self,
+        session: Session,
+        stored_events: Sequence[StoredEvent],
+        *,
+        leaf_inputs: Sequence[tuple[bytes, bytes]] | None = None,
+        **kwargs: Any,
     ) -> Sequence[int]:
+        """Insert the records, then their Merkle leaves, in the caller's transaction.
+
+        ``leaf_inputs`` carries (entry hash, signature) per record from the application, which
+        has just computed them; without it they are recomputed from the records.
+        """
         ids = super()._insert_stored_events(session, stored_events, **kwargs)
         if self.merkle is not None and stored_events:
             assert self.clock is not None
+            if leaf_inputs is None:
+                leaf_inputs = []
+                for se in stored_events:
+                    data, sig = decode_record(se.state)
+                    leaf_inputs.append((entry_hash(data), sig))
             recorded_at = self.clock()
-            leaves = []
-            for nid, se in zip(ids, stored_events, strict=True):
-                data, sig = decode_record(se.state)
-                leaves.append((nid, recorded_at, entry_hash(data), sig))
+            leaves = [(nid, recorded_at, eh, sig) for nid, (eh, sig) in zip(ids, leaf_inputs, strict=True)]
             self.merkle.append(session.connection(), leaves)
         return ids
 

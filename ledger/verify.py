@@ -85,14 +85,6 @@ class Checked:
     body: Any = None
 
 
-_PUBKEYS: dict[bytes, bytes] = {}
-
-
-def _init_worker(pubkeys: dict[bytes, bytes]) -> None:
-    global _PUBKEYS  # noqa: PLW0603 - per-process read-only table
-    _PUBKEYS = pubkeys
-
-
 def check_row(row: Row, pubkeys: dict[bytes, bytes], limits: Limits = DEFAULT_LIMITS, *, keep_body: bool = False) -> Checked:
     """Steps 1.1-1.4 for one stored row: canonical record, canonical entry, placement, signature."""
     pos, case, n, state = row
@@ -121,8 +113,55 @@ def check_row(row: Row, pubkeys: dict[bytes, bytes], limits: Limits = DEFAULT_LI
                    e.body if keep_body else None)
 
 
-def _check_batch(batch: list[Row]) -> list[Checked]:
-    return [check_row(r, _PUBKEYS) for r in batch]
+def check_cases(rows: list[Row], ring: KeyRing, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int, Failure | None]:
+    """Steps 1.1-1.7 for a batch of whole cases, rows ordered by (case, n).
+
+    Returns (entries, cases, first failure by position). After a case's first failure the rest
+    of that case is not reported: one tampered entry breaks every later link.
+    """
+    pubkeys = {r.key_id: r.public_key for r in ring.records()}
+    cursor: ChainCursor | None = None
+    cases = 0
+    worst: Failure | None = None
+    dead: str | None = None
+    for row in rows:
+        case = row[1]
+        if cursor is None or cursor.case != case:
+            cursor = ChainCursor(case)
+            cases += 1
+        if case == dead:
+            continue
+        c = check_row(row, pubkeys, limits)
+        f = c.error
+        if f is None:
+            try:
+                # Step 1.5 and 1.6: numbering and prev link (ChainCursor.advance).
+                cursor.advance(_EntryView(c), Digest(c.ehash))
+                # Step 1.7: the key belongs to the actor and is valid at occurred_at.
+                ring.check(c.key, c.actor, c.occurred_at)
+            except VerificationError as err:
+                f = Failure(err.step, err.code, err.message, c.position, c.case, c.n, err.expected, err.actual)
+            except KeyRegistryError as err:
+                f = Failure("1.7", err.code, err.message, c.position, c.case, c.n,
+                            "key valid for actor at occurred_at", c.key.hex())
+        if f is not None:
+            dead = case
+            if worst is None or (f.position or 0) < (worst.position or 0):
+                worst = f
+    return len(rows), cases, worst
+
+
+_RING: KeyRing | None = None
+
+
+def _init_worker(ring: KeyRing) -> None:
+    global _RING  # noqa: PLW0603 - per-process read-only key table
+    _RING = ring
+
+
+def _check_cases_in_worker(rows: list[Row]) -> tuple[int, int, Failure | None]:
+    assert _RING is not None
+    return check_cases(rows, _RING)
 
 
 def build_keyring(rows: Iterable[Row], report: VerificationReport, limits: Limits = DEFAULT_LIMITS) -> KeyRing:
@@ -166,30 +205,16 @@ def build_keyring(rows: Iterable[Row], report: VerificationReport, limits: Limit
     return ring
 
 
-def _checked_stream(rows: Iterable[Row], ring: KeyRing, workers: int, batch: int) -> Iterator[Checked]:
-    pubkeys = {r.key_id: r.public_key for r in ring.records()}
-    it = iter(rows)
-
-    def batches() -> Iterator[list[Row]]:
-        while True:
-            b = [r for _, r in zip(range(batch), it, strict=False)]
-            if not b:
-                return
-            yield b
-
-    if workers <= 1:
-        for b in batches():
-            yield from (check_row(r, pubkeys) for r in b)
-        return
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(pubkeys,)) as pool:
-        window: deque[Any] = deque()
-        for b in batches():
-            window.append(pool.apply_async(_check_batch, (b,)))
-            if len(window) >= 2 * workers + 1:  # bounded in-flight work: constant memory
-                yield from window.popleft().get()
-        while window:
-            yield from window.popleft().get()
+def case_batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    """Cut the ordered row stream into batches of about ``size`` rows, never splitting a case."""
+    batch: list[Row] = []
+    for row in rows:
+        if len(batch) >= size and row[1] != batch[-1][1]:
+            yield batch
+            batch = []
+        batch.append(row)
+    if batch:
+        yield batch
 
 
 def verify_cases(
@@ -198,37 +223,37 @@ def verify_cases(
     report: VerificationReport,
     *,
     workers: int = 2,
-    batch: int = 2000,
+    batch: int = 4000,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Steps 1.1-1.7 over all non-registry rows, which must arrive ordered by (case, n)."""
-    cursor: ChainCursor | None = None
-    dead_case: str | None = None
-    for c in _checked_stream(rows, ring, workers, batch):
-        report.entries += 1
+    """Steps 1.1-1.7 over all non-registry rows, which must arrive ordered by (case, n).
+
+    Whole cases go to worker processes in bounded batches (at most ``2 * workers + 1`` in
+    flight), so memory stays constant whatever the ledger's size.
+    """
+
+    def take(result: tuple[int, int, Failure | None]) -> None:
+        entries, cases, failure = result
+        report.entries += entries
+        report.cases += cases
+        if failure is not None:
+            report.fail(failure)
         if progress is not None:
-            progress(1)
-        if cursor is None or cursor.case != c.case:
-            cursor = ChainCursor(c.case)
-            report.cases += 1
-        if c.case == dead_case:
-            continue  # report only the first failure of a broken case
-        if c.error is not None:
-            report.fail(c.error)
-            dead_case = c.case
-            continue
-        try:
-            # Step 1.5 and 1.6: numbering and prev link (ChainCursor.advance).
-            cursor.advance(_EntryView(c), Digest(c.ehash))
-            # Step 1.7: the key belongs to the actor and is valid at occurred_at.
-            ring.check(c.key, c.actor, c.occurred_at)
-        except VerificationError as err:
-            report.fail(Failure(err.step, err.code, err.message, c.position, c.case, c.n, err.expected, err.actual))
-            dead_case = c.case
-        except KeyRegistryError as err:
-            report.fail(Failure("1.7", err.code, err.message, c.position, c.case, c.n,
-                                "key valid for actor at occurred_at", c.key.hex()))
-            dead_case = c.case
+            progress(entries)
+
+    if workers <= 1:
+        for b in case_batches(rows, batch):
+            take(check_cases(b, ring))
+        return
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(ring,)) as pool:
+        window: deque[Any] = deque()
+        for b in case_batches(rows, batch):
+            window.append(pool.apply_async(_check_cases_in_worker, (b,)))
+            if len(window) >= 2 * workers + 1:
+                take(window.popleft().get())
+        while window:
+            take(window.popleft().get())
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,185 @@
+"""``caseledger checkpoint``, ``export`` and ``verify-bundle`` (wired in api/cli.py).
+
+Exit codes: 0 ok, 1 verification failed (or equivocation found), 2 usage or connection error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from api.settings import Settings
+
+if TYPE_CHECKING:
+    from nacl.signing import SigningKey
+
+    from api.bootstrap import Container
+
+EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
+
+
+def _err(command: str, message: str) -> None:
+    print(f"caseledger {command}: {message}", file=sys.stderr)
+
+
+def _sqlite_path(db_url: str) -> Path | None:
+    """The file behind a ``sqlite:///`` URL (None for other URLs and in-memory databases)."""
+    if not db_url.startswith("sqlite:///") or ":memory:" in db_url:
+        return None
+    return Path(db_url[len("sqlite:///"):].split("?", 1)[0])
+
+
+def _settings(command: str, db_url: str) -> Settings | None:
+    from ledger.errors import UsageError  # noqa: PLC0415
+
+    path = _sqlite_path(db_url)
+    if path is not None and not path.exists():
+        _err(command, f"no ledger at {db_url} (file {path} does not exist)")
+        return None
+    try:
+        # Settings.from_env reads CASELEDGER_ORIGIN but falls back to a slot descriptor when it is unset.
+        return Settings.from_env(db_url=db_url, origin=os.environ.get("CASELEDGER_ORIGIN") or Settings().origin)
+    except UsageError as e:
+        _err(command, str(e))
+        return None
+
+
+def _container(command: str, settings: Settings) -> Container | None:
+    """The container, or None after printing why the ledger cannot be opened."""
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from api.bootstrap import bootstrap  # noqa: PLC0415
+    from ledger.errors import LedgerError, UsageError  # noqa: PLC0415
+
+    try:
+        return bootstrap(settings)
+    except (SQLAlchemyError, LedgerError, UsageError) as e:
+        _err(command, f"cannot open the ledger at {settings.db_url}: {type(e).__name__}: {e}".splitlines()[0])
+        return None
+
+
+def _no_secret(command: str) -> None:
+    _err(command, "CASELEDGER_MASTER_SECRET is not set: the ledger (root) key that signs checkpoints is "
+                  "held in the custodial vault, sealed under that secret")
+
+
+def _ledger_key(command: str, container: Container) -> SigningKey | None:
+    from ledger.errors import KeyRegistryError, UsageError  # noqa: PLC0415
+
+    try:
+        return container.ledger_key()
+    except (UsageError, KeyRegistryError) as e:
+        _err(command, f"cannot unseal the ledger key: {e}")
+        return None
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    """Sign a checkpoint of the Merkle log now, store it and print the note.
+
+    With ``--print-vkey`` print the ledger key's verifier key (the trust-file line) instead;
+    with ``--vkey-out FILE`` also write it to FILE.
+    """
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from api.bootstrap import system_clock  # noqa: PLC0415
+    from ledger.bundle_export import issue_checkpoint  # noqa: PLC0415
+    from ledger.checkpoint import vkey  # noqa: PLC0415
+    from ledger.errors import EquivocationError  # noqa: PLC0415
+
+    settings = _settings("checkpoint", args.db)
+    if settings is None:
+        return EXIT_USAGE
+    if settings.master_secret is None:
+        _no_secret("checkpoint")
+        return EXIT_USAGE
+    container = _container("checkpoint", settings)
+    key = None if container is None else _ledger_key("checkpoint", container)
+    if container is None or key is None:
+        return EXIT_USAGE
+    trust_line = vkey(settings.origin, bytes(key.verify_key))
+    vkey_out = getattr(args, "vkey_out", None)
+    if vkey_out:
+        Path(vkey_out).write_text(f"# CaseLedger checkpoint key of {settings.origin}\n{trust_line}\n", encoding="utf-8")
+    if getattr(args, "print_vkey", False):
+        print(trust_line)
+        return EXIT_OK
+    try:
+        cp = issue_checkpoint(container, origin=settings.origin, signing_key=key, clock=system_clock)
+    except EquivocationError as e:
+        _err("checkpoint", f"EQUIVOCATION: {e} (expected root {e.expected}, log root {e.actual})")
+        return EXIT_BAD
+    except SQLAlchemyError as e:
+        _err("checkpoint", f"database error: {e}".splitlines()[0])
+        return EXIT_USAGE
+    print(cp.note, end="")
+    print(f"checkpoint of size {cp.size}{'' if cp.stored else ' (already stored)'}; verifier key: {trust_line}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path())
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the court bundle of ``args.case_id`` to ``args.output``.
+
+    If CASELEDGER_MASTER_SECRET is set, the manifest is signed with the ledger key and the bundle
+    is verified against that key before it is written.
+    """
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from ledger.bundle_export import export_bundle  # noqa: PLC0415
+    from ledger.checkpoint import vkey  # noqa: PLC0415
+    from ledger.errors import UsageError, VerificationError  # noqa: PLC0415
+
+    settings = _settings("export", args.db)
+    container = None if settings is None else _container("export", settings)
+    if settings is None or container is None:
+        return EXIT_USAGE
+    signer: tuple[str, SigningKey] | None = None
+    trusted: tuple[str, ...] = ()
+    if settings.master_secret is not None:
+        key = _ledger_key("export", container)
+        if key is None:
+            return EXIT_USAGE
+        signer = (settings.origin, key)
+        trusted = (vkey(settings.origin, bytes(key.verify_key)),)
+    try:
+        out = export_bundle(container, args.case_id, signer=signer, trusted=trusted)
+    except UsageError as e:
+        _err("export", str(e))
+        return EXIT_USAGE
+    except VerificationError as e:
+        _err("export", f"refusing to export: {e} (expected {e.expected}, actual {e.actual})")
+        return EXIT_BAD
+    except SQLAlchemyError as e:
+        _err("export", f"database error: {e}".splitlines()[0])
+        return EXIT_USAGE
+    try:
+        _write_atomically(Path(args.output), out.data)
+    except OSError as e:
+        _err("export", f"cannot write {args.output}: {e}")
+        return EXIT_USAGE
+    print(f"wrote {args.output}: case {out.case}, {out.entries} entries, {out.keys} key-registry entries, "
+          f"checkpoint size {out.checkpoint_size}, {len(out.data)} bytes"
+          f"{', manifest signed' if out.signed else ', manifest unsigned (no CASELEDGER_MASTER_SECRET)'}")
+    return EXIT_OK
+
+
+def cmd_verify_bundle(args: argparse.Namespace) -> int:
+    """Verify a bundle file offline against ``--trust``; print the numbered step report."""
+    from ledger.bundle import run  # noqa: PLC0415
+
+    return run(args.file, args.trust, as_json=bool(getattr(args, "json", False)))

@@ -1,0 +1,121 @@
+"""`caseledger verify` throughput against a raw PyNaCl verify loop (issue 2).
+
+python -m bench.bench_verify [--entries 1000000] [--small 100000] [--db URL]
+
+Builds (or reuses) a SQLite ledger of ``--entries`` signed, chained entries, then measures in one
+run: the raw PyNaCl verify rate on one core (same messages), pass 1 of verify with 1 and with 2
+worker processes, and the full verify (pass 1 + Merkle pass 2). Peak RSS of the verifier and its
+workers is compared between a ledger of ``--small`` entries and the big one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from nacl.signing import VerifyKey
+
+from bench.common import OFFICERS, bulk_fill, ledger_with_officers, write_result
+from ledger.chain import decode_record
+from ledger.signing import ENTRY_CONTEXT, signed_message
+
+HERE = Path(__file__).resolve().parent
+
+
+def build(path: Path, n: int) -> str:
+    url = f"sqlite:///{path}"
+    if path.exists():
+        return url
+    t = time.perf_counter()
+    c = ledger_with_officers(url)
+    bulk_fill(c, n)
+    print(f"built {n} entries in {time.perf_counter() - t:.0f}s", flush=True)
+    return url
+
+
+def raw_rate(url: str, sample: int) -> float:
+    """Entries/s of a bare PyNaCl verify loop over the ledger's own signed messages (one core)."""
+    from sqlalchemy import create_engine, text  # noqa: PLC0415
+
+    from ledger.chain import decode_entry  # noqa: PLC0415
+    from ledger.hashing import entry_hash, key_id  # noqa: PLC0415
+
+    by_kid = {key_id(bytes(k.verify_key)): VerifyKey(bytes(k.verify_key)) for k in OFFICERS}
+    eng = create_engine(url)
+    with eng.connect() as c:
+        states = [bytes(r[0]) for r in c.execute(text(f"SELECT state FROM ledger_events LIMIT {sample}"))]
+    msgs = []
+    for s in states:
+        data, sig = decode_record(s)
+        vk = by_kid.get(decode_entry(data).key)
+        if vk is not None:
+            msgs.append((vk, signed_message(ENTRY_CONTEXT, entry_hash(data)), sig))
+    t = time.perf_counter()
+    for vk, m, sig in msgs:
+        vk.verify(m, sig)
+    return len(msgs) / (time.perf_counter() - t)
+
+
+def run_verify(url: str, workers: int, merkle: bool) -> dict[str, Any]:
+    """Run verify in a child process so that its peak RSS (and its workers') is its own."""
+    code = f"""
+import json, resource, time
+from sqlalchemy import create_engine
+from ledger.audit import verify_database
+from ledger.merkle_audit import check_merkle
+eng = create_engine({url!r})
+t = time.perf_counter()
+r = verify_database(eng, workers={workers}, merkle_check={'check_merkle()' if merkle else 'None'})
+dt = time.perf_counter() - t
+print(json.dumps({{"ok": r.ok, "entries": r.entries, "seconds": dt, "rate": r.entries / dt,
+  "rss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+  "rss_children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=HERE.parent)
+    import json  # noqa: PLC0415
+
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--small", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--dir", default=str(HERE / "out"))
+    a = ap.parse_args()
+    d = Path(a.dir)
+    d.mkdir(parents=True, exist_ok=True)
+    big = build(d / f"verify_{a.entries}.db", a.entries)
+    small = build(d / f"verify_{a.small}.db", a.small)
+    res: dict[str, Any] = {"entries": a.entries, "small_entries": a.small, "rounds": a.rounds}
+    raws, one, two = [], [], []
+    for _ in range(a.rounds):  # interleave so that noise hits every variant alike
+        raws.append(raw_rate(big, 50_000))
+        one.append(run_verify(big, 1, merkle=False)["rate"])
+        two.append(run_verify(big, 2, merkle=False)["rate"])
+    raw, r1, r2 = statistics.median(raws), statistics.median(one), statistics.median(two)
+    full = run_verify(big, 2, merkle=True)
+    small_full = run_verify(small, 2, merkle=True)
+    res.update({
+        "raw_pynacl_per_s_1core": round(raw), "verify_1_worker_per_s": round(r1), "verify_2_workers_per_s": round(r2),
+        "ratio_1_worker_vs_raw": round(r1 / raw, 3), "ratio_2_workers_vs_raw": round(r2 / raw, 3),
+        "full_verify_with_merkle": full, "full_verify_small": small_full,
+        "runs": {"raw": raws, "one": one, "two": two},
+    })
+    print(f"raw PyNaCl 1 core {raw:9.0f}/s | verify 1 worker {r1:9.0f}/s ({r1 / raw:.2f}x) | "
+          f"2 workers {r2:9.0f}/s ({r2 / raw:.2f}x)")
+    print(f"full verify {a.entries}: {full['seconds']:.1f}s, peak RSS self {full['rss_self_kb'] / 1024:.0f} MiB, "
+          f"workers {full['rss_children_kb'] / 1024:.0f} MiB; {a.small}: self "
+          f"{small_full['rss_self_kb'] / 1024:.0f} MiB, workers {small_full['rss_children_kb'] / 1024:.0f} MiB")
+    print("wrote", write_result("verify", res))
+
+
+if __name__ == "__main__":
+    main()
