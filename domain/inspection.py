@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -113,6 +113,32 @@ class Inspection(Aggregate):
 
     class Event(Aggregate.Event):
         actor: str
+
+    if TYPE_CHECKING:  # state set by the events' apply(); not dataclass fields
+        task_no: str
+        lead_agency: str
+        inspection_type: str
+        mode: str
+        uscc: str
+        year: int
+        assignments: tuple[dict[str, Any], ...]
+        emergency: bool
+        dispatched_at: int
+        approvals: dict[str, str]
+        cancelled: bool
+        arrival: dict[str, Any] | None
+        certs_shown: tuple[str, ...]
+        evidence: dict[str, dict[str, Any]]
+        record: dict[str, Any] | None
+        conclusion: dict[str, Any] | None
+        notified: dict[str, Any] | None
+        case: dict[str, Any] | None
+        reviews: tuple[dict[str, Any], ...]
+        educated: bool
+        decision: dict[str, Any] | None
+        services: tuple[dict[str, Any], ...]
+        publication: dict[str, Any] | None
+        alterations: tuple[dict[str, Any], ...]
 
     # ------------------------------------------------------------------ events
     class Dispatched(Event, Aggregate.Created):

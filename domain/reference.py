@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -130,6 +130,12 @@ class ReferenceList(Aggregate):
 
     class Event(Aggregate.Event):
         actor: str
+
+    if TYPE_CHECKING:  # state set by the events' apply(); not dataclass fields
+        kind: str
+        owner: str
+        scope: str
+        versions: tuple[ListVersion, ...]
 
     class Opened(Event, Aggregate.Created):
         TYPE: ClassVar[str] = "reference.list_opened.v1"

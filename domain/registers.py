@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -87,6 +87,15 @@ class Agency(Aggregate):
 
     class Event(Aggregate.Event):
         actor: str
+
+    if TYPE_CHECKING:  # state set by the events' apply(); not dataclass fields
+        agency_code: str
+        name: str
+        kind: str
+        jurisdiction: tuple[str, ...]
+        entrustment: dict[str, Any] | None
+        status_history: tuple[tuple[int, str], ...]
+        head_history: tuple[tuple[int, str], ...]
 
     class Registered(Event, Aggregate.Created):
         """The subject entered the signed register of confirmed subjects (主体清单)."""
@@ -282,6 +291,14 @@ class Officer(Aggregate):
     class Event(Aggregate.Event):
         actor: str
 
+    if TYPE_CHECKING:  # state set by the events' apply(); not dataclass fields
+        cert_no: str
+        person_id: str
+        name: str
+        agency_code: str
+        status_history: tuple[tuple[int, str], ...]
+        validity_history: tuple[tuple[int, tuple[str, str, tuple[str, ...]]], ...]
+
     class CertificateIssued(Event, Aggregate.Created):
         TYPE: ClassVar[str] = "officer.certificate_issued.v1"
         cert_no: str
@@ -445,6 +462,14 @@ class Enterprise(Aggregate):
     class Event(Aggregate.Event):
         actor: str
 
+    if TYPE_CHECKING:  # state set by the events' apply(); not dataclass fields
+        uscc: str
+        name: str
+        sector: str
+        admin_division: str
+        risk_history: tuple[tuple[int, str], ...]
+        positive_history: tuple[tuple[int, bool], ...]
+
     class Registered(Event, Aggregate.Created):
         TYPE: ClassVar[str] = "enterprise.registered.v1"
         uscc: str
@@ -566,6 +591,12 @@ class EnterpriseYear(Aggregate):
 
     class Event(Aggregate.Event):
         actor: str
+
+    if TYPE_CHECKING:  # state set by the events' apply(); not dataclass fields
+        uscc: str
+        agency_code: str
+        year: int
+        counted: tuple[str, ...]
 
     class Opened(Event, Aggregate.Created):
         TYPE: ClassVar[str] = "enterprise_year.opened.v1"
