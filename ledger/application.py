@@ -22,6 +22,7 @@ from nacl.signing import SigningKey
 
 from ledger.chain import Entry, decode_entry, decode_record, encode_entry, encode_record, expected_prev
 from ledger.codec import EventCodec, to_micros
+from ledger.enforcement import EnforcementCommands
 from ledger.errors import ConflictError, KeyRegistryError, SignatureError, StorageError
 from ledger.hashing import Digest, KeyId, entry_hash, key_id
 from ledger.keyring import KEY_EVENT_TYPES, KeyRegistry
@@ -34,7 +35,7 @@ from ledger.store import EntryMapper, LedgerRecorder
 _HEAD_CACHE_MAX = 100_000
 
 
-class LedgerApplication(Application[UUID]):
+class LedgerApplication(EnforcementCommands, Application[UUID]):
     """Signed, hash-chained event store. Build it with ``api.bootstrap.bootstrap``."""
 
     name = "Ledger"

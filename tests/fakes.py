@@ -71,3 +71,25 @@ def make_ledger(url: str, *, signer: LocalSigner | None = None, open_registry: b
             reg.register(actor="root", at=T0, key=key_body(sk, name, "officer", "custodial", to_micros(T0)))
         c.app.save(reg)
     return c
+
+
+def seeded_key(actor: str) -> SigningKey:
+    """A deterministic test key per principal."""
+    import hashlib  # noqa: PLC0415
+
+    return SigningKey(hashlib.sha256(b"test-key:" + actor.encode()).digest())
+
+
+def make_enforcement_ledger(url: str, actors: list[str]) -> Container:
+    """A ledger with the domain's event types and a registered key for each actor."""
+    from api.bootstrap import domain_event_types  # noqa: PLC0415
+
+    signer = LocalSigner({"root": ROOT, **{a: seeded_key(a) for a in actors}})
+    c = bootstrap(Settings(db_url=url), signer=signer, clock=StepClock(datetime(2024, 1, 1, tzinfo=UTC)),
+                  event_types={**domain_event_types(), **TEST_TYPES})
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    reg = c.app.open_ledger(ROOT, principal="root", at=start)
+    for a in actors:
+        reg.register(actor="root", at=start, key=key_body(seeded_key(a), a, "officer", "custodial", to_micros(start)))
+    c.app.save(reg)
+    return c
