@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(VENV)/bin/caseledger demo --db sqlite:///./caseledger.db
-	$(VENV)/bin/caseledger verify --db sqlite:///./caseledger.db
+	$(VENV)/bin/caseledger verify --db sqlite:///./caseledger.db --trust .caseledger/trust.vkey
 
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports

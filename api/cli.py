@@ -35,13 +35,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     bar = _progress(total, "verify")
-    merkle_check = None
-    try:
-        from ledger.merkle_audit import check_merkle  # noqa: PLC0415
+    from ledger.errors import LedgerError  # noqa: PLC0415
+    from ledger.merkle_audit import check_merkle  # noqa: PLC0415
 
+    try:
         merkle_check = check_merkle(trust=args.trust, older=args.checkpoint)
-    except ImportError:
-        pass
+    except (OSError, LedgerError, ValueError) as e:
+        print(f"caseledger verify: cannot use --trust/--checkpoint: {e}", file=sys.stderr)
+        return EXIT_USAGE
     report = verify_database(engine, workers=args.workers, progress=bar.update if bar else None,
                              merkle_check=merkle_check)
     if bar:

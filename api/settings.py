@@ -11,6 +11,7 @@ from ledger.errors import UsageError
 from ledger.limits import DEFAULT_LIMITS, Limits
 
 DEFAULT_DB = "sqlite:///./caseledger.db"
+DEFAULT_ORIGIN = "caseledger.example/ledger"
 _MIN_SECRET = 16
 
 
@@ -20,7 +21,7 @@ class Settings:
     #: Master secret that seals custodial keys (CASELEDGER_MASTER_SECRET). Required to sign.
     master_secret: bytes | None = None
     #: Name in checkpoints' origin line.
-    origin: str = "caseledger.example/ledger"
+    origin: str = DEFAULT_ORIGIN
     data_dir: Path = Path(".caseledger")
     limits: Limits = field(default=DEFAULT_LIMITS)
     workers: int = 2
@@ -28,12 +29,16 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = os.environ if environ is None else environ
+        data_dir = Path(env.get("CASELEDGER_DATA_DIR", ".caseledger"))
         secret = env.get("CASELEDGER_MASTER_SECRET")
+        secret_file = data_dir / "master.secret"  # written by `caseledger demo`, mode 0600
+        if not secret and secret_file.exists():
+            secret = secret_file.read_text().strip()
         kw: dict[str, object] = {
             "db_url": env.get("CASELEDGER_DB", DEFAULT_DB),
             "master_secret": secret.encode() if secret else None,
-            "origin": env.get("CASELEDGER_ORIGIN", cls.origin),
-            "data_dir": Path(env.get("CASELEDGER_DATA_DIR", ".caseledger")),
+            "origin": env.get("CASELEDGER_ORIGIN", DEFAULT_ORIGIN),
+            "data_dir": data_dir,
         }
         kw.update({k: v for k, v in overrides.items() if v is not None})
         s = cls(**kw)  # type: ignore[arg-type]
