@@ -2,24 +2,17 @@
 
 A bundle holds everything needed to check one case with no access to the ledger: the case's
 signed entries, the key-registry entries that authorise their keys, an RFC 9162 inclusion proof
-for every one of them against one signed checkpoint, and the evidence capture hashes the
-entries name. It is a single canonical msgpack map (docs/spec/01-encoding.md)::
+for each against one signed checkpoint, and the evidence capture hashes the entries name. It is
+one canonical msgpack map (spec 01) ``{format, v, case, checkpoint, entries, keys, evidence[,
+sig]}``; each element of ``entries`` and ``keys`` is ``{record: {entry, sig}, leaf: {index,
+recorded_at}, proof: [hash, ...]}`` (spec 05 §Layout).
 
-    {"format": "caseledger-bundle", "v": 1, "case": <case id>,
-     "checkpoint": <signed note text>,
-     "entries":  [{"record": {"entry": bin, "sig": bin},
-                   "leaf": {"index": int, "recorded_at": int}, "proof": [bin, ...]}, ...],
-     "keys":     [<the key-registry entries 1..m, same shape>],
-     "evidence": [{"n": int, "path": str, "hash": str | bin}, ...],
-     "sig":      {"name": str, "sig": bin}}            (optional manifest signature)
-
-Verification runs steps 7.1-7.7 in order and stops at the first failure. Each check below is
+Verification runs steps 7.1-7.7 in order and stops at the first failure; each check below is
 preceded by ``# Step 7.N:`` and the spec's wording. Trust comes from one place only: the
 verifier keys of the ledger's checkpoint signer, given out of band (a trust file).
 
-This module imports only the standard library, msgpack, PyNaCl and the ledger's pure modules
-(encoding, hashing, signing, chain, keys, merkle, checkpoint, errors, limits), so that it can be
-shipped and read on its own. Usage::
+Imports: the standard library, msgpack, PyNaCl and the ledger's pure modules only (encoding,
+hashing, signing, chain, keys, merkle, checkpoint, errors, limits). Usage::
 
     python -m ledger.bundle BUNDLE --trust KEYFILE [--json]
 """
@@ -51,6 +44,7 @@ FIELDS = frozenset({"format", "v", "case", "checkpoint", "entries", "keys", "evi
 KEYS_EXTENSION = "caseledger-keys"
 """Checkpoint extension line ``caseledger-keys <m> <base64 entry hash>``: the key-registry head."""
 EVIDENCE_KEYS = frozenset({"capture_hash", "sha256", "blob_sha256"})
+EVIDENCE_SUFFIXES = ("_sha256", "_capture_hash")
 STEPS = {"7.1": "bundle size", "7.2": "canonical encoding and layout", "7.3": "signed checkpoint",
          "7.4": "key-registry entries", "7.5": "case entries", "7.6": "evidence hashes", "7.7": "manifest signature"}
 
@@ -85,13 +79,13 @@ class BundleReport:
 
     def passed(self, step: str, detail: str) -> None:
         self.steps[step] = ("ok", detail)
+
     def as_dict(self) -> dict[str, Any]:
         f = self.failure
         return {
             "ok": self.ok, "case": self.case, "entries": self.entries, "notes": self.notes,
             "steps": [{"step": s, "title": STEPS[s], "status": st, "detail": d} for s, (st, d) in self.steps.items()],
-            "evidence": [{**e, "hash": e["hash"].hex() if isinstance(e["hash"], bytes) else e["hash"]}
-                         for e in self.evidence],
+            "evidence": [{k: _show(v) for k, v in e.items()} for e in self.evidence],
             "failure": None if f is None else {"step": f.step, "code": f.code, "message": f.message,
                                                "expected": _show(f.expected), "actual": _show(f.actual)},
         }
@@ -124,18 +118,13 @@ class VerifiedBundle:
     evidence: tuple[dict[str, Any], ...]
 
 
-# --- Building (used by the exporter and by the spec's vector generator) ------------------------
-
-def is_evidence_key(name: str) -> bool:
-    """Body keys whose values are evidence capture hashes (spec 05 §Evidence)."""
-    return name in EVIDENCE_KEYS or name.endswith(("_sha256", "_capture_hash"))
-
+# --- Derived data (shared with the exporter, ledger/bundle_export.py) -------------------------
 
 def evidence_of(entries: Iterable[Entry]) -> list[dict[str, Any]]:
     """Every capture hash in the entries' bodies, as ``{"n", "path", "hash"}``, in a fixed order.
 
     Bodies are walked depth first, map keys in canonical (bytewise) order, arrays in order; a
-    str or bin value under a key accepted by :func:`is_evidence_key` is one item.
+    str or bin value under a key in EVIDENCE_KEYS or ending in EVIDENCE_SUFFIXES is one item.
     """
     out: list[dict[str, Any]] = []
 
@@ -143,7 +132,7 @@ def evidence_of(entries: Iterable[Entry]) -> list[dict[str, Any]]:
         if isinstance(x, dict):
             for k in sorted(x, key=lambda k: k.encode("utf-8")):
                 p = f"{path}.{k}"
-                if is_evidence_key(k) and isinstance(x[k], (str, bytes)):
+                if (k in EVIDENCE_KEYS or k.endswith(EVIDENCE_SUFFIXES)) and isinstance(x[k], (str, bytes)):
                     out.append({"hash": x[k], "n": n, "path": p})
                 else:
                     walk(x[k], p, n)
@@ -194,12 +183,11 @@ def _check_layout(b: Any, limits: Limits) -> None:
         if bad is not None:
             raise _layout_error(f"{name}[{bad}] is {{record: {{entry, sig}}, leaf: {{index, recorded_at}}, proof}}")
     if not isinstance(b["evidence"], list):
-        raise _layout_error("evidence is a list")
-    if "sig" in b:
-        sig = b["sig"]
-        if not (isinstance(sig, dict) and set(sig) == {"name", "sig"} and isinstance(sig["name"], str)
-                and isinstance(sig["sig"], bytes)):
-            raise _layout_error("sig is {name: str, sig: bin}")
+        raise _layout_error("evidence is a list", type(b["evidence"]).__name__)
+    sig = b.get("sig")
+    if sig is not None and not (isinstance(sig, dict) and set(sig) == {"name", "sig"}
+                                and isinstance(sig["name"], str) and isinstance(sig["sig"], bytes)):
+        raise _layout_error("sig is {name: str, sig: bin}")
 
 
 def _check_items(items: list[dict[str, Any]], stream: str, cp: VerifiedCheckpoint, ring: KeyRing,
@@ -323,12 +311,12 @@ def _verify(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], limits: Li
     report.entries = len(entries)
     report.passed("7.5", f"{len(entries)} entries, n = 1..{len(entries)}, all in the log")
     # Step 7.6: the evidence list equals the capture hashes named in the entries' bodies (spec 05 §Evidence).
-    evidence = evidence_of(entries)
-    if b["evidence"] != evidence:
-        given = b["evidence"]
-        i = next(i for i in range(max(len(given), len(evidence))) if given[i:i + 1] != evidence[i:i + 1])
+    evidence, given = evidence_of(entries), b["evidence"]
+    if given != evidence:
+        i = next((i for i, (x, y) in enumerate(zip(given, evidence)) if x != y), min(len(given), len(evidence)))
         raise VerificationError("7.6", f"evidence item {i} does not match the entries", code="E_EVIDENCE",
-                                expected=(evidence[i:i + 1] or ["no item"])[0], actual=(given[i:i + 1] or ["no item"])[0])
+                                expected=evidence[i] if i < len(evidence) else "no item",
+                                actual=given[i] if i < len(given) else "no item")
     report.evidence = evidence
     report.passed("7.6", f"{len(evidence)} capture hashes")
     # Step 7.7: if present, the manifest signature verifies under the trusted key of that name,
