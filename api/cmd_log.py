@@ -41,8 +41,7 @@ def _settings(command: str, db_url: str) -> Settings | None:
         _err(command, f"no ledger at {db_url} (file {path} does not exist)")
         return None
     try:
-        # Settings.from_env reads CASELEDGER_ORIGIN but falls back to a slot descriptor when it is unset.
-        return Settings.from_env(db_url=db_url, origin=os.environ.get("CASELEDGER_ORIGIN") or Settings().origin)
+        return Settings.from_env(db_url=db_url)
     except UsageError as e:
         _err(command, str(e))
         return None

@@ -5,9 +5,9 @@ a ``caseledger-keys`` extension line naming the key-registry head at that size, 
 :func:`export_bundle` builds the bundle of one case against the latest stored checkpoint; the
 standalone :mod:`ledger.bundle` verifies it with no database.
 
-Both read only immutable rows (leaves, subtree hashes, entries) filtered by leaf index below the
-checkpoint size, plus the single ``merkle_state`` row, so they need no lock and see a
-consistent log under PostgreSQL's READ COMMITTED as well as under SQLite.
+Both read the log's size once and otherwise only immutable rows (leaves, subtree hashes,
+entries) filtered by leaf index below that size, so they need no lock and see a consistent log
+under PostgreSQL's READ COMMITTED as well as under SQLite, while writers keep appending.
 """
 
 from __future__ import annotations
@@ -125,8 +125,8 @@ def issue_checkpoint(ledger: LedgerHandle, *, origin: str, signing_key: SigningK
     store = ledger.merkle
     table = events_table(ledger.engine)
     with ledger.engine.begin() as conn:
-        size = store.size(conn)  # one row: size and frontier together
-        root = store.root(conn)
+        size = store.size(conn)
+        root = store.root(conn, size)  # from immutable subtree rows: consistent even if the log grows meanwhile
         ext = registry_head_extension(conn, table, store, size)
         note = sign_checkpoint(origin, size, root, signer_name or origin, signing_key, extensions=[ext] if ext else ())
         existing = store.checkpoint_at(conn, size)
