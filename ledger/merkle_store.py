@@ -51,6 +51,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     union_all,
 )
 
@@ -88,7 +89,13 @@ LeafInput = tuple[int, int, bytes, bytes]
 
 
 class MerkleStore:
-    """The persistent Merkle log. Stateless: all state lives in the tables."""
+    """The persistent Merkle log. All state lives in the tables.
+
+    For speed, the store remembers the frontier it last computed, keyed by the last leaf's
+    index and hash. Every append first reads the log's real tail in the caller's transaction
+    and uses the remembered frontier only if the tail matches; a rolled-back append or another
+    process's append changes the tail, and the frontier is then read back from the tables.
+    """
 
     def __init__(self, metadata: MetaData) -> None:
         """Define the four tables on ``metadata`` (``metadata.create_all`` creates them)."""
@@ -116,6 +123,8 @@ class MerkleStore:
         )
         lv, nd = self.leaves, self.nodes
         self._q_size = select(func.max(lv.c.idx))
+        self._q_tail = select(lv.c.idx, lv.c.leaf_hash).order_by(lv.c.idx.desc()).limit(1)
+        self._memo: tuple[int, bytes, merkle.Frontier] | None = None
         self._q_fetch = union_all(
             select(nd.c.pos, nd.c.hash).where(nd.c.pos.in_(bindparam("pos", expanding=True))),
             select((lv.c.idx * 2).label("pos"), lv.c.leaf_hash).where(lv.c.idx.in_(bindparam("idx", expanding=True))),
@@ -151,21 +160,54 @@ class MerkleStore:
         """
         if not leaves:
             return []
-        frontier = self._frontier(conn)
+        memo = self._memo
+        if memo is not None and conn.dialect.name == "postgresql":
+            # Fast path: one statement that inserts only if the log's tail is the remembered one.
+            frontier = merkle.Frontier(memo[2].size, list(memo[2].hashes))
+            leaf_rows, node_rows = _rows(frontier, leaves)
+            if self._insert_if_tail(conn, memo[0], memo[1], leaf_rows, node_rows):
+                self._memo = (frontier.size - 1, leaf_rows[-1]["leaf_hash"], frontier)
+                return list(range(memo[0] + 1, frontier.size))
+        tail = conn.execute(self._q_tail).first()
+        if tail is None:
+            frontier = merkle.Frontier()
+        elif memo is not None and memo[0] == tail[0] and memo[1] == bytes(tail[1]):
+            frontier = merkle.Frontier(memo[2].size, list(memo[2].hashes))
+        else:
+            frontier = self._frontier(conn)
         first = frontier.size
-        leaf_rows = []
-        node_rows = []
-        for i, (nid, recorded_at, ehash, sig) in enumerate(leaves):
-            idx = first + i
-            lh = merkle.compute_leaf_hash(ehash, sig, recorded_at, idx)
-            leaf_rows.append({"idx": idx, "notification_id": nid, "recorded_at": recorded_at,
-                              "entry_hash": ehash, "leaf_hash": lh})
-            for node, h in frontier.append(lh):
-                node_rows.append({"pos": merkle.inorder_position(node), "hash": h})
+        leaf_rows, node_rows = _rows(frontier, leaves)
         conn.execute(self._ins_leaves, leaf_rows)
         if node_rows:
             conn.execute(self._ins_nodes, node_rows)
+        self._memo = (frontier.size - 1, leaf_rows[-1]["leaf_hash"], frontier)
         return list(range(first, frontier.size))
+
+    def _insert_if_tail(self, conn: Connection, last_idx: int, last_hash: bytes,
+                        leaf_rows: list[dict[str, object]], node_rows: list[dict[str, object]]) -> bool:
+        """PostgreSQL: insert leaves and nodes in one statement iff the tail is (last_idx, last_hash)."""
+        params: dict[str, object] = {"ti": last_idx, "th": last_hash}
+        vals = []
+        for k, r in enumerate(leaf_rows):
+            vals.append(f"(CAST(:i{k} AS BIGINT), CAST(:n{k} AS BIGINT), CAST(:r{k} AS BIGINT), "
+                        f"CAST(:e{k} AS BYTEA), CAST(:l{k} AS BYTEA))")
+            params.update({f"i{k}": r["idx"], f"n{k}": r["notification_id"], f"r{k}": r["recorded_at"],
+                           f"e{k}": r["entry_hash"], f"l{k}": r["leaf_hash"]})
+        lv, nd = self.leaves.name, self.nodes.name
+        sql = (f"WITH ok AS (SELECT 1 FROM (SELECT idx, leaf_hash FROM {lv} ORDER BY idx DESC LIMIT 1) t "
+               f"WHERE t.idx = :ti AND t.leaf_hash = :th), "
+               f"l AS (INSERT INTO {lv} (idx, notification_id, recorded_at, entry_hash, leaf_hash) "
+               f"SELECT v.* FROM (VALUES {', '.join(vals)}) AS v(a, b, c, d, e) WHERE EXISTS (SELECT 1 FROM ok) "
+               f"RETURNING 1)")
+        if node_rows:
+            nvals = []
+            for k, r in enumerate(node_rows):
+                nvals.append(f"(CAST(:p{k} AS BIGINT), CAST(:h{k} AS BYTEA))")
+                params.update({f"p{k}": r["pos"], f"h{k}": r["hash"]})
+            sql += (f", n AS (INSERT INTO {nd} (pos, hash) SELECT v.* FROM (VALUES {', '.join(nvals)}) AS v(a, b) "
+                    f"WHERE EXISTS (SELECT 1 FROM ok) RETURNING 1)")
+        sql += " SELECT count(*) FROM l"
+        return int(conn.execute(text(sql), params).scalar() or 0) == len(leaf_rows)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -270,6 +312,20 @@ class MerkleStore:
         cp = self.checkpoints
         row = conn.execute(select(cp).where(cp.c.size == size).order_by(cp.c.id.desc()).limit(1)).first()
         return None if row is None else _checkpoint(row)
+
+
+def _rows(frontier: merkle.Frontier, leaves: Sequence[LeafInput]) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Leaf rows and newly completed node rows for ``leaves`` appended to ``frontier`` (mutated)."""
+    leaf_rows: list[dict[str, object]] = []
+    node_rows: list[dict[str, object]] = []
+    for nid, recorded_at, ehash, sig in leaves:
+        idx = frontier.size
+        lh = merkle.compute_leaf_hash(ehash, sig, recorded_at, idx)
+        leaf_rows.append({"idx": idx, "notification_id": nid, "recorded_at": recorded_at,
+                          "entry_hash": ehash, "leaf_hash": lh})
+        for node, h in frontier.append(lh):
+            node_rows.append({"pos": merkle.inorder_position(node), "hash": h})
+    return leaf_rows, node_rows
 
 
 def _leaf(row: object) -> MerkleLeaf:

@@ -237,3 +237,15 @@ def test_a_local_signer_without_the_actor_refuses(db_url: str) -> None:
                                                  "alice": ALICE, "bob": BOB}))
     with pytest.raises(KeyRegistryError):
         c.app.save(Ticket(actor="zoe", title="x"))
+
+
+def test_two_ledger_processes_alternating_appends_keep_one_consistent_log(db_url: str) -> None:
+    a = make_ledger(db_url)
+    b = make_ledger(db_url, open_registry=False)
+    b.app.refresh_keys()
+    for i in range(6):
+        for c in (a, b, b, a):
+            c.app.save(Ticket(actor="alice", title=f"{i}"))
+    report = full_verify(a)
+    assert report.ok, report.failure
+    assert report.leaves == report.entries == count(a)
