@@ -124,6 +124,7 @@ class LedgerApplication(EnforcementCommands, Application[UUID]):
         for ev in events:
             case, n = str(ev.originator_id), ev.originator_version
             prev = heads.get(case) or expected_prev(case, n, None if n == 1 else self._head(case, n - 1))
+            # Step 2.1: a registered wire type and a canonical body within the limits.
             entry = self.codec.to_entry(ev, key=signer.key_for(ev.actor), prev=prev)
             data = encode_entry(entry, limits=self.limits)
             heads[case] = entry_hash(data)
@@ -168,6 +169,7 @@ class LedgerApplication(EnforcementCommands, Application[UUID]):
                 ring.apply(entry.type, entry.body)
                 rec = ring.get(kid)
             else:
+                # Step 2.2: the key is valid for the actor at occurred_at and not revoked now.
                 rec = ring.check(kid, entry.actor, entry.occurred_at)
             # A revoked key signs nothing new, whatever occurred_at it claims (no back-dating).
             if rec is not None and rec.revoked_at is not None and rec.revoked_at <= now:
@@ -175,6 +177,7 @@ class LedgerApplication(EnforcementCommands, Application[UUID]):
                 raise KeyRegistryError(msg, code="E_KEY_REVOKED")
             sig = self.signer.sign(KeyId(kid), ehash)
             if self.signer.untrusted:
+                # Step 2.3: a client's signature verifies under the registered key.
                 assert rec is not None
                 if not check_signature(rec.public_key, ENTRY_CONTEXT, ehash, sig):
                     raise SignatureError("2.3", "signature does not verify under the registered key",
@@ -182,6 +185,7 @@ class LedgerApplication(EnforcementCommands, Application[UUID]):
             stored.append(StoredEvent(originator_id=ev.originator_id, originator_version=entry.n,
                                       topic=entry.type, state=encode_record(data, sig)))
             leaf_inputs.append((ehash, sig))
+        # Step 2.4: no other entry exists at (case, n); the store's unique index decides races.
         try:
             extra = {"leaf_inputs": leaf_inputs} if isinstance(self.recorder, LedgerRecorder) else {}
             ids = self.recorder.insert_events(stored, tracking=processing_event.tracking,
