@@ -49,8 +49,6 @@ STEPS = {"7.1": "bundle size", "7.2": "canonical encoding and layout", "7.3": "s
          "7.4": "key-registry entries", "7.5": "case entries", "7.6": "evidence hashes", "7.7": "manifest signature"}
 
 
-# --- Results -----------------------------------------------------------------------------------
-
 @dataclass(frozen=True, slots=True)
 class Failure:
     """The first failing check: its step id, what was expected and what was found."""
@@ -107,6 +105,10 @@ def _show(v: object) -> object:
     return v.hex() if isinstance(v, bytes) else v
 
 
+def _msg(err: VerificationError) -> str:
+    return err.message.removeprefix(f"step {err.step}: ")
+
+
 @dataclass(frozen=True, slots=True)
 class VerifiedBundle:
     """A bundle that passed every step: the case's entries, proven against ``checkpoint``."""
@@ -153,7 +155,8 @@ def manifest_digest(bundle: dict[str, Any]) -> bytes:
 # --- Verification (spec 05 §Verification, steps 7.1-7.7) -----------------------------------
 
 def _layout_error(what: str, actual: object = None) -> VerificationError:
-    return VerificationError("7.2", f"bundle layout: {what}", expected=what, actual=actual, code="E_BUNDLE_LAYOUT")
+    return VerificationError("7.2", f"wrong bundle layout: want {what}", expected=what, actual=actual,
+                             code="E_BUNDLE_LAYOUT")
 
 
 def _is_item(it: Any) -> bool:
@@ -198,7 +201,7 @@ def _check_items(items: list[dict[str, Any]], stream: str, cp: VerifiedCheckpoin
     head: Digest | None = None
     last_index = -1
     for n, it in enumerate(items, start=1):
-        rec, leaf, where = it["record"], it["leaf"], f"entry {n} of {stream}"
+        rec, leaf, where = it["record"], it["leaf"], f"{'key-registry' if registry else 'case'} entry {n}"
         # Step 7.4.1 and 7.5.1: the entry is canonical msgpack with a well-formed envelope.
         try:
             e = decode_entry(rec["entry"], limits=limits)
@@ -217,10 +220,9 @@ def _check_items(items: list[dict[str, Any]], stream: str, cp: VerifiedCheckpoin
         # Step 7.4.4 and 7.5.4: the key is authorised: registry entries by the rules of the key registry
         # (spec 02), case entries by a key registered to the actor and valid at occurred_at.
         try:
-            if registry:
+            if registry:  # entry 1 registers the root key itself; later ones are signed by a root key
                 ring.authorise_registry_entry(n, e.key, e.actor, e.occurred_at, e.type, e.body)
-                rec_key = ring.get(e.key)
-                pub = e.body["public_key"] if rec_key is None else rec_key.public_key
+                pub = e.body["public_key"] if n == 1 else ring.check(e.key, e.actor, e.occurred_at).public_key
             else:
                 pub = ring.check(e.key, e.actor, e.occurred_at).public_key
         except (KeyRegistryError, KeyError, TypeError, ValueError) as err:
@@ -246,7 +248,7 @@ def _check_items(items: list[dict[str, Any]], stream: str, cp: VerifiedCheckpoin
         try:
             merkle.verify_inclusion(idx, cp.size, lh, it["proof"], cp.root, limits=limits)
         except ProofError as err:
-            raise ProofError(f"{s}.7", f"{where}: inclusion proof refused at step {err.step}: {err.message}",
+            raise ProofError(f"{s}.7", f"{where}: inclusion proof refused at step {err.step}: {_msg(err)}",
                              expected=err.expected, actual=err.actual) from err
         if registry:
             try:
@@ -300,7 +302,7 @@ def _verify(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], limits: Li
     try:
         cp = verify_checkpoint(b["checkpoint"], trusted, limits=limits)
     except VerificationError as err:
-        raise type(err)("7.3", f"checkpoint refused at step {err.step}: {err.message}", expected=err.expected,
+        raise type(err)("7.3", f"checkpoint refused at step {err.step}: {_msg(err)}", expected=err.expected,
                         actual=err.actual, code=err.code) from err
     report.passed("7.3", f"{cp.origin}, size {cp.size}, root {cp.root.hex()}, signed by {', '.join(cp.log_signers)}")
     ring = KeyRing()
@@ -348,8 +350,8 @@ def verify_bundle(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], *,
     try:
         _verify(data, trusted_vkeys, limits, report)
     except VerificationError as err:
-        report.failure = Failure(err.step, err.code, err.message, err.expected, err.actual)
-        report.steps[".".join(err.step.split(".")[:2])] = ("FAILED", err.message)
+        report.failure = Failure(err.step, err.code, _msg(err), err.expected, err.actual)
+        report.steps[".".join(err.step.split(".")[:2])] = ("FAILED", f"step {err.step}")
     return report
 
 
@@ -373,14 +375,11 @@ def run(path: str, trust: str, *, as_json: bool = False, limits: Limits = DEFAUL
         with open(path, "rb") as f:  # noqa: PTH123 - read no more than the limit allows
             data = f.read(limits.max_bundle_bytes + 1)
         with open(trust, encoding="utf-8") as f:  # noqa: PTH123
-            trusted = parse_trust_file(f.read())
-        if not trusted:
-            msg = f"trust file {trust} holds no verifier key"
-            raise UsageError(msg)
+            report = verify_bundle(data, parse_trust_file(f.read()), limits=limits)
     except (OSError, UnicodeDecodeError, UsageError) as e:
-        print(f"verify-bundle: {e}", file=sys.stderr)
+        where = f"trust file {trust}: " if isinstance(e, UsageError) else ""
+        print(f"verify-bundle: {where}{e}", file=sys.stderr)
         return 2
-    report = verify_bundle(data, trusted, limits=limits)
     print(json.dumps(report.as_dict(), ensure_ascii=False, default=str) if as_json else report.text())
     return 0 if report.ok else 1
 
