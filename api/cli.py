@@ -98,7 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("-o", "--output", required=True)
         if name == "verify-bundle":
             sp.add_argument("file")
-            sp.add_argument("--trust", required=True)
+            sp.add_argument("--trust", required=True, help="file of trusted checkpoint verifier keys")
+            sp.add_argument("--json", action="store_true", help="print a JSON report")
+        if name == "checkpoint":
+            sp.add_argument("--print-vkey", action="store_true", help="print the ledger's verifier key and exit")
+            sp.add_argument("--vkey-out", default=None, help="also write the verifier key line to this file")
         sp.set_defaults(func=_lazy(mod, "cmd_" + name.replace("-", "_")))
     return p
 

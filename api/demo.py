@@ -26,6 +26,7 @@ from domain.calendar import SHANGHAI
 from domain.inspection import REVIEW_POINTS
 from domain.uscc import make_uscc
 from ledger.application import key_body
+from ledger.bundle_export import issue_checkpoint
 from ledger.checkpoint import vkey
 from ledger.codec import to_micros
 
@@ -177,14 +178,9 @@ def seed(c: Container, cases: int) -> dict[str, Any]:  # noqa: PLR0915 - one lin
 
 
 def sign_checkpoint(c: Container) -> str:
-    from ledger.checkpoint import sign_checkpoint as sign_cp  # noqa: PLC0415
-
-    with c.engine.begin() as conn:
-        size = c.merkle.size(conn)
-        root = c.merkle.root(conn, size)
-        note = sign_cp(c.settings.origin, size, root, c.settings.origin, c.ledger_key())
-        c.merkle.add_checkpoint(conn, note, size, root, c.app.clock())
-    return note
+    """Sign and store a checkpoint the way `caseledger checkpoint` does."""
+    issued = issue_checkpoint(c, origin=c.settings.origin, signing_key=c.ledger_key(), clock=c.app.clock)
+    return issued.note
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
