@@ -15,9 +15,18 @@ def _progress(total: int | None, desc: str) -> Any:
     """A tqdm bar on a terminal, nothing otherwise."""
     if not sys.stderr.isatty():
         return None
+    import os  # noqa: PLC0415
+
     from tqdm import tqdm  # noqa: PLC0415
 
-    return tqdm(total=total, desc=desc, unit="entry", unit_scale=True, file=sys.stderr)
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except OSError:
+        size = os.terminal_size((0, 0))
+    # A terminal that reports no size (some ptys) makes tqdm draw nothing: assume 80x24.
+    sized = size.columns > 0 and size.lines > 0
+    return tqdm(total=total, desc=desc, unit="entry", unit_scale=True, file=sys.stderr,
+                ncols=None if sized else 80, nrows=None if sized else 24)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -211,3 +211,26 @@ def test_writer_killed_mid_append_leaves_no_partial_entry(db_url: str) -> None:
     assert report.entries == report.leaves
     assert (report.entries - 3) % 6 == 0  # whole saves only: 3 registry entries + 6 per ticket
     assert uuid  # keep import for WRITER parity
+
+
+def test_verify_shows_a_progress_bar_on_a_terminal_only(sqlite_url: str) -> None:
+    import pty  # noqa: PLC0415
+
+    seeded(sqlite_url)
+    master, slave = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "api.cli", "verify", "--db", sqlite_url],
+                          stdout=subprocess.PIPE, stderr=slave, cwd=ROOT_DIR, check=False, timeout=120)
+    os.close(slave)
+    tty_text = b""
+    try:
+        while chunk := os.read(master, 65536):
+            tty_text += chunk
+    except OSError:
+        pass
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"verify" in tty_text
+    assert b"entry" in tty_text  # tqdm's unit, shown only on a terminal
+    plain = subprocess.run([sys.executable, "-m", "api.cli", "verify", "--db", sqlite_url],
+                           capture_output=True, cwd=ROOT_DIR, check=False)
+    assert b"entry/s" not in plain.stderr
