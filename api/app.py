@@ -1,0 +1,223 @@
+"""The FastAPI application factory: ``create_app(container) -> FastAPI``.
+
+Everything is built from the container that ``api.bootstrap.bootstrap`` returns (the single
+composition root); nothing here runs at import time. The HTTP layer adds its own tables to the
+ledger's database (``api_principals``, ``api_tokens``, ``api_idempotency``, ``api_feedback``)
+and an evidence blob directory under the data directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+
+from api import errors
+from api.auth import Authenticator, TokenAuthenticator, TokenStore
+from api.blobs import DEFAULT_MAX_BYTES, BlobStore
+from api.deps import ApiConfig, CommandGate, IdempotencyStore, Services
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from api.bootstrap import Container
+
+API_VERSION = "1.0.0"
+log = logging.getLogger("caseledger.api")
+access_log = logging.getLogger("caseledger.access")
+
+DESCRIPTION = """\
+CaseLedger: a tamper-evident, event-sourced ledger of administrative enforcement (涉企行政检查).
+
+* **Commands** — one `POST` per enforcement step under `/v1/cases/{id}/…`. Every POST takes an
+  `Idempotency-Key`; commands on a case take `If-Match` with the case ETag. Add `?preview=true`
+  to get the entry bytes to sign on a device, then resend with `X-Key-Id` and `X-Signature`
+  (client-signed); without signatures the server signs with the principal's custodial key.
+* **Queries** — case file (ETag = version), history as of a point, audit trail, supervision,
+  statistics, the signed checkpoint, inclusion and consistency proofs, and court bundles.
+* **Public** — `/v1/notices` (no token), the disclosure page `/notices` and the per-inspection
+  verification page `/v/{case_id}` reached from the 行政行为码 QR code.
+* **Errors** — RFC 9457 `application/problem+json` with `code` (the rulebook code for refusals).
+* **Auth** — `Authorization: Bearer <token>`; tokens are stored hashed; roles and agency scope.
+"""
+
+
+# ----------------------------------------------------------------------------- logging
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, and any ``extra={"fields": {...}}``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update(fields)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str = "info", stream: Any = None) -> None:
+    """Structured JSON logs on stderr for the caseledger and uvicorn loggers."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    for name in ("caseledger", "uvicorn", "uvicorn.error"):
+        lg = logging.getLogger(name)
+        lg.handlers[:] = [handler]
+        lg.setLevel(level.upper())
+        lg.propagate = False
+    logging.getLogger("uvicorn.access").disabled = True  # our access log is structured
+
+
+class AccessLog:
+    """Pure ASGI middleware: a request id on every response and one structured line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        rid = ""
+        for k, v in scope.get("headers", ()):
+            if k == b"x-request-id" and 0 < len(v) <= 64:  # noqa: PLR2004
+                rid = v.decode("latin-1")
+        rid = rid or uuid.uuid4().hex[:16]
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info("request", extra={"fields": {
+                    "request_id": rid, "method": scope.get("method"), "path": scope.get("path"),
+                    "status": status, "duration_ms": round((time.perf_counter() - t0) * 1000, 2),
+                    "client": (scope.get("client") or ("", 0))[0],
+                }})
+
+
+# ----------------------------------------------------------------------------- the factory
+
+def _feedback_secret(container: Container) -> bytes:
+    secret = container.settings.master_secret
+    if secret is None:
+        return secrets.token_bytes(32)  # tokens stay verifiable: the ledger keeps only their hash
+    return hmac.new(secret, b"caseledger/v1/feedback-token-secret", hashlib.sha256).digest()
+
+
+def _trusted_vkeys(container: Container) -> tuple[str, ...]:
+    path = Path(container.settings.data_dir) / "trust.vkey"
+    lines: list[str] = []
+    if path.exists():
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
+                 if ln.strip() and not ln.startswith("#")]
+    if not lines and container.vault is not None:
+        from ledger.checkpoint import vkey  # noqa: PLC0415
+        from ledger.errors import KeyRegistryError  # noqa: PLC0415
+
+        try:
+            lines = [vkey(container.settings.origin, bytes(container.ledger_key().verify_key))]
+        except KeyRegistryError:
+            lines = []
+    return tuple(lines)
+
+
+def default_config(container: Container, **overrides: Any) -> ApiConfig:
+    data = Path(container.settings.data_dir)
+    cfg = ApiConfig(blob_dir=data / "blobs", max_upload_bytes=DEFAULT_MAX_BYTES,
+                    trusted_vkeys=_trusted_vkeys(container), feedback_secret=_feedback_secret(container))
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def _projections(container: Container) -> tuple[Any, Callable[[], None] | None]:
+    from projections.queries import Projections  # noqa: PLC0415
+
+    return Projections(container.engine, container.metadata), None
+
+
+def create_app(
+    container: Container,
+    *,
+    authenticator: Authenticator | None = None,
+    config: ApiConfig | None = None,
+    projections: Any = None,
+) -> FastAPI:
+    """The HTTP API and web pages over ``container``.
+
+    Args:
+        container: from ``api.bootstrap.bootstrap``.
+        authenticator: default: bearer tokens in ``api_tokens`` (``api.auth.TokenAuthenticator``).
+        config: blob directory, upload limit, trusted checkpoint keys, feedback secret, hooks.
+        projections: the read side (default: ``projections.queries.Projections`` on the engine).
+    """
+    from api.routers import blobs, case_commands, cases, feedback, health, log as log_router, notices  # noqa: PLC0415
+    from api.routers import oversight, registers  # noqa: PLC0415
+    from api.routers.feedback import FeedbackStore  # noqa: PLC0415
+    from api import web  # noqa: PLC0415
+
+    cfg = config or default_config(container)
+    tokens = TokenStore(container.engine, container.metadata)
+    tokens.create_tables()
+    idem = IdempotencyStore(container.engine, container.metadata)
+    idem.create_table()
+    fb = FeedbackStore(container.engine, container.metadata)
+    fb.create_table()
+    if projections is None:
+        projections, after = _projections(container)
+        if cfg.after_write is None:
+            cfg.after_write = after
+    gate = getattr(container.app, "_api_gate", None)
+    if gate is None:
+        gate = CommandGate(container.app)
+        container.app._api_gate = gate  # type: ignore[attr-defined]  # noqa: SLF001
+    services = Services(
+        container=container,
+        authenticator=authenticator or TokenAuthenticator(tokens),
+        blobs=BlobStore(cfg.blob_dir, max_bytes=cfg.max_upload_bytes),
+        idempotency=idem,
+        gate=gate,
+        config=cfg,
+        projections=projections,
+        feedback=fb,
+    )
+    app = FastAPI(title="CaseLedger API", version=API_VERSION, description=DESCRIPTION,
+                  openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None)
+    app.state.services = services
+    app.state.tokens = tokens
+    errors.install(app)
+    for r in (health.router, case_commands.router, cases.router, registers.router, oversight.router,
+              notices.router, log_router.router, blobs.router, feedback.router):
+        app.include_router(r)
+    web.install(app)
+    app.add_middleware(AccessLog)
+    return app
+
+
+__all__ = ["API_VERSION", "AccessLog", "JsonFormatter", "configure_logging", "create_app", "default_config"]

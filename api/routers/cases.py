@@ -1,0 +1,120 @@
+"""Queries on one case: the case file (with its ETag), history as of a point, the signed entries
+with their log positions, and the court bundle.
+
+Staff of an agency on the case, an auditor without an agency scope, and the enterprise the case
+is about may read it; to everyone else the case does not exist (404).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query
+from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime
+from sqlalchemy import select
+
+from api.auth import Principal, Role
+from api.deps import PrincipalDep, ServicesDep, etag, readable_case
+from api.errors import Conflict
+
+router = APIRouter(prefix="/v1/cases", tags=["cases"])
+
+CaseId = Annotated[str, Path(description="the case (inspection stream) id, a UUID", max_length=64)]
+_READ = {401: {"description": "no token"}, 404: {"description": "unknown case, or not yours to see"}}
+
+#: Fields an enterprise does not see in its own case file (internal deliberation).
+_ENTERPRISE_HIDDEN = frozenset({"reviews", "flags"})
+
+
+def _for(principal: Principal, case_file: dict[str, Any]) -> dict[str, Any]:
+    if principal.has(Role.ENTERPRISE) and not principal.has(Role.AUDITOR, Role.OFFICER, Role.AGENCY_HEAD):
+        return {k: v for k, v in case_file.items() if k not in _ENTERPRISE_HIDDEN}
+    return case_file
+
+
+@router.get("/{case_id}", summary="the case file (案卷); ETag is the case version", responses={**_READ, 304: {}})
+def case_file(
+    case_id: CaseId, services: ServicesDep, principal: PrincipalDep,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response:
+    scope = readable_case(services, principal, case_id)
+    cf = services.projections.case_file(str(scope.case_id))
+    version = int(cf.get("last_n") or scope.version)
+    tag = etag(version)
+    if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers={"ETag": tag})
+    return JSONResponse(_for(principal, cf), headers={"ETag": tag, "Cache-Control": "private, no-cache"})
+
+
+@router.get("/{case_id}/history", summary="the case file as of entry `n` or instant `at` (replayed from the ledger)",
+            responses={**_READ, 400: {"description": "bad as-of point"}})
+def case_history(
+    case_id: CaseId, services: ServicesDep, principal: PrincipalDep,
+    n: Annotated[int | None, Query(ge=0, le=2**31, description="up to this entry number (inclusive)")] = None,
+    at: Annotated[AwareDatetime | None, Query(description="up to the last entry recorded at or before this instant")] = None,
+) -> dict[str, Any]:
+    scope = readable_case(services, principal, case_id)
+    if n is not None and at is not None:
+        from api.errors import BadRequest  # noqa: PLC0415
+
+        raise BadRequest("give n or at, not both", code="E_BAD_AS_OF")
+    cf = services.projections.case_file_as_of(services.container.app, str(scope.case_id), n=n, at=at)
+    return _for(principal, cf)
+
+
+@router.get("/{case_id}/entries", summary="the case's signed entries with their leaf indexes", responses=_READ)
+def case_entries(case_id: CaseId, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    from ledger.audit import events_table  # noqa: PLC0415
+    from ledger.chain import decode_entry, decode_record  # noqa: PLC0415
+    from ledger.hashing import entry_hash  # noqa: PLC0415
+
+    scope = readable_case(services, principal, case_id)
+    c = services.container
+    table = events_table(c.engine)
+    lv = c.merkle.leaves
+    q = (select(table.c.originator_version, table.c.state, lv.c.idx, lv.c.recorded_at)
+         .select_from(table.join(lv, lv.c.notification_id == table.c.id))
+         .where(table.c.originator_id == scope.case_id).order_by(table.c.originator_version))
+    out = []
+    with c.engine.connect() as conn:
+        rows = conn.execute(q).all()
+        cp = c.merkle.latest_checkpoint(conn)
+    for n, state, idx, rec in rows:
+        data, sig = decode_record(bytes(state))
+        e = decode_entry(data)
+        out.append({"n": int(n), "type": e.type, "actor": e.actor, "occurred_at": e.occurred_at,
+                    "key_id": e.key.hex(), "entry": data.hex(), "sha256": bytes(entry_hash(data)).hex(),
+                    "sig": sig.hex(), "leaf_index": int(idx), "recorded_at": int(rec)})
+    return {"case_id": str(scope.case_id), "entries": out,
+            "checkpoint_size": cp.size if cp else None}
+
+
+@router.get("/{case_id}/bundle", summary="the court bundle (offline-verifiable, msgpack)",
+            responses={**_READ, 200: {"content": {"application/vnd.caseledger.bundle+msgpack": {}}},
+                       409: {"description": "the case has entries after the latest checkpoint"}})
+def case_bundle(case_id: CaseId, services: ServicesDep, principal: PrincipalDep) -> Response:
+    from ledger.bundle_export import export_bundle  # noqa: PLC0415
+    from ledger.checkpoint import vkey  # noqa: PLC0415
+    from ledger.errors import KeyRegistryError, UsageError  # noqa: PLC0415
+
+    scope = readable_case(services, principal, case_id)
+    c = services.container
+    signer = None
+    trusted: tuple[str, ...] = ()
+    try:
+        key = c.ledger_key()
+        signer = (c.settings.origin, key)
+        trusted = (vkey(c.settings.origin, bytes(key.verify_key)),)
+    except (UsageError, KeyRegistryError):
+        pass
+    try:
+        out = export_bundle(c, str(scope.case_id), signer=signer, trusted=trusted, limits=c.settings.limits)
+    except UsageError as e:
+        raise Conflict(str(e), code="E_CHECKPOINT_STALE") from None
+    name = f"case-{scope.case_id}.clbundle"
+    return Response(out.data, media_type="application/vnd.caseledger.bundle+msgpack",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             "X-Checkpoint-Size": str(out.checkpoint_size),
+                             "X-Bundle-Sha256": hashlib.sha256(out.data).hexdigest()})

@@ -1,0 +1,107 @@
+"""R21: the enterprise's feedback on an inspection, submitted with the token it was given.
+
+The ledger stores only the feedback invitation's id (``qr_id`` = the first 32 hex digits of
+SHA-256(token)), so the token proves that the submitter received the result notice without
+the server keeping the token. One feedback per inspection.
+
+Feedback is kept in ``api_feedback`` beside the ledger: the domain has no feedback event yet
+(see docs/api.md, gaps), so it is not signed or chained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import BigInteger, Column, Engine, Integer, MetaData, String, Table, Text, func, select
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import ServicesDep, case_scope, parse_case_id
+from api.errors import Conflict, NotFound, Unprocessable
+
+router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
+
+PROHIBITION_CODES = ("1", "2", "3", "4", "5", "a", "b", "c", "d", "e", "f", "g", "h")
+
+
+class FeedbackStore:
+    def __init__(self, engine: Engine, metadata: MetaData) -> None:
+        self.engine = engine
+        self.table = Table(
+            "api_feedback", metadata,
+            Column("qr_id", String(64), primary_key=True),
+            Column("case_id", String(36), nullable=False, index=True),
+            Column("agency", String(18), nullable=False),
+            Column("year", Integer, nullable=False),
+            Column("rating", Integer, nullable=False),
+            Column("prohibition_code", String(1), nullable=True),
+            Column("comment", Text, nullable=False, default=""),
+            Column("created_at", BigInteger, nullable=False),
+        )
+
+    def create_table(self) -> None:
+        self.table.create(self.engine, checkfirst=True)
+
+    def add(self, *, qr_id: str, case_id: str, agency: str, year: int, rating: int, prohibition_code: str | None,
+            comment: str) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(self.table.insert().values(
+                    qr_id=qr_id, case_id=case_id, agency=agency, year=year, rating=rating,
+                    prohibition_code=prohibition_code, comment=comment, created_at=time.time_ns() // 1000))
+        except IntegrityError:
+            raise Conflict("feedback for this inspection was already given", code="E_FEEDBACK_EXISTS") from None
+
+    def exists(self, case_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(self.table.c.qr_id).where(self.table.c.case_id == case_id)).first() is not None
+
+    def by_code(self, *, year: int | None = None, agency: str | None = None) -> list[dict[str, Any]]:
+        t = self.table
+        q = select(t.c.prohibition_code, func.count(), func.avg(t.c.rating)).group_by(t.c.prohibition_code)
+        if year is not None:
+            q = q.where(t.c.year == year)
+        if agency is not None:
+            q = q.where(t.c.agency == agency)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [{"prohibition_code": code, "count": int(n), "average_rating": round(float(avg or 0), 2)}
+                for code, n, avg in sorted(rows, key=lambda r: r[0] or "")]
+
+
+class FeedbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    case_id: str = Field(max_length=64)
+    token: str = Field(min_length=1, max_length=128, description="the feedback token from the result notice")
+    rating: int = Field(ge=1, le=5, description="1 (bad) to 5 (good)")
+    prohibition_code: Annotated[str | None, Field(
+        None, pattern=r"^[1-5a-h]$", description="a complaint under 五个严禁 (1-5) or 八个不得 (a-h)")] = None
+    comment: str = Field("", max_length=1000)
+
+
+def submit_feedback(services: Any, body: FeedbackBody) -> str:
+    """Check the token against the ledger's qr_id and store the feedback; returns the qr_id."""
+    scope = case_scope(services, parse_case_id(body.case_id))
+    insp = services.container.app.get_inspection(scope.case_id)
+    notified = getattr(insp, "notified", None)
+    if not notified:
+        raise NotFound("this inspection has no feedback invitation", code="E_NO_FEEDBACK_INVITATION")
+    qr_id = hashlib.sha256(body.token.strip().encode()).hexdigest()[:32]
+    if not hmac.compare_digest(qr_id, str(notified["qr_id"])):
+        raise Unprocessable("the feedback token does not belong to this inspection", code="E_FEEDBACK_TOKEN")
+    services.feedback.add(qr_id=qr_id, case_id=str(scope.case_id), agency=scope.lead_agency,
+                          year=int(getattr(insp, "year", 0)), rating=body.rating,
+                          prohibition_code=body.prohibition_code, comment=body.comment.strip())
+    return qr_id
+
+
+@router.post("", status_code=201, summary="R21: submit feedback with the token from the result notice",
+             responses={404: {"description": "unknown inspection or no invitation"},
+                        409: {"description": "already given"}, 422: {"description": "wrong token"}})
+def post_feedback(body: FeedbackBody, services: ServicesDep) -> dict[str, Any]:
+    qr_id = submit_feedback(services, body)
+    return {"ok": True, "qr_id": qr_id}

@@ -1,0 +1,39 @@
+"""Liveness (``/healthz``) and readiness (``/readyz``), and who the caller is (``/v1/me``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from api.deps import PrincipalDep, ServicesDep
+from api.errors import problem
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="the process is alive")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="the database answers and the log is readable",
+            responses={503: {"description": "not ready"}})
+def readyz(services: ServicesDep) -> Any:
+    c = services.container
+    t0 = time.perf_counter()
+    try:
+        with c.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            size = c.merkle.size(conn)
+    except Exception as e:  # noqa: BLE001 - readiness reports any failure
+        return problem(503, "E_NOT_READY", f"database not reachable: {type(e).__name__}")
+    return {"status": "ready", "log_size": size, "db_ms": round((time.perf_counter() - t0) * 1000, 2)}
+
+
+@router.get("/v1/me", tags=["operations"], summary="the authenticated principal")
+def me(principal: PrincipalDep) -> dict[str, Any]:
+    return {"id": principal.id, "roles": sorted(principal.roles), "agency": principal.agency,
+            "uscc": principal.uscc, "name": principal.name}

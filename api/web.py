@@ -1,0 +1,372 @@
+"""Server-rendered public pages (Jinja2, Chinese UI, no JavaScript needed).
+
+* ``/notices`` — the public disclosure page (行政执法公示): notices with search, agency filter and
+  cursor paging; withdrawn notices are shown with their public reason and no content.
+* ``/v/{case_id}`` — the per-inspection verification page reached from the 行政行为码 QR code:
+  the inspection's public facts, whether each of its entries verifies against the latest signed
+  checkpoint (signature, chain, and an RFC 9162 inclusion proof checked by the pure verifier),
+  and the enterprise feedback form (R21).
+* ``/v/{case_id}/qr.svg`` and ``qr.png`` — the QR code (segno) that leads to that page.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from api.deps import Services, ServicesDep, case_scope, parse_case_id
+from api.errors import ApiError, problem_for
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+
+#: Chinese labels of the 信用中国 columns and the ledger's own fields.
+FIELD_LABELS: dict[str, str] = {
+    "cf_xdr_mc": "行政相对人名称", "cf_xdr_lb": "行政相对人类别", "cf_xdr_shxym": "统一社会信用代码",
+    "cf_xdr_gszc": "工商注册号", "cf_xdr_zzjg": "组织机构代码", "cf_xdr_swdj": "税务登记号",
+    "cf_xdr_sydw": "事业单位证书号", "cf_xdr_shzz": "社会组织登记证号", "cf_frdb": "法定代表人",
+    "cf_wsh": "行政处罚决定书文号", "cf_wfxw": "违法行为类型", "cf_sy": "违法事实", "cf_yj": "处罚依据",
+    "cf_cflb": "处罚类别", "cf_nr": "处罚内容", "cf_nr_fk": "罚款金额（万元）", "cf_nr_wfff": "没收违法所得（万元）",
+    "cf_nr_zkdx": "暂扣或吊销证照名称及编号", "cf_jdrq": "处罚决定日期", "cf_yxq": "处罚有效期",
+    "cf_gsjzq": "公示截止期", "cf_cfjg": "处罚机关", "cf_cfjgdm": "处罚机关统一社会信用代码",
+    "cf_sjly": "数据来源单位", "cf_sjlydm": "数据来源单位统一社会信用代码", "bz": "备注",
+    "cf_fr": "法定代表人",
+}
+FACT_LABELS: dict[str, str] = {
+    "case_id": "案卷编号", "behaviour_code": "行政行为码", "task_no": "检查任务编号", "lead_agency": "实施主体",
+    "lead_agency_name": "实施主体名称", "agency_name": "实施主体名称", "inspection_type": "检查类别",
+    "mode": "检查方式", "year": "年度", "status": "状态", "stage": "阶段", "enterprise": "被检查企业",
+    "enterprise_name": "被检查企业", "uscc": "统一社会信用代码", "dispatched_at": "派单时间",
+    "dispatched_day": "派单日期", "approved": "已审批", "arrived_at": "到达时间", "arrived_day": "到达日期",
+    "concluded_at": "结束时间", "concluded_day": "结束日期", "result": "检查结果", "officer_count": "执法人员人数",
+    "certificates_shown": "出示执法证", "items": "检查事项", "item_codes": "检查事项", "notified": "已告知结果",
+    "notified_day": "告知日期", "result_notified": "已告知结果", "frequency": "年度检查次数",
+}
+VALUE_LABELS: dict[str, str] = {
+    "routine": "日常检查", "case": "个案检查", "special": "专项检查", "on_site": "现场检查",
+    "off_site": "非现场检查", "no_issue": "未发现问题", "rectification_ordered": "责令整改",
+    "case_filed": "立案调查", "referral": "移送", "published": "公示中", "withdrawn": "已撤回",
+    "corrected": "已更正", "expired": "公示期满", "True": "是", "False": "否",
+}
+ENTRY_LABELS: dict[str, str] = {
+    "inspection.dispatched.v1": "派单", "inspection.approved.v1": "审批", "inspection.mode_changed.v1": "变更检查方式",
+    "inspection.cancelled.v1": "取消", "inspection.arrived.v1": "到达现场（扫码）",
+    "inspection.certificate_shown.v1": "出示执法证", "inspection.evidence_logged.v1": "证据登记",
+    "inspection.record_signed.v1": "笔录签署", "inspection.concluded.v1": "检查结束",
+    "inspection.result_notified.v1": "告知结果", "inspection.case_filed.v1": "立案",
+    "inspection.legal_review_given.v1": "法制审核", "inspection.education_recorded.v1": "教育",
+    "inspection.decided.v1": "作出决定", "inspection.served.v1": "送达", "inspection.published.v1": "公示",
+    "inspection.decision_altered.v1": "决定变更/撤销", "inspection.publication_withdrawn.v1": "撤回公示",
+    "inspection.publication_corrected.v1": "更正公示",
+}
+#: Facts never shown on the public page even if a projection offers them (R49: personal data).
+HIDDEN_FACTS = frozenset({"officers", "actors", "person_ids", "cert_nos", "recipient", "qr_id", "timeline",
+                          "cf_fr_zjhm", "cf_xdr_zjhm", "cf_fr_zjlx", "cf_xdr_zjlx"})
+
+
+def _label(value: object) -> str:
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, (list, tuple)):
+        return "、".join(_label(v) for v in value)
+    if isinstance(value, dict):
+        return "；".join(f"{k}：{_label(v)}" for k, v in value.items())
+    s = "" if value is None else str(value)
+    return VALUE_LABELS.get(s, s)
+
+
+def _fmt_us(us: object) -> str:
+    from datetime import timedelta  # noqa: PLC0415
+
+    from domain.calendar import SHANGHAI  # noqa: PLC0415
+    from ledger.codec import from_micros  # noqa: PLC0415
+
+    if not isinstance(us, int):
+        return _label(us)
+    return (from_micros(us).astimezone(SHANGHAI) + timedelta(0)).strftime("%Y-%m-%d %H:%M")
+
+
+templates.env.filters["label"] = _label
+templates.env.filters["when"] = _fmt_us
+templates.env.globals["FIELD_LABELS"] = FIELD_LABELS
+templates.env.globals["FACT_LABELS"] = FACT_LABELS
+templates.env.globals["ENTRY_LABELS"] = ENTRY_LABELS
+
+
+def _html(request: Request, name: str, ctx: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code,
+                                      headers={"Content-Language": "zh-CN"})
+
+
+def _error_page(request: Request, exc: Exception) -> HTMLResponse:
+    resp = problem_for(exc)
+    import json  # noqa: PLC0415
+
+    body = json.loads(bytes(resp.body))
+    return _html(request, "error.html", {"problem": body}, status_code=resp.status_code)
+
+
+# ----------------------------------------------------------------------------- notices
+
+def _notice_fields(item: dict[str, Any]) -> list[tuple[str, str, str]]:
+    fields = item.get("fields")
+    if not isinstance(fields, dict):
+        fields = {k: v for k, v in item.items() if k.startswith("cf_") or k == "bz"}
+    return [(k, FIELD_LABELS.get(k, k), _label(v)) for k, v in fields.items() if v not in (None, "")]
+
+
+@router.get("/", response_class=RedirectResponse)
+def root() -> RedirectResponse:
+    return RedirectResponse("/notices", status_code=307)
+
+
+@router.get("/notices", response_class=HTMLResponse)
+def notices_page(
+    request: Request, services: ServicesDep,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    agency: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    back: Annotated[str | None, Query(max_length=8192)] = None,
+    page: Annotated[int, Query(ge=1, le=100000)] = 1,
+) -> HTMLResponse:
+    try:
+        items, nxt = services.projections.public_notices(q=q or None, agency=agency or None, cursor=cursor or None,
+                                                         limit=10)
+    except Exception as e:  # noqa: BLE001 - shown as an error page
+        return _error_page(request, e)
+    base = {k: v for k, v in (("q", q), ("agency", agency)) if v}
+    trail = [c for c in (back or "").split(" ") if c][-50:]
+    next_url = prev_url = None
+    if nxt:
+        nb = [*trail, cursor or "-"]
+        next_url = "/notices?" + urlencode({**base, "cursor": nxt, "back": " ".join(nb), "page": page + 1})
+    if page > 1:
+        prev_cursor = trail[-1] if trail else "-"
+        pq: dict[str, Any] = {**base, "page": page - 1}
+        if prev_cursor != "-":
+            pq["cursor"] = prev_cursor
+        if trail[:-1]:
+            pq["back"] = " ".join(trail[:-1])
+        prev_url = "/notices?" + urlencode(pq)
+    rows = [{"item": it, "fields": _notice_fields(it)} for it in items]
+    return _html(request, "notices.html", {"rows": rows, "q": q or "", "agency": agency or "", "page": page,
+                                           "next_url": next_url, "prev_url": prev_url})
+
+
+# ----------------------------------------------------------------------------- verification
+
+@dataclass
+class EntryCheck:
+    n: int
+    type: str
+    recorded_at: int
+    leaf_index: int
+    status: str  #: verified | pending | failed
+    detail: str = ""
+
+
+@dataclass
+class CaseVerification:
+    status: str  #: verified | partial | failed | no_checkpoint | untrusted
+    checkpoint_size: int | None = None
+    checkpoint_signers: tuple[str, ...] = ()
+    entries: list[EntryCheck] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def verified(self) -> int:
+        return sum(1 for e in self.entries if e.status == "verified")
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for e in self.entries if e.status == "pending")
+
+
+def verify_case(services: Services, case_id: UUID) -> CaseVerification:
+    """Check every entry of a case against the latest signed checkpoint with the pure verifier.
+
+    Per entry: the signature under the registered key (spec 06 step 2.3), the chain link (1.5,
+    1.6), and the RFC 9162 inclusion proof of its leaf against the checkpoint's verified root
+    (3.1-3.5). Entries recorded after the checkpoint are *pending*.
+    """
+    from ledger import merkle  # noqa: PLC0415
+    from ledger.audit import events_table  # noqa: PLC0415
+    from ledger.chain import ChainCursor, decode_entry, decode_record  # noqa: PLC0415
+    from ledger.checkpoint import verify_checkpoint  # noqa: PLC0415
+    from ledger.errors import LedgerError, UsageError, VerificationError  # noqa: PLC0415
+    from ledger.hashing import entry_hash  # noqa: PLC0415
+    from ledger.signing import ENTRY_CONTEXT, check_signature  # noqa: PLC0415
+
+    c = services.container
+    table = events_table(c.engine)
+    lv = c.merkle.leaves
+    q = (select(table.c.originator_version, table.c.state, lv.c.idx, lv.c.recorded_at)
+         .select_from(table.join(lv, lv.c.notification_id == table.c.id))
+         .where(table.c.originator_id == case_id).order_by(table.c.originator_version))
+    with c.engine.connect() as conn:
+        rows = conn.execute(q).all()
+        stored = c.merkle.latest_checkpoint(conn)
+        if stored is None:
+            return CaseVerification("no_checkpoint", message="尚无签名检查点")
+        trusted = services.config.trusted_vkeys
+        if not trusted:
+            return CaseVerification("untrusted", stored.size, message="未配置可信的检查点公钥")
+        try:
+            cp = verify_checkpoint(stored.note, trusted, origin=c.settings.origin)
+        except (VerificationError, UsageError) as e:
+            return CaseVerification("failed", stored.size, message=f"检查点签名无效：{e}")
+        proofs: dict[int, list[bytes]] = {}
+        for _n, _s, idx, _r in rows:
+            if int(idx) < cp.size:
+                proofs[int(idx)] = [bytes(h) for h in c.merkle.inclusion_proof(conn, int(idx), cp.size)]
+    out = CaseVerification("verified", cp.size, cp.log_signers)
+    ring = c.app.keyring
+    cursor = ChainCursor(str(case_id))
+    for n, state, idx, rec in rows:
+        idx, rec = int(idx), int(rec)
+        try:
+            data, sig = decode_record(bytes(state))
+            entry = decode_entry(data)
+            ehash = entry_hash(data)
+            kr = ring.get(entry.key)
+            if kr is None:
+                c.app.refresh_keys()
+                ring = c.app.keyring
+                kr = ring.get(entry.key)
+            if kr is None or not check_signature(kr.public_key, ENTRY_CONTEXT, ehash, sig):
+                out.entries.append(EntryCheck(int(n), entry.type, rec, idx, "failed", "签名无效 (2.3)"))
+                continue
+            cursor.advance(entry, ehash)
+            if idx >= cp.size:
+                out.entries.append(EntryCheck(int(n), entry.type, rec, idx, "pending", "待下一个检查点"))
+                continue
+            leaf = merkle.compute_leaf_hash(ehash, sig, rec, idx)
+            merkle.verify_inclusion(idx, cp.size, leaf, proofs[idx], cp.root)
+            out.entries.append(EntryCheck(int(n), entry.type, rec, idx, "verified"))
+        except VerificationError as e:
+            out.entries.append(EntryCheck(int(n), "", rec, idx, "failed", f"步骤 {e.step}：{e.message}"))
+        except LedgerError as e:
+            out.entries.append(EntryCheck(int(n), "", rec, idx, "failed", e.message))
+    if any(e.status == "failed" for e in out.entries):
+        out.status = "failed"
+    elif not out.entries:
+        out.status = "failed"
+        out.message = "没有记录"
+    elif out.pending:
+        out.status = "partial"
+    return out
+
+
+def page_url(services: Services, request: Request, case_id: UUID) -> str:
+    base = services.config.public_base_url or str(request.base_url).rstrip("/")
+    return f"{base}/v/{case_id}"
+
+
+def qr_svg(url: str) -> str:
+    import segno  # noqa: PLC0415
+
+    return segno.make(url, error="m").svg_inline(scale=4, dark="#1f2937", title="行政行为码")
+
+
+def qr_png(url: str) -> bytes:
+    import segno  # noqa: PLC0415
+
+    buf = io.BytesIO()
+    segno.make(url, error="m").save(buf, kind="png", scale=6, border=2)
+    return buf.getvalue()
+
+
+def _public_facts(services: Services, case_id: UUID) -> dict[str, Any]:
+    facts = services.projections.inspection_public_facts(str(case_id))
+    return {k: v for k, v in facts.items() if k not in HIDDEN_FACTS}
+
+
+def _verification_page(request: Request, services: Services, case_id: str, *, token: str = "",
+                       message: str = "", error: str = "", status_code: int = 200) -> HTMLResponse:
+    try:
+        cid = parse_case_id(case_id)
+        case_scope(services, cid)  # 404 for anything that is not an inspection
+        facts = _public_facts(services, cid)
+    except (ApiError, Exception) as e:  # noqa: BLE001
+        return _error_page(request, e)
+    url = page_url(services, request, cid)
+    check = verify_case(services, cid)
+    png = base64.b64encode(qr_png(url)).decode()
+    code = str(facts.get("behaviour_code") or cid)
+    return _html(request, "verify.html", {
+        "case_id": str(cid), "facts": facts, "check": check, "qr_svg": qr_svg(url), "qr_png": png, "url": url,
+        "behaviour_code": code, "token": token, "message": message, "error": error,
+        "feedback_given": services.feedback.exists(str(cid)),
+    }, status_code=status_code)
+
+
+@router.get("/v/{case_id}", response_class=HTMLResponse)
+def verification_page(request: Request, case_id: str, services: ServicesDep,
+                      token: Annotated[str, Query(max_length=128)] = "") -> HTMLResponse:
+    return _verification_page(request, services, case_id, token=token)
+
+
+@router.post("/v/{case_id}/feedback", response_class=HTMLResponse)
+def feedback_form(
+    request: Request, case_id: str, services: ServicesDep,
+    token: Annotated[str, Form(max_length=128)] = "",
+    rating: Annotated[str, Form(max_length=2)] = "",
+    prohibition_code: Annotated[str, Form(max_length=2)] = "",
+    comment: Annotated[str, Form(max_length=1000)] = "",
+) -> HTMLResponse:
+    from api.routers.feedback import FeedbackBody, submit_feedback  # noqa: PLC0415
+
+    try:
+        body = FeedbackBody(case_id=case_id, token=token, rating=int(rating) if rating.isdigit() else 0,
+                            prohibition_code=prohibition_code or None, comment=comment)
+    except ValidationError:
+        return _verification_page(request, services, case_id, token=token, status_code=422,
+                                  error="请填写评价令牌并选择 1–5 的评分。")
+    try:
+        submit_feedback(services, body)
+    except ApiError as e:
+        msg = {"E_FEEDBACK_TOKEN": "评价令牌不正确。", "E_FEEDBACK_EXISTS": "该次检查已经评价过。",
+               "E_NO_FEEDBACK_INVITATION": "该次检查尚未告知结果，暂不能评价。"}.get(e.code, e.detail)
+        return _verification_page(request, services, case_id, token=token, status_code=e.status, error=msg)
+    return _verification_page(request, services, case_id, message="感谢您的评价，已记录。")
+
+
+@router.get("/v/{case_id}/qr.svg")
+def qr_svg_image(request: Request, case_id: str, services: ServicesDep) -> Response:
+    cid = parse_case_id(case_id)
+    case_scope(services, cid)
+    import segno  # noqa: PLC0415
+
+    buf = io.BytesIO()
+    segno.make(page_url(services, request, cid), error="m").save(buf, kind="svg", scale=4)
+    return Response(buf.getvalue(), media_type="image/svg+xml")
+
+
+@router.get("/v/{case_id}/qr.png")
+def qr_png_image(request: Request, case_id: str, services: ServicesDep) -> Response:
+    cid = parse_case_id(case_id)
+    case_scope(services, cid)
+    return Response(qr_png(page_url(services, request, cid)), media_type="image/png")
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+
+__all__ = ["CaseVerification", "EntryCheck", "install", "qr_png", "qr_svg", "verify_case"]
