@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -93,6 +93,42 @@ def check_time_not_before(at: datetime, last: datetime | None) -> datetime:
             f"occurred_at {at.isoformat()} is before the previous event at {last.isoformat()}"
         )
     return at
+
+
+def require_digest(value: object, what: str) -> str:
+    """A SHA-256 digest (``<64 hex>`` or ``sha256:<64 hex>``), else ``E_DIGEST_INVALID``."""
+    if not (
+        isinstance(value, str)
+        and (is_sha256_hex(value) or (value.startswith("sha256:") and is_sha256_hex(value[7:])))
+    ):
+        raise RuleViolation("E_DIGEST_INVALID", f"{what} must be a SHA-256 digest, got {value!r}")
+    return value
+
+
+def add_months(d: date, months: int) -> date:
+    """``d`` plus ``months`` calendar months, clamped to the month's last day
+    (2025-01-31 + 1 month = 2025-02-28)."""
+    y, m = divmod(d.month - 1 + months, 12)
+    year, month = d.year + y, m + 1
+    for day in (d.day, 30, 29, 28):
+        try:
+            return d.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def require_bool_flags(flags: Any, keys: Iterable[str], code: str, what: str) -> dict[str, bool]:
+    """Every key present and a real ``bool`` (``True``/``False``), else ``code``."""
+    if not isinstance(flags, Mapping):
+        raise RuleViolation(code, f"{what} must be a mapping of booleans")
+    out: dict[str, bool] = {}
+    for key in keys:
+        value = flags.get(key)
+        if not isinstance(value, bool):
+            raise RuleViolation(code, f"{what}: {key!r} must be true or false, got {value!r}")
+        out[key] = value
+    return out
 
 
 def str_tuple(values: Iterable[str]) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ from domain.base import (
     is_sha256_hex,
     natural_id,
     require,
+    require_digest,
     require_order,
     require_text,
     str_tuple,
@@ -58,7 +59,10 @@ EVIDENCE_TYPES = frozenset(
 AV_TYPES = frozenset({"视听资料", "电子数据"})
 AV_METADATA_KEYS = ("device_id", "captured_at", "maker", "purpose")  # R26
 OFFSITE_SOURCES = frozenset({"document_review", "data_sharing", "remote_video", "online_monitoring"})
-DISGUISED_ACTIVITIES = frozenset({"观摩", "督导", "考察", "评比"})  # R20
+#: R20 严禁变相检查: activities that may not create inspection events (with English aliases).
+DISGUISED_ACTIVITIES = frozenset(
+    {"观摩", "督导", "考察", "评比", "observation", "supervision", "study_visit", "appraisal"}
+)
 #: R38: the eight points of a legal-review opinion.
 REVIEW_POINTS = (
     "subject_legality",
@@ -99,13 +103,7 @@ DEFAULT_RESULT_NOTICE_WD = 3  # R21 [U: no national period; configuration]
 DEFAULT_EMERGENCY_WINDOW = timedelta(hours=24)  # R9 (configuration)
 
 
-def _digest(value: object, what: str) -> str:
-    if not (
-        isinstance(value, str)
-        and (is_sha256_hex(value) or (value.startswith("sha256:") and is_sha256_hex(value[7:])))
-    ):
-        raise RuleViolation("E_DIGEST_INVALID", f"{what} must be a SHA-256 digest, got {value!r}")
-    return value
+_digest = require_digest
 
 
 class Inspection(Aggregate):

@@ -1,5 +1,5 @@
 """Versioned reference lists: inspection item lists, annual plans, discretion
-benchmarks and yearly frequency caps (R4, R10, R12, R42).
+benchmarks, yearly frequency caps and officer rosters (R4, R10, R12, R42, R55).
 
 One aggregate per list (keyed by kind, owner and scope); each publication appends a
 new numbered version with its content hash.  Lookups return the version *in force* at
@@ -25,7 +25,8 @@ ITEM_LIST = "item_list"
 ANNUAL_PLAN = "annual_plan"
 DISCRETION_BENCHMARK = "discretion_benchmark"
 FREQUENCY_CAPS = "frequency_caps"
-KINDS = frozenset({ITEM_LIST, ANNUAL_PLAN, DISCRETION_BENCHMARK, FREQUENCY_CAPS})
+OFFICER_ROSTER = "officer_roster"  # R55: the published roster of enforcement officers
+KINDS = frozenset({ITEM_LIST, ANNUAL_PLAN, DISCRETION_BENCHMARK, FREQUENCY_CAPS, OFFICER_ROSTER})
 
 #: Required keys (and their types) of the entries of each kind of list.
 _ENTRY_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -33,6 +34,7 @@ _ENTRY_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     ANNUAL_PLAN: {"item_code": str},
     DISCRETION_BENCHMARK: {"code": str, "min_fen": int, "max_fen": int},
     FREQUENCY_CAPS: {"sector": str, "risk_class": str, "cap": int},
+    OFFICER_ROSTER: {"cert_no": str, "name": str},
 }
 #: Optional boolean flags on item-list entries.
 ITEM_FLAGS = ("offsite_capable", "double_random", "no_penalty_listed")
@@ -90,6 +92,10 @@ class ListVersion:
                 wildcard = e["cap"]
         return exact if exact is not None else wildcard
 
+    # -- officer roster (R55) --
+    def lists_officer(self, cert_no: str) -> bool:
+        return any(e.get("cert_no") == cert_no for e in self.entries)
+
     # -- benchmarks (R42) --
     def benchmark(self, code: str) -> dict[str, Any] | None:
         return next((e for e in self.entries if e.get("code") == code), None)
@@ -117,7 +123,8 @@ def _check_entries(kind: str, entries: Iterable[Mapping[str, Any]]) -> tuple[dic
             raise UsageError(f"benchmark {entry['code']!r}: min_fen > max_fen")
         if kind == FREQUENCY_CAPS and entry["cap"] < 0:
             raise UsageError("a cap cannot be negative")
-        key = (entry.get("code"), entry.get("item_code"), entry.get("sector"), entry.get("risk_class"))
+        key = (entry.get("code"), entry.get("item_code"), entry.get("sector"), entry.get("risk_class"),
+               entry.get("cert_no"))
         if key in keys:
             raise UsageError(f"duplicate {kind} entry {entry!r}")
         keys.add(key)

@@ -597,6 +597,7 @@ class EnterpriseYear(Aggregate):
         agency_code: str
         year: int
         counted: tuple[str, ...]
+        counted_at: dict[str, int]
 
     class Opened(Event, Aggregate.Created):
         TYPE: ClassVar[str] = "enterprise_year.opened.v1"
@@ -609,6 +610,7 @@ class EnterpriseYear(Aggregate):
             agg.agency_code = self.agency_code
             agg.year = self.year
             agg.counted = ()
+            agg.counted_at = {}
 
     class InspectionCounted(Event):
         TYPE: ClassVar[str] = "enterprise_year.inspection_counted.v1"
@@ -620,6 +622,7 @@ class EnterpriseYear(Aggregate):
 
         def apply(self, agg: EnterpriseYear) -> None:
             agg.counted = (*agg.counted, self.inspection_id)
+            agg.counted_at = {**agg.counted_at, self.inspection_id: to_micros(self.timestamp)}
 
     class InspectionReleased(Event):
         """A cancelled task no longer counts."""
@@ -630,6 +633,7 @@ class EnterpriseYear(Aggregate):
 
         def apply(self, agg: EnterpriseYear) -> None:
             agg.counted = tuple(i for i in agg.counted if i != self.inspection_id)
+            agg.counted_at = {k: v for k, v in agg.counted_at.items() if k != self.inspection_id}
 
     @staticmethod
     def id_for(uscc: str, agency_code: str, year: int) -> UUID:
@@ -654,6 +658,10 @@ class EnterpriseYear(Aggregate):
     @property
     def ytd(self) -> int:
         return len(self.counted)
+
+    def counted_since(self, since_us: int) -> tuple[str, ...]:
+        """Inspections counted at or after ``since_us`` (R13: another recent task)."""
+        return tuple(i for i, t in self.counted_at.items() if t >= since_us)
 
     def check_cap(self, cap: int) -> tuple[str, ...]:
         """R12: refuse ``E_FREQUENCY_CAP`` if one more would exceed; flag at the cap."""

@@ -13,8 +13,10 @@ from typing import Any
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 
 from domain.inspection import Inspection
+from domain.random_draw import RandomDraw
 from domain.reference import ReferenceList
 from domain.registers import Agency, Enterprise, EnterpriseYear, Officer
+from domain.special import SpecialCampaign
 
 #: Wire name → aggregate class.
 AGGREGATE_TYPES: dict[str, type[Aggregate]] = {
@@ -24,6 +26,8 @@ AGGREGATE_TYPES: dict[str, type[Aggregate]] = {
     "enterprise_year": EnterpriseYear,
     "reference_list": ReferenceList,
     "inspection": Inspection,
+    "random_draw": RandomDraw,
+    "special": SpecialCampaign,
 }
 
 

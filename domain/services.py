@@ -15,14 +15,27 @@ from datetime import datetime
 from typing import Any
 
 from domain.base import require, str_tuple
-from domain.calendar import legal_day
+from domain.calendar import legal_day, to_micros
 from domain.errors import RuleViolation
 from domain.inspection import DISGUISED_ACTIVITIES, Inspection
-from domain.reference import ANNUAL_PLAN, DISCRETION_BENCHMARK, FREQUENCY_CAPS, ITEM_LIST, ReferenceList
+from domain.random_draw import RandomDraw
+from domain.reference import (
+    ANNUAL_PLAN,
+    DISCRETION_BENCHMARK,
+    FREQUENCY_CAPS,
+    ITEM_LIST,
+    OFFICER_ROSTER,
+    ReferenceList,
+)
 from domain.registers import Agency, CertState, Enterprise, EnterpriseYear, Officer, check_frequency
+from domain.special import SpecialCampaign
 
 #: Which inspection types count towards the yearly cap (R12; configuration).
 DEFAULT_COUNTED_TYPES = frozenset({"routine", "special"})
+#: R13: another task of the same agency for the same enterprise within this many days
+#: suggests merging (configuration).
+DEFAULT_MERGE_WINDOW_DAYS = 30
+_DAY_US = 86_400_000_000
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,7 @@ class AgencyAssignment:
     plan: ReferenceList | None = None
     enterprise_year: EnterpriseYear | None = None
     assistance_request_ref: str | None = None
+    roster: ReferenceList | None = None
 
 
 @dataclass(frozen=True)
@@ -72,11 +86,20 @@ def dispatch_inspection(
     activity: str = "inspection",
     mode_reason: str | None = None,
     counted_types: Iterable[str] = DEFAULT_COUNTED_TYPES,
+    special_campaign: SpecialCampaign | None = None,
+    random_draw: RandomDraw | None = None,
+    inspector_draw: RandomDraw | None = None,
+    merge_window_days: int = DEFAULT_MERGE_WINDOW_DAYS,
 ) -> DispatchResult:
-    """派单 (R3, R4, R5, R6, R10, R11, R12, R13, R14, R15, R16, R20).
+    """派单 (R3, R4, R5, R6, R10, R11, R12, R13, R14, R15, R16, R20, R55).
 
     The first assignment's agency leads. Returns the new inspection and the
     enterprise-year counters to save atomically with it.
+
+    ``special_campaign`` (R11) must be assessed, approved and filed with justice before
+    ``at``. ``random_draw`` (R14) is a performed draw of targets that selected the
+    enterprise; ``inspector_draw`` a performed draw of inspectors that selected the
+    assigned officers of its agency.
     """
     require(activity not in DISGUISED_ACTIVITIES, "E_DISGUISED_INSPECTION",
             f"{activity!r} cannot create inspection events (R20)")
@@ -93,11 +116,27 @@ def dispatch_inspection(
         "E_POSITIVE_LIST",
         f"{ent.uscc} is on the positive list: routine checks are off-site (R16)",
     )
-    # R11: special inspections.
+    # R11: special inspections need the assessed, approved and filed campaign.
     if inspection_type == "special":
-        sa = special_approval or {}
-        missing = [k for k in ("necessity_assessment_ref", "approval_ref", "justice_filing_receipt") if not sa.get(k)]
-        require(not missing, "E_SPECIAL_NOT_APPROVED", f"special inspection lacks {missing} (R11)")
+        require(special_campaign is not None, "E_SPECIAL_NOT_APPROVED",
+                "a special inspection needs its assessed, approved and filed campaign (R11)")
+        assert special_campaign is not None
+        special_approval = {**dict(special_approval or {}),
+                            **special_campaign.check_ready(assignments[0].agency.agency_code, at)}
+    # R14: the draws must be performed, of an agency on the task, and have selected
+    # this enterprise (targets) and the assigned officers (inspectors).
+    agency_codes = set(codes_seen)
+    if random_draw is not None:
+        require(random_draw.agency_code in agency_codes, "E_RANDOM_DRAW_MISSING",
+                f"draw {random_draw.ref} is not a draw of an agency on this task")
+        random_draw.check_selected([ent.uscc], purpose="targets", agency_code=random_draw.agency_code)
+        random_draw_ref = random_draw.ref
+    if inspector_draw is not None:
+        require(inspector_draw.agency_code in agency_codes, "E_RANDOM_DRAW_MISSING",
+                f"draw {inspector_draw.ref} is not a draw of an agency on this task")
+        asg_of_draw = next(a for a in assignments if a.agency.agency_code == inspector_draw.agency_code)
+        inspector_draw.check_selected([o.cert_no for o in asg_of_draw.officers], purpose="inspectors",
+                                      agency_code=inspector_draw.agency_code)
 
     rows: list[dict[str, Any]] = []
     counters: list[tuple[AgencyAssignment, int, int]] = []
@@ -137,9 +176,17 @@ def dispatch_inspection(
             plan_ref = plan_ref or {"agency_code": code, **plan_version.ref()}
         # R14
         if inspection_type == "routine" and any(e.get("double_random") for e in entries):
-            require(bool(random_draw_ref), "E_RANDOM_DRAW_MISSING", "双随机 items need the random draw (R14)")
-        # R13
+            require(random_draw is not None, "E_RANDOM_DRAW_MISSING",
+                    "双随机 items need a performed random draw that selected this enterprise (R14)")
+        # R13: off-site capable item, or another recent task of this agency for this enterprise.
         if mode == "on_site" and any(e.get("offsite_capable") for e in entries):
+            flags.append("W_MERGE_OR_OFFSITE_POSSIBLE")
+        ey_recent = asg.enterprise_year
+        if (
+            mode == "on_site"
+            and ey_recent is not None
+            and ey_recent.counted_since(to_micros(at) - merge_window_days * _DAY_US)
+        ):
             flags.append("W_MERGE_OR_OFFSITE_POSSIBLE")
         # R5, R6 at dispatch: the team is certified for these categories today.
         categories = tuple(sorted({e["category"] for e in entries}))
@@ -156,6 +203,14 @@ def dispatch_inspection(
             "E_OFFICER_COUNT",
             f"{code} assigns fewer than two distinct certified officers (R6)",
         )
+        # R55: each officer is on the agency's published roster in force.
+        roster_version = (
+            asg.roster.version_in_force(at)
+            if asg.roster is not None and asg.roster.kind == OFFICER_ROSTER
+            else None
+        )
+        if roster_version is None or not all(roster_version.lists_officer(c.cert_no) for c in certs):
+            flags.append("W_OFFICER_NOT_PUBLISHED")
         # R12 (numbers only; mutation below)
         cap_snapshot = None
         if counted:
@@ -197,6 +252,11 @@ def dispatch_inspection(
                 "officers": [{"cert_no": c.cert_no, "person_id": c.person_id} for c in certs],
                 "frequency": cap_snapshot,
                 "assistance_request_ref": asg.assistance_request_ref,
+                "roster": roster_version.ref() if roster_version else None,
+                "random_draw": random_draw.record() if random_draw and random_draw.agency_code == code else None,
+                "inspector_draw": (
+                    inspector_draw.record() if inspector_draw and inspector_draw.agency_code == code else None
+                ),
             }
         )
 

@@ -23,6 +23,7 @@ from domain import services
 from domain.calendar import legal_day
 from domain.errors import (
     OutOfOrder,
+    RuleViolation,
     UnknownAgency,
     UnknownCase,
     UnknownEnterprise,
@@ -31,8 +32,17 @@ from domain.errors import (
     UnknownReferenceList,
 )
 from domain.inspection import Inspection
-from domain.reference import ANNUAL_PLAN, DISCRETION_BENCHMARK, FREQUENCY_CAPS, ITEM_LIST, ReferenceList
+from domain.random_draw import RandomDraw
+from domain.reference import (
+    ANNUAL_PLAN,
+    DISCRETION_BENCHMARK,
+    FREQUENCY_CAPS,
+    ITEM_LIST,
+    OFFICER_ROSTER,
+    ReferenceList,
+)
 from domain.registers import Agency, Enterprise, EnterpriseYear, Officer
+from domain.special import SpecialCampaign
 from domain.uscc import validate_uscc
 
 if TYPE_CHECKING:
@@ -231,10 +241,24 @@ class EnforcementCommands:
     ) -> UUID:
         """派单. ``assignments``: ``[{"agency_code", "item_codes", "cert_nos",
         "assistance_request_ref"?}, ...]``, lead agency first. ``options`` are passed to
-        :func:`domain.services.dispatch_inspection` (special_approval, random_draw_ref,
-        emergency, legal_rep_required, legal_rep_basis, activity, mode_reason,
-        counted_types)."""
+        :func:`domain.services.dispatch_inspection` (special_approval, emergency,
+        legal_rep_required, legal_rep_basis, activity, mode_reason, counted_types,
+        merge_window_days). By reference, loaded here: ``random_draw_ref`` and
+        ``inspector_draw_ref`` (``"<agency code>/<draw no>"``, R14) and
+        ``special_campaign_ref`` (``"<agency code>/<campaign no>"``, R11)."""
         enterprise = self._enterprise(uscc)
+        for key, target, agg_cls, code in (
+            ("random_draw_ref", "random_draw", RandomDraw, "E_RANDOM_DRAW_MISSING"),
+            ("inspector_draw_ref", "inspector_draw", RandomDraw, "E_RANDOM_DRAW_MISSING"),
+            ("special_campaign_ref", "special_campaign", SpecialCampaign, "E_SPECIAL_NOT_APPROVED"),
+        ):
+            ref = options.pop(key, None)
+            if ref:
+                agency_code, _, number = str(ref).partition("/")
+                loaded = self._load_optional(agg_cls.id_for(agency_code, number))
+                if loaded is None:
+                    raise RuleViolation(code, f"no {target.replace('_', ' ')} {ref!r}")
+                options[target] = loaded
         if assignments:
             lead = validate_uscc(assignments[0]["agency_code"])
             if self._load_optional(Inspection.id_for(lead, task_no)) is not None:
@@ -254,6 +278,7 @@ class EnforcementCommands:
                     plan=self._load_optional(ReferenceList.id_for(ANNUAL_PLAN, code, year)),
                     enterprise_year=self._load_optional(EnterpriseYear.id_for(uscc, code, int(year))),
                     assistance_request_ref=a.get("assistance_request_ref"),
+                    roster=self._load_optional(ReferenceList.id_for(OFFICER_ROSTER, code)),
                 )
             )
         result = services.dispatch_inspection(
@@ -519,3 +544,79 @@ class EnforcementCommands:
                                             redaction_map=redaction_map, content_hash=content_hash,
                                             redaction_reviewer=redaction_reviewer, at=at, actor=actor),
         )
+
+    # ---------------------------------------------------------------- R14 random draws
+    def commit_draw_pool(
+        self,
+        *,
+        agency_code: str,
+        draw_no: str,
+        purpose: str,
+        pool: Iterable[str],
+        seed_source: str,
+        at: datetime,
+        actor: str,
+    ) -> str:
+        """双随机 step 1: commit the pool; returns its pool hash (R14)."""
+        self._agency(agency_code)
+        if self._load_optional(RandomDraw.id_for(agency_code, draw_no)) is not None:
+            raise OutOfOrder(f"draw {draw_no!r} of {agency_code} already exists")
+        draw = RandomDraw.commit_pool(agency_code=agency_code, draw_no=draw_no, purpose=purpose, pool=pool,
+                                      seed_source=seed_source, at=at, actor=actor)
+        self.save(draw)
+        return draw.pool_hash
+
+    def perform_draw(
+        self, *, agency_code: str, draw_no: str, pool_hash: str, seed: str, count: int, at: datetime, actor: str
+    ) -> tuple[str, ...]:
+        """双随机 step 2: the committed pool hash and the public seed give the selection (R14)."""
+        draw = self.get_random_draw(agency_code=agency_code, draw_no=draw_no)
+        selected = draw.perform(pool_hash=pool_hash, seed=seed, count=count, at=at, actor=actor)
+        self.save(draw)
+        return selected
+
+    def get_random_draw(self, *, agency_code: str, draw_no: str) -> RandomDraw:
+        ref = RandomDraw.ref_for(agency_code, draw_no)
+        return self._load(RandomDraw.id_for(agency_code, draw_no), UnknownEntity, ref)
+
+    # ---------------------------------------------------------------- R11 special campaigns
+    def assess_special_necessity(
+        self,
+        *,
+        agency_code: str,
+        campaign_no: str,
+        title: str,
+        assessment_hash: str,
+        conclusion: str,
+        at: datetime,
+        actor: str,
+    ) -> UUID:
+        self._agency(agency_code)
+        if self._load_optional(SpecialCampaign.id_for(agency_code, campaign_no)) is not None:
+            raise OutOfOrder(f"campaign {campaign_no!r} of {agency_code} already exists")
+        campaign = SpecialCampaign.assess_necessity(agency_code=agency_code, campaign_no=campaign_no, title=title,
+                                                    assessment_hash=assessment_hash, conclusion=conclusion,
+                                                    at=at, actor=actor)
+        self.save(campaign)
+        return campaign.id
+
+    def _campaign(self, agency_code: str, campaign_no: str) -> SpecialCampaign:
+        return self._load(SpecialCampaign.id_for(agency_code, campaign_no), UnknownEntity,
+                          f"{agency_code}/{campaign_no}")
+
+    def approve_special_campaign(
+        self, *, agency_code: str, campaign_no: str, approver: str, approver_role: str, approval_ref: str,
+        at: datetime,
+    ) -> None:
+        campaign = self._campaign(agency_code, campaign_no)
+        agency = self._agency(agency_code).state_as_of(at)
+        campaign.approve(approver=approver, approver_role=approver_role, approval_ref=approval_ref, at=at,
+                         agency=agency)
+        self.save(campaign)
+
+    def file_special_campaign(
+        self, *, agency_code: str, campaign_no: str, receipt_ref: str, justice_office: str, at: datetime, actor: str
+    ) -> None:
+        campaign = self._campaign(agency_code, campaign_no)
+        campaign.file_with_justice(receipt_ref=receipt_ref, justice_office=justice_office, at=at, actor=actor)
+        self.save(campaign)

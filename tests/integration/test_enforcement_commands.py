@@ -183,3 +183,39 @@ def test_with_one_slot_left_exactly_one_of_20_parallel_dispatches_succeeds(app: 
         t.join()
     assert outcomes.count("ok") == 1, outcomes
     assert app.repository.get(EnterpriseYear.id_for(ENT, AGENCY, 2025)).ytd == 3
+
+
+# ------------------------------------------------------------------ issue 5: R14 verifiable random draws
+
+
+def test_a_random_draw_with_a_mismatched_pool_hash_is_refused_and_writes_nothing(app: App) -> None:
+    pool = [ENT, "91230500MA1B3N1N2M"]
+    pool_hash = app.commit_draw_pool(agency_code=AGENCY, draw_no="D-1", purpose="targets", pool=pool,
+                                     seed_source="上证综指次日收盘", at=T("2025-08-29 09:00"), actor="dispatcher")
+    before = app.recorder.max_notification_id()
+    with pytest.raises(DomainError) as info:
+        app.perform_draw(agency_code=AGENCY, draw_no="D-1", pool_hash="sha256:" + "0" * 64, seed="3857.93",
+                         count=1, at=T("2025-08-30 10:00"), actor="dispatcher")
+    assert info.value.code == "E_RANDOM_POOL_MISMATCH"
+    assert app.recorder.max_notification_id() == before
+    selected = app.perform_draw(agency_code=AGENCY, draw_no="D-1", pool_hash=pool_hash, seed="3857.93", count=2,
+                                at=T("2025-08-30 10:00"), actor="dispatcher")
+    assert sorted(selected) == sorted(pool)
+    reloaded = app.get_random_draw(agency_code=AGENCY, draw_no="D-1")
+    assert reloaded.verify().selected == selected  # an auditor recomputes from the stored events alone
+
+
+def test_a_dispatch_refers_to_a_performed_draw_by_reference(app: App) -> None:
+    h = app.commit_draw_pool(agency_code=AGENCY, draw_no="D-2", purpose="targets", pool=[ENT], seed_source="s",
+                             at=T("2025-08-29 09:00"), actor="dispatcher")
+    app.perform_draw(agency_code=AGENCY, draw_no="D-2", pool_hash=h, seed="x", count=1, at=T("2025-08-30 10:00"),
+                     actor="dispatcher")
+    iid = app.dispatch_inspection(task_no="T-R", inspection_type="routine", mode="on_site", uscc=ENT,
+                                  assignments=[{"agency_code": AGENCY, "item_codes": ["I1"], "cert_nos": ["C1", "C2"]}],
+                                  at=T("2025-09-01 09:00"), actor="dispatcher", random_draw_ref=f"{AGENCY}/D-2")
+    assert app.get_inspection(iid).assignments[0]["random_draw"]["pool_hash"] == h
+    with pytest.raises(DomainError) as info:
+        app.dispatch_inspection(task_no="T-S", inspection_type="routine", mode="on_site", uscc=ENT,
+                                assignments=[{"agency_code": AGENCY, "item_codes": ["I1"], "cert_nos": ["C1", "C2"]}],
+                                at=T("2025-09-01 09:00"), actor="dispatcher", random_draw_ref=f"{AGENCY}/nope")
+    assert info.value.code == "E_RANDOM_DRAW_MISSING"

@@ -12,7 +12,9 @@ from domain.errors import CalendarUnavailable
 from domain.inspection import REVIEW_POINTS, Inspection
 from domain.reference import ANNUAL_PLAN, DISCRETION_BENCHMARK, FREQUENCY_CAPS, ITEM_LIST, ReferenceList
 from domain.registers import Agency, Enterprise, EnterpriseYear, Officer
+from domain.random_draw import RandomDraw
 from domain.services import AgencyAssignment, DispatchResult, approve_dispatch, certificates_as_of, dispatch_inspection, resolve_benchmark
+from domain.special import SpecialCampaign
 from domain.uscc import make_uscc
 from ledger.holidays import ChineseCalendar
 
@@ -145,6 +147,29 @@ class World:
             for agg in res.aggregates:
                 agg.collect_events()
         return res
+
+    def draw(self, *, draw_no: str = "D-1", purpose: str = "targets", pool: tuple[str, ...] | None = None,
+             seed: str = "上证综指 2025-08-29 收盘 3857.93", count: int = 1,
+             at: datetime | None = None, agency: str = AGENCY) -> RandomDraw:
+        """A performed draw (committed a day before the seed)."""
+        at = at or T("2025-08-30 10:00")
+        pool = pool or ((ENT, ENT2) if purpose == "targets" else ("C1", "C2", "C3"))
+        draw = RandomDraw.commit_pool(agency_code=agency, draw_no=draw_no, purpose=purpose, pool=pool,
+                                      seed_source="上证综指次日收盘点位", at=T("2025-08-29 09:00"), actor="dispatcher")
+        draw.perform(pool_hash=draw.pool_hash, seed=seed, count=count, at=at, actor="dispatcher")
+        draw.collect_events()
+        return draw
+
+    def campaign(self, *, filed: bool = True, at: datetime | None = None) -> SpecialCampaign:
+        at = at or T("2025-08-20 09:00")
+        c = SpecialCampaign.assess_necessity(agency_code=AGENCY, campaign_no="ZX-1", title="燃气安全专项检查",
+                                             assessment_hash=H, conclusion="necessary", at=at, actor="p1")
+        c.approve(approver=HEAD, approver_role="subject_head", approval_ref="批-1", at=at,
+                  agency=self.agency.state_as_of(at))
+        if filed:
+            c.file_with_justice(receipt_ref="司法备-1", justice_office="福州市司法局", at=at, actor="p1")
+        c.collect_events()
+        return c
 
     def certs(self, at: datetime, *certs: str) -> tuple[Any, ...]:
         return certificates_as_of([self.officers[c] for c in (certs or ("C1", "C2"))], at)

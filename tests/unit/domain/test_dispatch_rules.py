@@ -6,8 +6,9 @@ from domain.inspection import Inspection
 from domain.reference import ITEM_LIST, ReferenceList
 from domain.registers import Enterprise, EnterpriseYear
 from domain.services import approve_dispatch, cancel_inspection
+from domain.special import SpecialCampaign
 
-from enforcement_world import AGENCY, AGENCY2, ENT, ENT2, HEAD, HEAD2, REG, T, World, assert_refused
+from enforcement_world import AGENCY, AGENCY2, ENT, ENT2, H, HEAD, HEAD2, REG, T, World, assert_refused
 
 
 def test_a_routine_on_site_dispatch_records_lists_officers_and_frequency(world: World) -> None:
@@ -117,16 +118,58 @@ def test_a_case_driven_dispatch_needs_no_plan(world: World) -> None:
     world.dispatch(inspection_type="case", assignments=[world.assignment(plan=None)])
 
 
-def test_a_special_inspection_needs_assessment_approval_and_filing(world: World) -> None:
+def test_a_special_inspection_without_its_campaign_is_refused(world: World) -> None:
     assert_refused("E_SPECIAL_NOT_APPROVED", lambda: world.dispatch(
-        inspection_type="special", special_approval={"necessity_assessment_ref": "A", "approval_ref": "B"}))
-    world.dispatch(inspection_type="special", special_approval={
-        "necessity_assessment_ref": "A", "approval_ref": "B", "justice_filing_receipt": "C"})
+        inspection_type="special", special_approval={"necessity_assessment_ref": "A", "approval_ref": "B",
+                                                     "justice_filing_receipt": "C"}))
+
+
+def test_a_special_inspection_not_yet_filed_with_justice_is_refused(world: World) -> None:
+    campaign = world.campaign(filed=False)
+    assert_refused("E_SPECIAL_NOT_APPROVED", lambda: world.dispatch(inspection_type="special",
+                                                                   special_campaign=campaign))
+
+
+def test_a_special_inspection_filed_after_the_dispatch_instant_is_refused(world: World) -> None:
+    campaign = world.campaign(at=T("2025-09-01 10:00"))
+    assert_refused("E_SPECIAL_NOT_APPROVED", lambda: world.dispatch(inspection_type="special",
+                                                                   special_campaign=campaign))
+
+
+def test_a_special_inspection_with_assessment_approval_and_filing_records_their_refs(world: World) -> None:
+    res = world.dispatch(inspection_type="special", special_campaign=world.campaign(), collect=False)
+    sa = res.inspection.pending_events[0].special_approval
+    assert sa["justice_filing_receipt"] == "司法备-1" and sa["approver_role"] == "subject_head"
+    assert sa["campaign_ref"] == f"{AGENCY}/ZX-1"
+
+
+def test_special_campaign_approval_by_someone_other_than_the_head_is_refused(world: World) -> None:
+    at = T("2025-08-20 09:00")
+    c = SpecialCampaign.assess_necessity(agency_code=AGENCY, campaign_no="ZX-2", title="t", assessment_hash=H,
+                                         conclusion="necessary", at=at, actor="p1")
+    c.collect_events()
+    assert_refused("E_SPECIAL_NOT_APPROVED", lambda: c.approve(
+        approver="p1", approver_role="subject_head", approval_ref="a", at=at, agency=world.agency.state_as_of(at)), c)
+    assert_refused("E_SPECIAL_NOT_APPROVED", lambda: c.approve(
+        approver="p1", approver_role="section_chief", approval_ref="a", at=at), c)
+    c.approve(approver="县政府", approver_role="county_government", approval_ref="县批-1", at=at)
+
+
+def test_an_assessment_that_finds_no_necessity_cannot_start_a_campaign() -> None:
+    assert_refused("E_SPECIAL_NOT_APPROVED", lambda: SpecialCampaign.assess_necessity(
+        agency_code=AGENCY, campaign_no="ZX-3", title="t", assessment_hash=H, conclusion="unnecessary",
+        at=T("2025-08-20 09:00"), actor="p1"))
 
 
 def test_double_random_items_need_the_random_draw(world: World) -> None:
     assert_refused("E_RANDOM_DRAW_MISSING", lambda: world.dispatch(assignments=[world.assignment(items=("I3",))]))
-    world.dispatch(assignments=[world.assignment(items=("I3",))], random_draw_ref="draw-1")
+    assert_refused("E_RANDOM_DRAW_MISSING", lambda: world.dispatch(assignments=[world.assignment(items=("I3",))],
+                                                                  random_draw_ref="draw-1"))
+    draw = world.draw(pool=(ENT,))
+    res = world.dispatch(assignments=[world.assignment(items=("I3",))], random_draw=draw, collect=False)
+    event = res.inspection.pending_events[0]
+    assert event.random_draw_ref == f"{AGENCY}/D-1"
+    assert event.assignments[0]["random_draw"]["pool_hash"] == draw.pool_hash
 
 
 def test_an_on_site_check_of_an_offsite_capable_item_is_flagged(world: World) -> None:
@@ -170,7 +213,7 @@ def test_a_dispatch_listing_the_same_officer_twice_is_refused(world: World) -> N
 
 def test_a_dispatch_with_an_officer_not_certified_for_the_category_is_refused(world: World) -> None:
     assert_refused("E_CERT_INVALID", lambda: world.dispatch(
-        assignments=[world.assignment(items=("I3",), officers=("C1", "C3"))], random_draw_ref="d"))
+        assignments=[world.assignment(items=("I3",), officers=("C1", "C3"))], random_draw=world.draw(pool=(ENT,))))
 
 
 def test_a_dispatch_with_another_agencys_officer_is_refused(world: World) -> None:

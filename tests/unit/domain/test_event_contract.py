@@ -40,8 +40,10 @@ def test_every_event_class_has_a_unique_versioned_wire_name() -> None:
     for name, cls in EVENT_TYPES.items():
         assert cls.TYPE == name
         prefix, _, version = name.rpartition(".")
-        assert version.startswith("v") and prefix.split(".")[0] in {
-            "agency", "officer", "enterprise", "enterprise_year", "reference", "inspection"}
+        assert version.startswith("v") and version[1:].isdigit()
+        kind = {"reference": "reference_list"}.get(prefix.split(".")[0], prefix.split(".")[0])
+        assert kind in AGGREGATE_TYPES, f"{name}: {kind!r} is not an aggregate wire name"
+        assert cls.__qualname__.split(".")[0] == AGGREGATE_TYPES[kind].__name__, name
 
 
 def test_every_event_defined_on_an_aggregate_is_registered() -> None:
