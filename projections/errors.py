@@ -8,6 +8,8 @@
     ├── UnknownCaseFile             E_UNKNOWN_CASE   no case file / notice with this id (→ 404);
     │                                                also a ``domain.errors.UnknownCase``
     ├── UnknownProjection           E_UNKNOWN_PROJECTION  ``rebuild NAME`` names no projection
+    ├── StaleProjection             E_PROJECTION_STALE    tables built by another projection version;
+                                                     run ``caseledger rebuild NAME``
     └── ProjectionFailed            E_PROJECTION_FAILED   an entry could not be projected; carries
                                                      the notification ``position`` and the cause
                                                      (``from e``); the batch is rolled back and the
@@ -73,6 +75,12 @@ class UnknownProjection(ProjectionError):
     code = "E_UNKNOWN_PROJECTION"
 
 
+class StaleProjection(ProjectionError):
+    """The stored tables were built by a different version of the projection code."""
+
+    code = "E_PROJECTION_STALE"
+
+
 class ProjectionFailed(ProjectionError):
     """An entry could not be projected. Nothing of its batch was committed."""
 
@@ -85,6 +93,6 @@ class ProjectionFailed(ProjectionError):
 
 
 __all__ = [
-    "BadAsOf", "BadCursor", "BadQuery", "ProjectionError", "ProjectionFailed", "UnknownCaseFile",
+    "BadAsOf", "BadCursor", "BadQuery", "ProjectionError", "ProjectionFailed", "StaleProjection", "UnknownCaseFile",
     "UnknownProjection",
 ]

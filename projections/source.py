@@ -1,0 +1,123 @@
+"""Reading the notification log for projections: decoded entries in log order.
+
+A projection reads the ledger's own tables (``ledger_events`` and ``merkle_leaves``) with
+SQLAlchemy Core on the same engine; it never writes them. An :class:`Item` is one notification:
+the decoded, signed entry plus the ledger's attestations about it (notification id = position,
+leaf index, ``recorded_at``), and the entry hash and signature so the audit trail can check them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Connection, LargeBinary, MetaData, Table, Text, func, select
+from sqlalchemy_utils.types.uuid import UUIDType
+
+from ledger.chain import decode_entry, decode_record
+from ledger.hashing import entry_hash
+from ledger.limits import DEFAULT_LIMITS, Limits
+from ledger.store import EVENTS_TABLE
+
+_META = MetaData()
+#: The events table as eventsourcing-sqlalchemy defines it (read only here).
+EVENTS = Table(
+    EVENTS_TABLE, _META,
+    Column("id", BigInteger, primary_key=True),
+    Column("originator_id", UUIDType()),
+    Column("originator_version", BigInteger),
+    Column("topic", Text),
+    Column("state", LargeBinary),
+)
+#: The Merkle leaves (ledger.merkle_store), for ``recorded_at`` and the leaf index.
+LEAVES = Table(
+    "merkle_leaves", _META,
+    Column("idx", BigInteger, primary_key=True),
+    Column("notification_id", BigInteger),
+    Column("recorded_at", BigInteger),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One notification of the log, decoded."""
+
+    position: int  # notification id: the log order
+    leaf_index: int | None  # Merkle leaf index (None only if the log has no leaf for it)
+    recorded_at: int | None  # µs UTC, the ledger's append time (from the leaf)
+    case: str
+    n: int
+    type: str
+    occurred_at: int
+    actor: str
+    key: bytes
+    body: dict[str, Any]
+    entry_hash: bytes
+    sig: bytes
+
+
+def decode_item(position: int, state: bytes, leaf_index: int | None, recorded_at: int | None,
+                limits: Limits = DEFAULT_LIMITS) -> Item:
+    """Decode one stored record (raises ``ledger.errors.EncodingError`` on bad bytes)."""
+    data, sig = decode_record(bytes(state), limits=limits)
+    e = decode_entry(data, limits=limits)
+    return Item(position=int(position), leaf_index=None if leaf_index is None else int(leaf_index),
+                recorded_at=None if recorded_at is None else int(recorded_at), case=e.case, n=e.n,
+                type=e.type, occurred_at=e.occurred_at, actor=e.actor, key=e.key, body=e.body,
+                entry_hash=entry_hash(data), sig=sig)
+
+
+def _joined() -> Any:
+    return (select(EVENTS.c.id, EVENTS.c.state, LEAVES.c.idx, LEAVES.c.recorded_at)
+            .select_from(EVENTS.outerjoin(LEAVES, LEAVES.c.notification_id == EVENTS.c.id)))
+
+
+def read_raw(conn: Connection, after: int, limit: int) -> list[Any]:
+    """Up to ``limit`` raw rows ``(id, state, leaf idx, recorded_at)`` with ``id > after``, in order."""
+    q = _joined().where(EVENTS.c.id > after).order_by(EVENTS.c.id).limit(limit)
+    return list(conn.execute(q))
+
+
+def read_batch(conn: Connection, after: int, limit: int, limits: Limits = DEFAULT_LIMITS) -> list[Item]:
+    """Up to ``limit`` decoded items with position > ``after``, in log order."""
+    return [decode_item(r[0], r[1], r[2], r[3], limits) for r in read_raw(conn, after, limit)]
+
+
+def read_case(conn: Connection, case_id: str, limits: Limits = DEFAULT_LIMITS,
+              *, upto: int | None = None) -> list[Item]:
+    """Every item of one stream in order of ``n`` (optionally only positions ≤ ``upto``)."""
+    q = _joined().where(EVENTS.c.originator_id == uuid.UUID(str(case_id)))
+    if upto is not None:
+        q = q.where(EVENTS.c.id <= upto)
+    rows = conn.execute(q.order_by(EVENTS.c.originator_version))
+    return [decode_item(r[0], r[1], r[2], r[3], limits) for r in rows]
+
+
+def iter_log(conn: Connection, after: int = 0, batch: int = 5000,
+             limits: Limits = DEFAULT_LIMITS, upto: int | None = None) -> Iterator[Item]:
+    """Every item after ``after`` (and ≤ ``upto``), in log order, read in batches."""
+    pos = after
+    while True:
+        items = read_batch(conn, pos, batch, limits)
+        for it in items:
+            if upto is not None and it.position > upto:
+                return
+            yield it
+        if len(items) < batch:
+            return
+        pos = items[-1].position
+
+
+def head_position(conn: Connection) -> int:
+    """The highest notification id in the log (0 when empty)."""
+    return int(conn.execute(select(func.coalesce(func.max(EVENTS.c.id), 0))).scalar() or 0)
+
+
+def log_size_at(conn: Connection, position: int) -> int:
+    """The number of Merkle leaves whose notification id is ≤ ``position``."""
+    q = (select(LEAVES.c.idx).where(LEAVES.c.notification_id <= position)
+         .order_by(LEAVES.c.notification_id.desc()).limit(1))
+    v = conn.execute(q).scalar()
+    return 0 if v is None else int(v) + 1
