@@ -14,9 +14,11 @@ import json
 import logging
 import secrets
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -162,6 +164,24 @@ def _projections(container: Container) -> tuple[Any, Callable[[], None] | None]:
     return Projections(container.engine, container.metadata), None
 
 
+def _checkpointer(container: Container, every: float, stop: threading.Event) -> None:
+    """Sign a checkpoint whenever the log has grown, every ``every`` seconds, until ``stop``."""
+    from api.bootstrap import system_clock  # noqa: PLC0415
+    from ledger.bundle_export import issue_checkpoint  # noqa: PLC0415
+
+    while not stop.wait(every):
+        try:
+            with container.engine.connect() as conn:
+                size = container.merkle.size(conn)
+                cp = container.merkle.latest_checkpoint(conn)
+            if size and (cp is None or cp.size < size):
+                out = issue_checkpoint(container, origin=container.settings.origin,
+                                       signing_key=container.ledger_key(), clock=system_clock)
+                log.info("checkpoint signed", extra={"fields": {"size": out.size, "stored": out.stored}})
+        except Exception:
+            log.exception("checkpointing failed")
+
+
 def create_app(
     container: Container,
     *,
@@ -207,7 +227,18 @@ def create_app(
         projections=projections,
         feedback=fb,
     )
-    app = FastAPI(title="CaseLedger API", version=API_VERSION, description=DESCRIPTION,
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        if cfg.checkpoint_every:
+            threading.Thread(target=_checkpointer, args=(container, cfg.checkpoint_every, stop),
+                             name="caseledger-checkpointer", daemon=True).start()
+        try:
+            yield
+        finally:
+            stop.set()
+
+    app = FastAPI(title="CaseLedger API", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan,
                   openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None)
     app.state.services = services
     app.state.tokens = tokens

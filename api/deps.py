@@ -87,6 +87,8 @@ class ApiConfig:
     public_base_url: str | None = None
     #: Called after every successful command (e.g. to bring the projections up to date).
     after_write: Callable[[], None] | None = None
+    #: Sign a checkpoint every N seconds while the log grows (None: only on request).
+    checkpoint_every: float | None = None
 
 
 @dataclass
@@ -476,7 +478,7 @@ class CommandContext:
         return None if raw is None else _hex(raw, "X-Key-Id", length=32)
 
     def _default_client_key(self) -> bytes:
-        """The principal's key that is valid now (for previews without X-Key-Id)."""
+        """The principal's key valid now, client-held keys first (for previews without X-Key-Id)."""
         app = self.services.container.app
         now = app.clock()
         mine = [r for r in app.keyring.records() if r.principal == self.principal.id and r.valid_at(now)
@@ -488,7 +490,7 @@ class CommandContext:
         if not mine:
             raise KeyRegistryError(f"{self.principal.id} has no registered key valid now; send X-Key-Id",
                                    code="E_KEY_UNKNOWN")
-        return bytes(max(mine, key=lambda r: r.valid_from).key_id)
+        return bytes(max(mine, key=lambda r: (r.mode == "client", r.valid_from)).key_id)
 
     def _signatures(self, body: CommandBody | None) -> list[bytes] | None:
         if self.x_signature is not None:

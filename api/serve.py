@@ -1,0 +1,80 @@
+"""``caseledger serve``: run the HTTP API and web pages under uvicorn.
+
+With one worker the app is built here, from the parsed arguments. With several workers uvicorn
+starts each in its own process and imports :func:`app_from_env`; the command line is handed to
+them through ``CASELEDGER_*`` environment variables set here, explicitly, before uvicorn starts
+(the only channel uvicorn offers to its worker processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def app_from_env() -> FastAPI:
+    """The app for a uvicorn worker, from ``CASELEDGER_*`` variables (set by :func:`cmd_serve`)."""
+    from api.app import configure_logging, create_app, default_config  # noqa: PLC0415
+    from api.bootstrap import bootstrap  # noqa: PLC0415
+    from api.settings import Settings  # noqa: PLC0415
+
+    configure_logging(os.environ.get("CASELEDGER_LOG_LEVEL", "info"))
+    settings = Settings.from_env()
+    container = bootstrap(settings)
+    every = float(os.environ.get("CASELEDGER_CHECKPOINT_EVERY", "0") or 0)
+    cfg = default_config(container, public_base_url=os.environ.get("CASELEDGER_PUBLIC_URL") or None,
+                         checkpoint_every=every or None)
+    return create_app(container, config=cfg)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``serve`` options (api/cli.py wires them)."""
+    p.add_argument("--db", default=None, help="database URL (default: $CASELEDGER_DB or sqlite:///./caseledger.db)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1; use PostgreSQL for >1)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--public-url", default=None, help="absolute base URL put into QR codes (default: the request's)")
+    p.add_argument("--checkpoint-every", type=float, default=0.0,
+                   help="sign a checkpoint every N seconds when the log has grown (needs the master secret; 0: off)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415
+
+    from api.settings import Settings  # noqa: PLC0415
+    from ledger.errors import UsageError  # noqa: PLC0415
+
+    db = args.db or os.environ.get("CASELEDGER_DB", "sqlite:///./caseledger.db")
+    workers = max(1, int(getattr(args, "workers", 1) or 1))
+    if workers > 1 and db.startswith("sqlite"):
+        print("caseledger serve: several workers need PostgreSQL (SQLite allows one writer process); "
+              "using --workers 1", file=sys.stderr)
+        workers = 1
+    try:
+        Settings.from_env(db_url=db)
+    except UsageError as e:
+        print(f"caseledger serve: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    os.environ["CASELEDGER_DB"] = db
+    os.environ["CASELEDGER_LOG_LEVEL"] = getattr(args, "log_level", "info")
+    if getattr(args, "public_url", None):
+        os.environ["CASELEDGER_PUBLIC_URL"] = args.public_url
+    if getattr(args, "checkpoint_every", 0):
+        os.environ["CASELEDGER_CHECKPOINT_EVERY"] = str(args.checkpoint_every)
+    base = f"http://{args.host}:{args.port}"
+    print(f"CaseLedger on {db}\n  public notices      {base}/notices\n  API docs (OpenAPI)  {base}/v1/docs\n"
+          f"  health              {base}/healthz  {base}/readyz", file=sys.stderr)
+    uvicorn.run("api.serve:app_from_env", factory=True, host=args.host, port=args.port, workers=workers,
+                log_config=None, access_log=False, proxy_headers=False, server_header=False)
+    return EXIT_OK
+
+
+__all__ = ["add_arguments", "app_from_env", "cmd_serve"]
