@@ -34,6 +34,11 @@ def short_type(wire: str) -> str:
     return parts[1] if len(parts) >= 3 else wire  # noqa: PLR2004
 
 
+def stream_kind_of(it: Item) -> str:
+    """``inspection`` for ``inspection.decided.v1``."""
+    return it.type.split(".", 1)[0]
+
+
 def day_of(us: int) -> str:
     """The legal day (Asia/Shanghai) of an instant in µs, as ``YYYY-MM-DD``."""
     return legal_day(from_micros(us)).isoformat()
@@ -43,7 +48,7 @@ def new_case_file(case_id: str) -> dict[str, Any]:
     return {
         "case_id": case_id, "kind": "inspection", "stage": None, "task_no": None, "lead_agency": None,
         "agencies": [], "inspection_type": None, "mode": None, "year": None, "dispatched_at": None,
-        "dispatched_by": None, "party": {"uscc": None}, "emergency": False, "legal_rep_required": False,
+        "dispatched_by": None, "flag_reason": None, "party": {"uscc": None}, "emergency": False, "legal_rep_required": False,
         "legal_rep_basis": None, "plan": None, "special_approval": None, "random_draw_ref": None,
         "assignments": [], "officers": [], "approvals": [], "mode_changes": [], "cancelled": None,
         "arrival": None, "record": None, "conclusion": None, "notified": None, "case": None,

@@ -6,115 +6,558 @@ Bad input raises a ``projections.errors`` type: ``BadCursor``, ``BadAsOf``, ``Ba
 and ``UnknownCaseFile`` (→ 404). Pages return ``(items, next_cursor)``; ``next_cursor`` is
 ``None`` on the last page and is an opaque string otherwise.
 
-This module only reads. The tables are written by ``projections.runner`` (exactly-once).
+Queries read the tables as last committed by the runner; call :meth:`Projections.refresh` (or run
+a worker) to bring them up to date. Only :meth:`Projections.refresh` writes, and only through
+``projections.runner`` (exactly-once).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, and_, func, or_, select
+from sqlalchemy.exc import NoSuchTableError, OperationalError, ProgrammingError
+
+from domain.calendar import legal_day
+from ledger.chain import ChainCursor
+from ledger.codec import to_micros
+from ledger.limits import DEFAULT_LIMITS, Limits
+from projections import casefile, notices, statistics
+from projections.errors import BadAsOf, BadCursor, BadQuery, UnknownCaseFile
+from projections.source import Item, read_case, read_positions
+from projections.tables import (
+    AUDIT,
+    CASE_FILE,
+    DEADLINE,
+    ENTERPRISE_YEAR,
+    FEEDBACK,
+    METADATA,
+    NOTICE,
+    NOTICE_VERSION,
+    OFFICER_ACTIVITY,
+    REGISTER,
+    ROLE_CONFLICT,
+    TABLES,
+    TRACKING,
+)
+
+MAX_LIMIT = 1000
+_STAR = "*"
+
+
+# ----------------------------------------------------------------------------- helpers
+def _case_id(case_id: object) -> str:
+    try:
+        return str(uuid.UUID(str(case_id)))
+    except (ValueError, TypeError, AttributeError):
+        msg = f"case id must be a UUID, got {str(case_id)[:80]!r}"
+        raise BadQuery(msg, key=str(case_id)[:80]) from None
+
+
+def _aware(at: datetime | None, what: str, error: type[BadQuery] = BadQuery) -> int | None:
+    if at is None:
+        return None
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        msg = f"{what} must be a timezone-aware datetime"
+        raise error(msg)
+    return to_micros(at)
+
+
+def _today(now: datetime | None) -> date:
+    if now is None:
+        now = datetime.now(UTC)
+    _aware(now, "now")
+    return legal_day(now)
+
+
+def _limit(limit: object) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        msg = f"limit must be an integer from 1 to {MAX_LIMIT}"
+        raise BadQuery(msg)
+    return limit
+
+
+def _fingerprint(**filters: Any) -> str:
+    raw = json.dumps(filters, sort_keys=True, default=str, ensure_ascii=False).encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _encode_cursor(kind: str, key: list[Any], fp: str) -> str:
+    raw = json.dumps({"v": 1, "t": kind, "k": key, "f": fp}, separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, kind: str, fp: str, shape: tuple[type, ...]) -> list[Any]:
+    try:
+        pad = "=" * (-len(cursor) % 4)
+        m = json.loads(base64.urlsafe_b64decode(cursor + pad).decode())
+        ok = (isinstance(m, dict) and m.get("v") == 1 and m.get("t") == kind and isinstance(m.get("k"), list)
+              and len(m["k"]) == len(shape) and all(isinstance(x, t) and not isinstance(x, bool)
+                                                    for x, t in zip(m["k"], shape, strict=True)))
+    except (ValueError, TypeError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        msg = "malformed cursor: pass back the next_cursor of a previous page unchanged"
+        raise BadCursor(msg, cursor=str(cursor)[:80])
+    if m.get("f") != fp:
+        msg = "this cursor belongs to a query with different filters"
+        raise BadCursor(msg, cursor=str(cursor)[:80])
+    return list(m["k"])
+
+
+def _like(q: str) -> str:
+    return "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class Projections:
-    """Queries over the projection tables on ``engine``.
+    """Queries over the projection tables on ``engine`` (the ledger's engine).
 
-    ``metadata`` is the container's MetaData (unused except to share the engine's schema); the
-    projection tables are defined on their own MetaData in ``projections.tables``.
+    ``metadata`` is accepted for symmetry with the container and not used: the projection tables
+    live on ``projections.tables.METADATA``.
     """
 
-    def __init__(self, engine: Engine, metadata: MetaData | None = None) -> None:
+    def __init__(self, engine: Engine, metadata: MetaData | None = None, *, limits: Limits = DEFAULT_LIMITS) -> None:
         self.engine = engine
         self.metadata = metadata
+        self.limits = limits
+        self._ready = False
+        self._runner: Any = None
+
+    # ----------------------------------------------------------------- maintenance
+    def ensure_tables(self) -> None:
+        """Create any missing projection table (idempotent)."""
+        if not self._ready:
+            METADATA.create_all(self.engine, checkfirst=True)
+            self._ready = True
+
+    def refresh(self, *, max_batches: int | None = None) -> int:
+        """Bring every projection up to date in this process. Returns the notifications processed."""
+        if self._runner is None:
+            from projections.runner import ProjectionRunner  # noqa: PLC0415
+
+            self._runner = ProjectionRunner(self.engine, limits=self.limits)
+            self._runner.setup()
+            self._ready = True
+        return int(self._runner.run(max_batches=max_batches))
+
+    def positions(self) -> dict[str, int]:
+        """Tracked notification position per projection name."""
+        self.ensure_tables()
+        with self.engine.connect() as conn:
+            rows = {r.name: int(r.position) for r in conn.execute(select(TRACKING.c.name, TRACKING.c.position))}
+        return {n: rows.get(n, 0) for n in TABLES}
+
+    def _rows(self, q: Any) -> list[Any]:
+        self.ensure_tables()
+        try:
+            with self.engine.connect() as conn:
+                return list(conn.execute(q))
+        except (NoSuchTableError, OperationalError, ProgrammingError):
+            self._ready = False
+            raise
+
+    # ----------------------------------------------------------------- registers
+    def _registers(self, kind: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        keys = sorted({k for k in keys if k})
+        if not keys:
+            return {}
+        rows = self._rows(select(REGISTER.c.key, REGISTER.c.doc).where(REGISTER.c.kind == kind,
+                                                                        REGISTER.c.key.in_(keys)))
+        return {r[0]: r[1] for r in rows}
+
+    def _enrich(self, doc: dict[str, Any], today: date) -> dict[str, Any]:
+        officers = self._registers("officer", [o["cert_no"] for o in doc["officers"]])
+        agencies = self._registers("agency", doc["agencies"])
+        ent = self._registers("enterprise", [doc["party"]["uscc"]]).get(doc["party"]["uscc"] or "", {})
+        for o in doc["officers"]:
+            reg = officers.get(o["cert_no"], {})
+            o["name"] = reg.get("name")
+            o["certificate"] = {k: reg.get(k) for k in ("valid_from", "valid_until", "categories", "status")}
+        doc["party"] = {"uscc": doc["party"]["uscc"], **{k: ent.get(k) for k in (
+            "name", "sector", "admin_division", "risk_class", "positive_list")}}
+        doc["agency_names"] = {code: agencies.get(code, {}).get("name") for code in doc["agencies"]}
+        for d in doc["deadlines"]:
+            d["status"] = casefile.deadline_status(d, today)
+        doc["flag_codes"] = sorted({f["flag"] for f in doc["flags"]})
+        return doc
 
     # ----------------------------------------------------------------- case file (案卷)
-    def case_file(self, case_id: str) -> dict[str, Any]:
+    def case_file(self, case_id: str, *, now: datetime | None = None) -> dict[str, Any]:
         """The case file as projected (up to the tracked position).
 
-        Keys: ``case_id, kind, task_no, lead_agency, inspection_type, mode, year, status,
-        party{uscc,name,...}, officers[{cert_no, person_id, name, agency_code, shown_at}],
-        timeline[{n, position, type, actor, occurred_at, recorded_at, flags}], evidence[{evidence_id,
-        evidence_type, sha256, size, media_type, source, capture, officers, lawful, admissible,
-        post_decision, logged_at, n, in_decision_set}], decision_evidence[ids], reviews[...],
-        decision, services[...], publication, alterations[...], deadlines[{kind, start, due, days, unit,
-        calendar_version, met_at, status}], flags[{n, type, flag}], last_n, position``.
+        Keys: ``case_id, kind, stage, task_no, lead_agency, agencies, agency_names, inspection_type,
+        mode, year, party{uscc,name,...}, officers[{cert_no, person_id, name, agency_code, shown_at,
+        shown_n, certificate}], approvals, arrival, record, conclusion, notified, case,
+        timeline[{n, position, leaf_index, type, actor, occurred_at, recorded_at, entry_hash, flags}],
+        evidence[{evidence_id, evidence_type, sha256, size, media_type, source, capture, officers, lawful,
+        admissible, post_decision, logged_at, n, flags}], decision_evidence_set{decision_n, relied_on,
+        on_file}, reviews, education, decision, services, publication, publication_history,
+        alterations, deadlines[{kind, set_n, start, due, days, unit, calendar_version, met_n, met_day,
+        late, void_n, status}], flags[{n, type, flag, stream}], flag_codes, related, last_n, position``.
         Raises ``UnknownCaseFile``.
         """
-        raise NotImplementedError
+        cid = _case_id(case_id)
+        rows = self._rows(select(CASE_FILE.c.doc).where(CASE_FILE.c.case_id == cid))
+        if not rows or rows[0][0].get("task_no") is None:
+            msg = f"no case file {cid}"
+            raise UnknownCaseFile(msg, key=cid)
+        return self._enrich(rows[0][0], _today(now))
 
     def case_file_as_of(self, app: Any, case_id: str, *, n: int | None = None,
-                        at: datetime | None = None) -> dict[str, Any]:
-        """The case file rebuilt by replaying the case's entries from the ledger, up to entry
-        ``n`` (inclusive) or up to the last entry with ``recorded_at <= at``. ``n`` and ``at`` are
-        exclusive; with neither, the whole case. Raises ``BadAsOf`` and ``UnknownCaseFile``."""
-        raise NotImplementedError
+                        at: datetime | None = None, now: datetime | None = None) -> dict[str, Any]:
+        """The case file rebuilt by replaying the case's entries from the ledger.
+
+        Up to entry ``n`` (inclusive), or up to the last entry with ``recorded_at <= at`` (what the
+        ledger held at that instant); with neither, the whole case. Entries of the enterprise-year
+        counters that concern the case are folded in at their log positions. The chain links of
+        the replayed entries are checked (``ledger.errors.ChainBreakError``). ``app`` may be None;
+        if given, its limits are used. Raises ``BadAsOf`` and ``UnknownCaseFile``.
+        """
+        cid = _case_id(case_id)
+        if n is not None and at is not None:
+            msg = "give an entry number or an instant, not both"
+            raise BadAsOf(msg)
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+            msg = f"as-of entry number must be an integer >= 1, got {n!r}"
+            raise BadAsOf(msg)
+        at_us = _aware(at, "as-of instant", BadAsOf)
+        limits = getattr(app, "limits", None) or self.limits
+        with self.engine.connect() as conn:
+            items = read_case(conn, cid, limits)
+            if not items or casefile.stream_kind_of(items[0]) != "inspection":
+                msg = f"no case {cid} in the ledger"
+                raise UnknownCaseFile(msg, key=cid)
+            if n is not None:
+                if n > items[-1].n:
+                    msg = f"case {cid} has {items[-1].n} entries; there is no entry {n}"
+                    raise BadAsOf(msg, n=n, last_n=items[-1].n)
+                items = items[:n]
+            elif at_us is not None:
+                items = [it for it in items if it.recorded_at is not None and it.recorded_at <= at_us]
+                if not items:
+                    msg = f"case {cid} had no entry recorded at or before {at.isoformat()}"  # type: ignore[union-attr]
+                    raise BadAsOf(msg)
+            cut = items[-1].position
+            related = self._related_positions(cid)
+            extra = [it for it in read_positions(conn, [p for p in related if p <= cut], limits)
+                     if casefile.related_case(it) == cid]
+        cursor = ChainCursor(cid)
+        for it in items:
+            cursor.advance(_as_entry(it), it.entry_hash)  # type: ignore[arg-type]
+        doc = casefile.new_case_file(cid)
+        for it in sorted([*items, *extra], key=lambda x: x.position):
+            if it.case == cid:
+                casefile.apply_entry_in_place(doc, it)
+            else:
+                casefile.apply_related(doc, it)
+        doc["as_of"] = {"n": items[-1].n, "position": cut, "at": at_us, "basis": "recorded_at" if at_us else "n"}
+        return self._enrich(doc, _today(now))
+
+    def _related_positions(self, cid: str) -> list[int]:
+        rows = self._rows(select(CASE_FILE.c.doc).where(CASE_FILE.c.case_id == cid))
+        if not rows:
+            return []
+        return [int(r["position"]) for r in rows[0][0].get("related", [])]
 
     # ----------------------------------------------------------------- public notices (双公示)
+    def _notice_out(self, r: Any, today: date) -> dict[str, Any]:
+        expired = r.public_until is not None and today.isoformat() > r.public_until
+        status = "expired" if expired else r.status
+        fields = {} if expired else dict(r.fields)
+        out = {"case_id": r.case_id, "status": status, "agency_code": r.agency_code,
+               "fields": {f: fields[f] for f in notices.PUBLIC_CF_FIELDS if f in fields},
+               "published_at": r.published_at, "published_day": casefile.day_of(r.published_at),
+               "public_until": r.public_until, "event_id": r.event_id, "content_hash": r.content_hash,
+               "redaction_map_hash": r.redaction_map_hash, "regime_version": r.regime_version,
+               "calendar_version": r.calendar_version, "withdrawal_reason": r.withdrawal_reason,
+               "cause_event_id": r.cause_event_id, "n": r.n}
+        if expired:
+            out["content_hash"] = None
+        return out
+
+    def _visible(self, today: date) -> Any:
+        return or_(NOTICE.c.public_until.is_(None), NOTICE.c.public_until >= today.isoformat())
+
     def public_notices(self, *, q: str | None = None, agency: str | None = None, cursor: str | None = None,
                        limit: int = 20, now: datetime | None = None) -> tuple[list[dict[str, Any]], str | None]:
-        """Visible notices (not past ``public_until`` at ``now``), newest first. Each item has only
-        allow-listed ``cf_*`` fields plus the ledger fields (§2.1 L1/L2). A withdrawn notice shows
-        ``withdrawal_reason`` and no content."""
-        raise NotImplementedError
+        """Visible notices (not past ``public_until`` at ``now``), newest first.
+
+        Each item: ``case_id, status (published|corrected|withdrawn), agency_code, fields`` (only
+        allow-listed ``cf_*`` fields, in 信用中国 order) and the ledger fields of §2.1 L1/L2
+        (``published_at, published_day, public_until, event_id, content_hash, redaction_map_hash,
+        regime_version, calendar_version, withdrawal_reason, cause_event_id``). A withdrawn notice
+        has its ``withdrawal_reason`` and only ``cf_wsh, cf_cfjg, cf_cfjgdm`` left of its content.
+        ``q`` searches the public text (case-insensitive substring).
+        """
+        limit = _limit(limit)
+        if q is not None and (not isinstance(q, str) or len(q) > 200):  # noqa: PLR2004
+            msg = "q must be a string of at most 200 characters"
+            raise BadQuery(msg)
+        if agency is not None and not isinstance(agency, str):
+            msg = "agency must be a string"
+            raise BadQuery(msg)
+        today = _today(now)
+        fp = _fingerprint(q=q or None, agency=agency)
+        stmt = select(NOTICE).where(self._visible(today))
+        if q:
+            stmt = stmt.where(NOTICE.c.search.like(_like(q), escape="\\"))
+        if agency:
+            stmt = stmt.where(NOTICE.c.agency_code == agency)
+        if cursor is not None:
+            pub, cid = _decode_cursor(cursor, "notices", fp, (int, str))
+            stmt = stmt.where(or_(NOTICE.c.published_at < pub,
+                                  and_(NOTICE.c.published_at == pub, NOTICE.c.case_id < cid)))
+        stmt = stmt.order_by(NOTICE.c.published_at.desc(), NOTICE.c.case_id.desc()).limit(limit + 1)
+        rows = self._rows(stmt)
+        items = [self._notice_out(r, today) for r in rows[:limit]]
+        nxt = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            nxt = _encode_cursor("notices", [int(last.published_at), last.case_id], fp)
+        return items, nxt
 
     def notice(self, case_id: str, *, now: datetime | None = None) -> dict[str, Any]:
-        """One notice (also an expired or withdrawn one, with its status). Raises ``UnknownCaseFile``."""
-        raise NotImplementedError
+        """One notice, also an expired one (status ``expired``, no content), with its version history
+        (``versions``: published / corrected / withdrawn, each with the entry's ``event_id``).
+        Raises ``UnknownCaseFile``."""
+        cid = _case_id(case_id)
+        rows = self._rows(select(NOTICE).where(NOTICE.c.case_id == cid))
+        if not rows:
+            msg = f"no published notice for case {cid}"
+            raise UnknownCaseFile(msg, key=cid)
+        out = self._notice_out(rows[0], _today(now))
+        vs = self._rows(select(NOTICE_VERSION.c.n, NOTICE_VERSION.c.event, NOTICE_VERSION.c.at,
+                               NOTICE_VERSION.c.content_hash, NOTICE_VERSION.c.reason, NOTICE_VERSION.c.event_id)
+                        .where(NOTICE_VERSION.c.case_id == cid).order_by(NOTICE_VERSION.c.n))
+        out["versions"] = [{"n": v.n, "event": v.event, "at": v.at, "content_hash": v.content_hash,
+                            "reason": v.reason, "event_id": v.event_id} for v in vs]
+        return out
+
+    def _all_visible(self, now: datetime | None) -> list[dict[str, Any]]:
+        today = _today(now)
+        rows = self._rows(select(NOTICE).where(self._visible(today))
+                          .order_by(NOTICE.c.published_at.desc(), NOTICE.c.case_id.desc()))
+        return [self._notice_out(r, today) for r in rows]
 
     def export_notices_csv(self, *, now: datetime | None = None) -> str:
-        """Visible notices as CSV in 信用中国 column order (UTF-8, header row, ``\\r\\n``)."""
-        raise NotImplementedError
+        """Visible notices as CSV: header row, cf_* columns in 信用中国 order (the four never-public
+        columns omitted), then the ledger columns (``notices.EXPORT_COLUMNS``); ``\\r\\n`` lines."""
+        return notices.to_csv(self._export_rows(now))
 
     def export_notices_json(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
-        """Visible notices as a list of ordered dicts in 信用中国 column order."""
-        raise NotImplementedError
+        """Visible notices as a list of dicts whose keys are ``notices.EXPORT_COLUMNS`` in order."""
+        return [notices.export_row(n) for n in self._export_rows(now)]
+
+    def _export_rows(self, now: datetime | None) -> list[dict[str, Any]]:
+        out = []
+        for n in self._all_visible(now):
+            n = dict(n)
+            n["published_at"] = n["published_day"]
+            out.append(n)
+        return out
 
     # ----------------------------------------------------------------- audit trail
     def audit_trail(self, *, actor: str | None = None, agency: str | None = None, case: str | None = None,
                     type: str | None = None, since: datetime | None = None,  # noqa: A002
                     until: datetime | None = None, cursor: str | None = None,
                     limit: int = 100) -> tuple[list[dict[str, Any]], str | None]:
-        """Entries in log order: ``position, leaf_index, case_id, n, type, actor, role, key_id,
-        signature (valid|invalid|unknown_key|key_not_valid|wrong_actor|revoked), occurred_at,
-        recorded_at, gap_us, flags, agency_code``. ``since``/``until`` filter ``recorded_at``."""
-        raise NotImplementedError
+        """Entries in log order, filtered (all filters combine with AND).
+
+        Each item: ``position, leaf_index, case_id, n, type, actor, key_id, key_role, acting_as,
+        signature (valid|invalid|unknown_key|wrong_actor|revoked|key_not_valid), occurred_at,
+        recorded_at, gap_us (recorded_at − occurred_at), flags[], agency_code, stream_kind``.
+        ``type`` matches exactly, or as a prefix when it ends in ``*`` (``inspection.*``);
+        ``since``/``until`` bound ``recorded_at`` (inclusive/exclusive).
+        """
+        limit = _limit(limit)
+        for name, v in (("actor", actor), ("agency", agency), ("type", type)):
+            if v is not None and (not isinstance(v, str) or not v or len(v) > 200):  # noqa: PLR2004
+                msg = f"{name} must be a non-empty string"
+                raise BadQuery(msg)
+        cid = _case_id(case) if case is not None else None
+        lo, hi = _aware(since, "since"), _aware(until, "until")
+        fp = _fingerprint(actor=actor, agency=agency, case=cid, type=type, since=lo, until=hi)
+        stmt = select(AUDIT)
+        if actor:
+            stmt = stmt.where(AUDIT.c.actor == actor)
+        if agency:
+            stmt = stmt.where(AUDIT.c.agency_code == agency)
+        if cid:
+            stmt = stmt.where(AUDIT.c.case_id == cid)
+        if type:
+            stmt = stmt.where(AUDIT.c.type.like(_like(type[:-1])[1:], escape="\\") if type.endswith("*")
+                              else AUDIT.c.type == type)
+        if lo is not None:
+            stmt = stmt.where(AUDIT.c.recorded_at >= lo)
+        if hi is not None:
+            stmt = stmt.where(AUDIT.c.recorded_at < hi)
+        if cursor is not None:
+            (after,) = _decode_cursor(cursor, "audit", fp, (int,))
+            stmt = stmt.where(AUDIT.c.position > after)
+        rows = self._rows(stmt.order_by(AUDIT.c.position).limit(limit + 1))
+        items = [{**dict(r._mapping), "flags": [f for f in r.flags.split(",") if f]}  # noqa: SLF001
+                 for r in rows[:limit]]
+        nxt = _encode_cursor("audit", [int(rows[limit - 1].position)], fp) if len(rows) > limit else None
+        return items, nxt
 
     # ----------------------------------------------------------------- supervision
     def supervision_deadlines(self, now: datetime, *, horizon_days: int = 7,
                               agency: str | None = None) -> dict[str, list[dict[str, Any]]]:
-        """``{"overdue": [...], "upcoming": [...]}``: open deadlines past due at ``now``, and
-        those due within ``horizon_days``."""
-        raise NotImplementedError
+        """``{"today", "overdue": [...], "upcoming": [...]}``: open deadlines (not met, not void) past
+        their due day at ``now``, and those due within ``horizon_days`` (most urgent first)."""
+        if not isinstance(horizon_days, int) or isinstance(horizon_days, bool) or not 0 <= horizon_days <= 366:  # noqa: PLR2004
+            msg = "horizon_days must be an integer from 0 to 366"
+            raise BadQuery(msg)
+        if now is None:
+            msg = "now is required"
+            raise BadQuery(msg)
+        today = _today(now)
+        end = (today + timedelta(days=horizon_days)).isoformat()
+        stmt = (select(DEADLINE, CASE_FILE.c.task_no, CASE_FILE.c.case_no, CASE_FILE.c.uscc)
+                .join(CASE_FILE, CASE_FILE.c.case_id == DEADLINE.c.case_id)
+                .where(DEADLINE.c.met_n.is_(None), DEADLINE.c.void_n.is_(None), DEADLINE.c.due_day <= end))
+        if agency:
+            stmt = stmt.where(DEADLINE.c.agency_code == agency)
+        rows = self._rows(stmt.order_by(DEADLINE.c.due_day, DEADLINE.c.case_id, DEADLINE.c.kind))
+        overdue, upcoming = [], []
+        t = today.isoformat()
+        for r in rows:
+            due = date.fromisoformat(r.due_day)
+            item = {"case_id": r.case_id, "task_no": r.task_no, "case_no": r.case_no, "uscc": r.uscc,
+                    "agency_code": r.agency_code, "kind": r.kind, "set_n": r.set_n, "start_day": r.start_day,
+                    "due_day": r.due_day, "days": r.days, "unit": r.unit, "calendar_version": r.calendar_version,
+                    "status": "overdue" if r.due_day < t else ("due_today" if r.due_day == t else "open"),
+                    "days_left": (due - today).days}
+            (overdue if r.due_day < t else upcoming).append(item)
+        return {"today": t, "overdue": overdue, "upcoming": upcoming}
 
     def inspection_counts(self, year: int, *, agency: str | None = None) -> list[dict[str, Any]]:
-        """Per enterprise and agency: ``uscc, agency_code, year, count, cap, cap_version, over_cap``."""
-        raise NotImplementedError
+        """Per enterprise and agency: ``uscc, name, agency_code, year, count, cap, cap_version,
+        remaining, over_cap, flags`` (R12), most-inspected first."""
+        year = _year(year)
+        stmt = select(ENTERPRISE_YEAR).where(ENTERPRISE_YEAR.c.year == year)
+        if agency:
+            stmt = stmt.where(ENTERPRISE_YEAR.c.agency_code == agency)
+        rows = self._rows(stmt.order_by(ENTERPRISE_YEAR.c.count.desc(), ENTERPRISE_YEAR.c.uscc,
+                                        ENTERPRISE_YEAR.c.agency_code))
+        names = self._registers("enterprise", [r.uscc for r in rows])
+        return [{"uscc": r.uscc, "name": names.get(r.uscc, {}).get("name"), "agency_code": r.agency_code,
+                 "year": r.year, "count": r.count, "cap": r.cap, "cap_version": r.cap_version,
+                 "remaining": None if r.cap is None else r.cap - r.count, "over_cap": bool(r.over_cap),
+                 "flags": list(r.flags)} for r in rows]
 
     def role_conflicts(self, *, agency: str | None = None) -> list[dict[str, Any]]:
-        """Cases where one person held two roles R37 keeps apart."""
-        raise NotImplementedError
+        """Cases where one person held two roles that R37 keeps apart (``rule`` is ``R37.reviewer``,
+        ``R37.decider`` or ``R9.approver``): ``case_id, task_no, agency_code, rule, person, roles, n``."""
+        stmt = (select(ROLE_CONFLICT, CASE_FILE.c.task_no)
+                .join(CASE_FILE, CASE_FILE.c.case_id == ROLE_CONFLICT.c.case_id))
+        if agency:
+            stmt = stmt.where(ROLE_CONFLICT.c.agency_code == agency)
+        rows = self._rows(stmt.order_by(ROLE_CONFLICT.c.case_id, ROLE_CONFLICT.c.rule, ROLE_CONFLICT.c.person))
+        return [{"case_id": r.case_id, "task_no": r.task_no, "agency_code": r.agency_code, "rule": r.rule,
+                 "person": r.person, "roles": list(r.roles), "n": r.n} for r in rows]
 
-    def feedback_by_code(self, *, year: int | None = None) -> list[dict[str, Any]]:
-        """Enterprise feedback and complaints counted by ``prohibition_code`` (R20)."""
-        raise NotImplementedError
+    def feedback_by_code(self, *, year: int | None = None, agency: str | None = None) -> list[dict[str, Any]]:
+        """Enterprise feedback and complaints counted by ``prohibition_code`` (R20):
+        ``code, kind, count`` (summed over agencies unless ``agency`` is given)."""
+        stmt = select(FEEDBACK.c.code, FEEDBACK.c.kind, func.sum(FEEDBACK.c.count))
+        if year is not None:
+            stmt = stmt.where(FEEDBACK.c.year == _year(year))
+        if agency:
+            stmt = stmt.where(FEEDBACK.c.agency_code == agency)
+        rows = self._rows(stmt.group_by(FEEDBACK.c.code, FEEDBACK.c.kind).order_by(FEEDBACK.c.code, FEEDBACK.c.kind))
+        return [{"code": r[0], "kind": r[1], "count": int(r[2] or 0)} for r in rows]
 
     def officer_activity(self, *, year: int | None = None, agency: str | None = None) -> list[dict[str, Any]]:
-        """Per officer: counts of what they did. Never a target or a quota (R20)."""
-        raise NotImplementedError
+        """Per officer (certificate number or principal) and year: counts of what they did
+        (``activities``: inspections_assigned, certificates_shown, evidence_logged, records_signed,
+        inspections_concluded, legal_reviews, decisions_made, entries_signed). Never a target,
+        a quota or an amount of fines (R20)."""
+        stmt = select(OFFICER_ACTIVITY)
+        if year is not None:
+            stmt = stmt.where(OFFICER_ACTIVITY.c.year == _year(year))
+        if agency:
+            stmt = stmt.where(OFFICER_ACTIVITY.c.agency_code == agency)
+        rows = self._rows(stmt.order_by(OFFICER_ACTIVITY.c.officer, OFFICER_ACTIVITY.c.year,
+                                        OFFICER_ACTIVITY.c.agency_code, OFFICER_ACTIVITY.c.activity))
+        names = self._registers("officer", [r.officer for r in rows])
+        out: dict[tuple[str, int, str | None], dict[str, Any]] = {}
+        for r in rows:
+            k = (r.officer, r.year, r.agency_code)
+            o = out.setdefault(k, {"officer": r.officer, "name": names.get(r.officer, {}).get("name"),
+                                   "year": r.year, "agency_code": r.agency_code, "activities": {}})
+            o["activities"][r.activity] = int(r.count)
+        return list(out.values())
 
     # ----------------------------------------------------------------- statistics (R61)
     def annual_statistics(self, year: int, *, agency: str | None = None) -> dict[str, Any]:
-        """Counts by agency, type, mode and outcome for ``year``, the change against ``year - 1``
-        (``"inspections −44.2 %"``) and a reproducible ``replay_hash``."""
-        raise NotImplementedError
+        """Counts for ``year`` (``counts[metric]["all"]`` and per dim: inspections by type/mode,
+        decisions by outcome, penalties by kind, cases by class, alterations by kind, ...), the same
+        for ``year - 1`` (``previous``), ``change[metric] = {previous, current, percent, text}``, a
+        ``summary`` like ``"inspections −44.2 %, ..., penalties +95 %"``, ``as_of{position, log_size,
+        log_root}`` and ``replay_hash`` (see ``projections.statistics``). ``agency=None``: all agencies."""
+        year = _year(year)
+        ag = agency or _STAR
+        self.ensure_tables()
+        with self.engine.connect() as conn:
+            pos = conn.execute(select(TRACKING.c.position).where(TRACKING.c.name == "statistics")).scalar() or 0
+            return statistics.projected_report(conn, year, ag, int(pos))
+
+    def verify_annual_statistics(self, year: int, *, agency: str | None = None) -> dict[str, Any]:
+        """Replay the log up to the projection's position and compare the replay hash:
+        ``{ok, projected_hash, replay_hash, as_of}``. Costs a full read of the log."""
+        projected = self.annual_statistics(year, agency=agency)
+        with self.engine.connect() as conn:
+            replay = statistics.replay_report(conn, _year(year), agency or _STAR, projected["as_of"]["position"])
+        return {"ok": replay["replay_hash"] == projected["replay_hash"], "projected_hash": projected["replay_hash"],
+                "replay_hash": replay["replay_hash"], "as_of": projected["as_of"]}
 
     # ----------------------------------------------------------------- public verification page
     def inspection_public_facts(self, case_id: str) -> dict[str, Any]:
-        """Facts of one inspection that anyone may see (no personal data)."""
-        raise NotImplementedError
+        """Facts of one inspection anyone may see: no person ids, no QR id, no evidence, no content.
 
-    # ----------------------------------------------------------------- status
-    def positions(self) -> dict[str, int]:
-        """Tracked notification position per projection name."""
-        raise NotImplementedError
+        ``case_id, task_no, agency{code,name}, enterprise{uscc,name}, inspection_type, mode,
+        dispatched_day, approved, arrived_day, certificates_shown[{cert_no, name, shown_day}],
+        result, result_notified_day, case_filed, decided_day, publication_status, flag_codes,
+        entries, position``. Raises ``UnknownCaseFile``.
+        """
+        doc = self.case_file(case_id)
+        day = casefile.day_of
+        return {
+            "case_id": doc["case_id"], "task_no": doc["task_no"],
+            "agency": {"code": doc["lead_agency"], "name": doc["agency_names"].get(doc["lead_agency"])},
+            "enterprise": {"uscc": doc["party"]["uscc"], "name": doc["party"].get("name")},
+            "inspection_type": doc["inspection_type"], "mode": doc["mode"],
+            "dispatched_day": day(doc["dispatched_at"]) if doc["dispatched_at"] else None,
+            "approved": bool(doc["approvals"]), "cancelled": doc["cancelled"] is not None,
+            "arrived_day": day(doc["arrival"]["at"]) if doc["arrival"] else None,
+            "certificates_shown": [{"cert_no": o["cert_no"], "name": o.get("name"),
+                                    "shown_day": day(o["shown_at"]) if o["shown_at"] else None}
+                                   for o in doc["officers"]],
+            "result": (doc["conclusion"] or {}).get("result"),
+            "result_notified_day": day(doc["notified"]["at"]) if doc["notified"] else None,
+            "case_filed": doc["case"] is not None,
+            "decided_day": (doc["decision"] or {}).get("decided_day"),
+            "publication_status": (doc["publication"] or {}).get("status"),
+            "flag_codes": doc["flag_codes"], "entries": doc["last_n"], "position": doc["position"],
+        }
+
+
+def _year(year: object) -> int:
+    if not isinstance(year, int) or isinstance(year, bool) or not 1949 <= year <= 9999:  # noqa: PLR2004
+        msg = f"year must be an integer from 1949 to 9999, got {year!r}"
+        raise BadQuery(msg)
+    return year
+
+
+def _as_entry(it: Item) -> Any:
+    from ledger.chain import Entry  # noqa: PLC0415
+
+    return Entry(case=it.case, n=it.n, type=it.type, occurred_at=it.occurred_at, actor=it.actor, key=it.key,
+                 prev=it.prev, body=it.body)

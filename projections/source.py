@@ -53,6 +53,7 @@ class Item:
     occurred_at: int
     actor: str
     key: bytes
+    prev: bytes
     body: dict[str, Any]
     entry_hash: bytes
     sig: bytes
@@ -65,7 +66,7 @@ def decode_item(position: int, state: bytes, leaf_index: int | None, recorded_at
     e = decode_entry(data, limits=limits)
     return Item(position=int(position), leaf_index=None if leaf_index is None else int(leaf_index),
                 recorded_at=None if recorded_at is None else int(recorded_at), case=e.case, n=e.n,
-                type=e.type, occurred_at=e.occurred_at, actor=e.actor, key=e.key, body=e.body,
+                type=e.type, occurred_at=e.occurred_at, actor=e.actor, key=e.key, prev=e.prev, body=e.body,
                 entry_hash=entry_hash(data), sig=sig)
 
 
@@ -93,6 +94,14 @@ def read_case(conn: Connection, case_id: str, limits: Limits = DEFAULT_LIMITS,
         q = q.where(EVENTS.c.id <= upto)
     rows = conn.execute(q.order_by(EVENTS.c.originator_version))
     return [decode_item(r[0], r[1], r[2], r[3], limits) for r in rows]
+
+
+def read_positions(conn: Connection, positions: list[int], limits: Limits = DEFAULT_LIMITS) -> list[Item]:
+    """The items at these notification positions, in log order."""
+    if not positions:
+        return []
+    q = _joined().where(EVENTS.c.id.in_(sorted(set(positions)))).order_by(EVENTS.c.id)
+    return [decode_item(r[0], r[1], r[2], r[3], limits) for r in conn.execute(q)]
 
 
 def iter_log(conn: Connection, after: int = 0, batch: int = 5000,
