@@ -1,0 +1,164 @@
+"""``caseledger rebuild``, ``replay`` and ``project`` (wired in api/cli.py).
+
+Exit codes: 0 ok, 1 the ledger failed a check (a broken chain during replay, an entry that cannot be
+projected), 2 usage or connection error (unknown projection or case, bad ``--as-of``, no ledger).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
+
+
+def _err(command: str, message: str) -> None:
+    print(f"caseledger {command}: {message}", file=sys.stderr)
+
+
+def _engine(command: str, db: str) -> Any:
+    """An engine on an existing ledger, or None after printing why not."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from sqlalchemy import create_engine, inspect  # noqa: PLC0415
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from api.settings import sqlalchemy_url  # noqa: PLC0415
+    from ledger.store import EVENTS_TABLE  # noqa: PLC0415
+
+    if db.startswith("sqlite:///") and ":memory:" not in db:
+        path = Path(db[len("sqlite:///"):].split("?", 1)[0])
+        if not path.exists():
+            _err(command, f"no ledger at {db} (file {path} does not exist)")
+            return None
+    try:
+        engine = create_engine(sqlalchemy_url(db))
+        if not inspect(engine).has_table(EVENTS_TABLE):
+            _err(command, f"no ledger at {db} (table {EVENTS_TABLE} is missing)")
+            return None
+    except SQLAlchemyError as e:
+        _err(command, f"cannot open the ledger at {db}: {type(e).__name__}: {e}".splitlines()[0])
+        return None
+    return engine
+
+
+def _progress(total: int, desc: str) -> Any:
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(total=total, desc=desc, unit="entry", unit_scale=True, file=sys.stderr)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Drop and rebuild one projection (``args.name``) or all of them, with a progress bar on a tty."""
+    from projections.errors import ProjectionError, ProjectionFailed  # noqa: PLC0415
+    from projections.runner import DEFAULT_BATCH, ProjectionRunner  # noqa: PLC0415
+    from projections.source import head_position  # noqa: PLC0415
+
+    engine = _engine("rebuild", args.db)
+    if engine is None:
+        return EXIT_USAGE
+    names = [args.name] if getattr(args, "name", None) else None
+    try:
+        runner = ProjectionRunner(engine, names, batch_size=getattr(args, "batch", None) or DEFAULT_BATCH)
+        with engine.connect() as conn:
+            head = head_position(conn)
+        bar = _progress(head, "rebuild " + (args.name or "all"))
+        t0 = time.perf_counter()
+        n = runner.rebuild(progress=bar.update if bar else None)
+        dt = time.perf_counter() - t0
+        if bar:
+            bar.close()
+    except ProjectionFailed as e:
+        _err("rebuild", f"{e} (position {e.position})")
+        return EXIT_BAD
+    except ProjectionError as e:
+        _err("rebuild", str(e))
+        return EXIT_USAGE
+    rate = n / dt if dt > 0 else 0.0
+    print(f"rebuilt {', '.join(runner.names)}: {n} entries in {dt:.2f} s ({rate:,.0f} entries/s); "
+          f"positions {json.dumps(runner.positions())}")
+    return EXIT_OK
+
+
+_INT = re.compile(r"^\d+$")
+
+
+def parse_as_of(value: str | None) -> tuple[int | None, datetime | None]:
+    """``"12"`` → entry 12; an ISO-8601 instant with a UTC offset → that instant."""
+    from projections.errors import BadAsOf  # noqa: PLC0415
+
+    if value is None:
+        return None, None
+    v = value.strip()
+    if _INT.match(v):
+        return int(v), None
+    try:
+        at = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        msg = f"--as-of must be an entry number or an ISO-8601 instant with an offset, got {value!r}"
+        raise BadAsOf(msg) from None
+    if at.tzinfo is None:
+        msg = f"--as-of instant {value!r} has no UTC offset (write e.g. 2025-09-30T10:00+08:00)"
+        raise BadAsOf(msg)
+    return None, at
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Print the case file of ``args.case_id`` as of ``args.as_of`` (entry number or instant), as JSON."""
+    from ledger.errors import VerificationError  # noqa: PLC0415
+    from projections.errors import ProjectionError, UnknownCaseFile  # noqa: PLC0415
+    from projections.queries import Projections  # noqa: PLC0415
+
+    engine = _engine("replay", args.db)
+    if engine is None:
+        return EXIT_USAGE
+    try:
+        n, at = parse_as_of(getattr(args, "as_of", None))
+        doc = Projections(engine).case_file_as_of(None, args.case_id, n=n, at=at)
+    except UnknownCaseFile as e:
+        _err("replay", str(e))
+        return EXIT_USAGE
+    except ProjectionError as e:
+        _err("replay", str(e))
+        return EXIT_USAGE
+    except VerificationError as e:
+        _err("replay", f"the case's chain is broken at step {e.step}: {e}")
+        return EXIT_BAD
+    print(json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=False, default=str))
+    return EXIT_OK
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    """Run the projections until caught up, or with ``--follow`` until interrupted."""
+    from projections.errors import ProjectionError, ProjectionFailed  # noqa: PLC0415
+    from projections.runner import DEFAULT_BATCH, ProjectionRunner  # noqa: PLC0415
+
+    engine = _engine("project", args.db)
+    if engine is None:
+        return EXIT_USAGE
+    try:
+        runner = ProjectionRunner(engine, getattr(args, "name", None) and [args.name],
+                                  batch_size=getattr(args, "batch", None) or DEFAULT_BATCH)
+        runner.setup()
+        if getattr(args, "follow", False):
+            try:
+                n = runner.follow(stop=lambda: False)
+            except KeyboardInterrupt:
+                n = 0
+        else:
+            n = runner.run()
+    except ProjectionFailed as e:
+        _err("project", f"{e} (position {e.position})")
+        return EXIT_BAD
+    except ProjectionError as e:
+        _err("project", str(e))
+        return EXIT_USAGE
+    print(f"processed {n} entries; positions {json.dumps(runner.positions())}")
+    return EXIT_OK
