@@ -158,10 +158,26 @@ def default_config(container: Container, **overrides: Any) -> ApiConfig:
     return cfg
 
 
-def _projections(container: Container) -> tuple[Any, Callable[[], None] | None]:
+def _projections(container: Container, mode: str) -> tuple[Any, Any]:
+    """The read API and, unless ``mode == "off"``, a runner that keeps its tables current."""
     from projections.queries import Projections  # noqa: PLC0415
+    from projections.runner import ProjectionRunner  # noqa: PLC0415
 
-    return Projections(container.engine, container.metadata), None
+    runner = None
+    if mode != "off":
+        runner = ProjectionRunner(container.engine, limits=container.settings.limits)
+        runner.setup()
+        runner.run()
+    return Projections(container.engine, container.metadata), runner
+
+
+def _follower(runner: Any, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            runner.follow(stop=stop.is_set, idle=0.2)
+        except Exception:
+            log.exception("projection runner failed; retrying in 5 s")
+            stop.wait(5)
 
 
 def _checkpointer(container: Container, every: float, stop: threading.Event) -> None:
@@ -209,10 +225,11 @@ def create_app(
     idem.create_table()
     fb = FeedbackStore(container.engine, container.metadata)
     fb.create_table()
+    runner = None
     if projections is None:
-        projections, after = _projections(container)
-        if cfg.after_write is None:
-            cfg.after_write = after
+        projections, runner = _projections(container, cfg.project)
+        if cfg.after_write is None and cfg.project == "sync" and runner is not None:
+            cfg.after_write = runner.run
     gate = getattr(container.app, "_api_gate", None)
     if gate is None:
         gate = CommandGate(container.app)
@@ -226,10 +243,14 @@ def create_app(
         config=cfg,
         projections=projections,
         feedback=fb,
+        runner=runner,
     )
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
+        if runner is not None and cfg.project == "follow":
+            threading.Thread(target=_follower, args=(runner, stop), name="caseledger-projections",
+                             daemon=True).start()
         if cfg.checkpoint_every:
             threading.Thread(target=_checkpointer, args=(container, cfg.checkpoint_every, stop),
                              name="caseledger-checkpointer", daemon=True).start()

@@ -89,6 +89,10 @@ class ApiConfig:
     after_write: Callable[[], None] | None = None
     #: Sign a checkpoint every N seconds while the log grows (None: only on request).
     checkpoint_every: float | None = None
+    #: How the projections follow the log: ``sync`` (after every command, before the response:
+    #: read-your-writes; tests and single users), ``follow`` (a background thread per process,
+    #: for ``serve``), or ``off`` (another process runs them).
+    project: str = "sync"
 
 
 @dataclass
@@ -103,10 +107,16 @@ class Services:
     config: ApiConfig
     projections: Any
     feedback: Any  # api.routers.feedback.FeedbackStore
+    runner: Any = None  # projections.runner.ProjectionRunner, or None when another process projects
     started: float = field(default_factory=time.time)
 
     def now(self) -> datetime:
         return from_micros(self.container.app.clock())
+
+    def catch_up(self) -> None:
+        """Bring the projections up to the head of the log (no-op when another process projects)."""
+        if self.runner is not None:
+            self.runner.run()
 
 
 def get_services(request: Request) -> Services:
@@ -220,6 +230,8 @@ def writable_case(services: Services, principal: Principal, case_id: str, *allow
 # =========================================================================== idempotency
 
 def idempotency_table(metadata: MetaData) -> Table:
+    if "api_idempotency" in metadata.tables:
+        return metadata.tables["api_idempotency"]
     return Table(
         "api_idempotency", metadata,
         Column("principal", String(128), primary_key=True),

@@ -30,7 +30,7 @@ def app_from_env() -> FastAPI:
     container = bootstrap(settings)
     every = float(os.environ.get("CASELEDGER_CHECKPOINT_EVERY", "0") or 0)
     cfg = default_config(container, public_base_url=os.environ.get("CASELEDGER_PUBLIC_URL") or None,
-                         checkpoint_every=every or None)
+                         checkpoint_every=every or None, project="follow")
     return create_app(container, config=cfg)
 
 

@@ -34,13 +34,27 @@ def _for(principal: Principal, case_file: dict[str, Any]) -> dict[str, Any]:
     return case_file
 
 
+def _case_file(services: Any, scope: Any) -> dict[str, Any]:
+    """The projected case file, caught up first if it lags behind the ledger (read-your-writes)."""
+    from projections.errors import UnknownCaseFile  # noqa: PLC0415
+
+    try:
+        cf = services.projections.case_file(str(scope.case_id))
+    except UnknownCaseFile:
+        cf = {}
+    if int(cf.get("last_n") or 0) < scope.version:
+        services.catch_up()
+        cf = services.projections.case_file(str(scope.case_id))
+    return cf
+
+
 @router.get("/{case_id}", summary="the case file (案卷); ETag is the case version", responses={**_READ, 304: {}})
 def case_file(
     case_id: CaseId, services: ServicesDep, principal: PrincipalDep,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
     scope = readable_case(services, principal, case_id)
-    cf = services.projections.case_file(str(scope.case_id))
+    cf = _case_file(services, scope)
     version = int(cf.get("last_n") or scope.version)
     tag = etag(version)
     if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:

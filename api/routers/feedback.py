@@ -31,7 +31,8 @@ PROHIBITION_CODES = ("1", "2", "3", "4", "5", "a", "b", "c", "d", "e", "f", "g",
 class FeedbackStore:
     def __init__(self, engine: Engine, metadata: MetaData) -> None:
         self.engine = engine
-        self.table = Table(
+        existing = metadata.tables.get("api_feedback")
+        self.table = existing if existing is not None else Table(
             "api_feedback", metadata,
             Column("qr_id", String(64), primary_key=True),
             Column("case_id", String(36), nullable=False, index=True),
