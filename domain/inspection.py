@@ -35,6 +35,7 @@ from domain.base import (
 )
 from domain.calendar import (
     HolidayCalendar,
+    from_micros,
     is_after_deadline,
     iso_day,
     legal_day,
@@ -43,6 +44,15 @@ from domain.calendar import (
     working_day_deadline,
 )
 from domain.errors import OutOfOrder, RoleConflict, RuleViolation, UnknownEntity
+from domain.evidence import DeviceState, EvidenceProcedures, check_device_evidence
+from domain.penalty import (
+    PENALTY_KINDS,
+    PenaltyProcedure,
+    check_decision_document,
+    decision_document_hash,
+)
+from domain.publicity import DEFAULT_LOW_FINE_FEN, PublicationPeriods, compute_publication_period
+from domain.recusal import Recusal
 from domain.registers import CertState, SubjectState
 from domain.uscc import validate_uscc
 
@@ -59,6 +69,7 @@ EVIDENCE_TYPES = frozenset(
 AV_TYPES = frozenset({"视听资料", "电子数据"})
 AV_METADATA_KEYS = ("device_id", "captured_at", "maker", "purpose")  # R26
 OFFSITE_SOURCES = frozenset({"document_review", "data_sharing", "remote_video", "online_monitoring"})
+DEVICE_SOURCE = "device"  # R27: an electronic technical monitoring device (on- or off-site)
 #: R20 严禁变相检查: activities that may not create inspection events (with English aliases).
 DISGUISED_ACTIVITIES = frozenset(
     {"观摩", "督导", "考察", "评比", "observation", "supervision", "study_visit", "appraisal"}
@@ -73,13 +84,6 @@ REVIEW_POINTS = (
     "competence",
     "documents_complete",
     "crime_referral",
-)
-#: APL art. 9 penalty categories.
-PENALTY_KINDS = frozenset(
-    {
-        "警告", "通报批评", "罚款", "没收违法所得", "没收非法财物", "暂扣许可证件", "降低资质等级",
-        "吊销许可证件", "限制开展生产经营活动", "责令停产停业", "责令关闭", "限制从业", "行政拘留", "其他",
-    }
 )
 #: R48: publication regimes and their deadlines in working days after the decision.
 PUBLICATION_REGIMES: dict[str, int] = {
@@ -101,13 +105,19 @@ WITHDRAWAL_WD = 3  # R51
 DECISION_NATURAL_DAYS = 90  # R30
 DEFAULT_RESULT_NOTICE_WD = 3  # R21 [U: no national period; configuration]
 DEFAULT_EMERGENCY_WINDOW = timedelta(hours=24)  # R9 (configuration)
+#: R24: the phases a closed case must show a record for.
+RECORD_PHASES = ("opening", "investigation", "review", "decision", "service", "execution")
 
 
 _digest = require_digest
 
 
-class Inspection(Aggregate):
-    """An inspection task and the case that may follow it."""
+class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPeriods, Aggregate):
+    """An inspection task and the case that may follow it.
+
+    The mixins hold the commands of part 2 (penalty procedure, recusal, evidence
+    procedures, publication periods); every event class is declared here.
+    """
 
     class Event(Aggregate.Event):
         actor: str
@@ -137,6 +147,18 @@ class Inspection(Aggregate):
         services: tuple[dict[str, Any], ...]
         publication: dict[str, Any] | None
         alterations: tuple[dict[str, Any], ...]
+        violation: dict[str, Any] | None
+        notices: tuple[dict[str, Any], ...]
+        responses: tuple[dict[str, Any], ...]
+        hearing: dict[str, Any] | None
+        discussions: tuple[dict[str, Any], ...]
+        payments: tuple[dict[str, Any], ...]
+        recusals: dict[str, dict[str, Any]]
+        preservations: dict[str, dict[str, Any]]
+        overdue: tuple[str, ...]
+        closed: bool
+        decision_document: dict[str, Any] | None
+        publication_period: dict[str, Any] | None
 
     # ------------------------------------------------------------------ events
     class Dispatched(Event, Aggregate.Created):
@@ -184,6 +206,18 @@ class Inspection(Aggregate):
             agg.services = ()
             agg.publication = None
             agg.alterations = ()
+            agg.violation = None
+            agg.notices = ()
+            agg.responses = ()
+            agg.hearing = None
+            agg.discussions = ()
+            agg.payments = ()
+            agg.recusals = {}
+            agg.preservations = {}
+            agg.overdue = ()
+            agg.closed = False
+            agg.decision_document = None
+            agg.publication_period = None
 
     class Approved(Event):
         """The subject's head approved the task (R9)."""
@@ -260,6 +294,8 @@ class Inspection(Aggregate):
                     "admissible": self.admissible,
                     "post_decision": self.post_decision,
                     "sha256": self.sha256,
+                    "device": self.source == DEVICE_SOURCE,
+                    "device_reviewed": False,
                 },
             }
 
@@ -372,6 +408,7 @@ class Inspection(Aggregate):
                 "draft_hash": self.draft_hash,
                 "evidence_refs": freeze(self.evidence_refs),
                 "penalty_kinds": freeze(self.penalty_kinds),
+                "fine_fen": self.fine_fen,
                 "decided_at": to_micros(self.timestamp),
                 "regime": self.regime,
                 "publishable": self.publishable,
@@ -379,6 +416,11 @@ class Inspection(Aggregate):
                 "publication_due": freeze(self.publication_due),
                 "version": 1,
                 "status": "in_force",
+                **(
+                    {"procedure": agg.decision_document["procedure"], "filed_with_agency": False}
+                    if agg.decision_document is not None
+                    else {}
+                ),
             }
 
     class Served(Event):
@@ -396,7 +438,8 @@ class Inspection(Aggregate):
         def apply(self, agg: Inspection) -> None:
             agg.services = (
                 *agg.services,
-                {"document_hash": self.document_hash, "decision_version": self.decision_version},
+                {"document_hash": self.document_hash, "decision_version": self.decision_version,
+                 "at": to_micros(self.timestamp)},
             )
 
     class Published(Event):
@@ -419,7 +462,10 @@ class Inspection(Aggregate):
                 "content_hash": self.content_hash,
                 "seq": self.originator_version,
                 "decision_version": self.decision_version,
+                "published_at": to_micros(self.timestamp),
+                **(agg.publication_period or {}),
             }
+            agg.publication_period = None
 
     class DecisionAltered(Event):
         """The decision was changed, revoked, confirmed illegal or confirmed void (R51)."""
@@ -483,6 +529,317 @@ class Inspection(Aggregate):
                 "content_hash": self.content_hash,
                 "seq": self.originator_version,
             }
+
+    # ---------------------------------------------------------- events: part 2
+    class ViolationRecorded(Event):
+        """The violation's end, discovery and fingerprint; not time-barred (R31, R32)."""
+
+        TYPE: ClassVar[str] = "inspection.violation_recorded.v1"
+        fingerprint: str
+        description_hash: str
+        violation_end_on: str
+        discovered_on: str
+        harm_kind: str
+        continuing: bool
+        limit_years: int
+        barred_after: str
+
+        def apply(self, agg: Inspection) -> None:
+            agg.violation = {"fingerprint": self.fingerprint, "barred_after": self.barred_after,
+                             "discovered_on": self.discovered_on}
+
+    class PenaltyNoticeServed(Event):
+        """行政处罚事先告知 (R33, R35): the proposed penalty and the party's rights."""
+
+        TYPE: ClassVar[str] = "inspection.penalty_notice_served.v1"
+        notice_no: str
+        penalty_kinds: tuple[str, ...]
+        fine_fen: int
+        confiscation_fen: int
+        party_kind: str
+        facts_hash: str
+        new_facts: bool
+        hearing_right: bool
+        hearing_required: bool
+        statement_due: dict[str, Any]
+        hearing_request_due: dict[str, Any] | None
+
+        def apply(self, agg: Inspection) -> None:
+            agg.notices = (*agg.notices, {
+                "seq": self.originator_version,
+                "penalty_kinds": freeze(self.penalty_kinds),
+                "fine_fen": self.fine_fen,
+                "confiscation_fen": self.confiscation_fen,
+                "hearing_right": self.hearing_right,
+                "statement_due": freeze(self.statement_due),
+                "hearing_request_due": freeze(self.hearing_request_due),
+            })
+            agg.hearing = None
+
+    class StatementHeard(Event):
+        """陈述、申辩 heard (R33, R34)."""
+
+        TYPE: ClassVar[str] = "inspection.statement_heard.v1"
+        kind: str
+        statement_hash: str
+        adopted: bool
+        late: bool
+        notice_seq: int
+
+        def apply(self, agg: Inspection) -> None:
+            agg.responses = (*agg.responses, {"kind": "statement", "notice_seq": self.notice_seq})
+
+    class RightsWaived(Event):
+        """An explicit waiver of the statement and/or hearing rights (R33)."""
+
+        TYPE: ClassVar[str] = "inspection.rights_waived.v1"
+        rights: tuple[str, ...]
+        waiver_ref: str
+        notice_seq: int
+
+        def apply(self, agg: Inspection) -> None:
+            agg.responses = (*agg.responses, {"kind": "waiver", "notice_seq": self.notice_seq,
+                                              "rights": freeze(self.rights)})
+
+    class HearingRequested(Event):
+        """听证申请 (R35); ``late`` when after the 5-working-day period."""
+
+        TYPE: ClassVar[str] = "inspection.hearing_requested.v1"
+        request_ref: str
+        late: bool
+        notice_seq: int
+        flags: tuple[str, ...]
+
+        def apply(self, agg: Inspection) -> None:
+            agg.responses = (*agg.responses, {"kind": "hearing_request", "notice_seq": self.notice_seq,
+                                              "late": self.late})
+
+    class HearingScheduled(Event):
+        """听证通知: date, place, host, public or not (R35)."""
+
+        TYPE: ClassVar[str] = "inspection.hearing_scheduled.v1"
+        hearing_date: str
+        place: str
+        host: str
+        public: bool
+        nonpublic_reason: str | None
+        earliest: dict[str, Any]
+        notice_seq: int
+
+        def apply(self, agg: Inspection) -> None:
+            agg.hearing = {"hearing_date": self.hearing_date, "host": self.host, "held": False,
+                           "notice_seq": self.notice_seq}
+
+    class HearingHeld(Event):
+        """听证 held; the record signed or the refusal noted (R35)."""
+
+        TYPE: ClassVar[str] = "inspection.hearing_held.v1"
+        host: str
+        record_hash: str
+        party_signature: str | None
+        refusal_note: str | None
+        notice_seq: int
+
+        def apply(self, agg: Inspection) -> None:
+            agg.hearing = {**agg.hearing, "held": True}
+            agg.responses = (*agg.responses, {"kind": "hearing_held", "notice_seq": self.notice_seq})
+
+    class CollectiveDiscussionHeld(Event):
+        """集体讨论 by the heads (R39)."""
+
+        TYPE: ClassVar[str] = "inspection.collective_discussion_held.v1"
+        minutes_hash: str
+        attendees: tuple[str, ...]
+        draft_hash: str
+        conclusion: str
+
+        def apply(self, agg: Inspection) -> None:
+            agg.discussions = (*agg.discussions, {"draft_hash": self.draft_hash, "seq": self.originator_version})
+
+    class DecisionExtensionApproved(Event):
+        """The 90-day decision period extended once, by the head, on a basis (R30)."""
+
+        TYPE: ClassVar[str] = "inspection.decision_extension_approved.v1"
+        approver: str
+        approver_role: str
+        basis: str
+        days: int
+        previous_due: dict[str, Any]
+        decision_due: dict[str, Any]
+
+        def apply(self, agg: Inspection) -> None:
+            agg.case = {**agg.case, "decision_due": freeze(self.decision_due),
+                        "extensions": agg.case.get("extensions", 0) + 1}
+
+    class DecisionDocumentIssued(Event):
+        """The penalty decision document: the six items, its hash and the seal (R43);
+        procedure and form serial (R44); the notice it follows (R33).  Appended in the
+        same command as, and immediately before, the ``inspection.decided.v1`` it documents."""
+
+        TYPE: ClassVar[str] = "inspection.decision_document_issued.v1"
+        decision_no: str
+        procedure: str
+        party_kind: str
+        document: dict[str, str]
+        document_hash: str
+        seal_ref: str
+        form_serial: str | None
+        confiscation_fen: int
+        notice_seq: int | None
+        violation_fingerprint: str
+
+        def apply(self, agg: Inspection) -> None:
+            agg.decision_document = {"procedure": self.procedure, "document_hash": self.document_hash}
+
+    class SimpleDecisionFiled(Event):
+        """An on-the-spot decision filed with the agency (R44, APL art. 52)."""
+
+        TYPE: ClassVar[str] = "inspection.simple_decision_filed.v1"
+        filing_ref: str
+
+        def apply(self, agg: Inspection) -> None:
+            agg.decision = {**agg.decision, "filed_with_agency": True}
+
+    class FinePaid(Event):
+        """罚款缴纳 with any late surcharge (R47)."""
+
+        TYPE: ClassVar[str] = "inspection.fine_paid.v1"
+        amount_fen: int
+        surcharge_fen: int
+        payment_due: dict[str, Any]
+        days_late: int
+        suspended_days: int
+        suspension_ref: str | None
+        receipt_ref: str
+        flags: tuple[str, ...]
+
+        def apply(self, agg: Inspection) -> None:
+            agg.payments = (*agg.payments, {"amount_fen": self.amount_fen, "surcharge_fen": self.surcharge_fen})
+
+    class RecusalRequested(Event):
+        """回避申请 (R8); the investigation goes on while it is pending."""
+
+        TYPE: ClassVar[str] = "inspection.recusal_requested.v1"
+        person_id: str
+        requested_by: str
+        reason: str
+
+        def apply(self, agg: Inspection) -> None:
+            agg.recusals = {**agg.recusals, self.person_id: {"status": "pending"}}
+
+    class RecusalDecided(Event):
+        """回避决定 by the agency head (R8)."""
+
+        TYPE: ClassVar[str] = "inspection.recusal_decided.v1"
+        person_id: str
+        granted: bool
+        decider: str
+        decider_role: str
+        reason: str
+
+        def apply(self, agg: Inspection) -> None:
+            agg.recusals = {**agg.recusals,
+                            self.person_id: {"status": "granted" if self.granted else "refused"}}
+
+    class EvidencePreserved(Event):
+        """先行登记保存, approved by the head; decision due in 7 working days (R28)."""
+
+        TYPE: ClassVar[str] = "inspection.evidence_preserved.v1"
+        preservation_id: str
+        evidence_ids: tuple[str, ...]
+        approver: str
+        approver_role: str
+        decision_due: dict[str, Any]
+        warn_on: str
+
+        def apply(self, agg: Inspection) -> None:
+            agg.preservations = {**agg.preservations, self.preservation_id: {
+                "decided": False, "decision_due": freeze(self.decision_due)}}
+
+    class PreservationDecided(Event):
+        """The handling decision on preserved evidence (R28)."""
+
+        TYPE: ClassVar[str] = "inspection.preservation_decided.v1"
+        preservation_id: str
+        outcome: str
+        reason: str
+        flags: tuple[str, ...]
+
+        def apply(self, agg: Inspection) -> None:
+            agg.preservations = {**agg.preservations, self.preservation_id: {
+                **agg.preservations[self.preservation_id], "decided": True}}
+
+    class DeviceRecordReviewed(Event):
+        """The record of a monitoring device reviewed; the party told (R27)."""
+
+        TYPE: ClassVar[str] = "inspection.device_record_reviewed.v1"
+        evidence_id: str
+        ok: bool
+        reviewer: str
+        party_notified: bool
+
+        def apply(self, agg: Inspection) -> None:
+            agg.evidence = {**agg.evidence, self.evidence_id: {
+                **agg.evidence[self.evidence_id], "device_reviewed": self.ok}}
+
+    class PublicationPeriodSet(Event):
+        """公示期限: the regime version and ``public_until`` (cf_gsjzq) of the publication
+        that immediately follows it in the same command (R53)."""
+
+        TYPE: ClassVar[str] = "inspection.publication_period_set.v1"
+        regime_version: str
+        channel: str
+        category: str
+        start_on: str
+        period_months: int
+        public_until: str
+        repair_min_until: str
+        necessity_reason: str | None
+
+        def apply(self, agg: Inspection) -> None:
+            agg.publication_period = {"public_until": self.public_until, "repair_min_until": self.repair_min_until,
+                                      "regime_version": self.regime_version}
+
+    class PublicationExpired(Event):
+        """The publication period ended; the entry is no longer shown (R53)."""
+
+        TYPE: ClassVar[str] = "inspection.publication_expired.v1"
+        public_until: str
+
+        def apply(self, agg: Inspection) -> None:
+            agg.publication = {**agg.publication, "status": "expired"}
+
+    class CreditRepairApproved(Event):
+        """信用修复: early removal after the minimum period (R54)."""
+
+        TYPE: ClassVar[str] = "inspection.credit_repair_approved.v1"
+        application_ref: str
+        approver: str
+        conditions: dict[str, bool]
+        repair_min_until: str
+
+        def apply(self, agg: Inspection) -> None:
+            agg.publication = {**agg.publication, "status": "repaired"}
+
+    class OverdueRecorded(Event):
+        """Obligations whose deadline passed without the required act (V_* flags)."""
+
+        TYPE: ClassVar[str] = "inspection.overdue_recorded.v1"
+        obligations: tuple[dict[str, Any], ...]
+        flags: tuple[str, ...]
+
+        def apply(self, agg: Inspection) -> None:
+            agg.overdue = (*agg.overdue, *(o["obligation"] for o in self.obligations))
+
+    class CaseClosed(Event):
+        """结案, with a record for each phase reached (R24)."""
+
+        TYPE: ClassVar[str] = "inspection.case_closed.v1"
+        phases: dict[str, int]
+        execution_ref: str | None
+
+        def apply(self, agg: Inspection) -> None:
+            agg.closed = True
 
     # ------------------------------------------------------------- identity
     @staticmethod
@@ -570,9 +927,11 @@ class Inspection(Aggregate):
         )
 
     # ------------------------------------------------------------- guards
-    def _begin(self, at: datetime) -> None:
+    def _begin(self, at: datetime, actor: str | None = None) -> None:
         check_time_not_before(at, self.modified_on)
         require_order(not self.cancelled, "the inspection was cancelled")
+        require_order(not self.closed, "the case is closed")
+        self._require_not_recused(actor)
 
     def _check_team(
         self, certs: Sequence[CertState], at: datetime, *, need_shown: bool
@@ -590,6 +949,7 @@ class Inspection(Aggregate):
             cert.check_valid(at, member["categories"])
         persons = {c.person_id for c in certs}
         numbers = {c.cert_no for c in certs}
+        self._require_not_recused(*persons)
         require(
             min(len(persons), len(numbers)) >= 2,
             "E_OFFICER_COUNT",
@@ -714,6 +1074,7 @@ class Inspection(Aggregate):
         )
         assert member is not None
         cert.check_valid(at, member["categories"])
+        self._require_not_recused(cert.person_id)
         require_order(cert.cert_no not in self.certs_shown, "certificate already shown")
         self.trigger_event(
             self.CertificateShown,
@@ -737,15 +1098,21 @@ class Inspection(Aggregate):
         at: datetime,
         actor: str,
         lawful: bool = True,
+        device: DeviceState | None = None,
     ) -> None:
-        """R9, R17, R18, R5–R7, R22, R26; after the decision it is flagged (R29)."""
-        self._begin(at)
+        """R9, R17, R18, R5–R7, R22, R26, R27; after the decision it is flagged (R29).
+
+        ``source == "device"``: captured by an electronic monitoring device, whose state
+        as of ``at`` is ``device`` (R27)."""
+        self._begin(at, actor)
         require_text(evidence_id, "evidence_id")
         require_order(evidence_id not in self.evidence, f"evidence {evidence_id!r} already logged")
         self._require_approved()
         if source == "on_site":
             require(self.mode == "on_site", "E_MODE_MISMATCH", "on-site evidence in an off-site inspection")
             require(self.arrival is not None, "E_NO_CHECKIN", "on-site evidence before check-in (R17)")
+        elif source == DEVICE_SOURCE:
+            check_device_evidence(device, capture.get("device_id"), (a["agency_code"] for a in self.assignments))
         else:
             require(
                 source in OFFSITE_SOURCES,
@@ -881,17 +1248,36 @@ class Inspection(Aggregate):
         at: datetime,
         actor: str,
         calendar: HolidayCalendar,
+        violation: Mapping[str, Any] | None = None,
     ) -> None:
-        """R30: filing starts the 90-natural-day decision period."""
-        self._begin(at)
+        """R30: filing starts the 90-natural-day decision period.
+
+        ``violation`` (optional here, required before a penalty) records the facts of
+        R31/R32 in the same command: ``{"fingerprint", "description_hash",
+        "violation_end_on", "discovered_on", "harm_kind"?, "continuing"?}``."""
+        self._begin(at, actor)
         require_order(
             self.conclusion is not None and self.conclusion["result"] == "case_filed",
             "a case is filed from an inspection concluded with result 'case_filed'",
         )
         require_order(self.case is None, "the case is already filed")
+        require_order(self.decision is None, "a decision was already made on the spot")
         require_text(case_no, "case_no")
         require(case_class in CASE_CLASSES, "E_OUT_OF_ORDER", f"bad case class {case_class!r}")
         due = natural_day_deadline(calendar, legal_day(at), DECISION_NATURAL_DAYS)
+        facts = (
+            self._violation_record(
+                fingerprint=violation.get("fingerprint", ""),
+                description_hash=violation.get("description_hash", ""),
+                violation_end_on=violation.get("violation_end_on", ""),
+                discovered_on=violation.get("discovered_on", ""),
+                harm_kind=violation.get("harm_kind", "general"),
+                continuing=bool(violation.get("continuing", False)),
+                at=at,
+            )
+            if violation is not None
+            else None
+        )
         self.trigger_event(
             self.CaseFiled,
             timestamp=at,
@@ -902,6 +1288,8 @@ class Inspection(Aggregate):
             requires_legal_review=bool(requires_legal_review) or case_class != "ordinary",
             decision_due=due.as_record(),
         )
+        if facts is not None:
+            self.trigger_event(self.ViolationRecorded, timestamp=at, actor=actor, **facts)
 
     def give_legal_review(
         self,
@@ -920,6 +1308,7 @@ class Inspection(Aggregate):
         require_order(self.decision is None, "the decision is already made")
         require_text(reviewer, "reviewer")
         _digest(draft_hash, "draft_hash")
+        self._require_not_recused(reviewer)
         if reviewer in self.person_ids or reviewer in self.case["investigators"]:
             raise RoleConflict(
                 f"{reviewer} is an officer or investigator on this case and may not review it (R37)",
@@ -952,7 +1341,7 @@ class Inspection(Aggregate):
         require_text(summary, "summary")
         self.trigger_event(self.EducationRecorded, timestamp=at, actor=actor, summary=summary)
 
-    def decide(
+    def decide(  # noqa: PLR0913, PLR0912, PLR0915, C901 - one legal act, many rules
         self,
         *,
         decision_no: str,
@@ -970,15 +1359,27 @@ class Inspection(Aggregate):
         no_penalty_conditions: bool = False,
         justification: str | None = None,
         requires_legal_review: bool = False,
+        document: Mapping[str, str] | None = None,
+        seal_ref: str | None = None,
+        procedure: str = "normal",
+        party_kind: str = "organisation",
+        form_serial: str | None = None,
+        confiscation_fen: int = 0,
     ) -> None:
-        """R29, R36, R37, R40, R41, R42; computes the R46/R48 deadlines (fail closed).
+        """R29, R36, R37, R40, R41, R42; for a penalty also R31, R33–R35 (normal
+        procedure) or R44 (simple procedure), R39 and R43. Computes the R46/R48 deadlines
+        (fail closed).
 
         ``benchmark`` is the benchmark entry as resolved by the service from the
         version in force: ``{"version", "content_hash", "code", "min_fen", "max_fen"}``.
         ``no_penalty_conditions`` says {first violation, corrected, harm ≤ minor} all hold.
+        A penalty also records ``document`` (the six items of APL art. 59) and
+        ``seal_ref`` in ``inspection.decision_document_issued.v1``. R32 (no double fine)
+        needs the fine register: use :func:`domain.services.decide_case`.
         """
-        self._begin(at)
-        require_order(self.case is not None, "a decision needs a filed case")
+        self._begin(at, decider)
+        simple = outcome == "penalty" and procedure == "simple"
+        require_order(self.case is not None or simple, "a decision needs a filed case")
         require_order(self.decision is None, "the decision is already made")
         require_text(decision_no, "decision_no")
         _digest(draft_hash, "draft_hash")
@@ -989,9 +1390,14 @@ class Inspection(Aggregate):
             f"a decision is made by the agency head or collectively, not {decider_role!r} (R37)",
         )
         require(regime in PUBLICATION_REGIMES, "E_OUT_OF_ORDER", f"unknown publication regime {regime!r}")
-        # R36: legal review on the same draft.
+        if simple:
+            require(self.mode == "on_site" and self.arrival is not None, "E_SIMPLE_PROCEDURE_LIMIT",
+                    "an on-the-spot decision is made on site (R44)")
+        case = self.case or {}
+        # R36: legal review on the same draft (also after any hearing).
         review_seq: int | None = None
-        if requires_legal_review or self.case["requires_legal_review"]:
+        hearing_held = any(r["kind"] == "hearing_held" for r in self.responses)
+        if requires_legal_review or case.get("requires_legal_review") or hearing_held:
             require(bool(self.reviews), "E_NO_LEGAL_REVIEW", "this decision needs a legal review first (R36)")
             latest = self.reviews[-1]
             require(
@@ -1000,7 +1406,14 @@ class Inspection(Aggregate):
                 "the latest legal review did not pass this draft (R36)",
             )
             review_seq = latest["seq"]
-        # R29, R23: evidence frozen at decision time.
+        # R39: complex and major cases are decided after a collective discussion of this draft.
+        if case.get("case_class") in {"complex", "major"}:
+            require(
+                any(d["draft_hash"] == draft_hash for d in self.discussions),
+                "E_NO_COLLECTIVE_DISCUSSION",
+                "a complex or major case is decided after the heads' collective discussion of this draft (R39)",
+            )
+        # R29, R23, R27: evidence frozen at decision time.
         refs = str_tuple(evidence_refs)
         decided_us = to_micros(at)
         for ref in refs:
@@ -1013,8 +1426,11 @@ class Inspection(Aggregate):
                 f"evidence {ref!r} was logged after the decision (R29)",
             )
             require(ev["admissible"], "E_INADMISSIBLE_EVIDENCE", f"evidence {ref!r} is inadmissible (R23)")
+            require(not ev.get("device") or ev.get("device_reviewed"), "E_DEVICE_EVIDENCE",
+                    f"device evidence {ref!r} needs a passing record review first (R27)")
         kinds = str_tuple(penalty_kinds)
         flags: list[str] = []
+        document_fields: dict[str, Any] | None = None
         if outcome == "penalty":
             require(
                 bool(kinds) and set(kinds) <= PENALTY_KINDS,
@@ -1024,6 +1440,8 @@ class Inspection(Aggregate):
             require(isinstance(fine_fen, int) and not isinstance(fine_fen, bool) and fine_fen >= 0,
                     "E_DECISION_INCOMPLETE", "fine_fen must be a non-negative integer (fen)")
             require(("罚款" in kinds) == (fine_fen > 0), "E_DECISION_INCOMPLETE", "a fine needs its amount")
+            require(isinstance(confiscation_fen, int) and not isinstance(confiscation_fen, bool)
+                    and confiscation_fen >= 0, "E_DECISION_INCOMPLETE", "confiscation_fen must be fen (int)")
             # R42: a published benchmark in force at the decision.
             require(
                 benchmark is not None and benchmark.get("published_at", decided_us + 1) <= decided_us,
@@ -1031,6 +1449,19 @@ class Inspection(Aggregate):
                 "a penalty decision applies a discretion benchmark published before it (R42)",
             )
             assert benchmark is not None
+            # R31, R33–R35, R44.
+            notice_seq = self._check_penalty_procedure(
+                kinds=kinds, fine_fen=fine_fen, confiscation_fen=confiscation_fen, procedure=procedure,
+                party_kind=party_kind, form_serial=form_serial, certs_shown=self.certs_shown, at=at)
+            # R43: the document's six items and the seal.
+            doc = check_decision_document(document, seal_ref)
+            assert self.violation is not None
+            document_fields = {
+                "decision_no": decision_no, "procedure": procedure, "party_kind": party_kind, "document": doc,
+                "document_hash": decision_document_hash(doc), "seal_ref": str(seal_ref),
+                "form_serial": form_serial, "confiscation_fen": int(confiscation_fen), "notice_seq": notice_seq,
+                "violation_fingerprint": self.violation["fingerprint"],
+            }
             # R41: penalty on a no-penalty-listed matter needs a justification.
             if no_penalty_conditions and self._no_penalty_listed():
                 require(
@@ -1043,11 +1474,12 @@ class Inspection(Aggregate):
             require(not kinds and fine_fen == 0, "E_DECISION_INCOMPLETE", "no penalty kinds without a penalty")
             if outcome.startswith("no_penalty"):
                 require(self.educated, "E_NO_EDUCATION", "record the education of the party first (R41)")
-        if is_after_deadline(self.case["decision_due"], at):
+        if case and is_after_deadline(case["decision_due"], at):
             flags.append("V_DECISION_OVERDUE")
         day = legal_day(at)
         service_due = working_day_deadline(calendar, day, SERVICE_WD)
-        publishable = outcome == "penalty" and not (
+        # SAMR45 art. 2 publishes normal-procedure penalties only, never warning-only ones.
+        publishable = outcome == "penalty" and not simple and not (
             regime.startswith("samr") and set(kinds) == {"警告"}
         )
         publication_due = (
@@ -1055,6 +1487,8 @@ class Inspection(Aggregate):
             if publishable
             else None
         )
+        if document_fields is not None:
+            self.trigger_event(self.DecisionDocumentIssued, timestamp=at, actor=decider, **document_fields)
         self.trigger_event(
             self.Decided,
             timestamp=at,
@@ -1144,6 +1578,9 @@ class Inspection(Aggregate):
             "the document to publish is not the document served on the party (R49)",
         )
         require(bool(redaction_reviewer), "E_REDACTION", "the redaction map must be signed by a reviewer")
+        for code_field in ("cf_xdr_shxym", "cf_cfjgdm", "cf_sjlydm"):  # R1, R2
+            if code_field in served_document:
+                validate_uscc(served_document[code_field])
         unknown = set(redaction_map) - set(served_document)
         require(not unknown, "E_REDACTION", f"redaction map names fields not in the document: {sorted(unknown)}")
         require(
@@ -1170,9 +1607,20 @@ class Inspection(Aggregate):
         redaction_reviewer: str,
         at: datetime,
         actor: str,
+        credit_category: str | None = "general",
+        period_months: int | None = None,
+        restriction_months: int = 0,
+        necessity_reason: str | None = None,
+        low_fine_fen: int = DEFAULT_LOW_FINE_FEN,
     ) -> None:
-        """R48 (deadline by regime, flag when late), R49, R51 (republish after change)."""
-        self._begin(at)
+        """R48 (deadline by regime, flag when late), R49, R51 (republish after change),
+        R53 (the publication period of the regime version in force: ``public_until``,
+        recorded in ``inspection.publication_period_set.v1``).
+
+        ``credit_category`` (minor / general / serious) applies to the 信用中国 regimes
+        and defaults to ``general`` [D]; ``period_months`` defaults to the regime's
+        maximum for the category."""
+        self._begin(at, actor)
         require_order(self.decision is not None, "publish after the decision")
         d = self.decision
         require(
@@ -1198,7 +1646,14 @@ class Inspection(Aggregate):
             "this decision version was published and withdrawn",
         )
         content = self._redact(served_document, redaction_map, content_hash, redaction_reviewer)
+        period = compute_publication_period(
+            regime=d["regime"], decided_on=legal_day(from_micros(d["decided_at"])), published_on=legal_day(at),
+            penalty_kinds=tuple(d["penalty_kinds"]), fine_fen=int(d.get("fine_fen", 0)), category=credit_category,
+            period_months=period_months, restriction_months=restriction_months, necessity_reason=necessity_reason,
+            low_fine_fen=low_fine_fen)
         late = is_after_deadline(d["publication_due"], at)
+        self.trigger_event(self.PublicationPeriodSet, timestamp=at, actor=actor, necessity_reason=necessity_reason,
+                           **period.as_fields())
         self.trigger_event(
             self.Published,
             timestamp=at,
@@ -1315,6 +1770,79 @@ class Inspection(Aggregate):
             redaction_map_hash=_content_hash(dict(redaction_map)),
             redaction_reviewer=redaction_reviewer,
         )
+
+
+    # ------------------------------------------------------------- tracking and closing
+    def _overdue_now(self, at: datetime, emergency_window: timedelta) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+
+        def due(obligation: str, record: Mapping[str, Any] | None, flag: str) -> None:
+            if record and is_after_deadline(dict(record), at):
+                found.append({"obligation": obligation, "due": str(record["due"]), "flag": flag})
+
+        us = to_micros(at)
+        if self.emergency and not self.fully_approved:
+            limit = self.dispatched_at + emergency_window // timedelta(microseconds=1)
+            if us > limit:
+                found.append({"obligation": "emergency_approval", "due": iso_day(legal_day(from_micros(limit))),
+                              "flag": "V_APPROVAL_NOT_REGULARISED"})
+        if self.conclusion is not None and self.notified is None:
+            due("result_notice", self.conclusion["result_notice_due"], "V_RESULT_NOT_NOTIFIED")
+        if self.case is not None and self.decision is None:
+            due("decision", self.case["decision_due"], "V_DECISION_OVERDUE")
+        d = self.decision
+        if d is not None and d["status"] in {"in_force", "changed"}:
+            if d["version"] == 1 and not self.services:
+                due("service", d["service_due"], "V_SERVICE_OVERDUE")
+            pub = self.publication
+            if d["publishable"] and (pub is None or (pub["status"] == "withdrawn"
+                                                     and pub["decision_version"] != d["version"])):
+                due(f"publication:v{d['version']}", d["publication_due"], "V_PUBLICATION_OVERDUE")
+        for a in self.alterations:
+            if not a["withdrawn"]:
+                due(f"withdrawal:{a['seq']}", a["withdrawal_due"], "V_WITHDRAWAL_OVERDUE")
+        for pid, p in self.preservations.items():
+            if not p["decided"]:
+                due(f"preservation:{pid}", p["decision_due"], "V_PRESERVATION_OVERDUE")
+        return [o for o in found if o["obligation"] not in self.overdue]
+
+    def record_overdue(
+        self, *, at: datetime, actor: str, emergency_window: timedelta = DEFAULT_EMERGENCY_WINDOW
+    ) -> tuple[str, ...]:
+        """Append the obligations whose deadline passed without the act (R9, R21, R28, R30,
+        R46, R48, R51), each once, with its ``V_*`` flag; refused if nothing is newly overdue."""
+        self._begin(at)
+        found = self._overdue_now(at, emergency_window)
+        require_order(bool(found), "nothing is newly overdue")
+        flags = tuple(dict.fromkeys(o["flag"] for o in found))
+        self.trigger_event(self.OverdueRecorded, timestamp=at, actor=actor, obligations=tuple(found), flags=flags)
+        return flags
+
+    def close_case(self, *, at: datetime, actor: str, execution_ref: str | None = None) -> None:
+        """结案 (R24): each phase reached has at least one record; otherwise ``E_RECORD_GAP``."""
+        self._begin(at, actor)
+        require_order(self.case is not None or self.decision is not None, "only a case is closed")
+        d = self.decision
+        require(d is not None, "E_RECORD_GAP", "a case is closed after its decision (R24)")
+        assert d is not None
+        phases = {
+            "opening": 1 if self.case is not None else 0,
+            "investigation": len(self.evidence),
+            "review": len(self.reviews),
+            "decision": 1,
+            "service": len(self.services),
+            "execution": len(self.payments) + (1 if execution_ref else 0),
+        }
+        needed = {"decision", "service", "investigation"}
+        if self.case is not None:
+            needed |= {"opening"}
+            if self.case["requires_legal_review"]:
+                needed |= {"review"}
+        if d["outcome"] == "penalty" and d["status"] in {"in_force", "changed"} and d.get("fine_fen", 0) > 0:
+            needed |= {"execution"}
+        gaps = [p for p in RECORD_PHASES if p in needed and phases[p] == 0]
+        require(not gaps, "E_RECORD_GAP", f"no record for phases {gaps} (R24)", phases=gaps)
+        self.trigger_event(self.CaseClosed, timestamp=at, actor=actor, phases=phases, execution_ref=execution_ref)
 
 
 _content_hash = content_hash

@@ -12,7 +12,9 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 
+from domain.evidence import MonitoringDevice
 from domain.inspection import Inspection
+from domain.penalty import FineRegister
 from domain.random_draw import RandomDraw
 from domain.reference import ReferenceList
 from domain.registers import Agency, Enterprise, EnterpriseYear, Officer
@@ -28,6 +30,8 @@ AGGREGATE_TYPES: dict[str, type[Aggregate]] = {
     "inspection": Inspection,
     "random_draw": RandomDraw,
     "special": SpecialCampaign,
+    "fine_register": FineRegister,
+    "device": MonitoringDevice,
 }
 
 

@@ -18,6 +18,7 @@ from domain.base import require, str_tuple
 from domain.calendar import legal_day, to_micros
 from domain.errors import RuleViolation
 from domain.inspection import DISGUISED_ACTIVITIES, Inspection
+from domain.penalty import FineRegister
 from domain.random_draw import RandomDraw
 from domain.reference import (
     ANNUAL_PLAN,
@@ -325,3 +326,55 @@ def resolve_benchmark(benchmarks: ReferenceList | None, code: str | None, at: da
     if version is None or entry is None:
         return None
     return {**version.ref(), "published_at": version.published_at, **entry}
+
+
+def decide_case(
+    inspection: Inspection,
+    fine_register: FineRegister | None,
+    *,
+    at: datetime,
+    **decision: Any,
+) -> FineRegister | None:
+    """处理决定 with R32: a fine is recorded on the violation's register, saved with the
+    decision; another standing fine for the same violation refuses it (``E_DOUBLE_FINE``).
+
+    ``decision`` are the keyword arguments of :meth:`Inspection.decide`. Returns the
+    register to save (``None`` when no fine is imposed)."""
+    fined = decision.get("outcome") == "penalty" and int(decision.get("fine_fen", 0) or 0) > 0
+    if fined and inspection.violation is not None:
+        key = FineRegister.id_for(inspection.uscc, inspection.violation["fingerprint"])
+        if fine_register is not None:
+            require(fine_register.id == key, "E_OUT_OF_ORDER", "wrong fine register for this violation")
+            fine_register.check_no_other_fine(str(inspection.id))
+    inspection.decide(at=at, **decision)
+    if not fined:
+        return None
+    assert inspection.violation is not None
+    register = fine_register or FineRegister.open(uscc=inspection.uscc,
+                                                  fingerprint=inspection.violation["fingerprint"],
+                                                  at=at, actor=decision["decider"])
+    register.record_fine(inspection_id=str(inspection.id), decision_no=decision["decision_no"],
+                         agency_code=inspection.lead_agency, fine_fen=int(decision["fine_fen"]), at=at,
+                         actor=decision["decider"])
+    return register
+
+
+def alter_decision(
+    inspection: Inspection,
+    fine_register: FineRegister | None,
+    *,
+    kind: str,
+    at: datetime,
+    actor: str,
+    **alteration: Any,
+) -> FineRegister | None:
+    """R51 alteration; a revoked, illegal or void decision's fine no longer stands (R32)."""
+    inspection.alter_decision(kind=kind, at=at, actor=actor, **alteration)
+    if (
+        kind in {"revoked", "confirmed_illegal", "confirmed_void"}
+        and fine_register is not None
+        and str(inspection.id) in fine_register.fines
+    ):
+        fine_register.release(inspection_id=str(inspection.id), reason=kind, at=at, actor=actor)
+        return fine_register
+    return None

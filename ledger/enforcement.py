@@ -31,7 +31,9 @@ from domain.errors import (
     UnknownOfficer,
     UnknownReferenceList,
 )
+from domain.evidence import MonitoringDevice
 from domain.inspection import Inspection
+from domain.penalty import FineRegister
 from domain.random_draw import RandomDraw
 from domain.reference import (
     ANNUAL_PLAN,
@@ -338,13 +340,18 @@ class EnforcementCommands:
         actor: str,
         lawful: bool = True,
     ) -> None:
+        """Evidence; ``source="device"`` loads the device named by ``capture["device_id"]`` (R27)."""
         certs = self._certs(cert_nos, at)
+        device = None
+        if source == "device" and capture.get("device_id"):
+            found = self._load_optional(MonitoringDevice.id_for(str(capture["device_id"])))
+            device = found.state_as_of(at) if found is not None else None
         self._on_inspection(
             inspection_id,
             lambda i: i.log_evidence(
                 evidence_id=evidence_id, evidence_type=evidence_type, sha256=sha256, size=size,
                 media_type=media_type, source=source, capture=capture, certs=certs, at=at, actor=actor,
-                lawful=lawful,
+                lawful=lawful, device=device,
             ),
         )
 
@@ -405,12 +412,14 @@ class EnforcementCommands:
         requires_legal_review: bool,
         at: datetime,
         actor: str,
+        violation: Mapping[str, Any] | None = None,
     ) -> None:
+        """立案 (R30); ``violation`` records the R31/R32 facts in the same command."""
         self._on_inspection(
             inspection_id,
             lambda i: i.file_case(case_no=case_no, investigators=investigators, case_class=case_class,
                                   requires_legal_review=requires_legal_review, at=at, actor=actor,
-                                  calendar=self.calendar),
+                                  calendar=self.calendar, violation=violation),
         )
 
     def give_legal_review(
@@ -453,18 +462,33 @@ class EnforcementCommands:
         no_penalty_conditions: bool = False,
         justification: str | None = None,
         requires_legal_review: bool = False,
+        document: Mapping[str, str] | None = None,
+        seal_ref: str | None = None,
+        procedure: str = "normal",
+        party_kind: str = "organisation",
+        form_serial: str | None = None,
+        confiscation_fen: int = 0,
     ) -> None:
+        """处理决定; a fine is saved with its violation's register in one save (R32)."""
         insp = self.get_inspection(inspection_id)
         benchmarks = self._load_optional(ReferenceList.id_for(DISCRETION_BENCHMARK, insp.lead_agency))
         benchmark = services.resolve_benchmark(benchmarks, benchmark_code, at)
-        insp.decide(
+        register = self._fine_register(insp)
+        saved = services.decide_case(
+            insp, register, at=at,
             decision_no=decision_no, outcome=outcome, draft_hash=draft_hash, decider=decider,
-            decider_role=decider_role, evidence_refs=evidence_refs, at=at, calendar=self.calendar,
+            decider_role=decider_role, evidence_refs=evidence_refs, calendar=self.calendar,
             regime=regime, penalty_kinds=penalty_kinds, fine_fen=fine_fen, benchmark=benchmark,
             no_penalty_conditions=no_penalty_conditions, justification=justification,
-            requires_legal_review=requires_legal_review,
+            requires_legal_review=requires_legal_review, document=document, seal_ref=seal_ref,
+            procedure=procedure, party_kind=party_kind, form_serial=form_serial, confiscation_fen=confiscation_fen,
         )
-        self.save(insp)
+        self.save(insp, *([saved] if saved is not None else []))
+
+    def _fine_register(self, insp: Inspection) -> FineRegister | None:
+        if insp.violation is None:
+            return None
+        return self._load_optional(FineRegister.id_for(insp.uscc, insp.violation["fingerprint"]))
 
     def serve_decision(
         self,
@@ -496,12 +520,15 @@ class EnforcementCommands:
         redaction_reviewer: str,
         at: datetime,
         actor: str,
+        **period: Any,
     ) -> None:
+        """公示 (R48, R49); ``period``: credit_category, period_months, restriction_months,
+        necessity_reason, low_fine_fen (R53)."""
         self._on_inspection(
             inspection_id,
             lambda i: i.publish(served_document=served_document, redaction_map=redaction_map,
                                 content_hash=content_hash, redaction_reviewer=redaction_reviewer,
-                                at=at, actor=actor),
+                                at=at, actor=actor, **period),
         )
 
     def alter_decision(
@@ -515,11 +542,12 @@ class EnforcementCommands:
         actor: str,
         new_draft_hash: str | None = None,
     ) -> None:
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.alter_decision(kind=kind, reason=reason, basis_ref=basis_ref, at=at, actor=actor,
-                                       calendar=self.calendar, new_draft_hash=new_draft_hash),
-        )
+        """R51; a revoked, illegal or void decision's fine is released from its register (R32)."""
+        insp = self.get_inspection(inspection_id)
+        register = self._fine_register(insp)
+        saved = services.alter_decision(insp, register, kind=kind, reason=reason, basis_ref=basis_ref, at=at,
+                                        actor=actor, calendar=self.calendar, new_draft_hash=new_draft_hash)
+        self.save(insp, *([saved] if saved is not None else []))
 
     def withdraw_publication(self, *, inspection_id: UUID, reason_text: str, at: datetime, actor: str) -> None:
         self._on_inspection(
@@ -620,3 +648,262 @@ class EnforcementCommands:
         campaign = self._campaign(agency_code, campaign_no)
         campaign.file_with_justice(receipt_ref=receipt_ref, justice_office=justice_office, at=at, actor=actor)
         self.save(campaign)
+
+    # ---------------------------------------------------------------- penalty procedure (R30–R35, R39, R44, R47)
+    def record_violation(
+        self,
+        *,
+        inspection_id: UUID,
+        fingerprint: str,
+        description_hash: str,
+        violation_end_on: str,
+        discovered_on: str,
+        at: datetime,
+        actor: str,
+        harm_kind: str = "general",
+        continuing: bool = False,
+    ) -> None:
+        """R31 time bar (refused with ``E_TIME_BARRED``); the fingerprint keys R32."""
+        self._on_inspection(
+            inspection_id,
+            lambda i: i.record_violation(fingerprint=fingerprint, description_hash=description_hash,
+                                         violation_end_on=violation_end_on, discovered_on=discovered_on,
+                                         harm_kind=harm_kind, continuing=continuing, at=at, actor=actor),
+        )
+
+    def serve_penalty_notice(
+        self,
+        *,
+        inspection_id: UUID,
+        notice_no: str,
+        penalty_kinds: Iterable[str],
+        fine_fen: int,
+        facts_hash: str,
+        hearing_right: bool,
+        at: datetime,
+        actor: str,
+        **options: Any,
+    ) -> None:
+        """事先告知 (R33, R35). ``options``: confiscation_fen, party_kind, new_facts,
+        statement_wd, hearing_thresholds."""
+        self._on_inspection(
+            inspection_id,
+            lambda i: i.serve_penalty_notice(notice_no=notice_no, penalty_kinds=penalty_kinds, fine_fen=fine_fen,
+                                             facts_hash=facts_hash, hearing_right=hearing_right, at=at,
+                                             actor=actor, calendar=self.calendar, **options),
+        )
+
+    def hear_statement(
+        self, *, inspection_id: UUID, kind: str, statement_hash: str, adopted: bool, at: datetime, actor: str
+    ) -> None:
+        self._on_inspection(
+            inspection_id,
+            lambda i: i.hear_statement(kind=kind, statement_hash=statement_hash, adopted=adopted, at=at,
+                                       actor=actor),
+        )
+
+    def waive_rights(
+        self, *, inspection_id: UUID, rights: Iterable[str], waiver_ref: str, at: datetime, actor: str
+    ) -> None:
+        self._on_inspection(
+            inspection_id, lambda i: i.waive_rights(rights=rights, waiver_ref=waiver_ref, at=at, actor=actor)
+        )
+
+    def request_hearing(self, *, inspection_id: UUID, request_ref: str, at: datetime, actor: str) -> None:
+        self._on_inspection(inspection_id, lambda i: i.request_hearing(request_ref=request_ref, at=at, actor=actor))
+
+    def schedule_hearing(
+        self,
+        *,
+        inspection_id: UUID,
+        hearing_date: str,
+        place: str,
+        host: str,
+        public: bool,
+        at: datetime,
+        actor: str,
+        nonpublic_reason: str | None = None,
+    ) -> None:
+        self._on_inspection(
+            inspection_id,
+            lambda i: i.schedule_hearing(hearing_date=hearing_date, place=place, host=host, public=public, at=at,
+                                         actor=actor, calendar=self.calendar, nonpublic_reason=nonpublic_reason),
+        )
+
+    def hold_hearing(
+        self,
+        *,
+        inspection_id: UUID,
+        host: str,
+        record_hash: str,
+        party_signature: str | None,
+        refusal_note: str | None,
+        at: datetime,
+        actor: str,
+    ) -> None:
+        self._on_inspection(
+            inspection_id,
+            lambda i: i.hold_hearing(host=host, record_hash=record_hash, party_signature=party_signature,
+                                     refusal_note=refusal_note, at=at, actor=actor),
+        )
+
+    def hold_collective_discussion(
+        self,
+        *,
+        inspection_id: UUID,
+        minutes_hash: str,
+        attendees: Iterable[str],
+        draft_hash: str,
+        conclusion: str,
+        at: datetime,
+        actor: str,
+    ) -> None:
+        self._on_inspection(
+            inspection_id,
+            lambda i: i.hold_collective_discussion(minutes_hash=minutes_hash, attendees=attendees,
+                                                   draft_hash=draft_hash, conclusion=conclusion, at=at, actor=actor),
+        )
+
+    def approve_decision_extension(
+        self, *, inspection_id: UUID, approver: str, basis: str, at: datetime, days: int = 30
+    ) -> None:
+        """R30: one extension, by the lead agency's head as of ``at``."""
+        insp = self.get_inspection(inspection_id)
+        agency = self._agency(insp.lead_agency).state_as_of(at)
+        insp.approve_decision_extension(agency=agency, approver=approver, basis=basis, at=at,
+                                        calendar=self.calendar, days=days)
+        self.save(insp)
+
+    def file_simple_decision(self, *, inspection_id: UUID, filing_ref: str, at: datetime, actor: str) -> None:
+        self._on_inspection(inspection_id, lambda i: i.file_simple_decision(filing_ref=filing_ref, at=at,
+                                                                             actor=actor))
+
+    def record_payment(
+        self,
+        *,
+        inspection_id: UUID,
+        amount_fen: int,
+        surcharge_fen: int,
+        receipt_ref: str,
+        at: datetime,
+        actor: str,
+        suspended_days: int = 0,
+        suspension_ref: str | None = None,
+    ) -> None:
+        """R47: payment and late surcharge (capped at the fine)."""
+        self._on_inspection(
+            inspection_id,
+            lambda i: i.record_payment(amount_fen=amount_fen, surcharge_fen=surcharge_fen, receipt_ref=receipt_ref,
+                                       at=at, actor=actor, calendar=self.calendar, suspended_days=suspended_days,
+                                       suspension_ref=suspension_ref),
+        )
+
+    # ---------------------------------------------------------------- recusal (R8)
+    def request_recusal(
+        self, *, inspection_id: UUID, person_id: str, requested_by: str, reason: str, at: datetime, actor: str
+    ) -> None:
+        self._on_inspection(
+            inspection_id,
+            lambda i: i.request_recusal(person_id=person_id, requested_by=requested_by, reason=reason, at=at,
+                                        actor=actor),
+        )
+
+    def decide_recusal(
+        self, *, inspection_id: UUID, person_id: str, granted: bool, reason: str, decider: str, at: datetime
+    ) -> None:
+        insp = self.get_inspection(inspection_id)
+        agency = self._agency(insp.lead_agency).state_as_of(at)
+        insp.decide_recusal(person_id=person_id, granted=granted, reason=reason, decider=decider, agency=agency,
+                            at=at)
+        self.save(insp)
+
+    # ---------------------------------------------------------------- evidence procedures (R27, R28)
+    def register_device(
+        self, *, device_id: str, agency_code: str, kind: str, location: str, at: datetime, actor: str
+    ) -> UUID:
+        self._agency(agency_code)
+        if self._load_optional(MonitoringDevice.id_for(device_id)) is not None:
+            raise OutOfOrder(f"device {device_id!r} is already registered")
+        device = MonitoringDevice.register(device_id=device_id, agency_code=agency_code, kind=kind,
+                                           location=location, at=at, actor=actor)
+        self.save(device)
+        return device.id
+
+    def _device(self, device_id: str) -> MonitoringDevice:
+        return self._load(MonitoringDevice.id_for(device_id), UnknownEntity, device_id)
+
+    def review_device(
+        self, *, device_id: str, legal_ok: bool, technical_ok: bool, reviewer: str, review_ref: str, at: datetime
+    ) -> None:
+        device = self._device(device_id)
+        device.review(legal_ok=legal_ok, technical_ok=technical_ok, reviewer=reviewer, review_ref=review_ref, at=at)
+        self.save(device)
+
+    def publish_device_location(self, *, device_id: str, publication_ref: str, at: datetime, actor: str) -> None:
+        device = self._device(device_id)
+        device.publish_location(publication_ref=publication_ref, at=at, actor=actor)
+        self.save(device)
+
+    def review_device_record(
+        self, *, inspection_id: UUID, evidence_id: str, ok: bool, reviewer: str, party_notified: bool, at: datetime
+    ) -> None:
+        self._on_inspection(
+            inspection_id,
+            lambda i: i.review_device_record(evidence_id=evidence_id, ok=ok, reviewer=reviewer,
+                                             party_notified=party_notified, at=at),
+        )
+
+    def preserve_evidence(
+        self,
+        *,
+        inspection_id: UUID,
+        preservation_id: str,
+        evidence_ids: Iterable[str],
+        approver: str,
+        at: datetime,
+        actor: str,
+    ) -> None:
+        """先行登记保存 (R28), approved by the lead agency's head as of ``at``."""
+        insp = self.get_inspection(inspection_id)
+        agency = self._agency(insp.lead_agency).state_as_of(at)
+        insp.preserve_evidence(preservation_id=preservation_id, evidence_ids=evidence_ids, approver=approver,
+                               agency=agency, at=at, actor=actor, calendar=self.calendar)
+        self.save(insp)
+
+    def decide_preservation(
+        self, *, inspection_id: UUID, preservation_id: str, outcome: str, reason: str, at: datetime, actor: str
+    ) -> None:
+        self._on_inspection(
+            inspection_id,
+            lambda i: i.decide_preservation(preservation_id=preservation_id, outcome=outcome, reason=reason,
+                                            at=at, actor=actor),
+        )
+
+    # ---------------------------------------------------------------- publication periods (R53, R54)
+    def expire_publication(self, *, inspection_id: UUID, at: datetime, actor: str) -> None:
+        self._on_inspection(inspection_id, lambda i: i.expire_publication(at=at, actor=actor))
+
+    def approve_credit_repair(
+        self,
+        *,
+        inspection_id: UUID,
+        conditions: Mapping[str, bool],
+        application_ref: str,
+        approver: str,
+        at: datetime,
+    ) -> None:
+        self._on_inspection(
+            inspection_id,
+            lambda i: i.approve_credit_repair(conditions=conditions, application_ref=application_ref,
+                                              approver=approver, at=at),
+        )
+
+    # ---------------------------------------------------------------- tracking (R9, R21, R24, R28, R30, R46, R48, R51)
+    def record_overdue(self, *, inspection_id: UUID, at: datetime, actor: str) -> tuple[str, ...]:
+        """Append the newly overdue obligations of a case with their ``V_*`` flags."""
+        return self._on_inspection(inspection_id, lambda i: i.record_overdue(at=at, actor=actor))
+
+    def close_case(
+        self, *, inspection_id: UUID, at: datetime, actor: str, execution_ref: str | None = None
+    ) -> None:
+        self._on_inspection(inspection_id, lambda i: i.close_case(at=at, actor=actor, execution_ref=execution_ref))

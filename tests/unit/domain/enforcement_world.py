@@ -28,8 +28,20 @@ SECRET = b"feedback-secret"
 H = "a" * 64  # a well-formed sha256 hex
 PHASES = (
     "dispatched", "approved", "arrived", "shown", "evidence", "recorded", "concluded",
-    "notified", "filed", "educated", "reviewed", "decided", "served", "published",
+    "notified", "filed", "educated", "noticed", "reviewed", "decided", "served", "published",
 )
+FINGERPRINT = "f" * 64  # the violation's fingerprint (R32)
+VIOLATION = {"fingerprint": FINGERPRINT, "description_hash": "d" * 64, "violation_end_on": "2025-08-20",
+             "discovered_on": "2025-09-02"}
+DECISION_DOC = {
+    "party": "某某食品有限公司，福州市鼓楼区某路1号",
+    "facts_and_evidence": "经营超过保质期的食品；现场检查笔录、照片",
+    "penalty_and_basis": "罚款人民币贰仟元；《食品安全法》第一百二十四条",
+    "performance": "自收到本决定书之日起十五日内缴至指定银行",
+    "remedy": "如不服本决定，可在收到本决定书之日起60日内申请行政复议，或者6个月内提起行政诉讼",
+    "agency_and_date": "福州市市场监督管理局 2025年9月26日",
+}
+SEAL = "seal:福州市市场监督管理局"
 
 
 def T(s: str) -> datetime:
@@ -199,8 +211,9 @@ class World:
                                        at=T("2025-09-02 12:00"), actor="p1"),
             lambda: insp.file_case(case_no="CASE-1", investigators=["p1", "p2"], case_class="ordinary",
                                    requires_legal_review=True, at=T("2025-09-03 09:00"), actor="p1",
-                                   calendar=self.cal),
+                                   calendar=self.cal, violation=VIOLATION),
             lambda: insp.record_education(summary="普法教育", at=T("2025-09-05 09:00"), actor="p1"),
+            lambda: self.notice(insp, at=T("2025-09-10 09:00"), waive_at=T("2025-09-11 09:00")),
             lambda: self.review(insp, at=T("2025-09-20 09:00")),
             lambda: self.decide(insp, at=T("2025-09-26 10:00")),
             lambda: self.serve(insp, at=T("2025-09-26 15:00")),
@@ -217,6 +230,16 @@ class World:
                           size=10, media_type="image/jpeg", source=source, capture=kw.pop("capture", {}),
                           certs=self.certs(at, *certs), at=at, actor="p1", **kw)
 
+    def notice(self, insp: Inspection, *, at: datetime, waive_at: datetime | None = None, **kw: Any) -> None:
+        """The prior penalty notice (R33) and, if ``waive_at``, the party's explicit waiver."""
+        params: dict[str, Any] = {"notice_no": "告-1", "penalty_kinds": ["罚款"], "fine_fen": 200_000,
+                                  "facts_hash": "e" * 64, "hearing_right": False}
+        params.update(kw)
+        insp.serve_penalty_notice(at=at, actor="p1", calendar=self.cal, **params)
+        if waive_at is not None:
+            insp.waive_rights(rights=["statement", "hearing"], waiver_ref="放弃陈述申辩权利声明-1", at=waive_at,
+                              actor="party")
+
     def review(self, insp: Inspection, *, at: datetime, reviewer: str = "r1", draft_hash: str = "b" * 64,
                result: str = "pass", **kw: Any) -> None:
         insp.give_legal_review(reviewer=reviewer, draft_hash=draft_hash, result=result,
@@ -229,6 +252,7 @@ class World:
             "decider": HEAD, "decider_role": "agency_head", "evidence_refs": ["EV-1"],
             "penalty_kinds": ["罚款"], "fine_fen": 200_000,
             "benchmark": resolve_benchmark(self.benchmarks, "B1", at),
+            "document": DECISION_DOC, "seal_ref": SEAL,
         }
         params.update(kw)
         insp.decide(at=at, calendar=self.cal, **params)
