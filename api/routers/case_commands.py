@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Role
-from api.deps import CommandBody, CommandDep, require, writable_case
+from api.deps import CaseScope, CommandBody, CommandDep, require, writable_case
 from api.errors import Forbidden, Unprocessable
 
 router = APIRouter(prefix="/v1/cases", tags=["case commands"])
@@ -199,8 +199,8 @@ class CorrectionBody(PublicationBody):
 # ----------------------------------------------------------------------------- helpers
 
 def _case_cmd(ctx: CommandDep, case_id: str, roles: tuple[Role, ...], body: CommandBody,
-              call: Any) -> Response:
-    scope = writable_case(ctx.services, ctx.principal, case_id, *roles)
+              call: Any, scope: CaseScope | None = None) -> Response:
+    scope = scope or writable_case(ctx.services, ctx.principal, case_id, *roles)
     app = ctx.services.container.app
     actor = ctx.principal.id
 
@@ -272,6 +272,7 @@ def show_certificate(case_id: CaseId, body: CertificateBody, ctx: CommandDep) ->
 def log_evidence(case_id: CaseId, body: EvidenceBody, ctx: CommandDep) -> Response:
     from api.blobs import normalise_digest  # noqa: PLC0415
 
+    scope = writable_case(ctx.services, ctx.principal, case_id, Role.OFFICER)
     digest = normalise_digest(body.sha256)
     if digest is None:
         raise Unprocessable("sha256 must be a SHA-256 digest", code="E_DIGEST_INVALID")
@@ -284,7 +285,7 @@ def log_evidence(case_id: CaseId, body: EvidenceBody, ctx: CommandDep) -> Respon
     fields = body.command_fields()
     fields.update(sha256=digest, size=size)
     return _case_cmd(ctx, case_id, (Role.OFFICER,), body, lambda app, cid, at, actor: app.log_evidence(
-        inspection_id=cid, at=at, actor=actor, **fields))
+        inspection_id=cid, at=at, actor=actor, **fields), scope)
 
 
 @_cmd("/{case_id}/record", "R19: the signed on-site record (笔录)")

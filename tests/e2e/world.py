@@ -8,6 +8,7 @@ the same ``bootstrap()`` the server uses, custodial keys sealed under a test mas
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ def _classify(c: Container) -> dict[str, list[str]]:
             table.c.topic == "inspection.dispatched.v1").order_by(table.c.id))]
     out: dict[str, list[str]] = {}
     for raw in ids:
-        insp = c.app.get_inspection(raw if not isinstance(raw, bytes) else __import__("uuid").UUID(bytes=raw))
+        insp = c.app.get_inspection(raw if not isinstance(raw, bytes) else uuid.UUID(bytes=raw))
         assert isinstance(insp, Inspection)
         if insp.publication and insp.publication["status"] == "withdrawn":
             story = "withdrawn"
@@ -122,6 +123,7 @@ def _classify(c: Container) -> dict[str, list[str]]:
             story = "clean"
         ai = 0 if insp.lead_agency == A0 else 1
         out.setdefault(f"{story}/{ai}", []).append(str(insp.id))
+        out.setdefault(f"uscc/{insp.uscc}", []).append(str(insp.id))
     return out
 
 
