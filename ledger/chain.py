@@ -93,16 +93,42 @@ def encode_record(entry_bytes: bytes, signature: bytes) -> bytes:
     return encoding.encode({"entry": entry_bytes, "sig": signature})
 
 
+_RECORD_HEAD = b"\x82\xa5entry"
+_RECORD_SIG = b"\xa3sig\xc4\x40"
+
+
 def decode_record(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> tuple[bytes, bytes]:
-    """Split a stored record into (entry bytes, signature); both checked for shape."""
-    m = encoding.decode(data, max_bytes=limits.max_entry_bytes + 128, limits=limits)
-    if not (isinstance(m, dict) and set(m) == RECORD_FIELDS):
+    """Split a stored record into (entry bytes, signature).
+
+    A record has exactly one canonical form, ``82 a5 "entry" <bin> a3 "sig" c4 40 <64 bytes>``
+    with the shortest bin header, so it is parsed by layout; anything else is refused.
+    """
+    data = bytes(data)
+    if len(data) > limits.max_entry_bytes + 128 or not data.startswith(_RECORD_HEAD):
         msg = "record must be a map with exactly entry and sig"
         raise EncodingError(msg, code="E_RECORD_SCHEMA")
-    if not (isinstance(m["entry"], bytes) and isinstance(m["sig"], bytes) and len(m["sig"]) == _SIG_LEN):
-        msg = "record entry must be bin and sig 64 bytes"
+    i = len(_RECORD_HEAD)
+    tag = data[i] if len(data) > i else -1
+    if tag == 0xC4 and len(data) > i + 1:  # noqa: PLR2004 - bin8
+        n, i = data[i + 1], i + 2
+        minimal = True
+    elif tag == 0xC5 and len(data) > i + 2:  # noqa: PLR2004 - bin16
+        n, i = int.from_bytes(data[i + 1:i + 3], "big"), i + 3
+        minimal = n > 0xFF  # noqa: PLR2004
+    elif tag == 0xC6 and len(data) > i + 4:  # noqa: PLR2004 - bin32
+        n, i = int.from_bytes(data[i + 1:i + 5], "big"), i + 5
+        minimal = n > 0xFFFF  # noqa: PLR2004
+    else:
+        msg = "record entry must be bin"
         raise EncodingError(msg, code="E_RECORD_SCHEMA")
-    return m["entry"], m["sig"]
+    entry, rest = data[i:i + n], data[i + n:]
+    if not minimal:
+        msg = "record entry has a non-minimal bin header"
+        raise EncodingError(msg, code="E_ENCODING_NONCANONICAL")
+    if len(entry) != n or len(rest) != len(_RECORD_SIG) + _SIG_LEN or not rest.startswith(_RECORD_SIG):
+        msg = "record must end with a 64-byte sig and nothing after it"
+        raise EncodingError(msg, code="E_RECORD_SCHEMA")
+    return entry, rest[len(_RECORD_SIG):]
 
 
 def expected_prev(case: str, n: int, previous_hash: Digest | None) -> Digest:

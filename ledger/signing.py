@@ -7,6 +7,7 @@ format instead (ledger/checkpoint.py).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NewType
 
 from nacl.exceptions import BadSignatureError
@@ -28,12 +29,17 @@ def sign(signing_key: SigningKey, context: bytes, digest: bytes) -> Signature:
     return Signature(signing_key.sign(signed_message(context, digest)).signature)
 
 
+@lru_cache(maxsize=4096)
+def _verify_key(public_key: bytes) -> VerifyKey:
+    return VerifyKey(public_key)
+
+
 def check_signature(public_key: bytes, context: bytes, digest: bytes, signature: bytes) -> bool:
     """True if ``signature`` is a valid Ed25519 signature over PAE(context, digest)."""
     if len(public_key) != 32 or len(signature) != 64:  # noqa: PLR2004 - Ed25519 sizes
         return False
     try:
-        VerifyKey(public_key).verify(signed_message(context, digest), signature)
+        _verify_key(bytes(public_key)).verify(signed_message(context, digest), bytes(signature))
     except (BadSignatureError, ValueError):
         return False
     return True

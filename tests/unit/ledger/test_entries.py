@@ -85,3 +85,27 @@ def test_malformed_envelopes_are_refused(mutate: Any) -> None:
     with pytest.raises(EncodingError) as ei:
         decode_entry(encode(m))
     assert ei.value.code == "E_ENTRY_SCHEMA"
+
+
+def test_record_layout_round_trips_and_refuses_other_shapes() -> None:
+    from ledger.encoding import encode  # noqa: PLC0415
+
+    for size in (10, 300, 70000):
+        entry = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        rec = encode_record(entry, b"\x07" * 64)
+        assert rec == encode({"entry": entry, "sig": b"\x07" * 64})
+        if size <= 65536 + 128:
+            assert decode_record(rec) == (entry, b"\x07" * 64)
+    good = encode_record(b"abc", b"\x01" * 64)
+    bad_cases = {
+        "trailing": good + b"\x00",
+        "short_sig": encode({"entry": b"abc", "sig": b"\x01" * 63}),
+        "extra_key": encode({"entry": b"abc", "sig": b"\x01" * 64, "x": 1}),
+        "bin16_for_short": b"\x82\xa5entry\xc5\x00\x03abc" + good[-(5 + 64):],
+        "truncated": good[:-1],
+        "not_a_map": encode([b"abc", b"\x01" * 64]),
+    }
+    for name, data in bad_cases.items():
+        with pytest.raises(EncodingError):
+            decode_record(data)
+        assert name
