@@ -964,6 +964,13 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
             )
         return tuple(sorted(numbers))
 
+    def check_acting_team(self, certs: Sequence[CertState], at: datetime) -> tuple[str, ...]:
+        """R5–R9 for an act on site by ``certs`` (used by coercive measures): the task is
+        approved (or an emergency), ≥2 certified officers of the task, each of whom
+        showed the certificate and none recused. Returns the certificate numbers."""
+        self._require_approved()
+        return self._check_team(certs, at, need_shown=True)
+
     # ------------------------------------------------------------- commands: inspection
     def approve(
         self,

@@ -20,9 +20,11 @@ from eventsourcing.domain import Aggregate
 
 from domain.base import (
     check_time_not_before,
+    content_hash,
     freeze,
     natural_id,
     require,
+    require_digest,
     require_text,
     str_tuple,
 )
@@ -96,6 +98,7 @@ class Agency(Aggregate):
         entrustment: dict[str, Any] | None
         status_history: tuple[tuple[int, str], ...]
         head_history: tuple[tuple[int, str], ...]
+        statistics_years: tuple[int, ...]
 
     class Registered(Event, Aggregate.Created):
         """The subject entered the signed register of confirmed subjects (主体清单)."""
@@ -115,6 +118,7 @@ class Agency(Aggregate):
             agg.entrustment = freeze(self.entrustment)
             agg.status_history = ((to_micros(self.timestamp), "active"),)
             agg.head_history = ()
+            agg.statistics_years = ()
 
     class StatusChanged(Event):
         TYPE: ClassVar[str] = "agency.status_changed.v1"
@@ -134,6 +138,20 @@ class Agency(Aggregate):
 
         def apply(self, agg: Agency) -> None:
             agg.head_history = _insert(agg.head_history, self.effective_at, self.head)
+
+    class AnnualStatisticsPublished(Event):
+        """统计年报: last year's enforcement data, due by 31 January (R61)."""
+
+        TYPE: ClassVar[str] = "agency.annual_statistics_published.v1"
+        year: int
+        statistics: dict[str, int]
+        content_hash: str
+        replay_hash: str
+        due: str
+        flags: tuple[str, ...]
+
+        def apply(self, agg: Agency) -> None:
+            agg.statistics_years = (*agg.statistics_years, self.year)
 
     @staticmethod
     def id_for(agency_code: str) -> UUID:
@@ -203,6 +221,37 @@ class Agency(Aggregate):
             actor=actor,
             head=head,
             effective_at=to_micros(effective_at),
+        )
+
+    def publish_annual_statistics(
+        self, *, year: int, statistics: dict[str, int], replay_hash: str, at: datetime, actor: str
+    ) -> None:
+        """R61: last year's statistics, due 31 January; later → ``V_ANNUAL_STATS_OVERDUE``.
+
+        ``statistics`` are integer counts (a deterministic projection); ``replay_hash``
+        identifies the replay that produced them."""
+        check_time_not_before(at, self.modified_on)
+        require(isinstance(year, int) and not isinstance(year, bool), "E_OUT_OF_ORDER", "year must be an int")
+        require(year < legal_day(at).year, "E_OUT_OF_ORDER", f"the statistics of {year} are published after it ends")
+        require(year not in self.statistics_years, "E_OUT_OF_ORDER",
+                f"the {year} statistics are already published")
+        require(bool(statistics), "E_OUT_OF_ORDER", "the statistics are empty")
+        for key, value in statistics.items():
+            if not isinstance(key, str) or not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise UsageError(f"statistics are non-negative integer counts: {key!r}={value!r}")
+        require_digest(replay_hash, "replay_hash")
+        due = date(year + 1, 1, 31)
+        late = legal_day(at) > due
+        self.trigger_event(
+            self.AnnualStatisticsPublished,
+            timestamp=at,
+            actor=actor,
+            year=year,
+            statistics=dict(statistics),
+            content_hash=content_hash({"agency": self.agency_code, "year": year, "statistics": dict(statistics)}),
+            replay_hash=replay_hash,
+            due=iso_day(due),
+            flags=("V_ANNUAL_STATS_OVERDUE",) if late else (),
         )
 
     def state_as_of(self, at: datetime) -> SubjectState:

@@ -12,6 +12,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 
+from domain.coercion import CoerciveMeasure
 from domain.evidence import MonitoringDevice
 from domain.inspection import Inspection
 from domain.penalty import FineRegister
@@ -32,6 +33,7 @@ AGGREGATE_TYPES: dict[str, type[Aggregate]] = {
     "special": SpecialCampaign,
     "fine_register": FineRegister,
     "device": MonitoringDevice,
+    "coercive": CoerciveMeasure,
 }
 
 

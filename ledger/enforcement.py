@@ -31,6 +31,7 @@ from domain.errors import (
     UnknownOfficer,
     UnknownReferenceList,
 )
+from domain.coercion import CoerciveMeasure
 from domain.evidence import MonitoringDevice
 from domain.inspection import Inspection
 from domain.penalty import FineRegister
@@ -907,3 +908,89 @@ class EnforcementCommands:
         self, *, inspection_id: UUID, at: datetime, actor: str, execution_ref: str | None = None
     ) -> None:
         self._on_inspection(inspection_id, lambda i: i.close_case(at=at, actor=actor, execution_ref=execution_ref))
+
+    # ---------------------------------------------------------------- coercive measures (R25, R56, R57)
+    def take_coercive_measure(
+        self,
+        *,
+        inspection_id: UUID,
+        agency_code: str,
+        measure_no: str,
+        cert_nos: Iterable[str],
+        at: datetime,
+        actor: str,
+        **measure: Any,
+    ) -> UUID:
+        """查封/扣押: ``measure`` are the keyword arguments of
+        :meth:`domain.coercion.CoerciveMeasure.take` (kind, items, legal_basis, documents,
+        party, record, approver, emergency, started_at, av_segments, av_interruptions)."""
+        insp = self.get_inspection(inspection_id)
+        if self._load_optional(CoerciveMeasure.id_for(inspection_id, measure_no)) is not None:
+            raise OutOfOrder(f"measure {measure_no!r} of this inspection already exists")
+        agency = self._agency(agency_code).state_as_of(at)
+        certs = self._certs(cert_nos, at)
+        cm = CoerciveMeasure.take(inspection=insp, agency=agency, measure_no=measure_no, certs=certs, at=at,
+                                  actor=actor, calendar=self.calendar, **measure)
+        self.save(cm)
+        return cm.id
+
+    def get_coercive_measure(self, *, inspection_id: UUID, measure_no: str) -> CoerciveMeasure:
+        return self._load(CoerciveMeasure.id_for(inspection_id, measure_no), UnknownEntity, measure_no)
+
+    def approve_coercive_measure(
+        self, *, inspection_id: UUID, measure_no: str, approver: str, at: datetime
+    ) -> None:
+        cm = self.get_coercive_measure(inspection_id=inspection_id, measure_no=measure_no)
+        cm.approve(agency=self._agency(cm.agency_code).state_as_of(at), approver=approver, at=at)
+        self.save(cm)
+
+    def extend_coercive_measure(
+        self,
+        *,
+        inspection_id: UUID,
+        measure_no: str,
+        approver: str,
+        days: int,
+        reason: str,
+        notice_ref: str,
+        at: datetime,
+    ) -> None:
+        cm = self.get_coercive_measure(inspection_id=inspection_id, measure_no=measure_no)
+        cm.extend(agency=self._agency(cm.agency_code).state_as_of(at), approver=approver, days=days, reason=reason,
+                  notice_ref=notice_ref, at=at, calendar=self.calendar)
+        self.save(cm)
+
+    def note_testing_period(
+        self, *, inspection_id: UUID, measure_no: str, start_on: str, end_on: str, notice_ref: str, at: datetime,
+        actor: str,
+    ) -> None:
+        cm = self.get_coercive_measure(inspection_id=inspection_id, measure_no=measure_no)
+        cm.note_testing_period(start_on=start_on, end_on=end_on, notice_ref=notice_ref, at=at, actor=actor,
+                               calendar=self.calendar)
+        self.save(cm)
+
+    def end_coercive_measure(
+        self, *, inspection_id: UUID, measure_no: str, outcome: str, reason: str, decision_ref: str, at: datetime,
+        actor: str,
+    ) -> None:
+        cm = self.get_coercive_measure(inspection_id=inspection_id, measure_no=measure_no)
+        cm.end(outcome=outcome, reason=reason, decision_ref=decision_ref, at=at, actor=actor)
+        self.save(cm)
+
+    def record_measure_overdue(
+        self, *, inspection_id: UUID, measure_no: str, at: datetime, actor: str
+    ) -> tuple[str, ...]:
+        cm = self.get_coercive_measure(inspection_id=inspection_id, measure_no=measure_no)
+        flags = cm.record_overdue(at=at, actor=actor)
+        self.save(cm)
+        return flags
+
+    # ---------------------------------------------------------------- annual statistics (R61)
+    def publish_annual_statistics(
+        self, *, agency_code: str, year: int, statistics: Mapping[str, int], replay_hash: str, at: datetime,
+        actor: str,
+    ) -> None:
+        agency = self._agency(agency_code)
+        agency.publish_annual_statistics(year=year, statistics=dict(statistics), replay_hash=replay_hash, at=at,
+                                         actor=actor)
+        self.save(agency)
