@@ -1,0 +1,50 @@
+"""The public-notice allow-list, scrubbing and export order (pure)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from projections import notices
+
+VALID_ID = next(f"11010519491231002{c}" for c in "0123456789X" if notices.is_resident_id(f"11010519491231002{c}"))
+
+
+def test_the_allow_list_is_the_xinyong_order_without_the_four_personal_fields() -> None:
+    assert len(notices.CF_COLUMNS) == 30 and notices.CF_COLUMNS[0] == "cf_xdr_mc" and notices.CF_COLUMNS[-1] == "bz"
+    assert notices.PUBLIC_CF_FIELDS == tuple(c for c in notices.CF_COLUMNS if c not in notices.NEVER_PUBLIC)
+    assert notices.NEVER_PUBLIC == {"cf_fr_zjlx", "cf_fr_zjhm", "cf_xdr_zjlx", "cf_xdr_zjhm"}
+
+
+def test_personal_id_fields_are_dropped_even_when_the_redaction_map_forgot_them() -> None:
+    content = {"cf_xdr_zjhm": VALID_ID, "cf_fr_zjhm": VALID_ID, "cf_wsh": "罚1", "internal": "x", "cf_frdb": "张三"}
+    assert notices.public_fields(content, {}) == {"cf_frdb": "张三", "cf_wsh": "罚1"}
+
+
+def test_a_field_named_in_the_redaction_map_is_dropped() -> None:
+    assert notices.public_fields({"cf_frdb": "张三", "cf_wsh": "罚1"}, {"cf_frdb": "个人信息"}) == {"cf_wsh": "罚1"}
+
+
+def test_valid_identity_numbers_in_free_text_are_scrubbed_and_codes_are_not() -> None:
+    uscc = "91350100M000100Y43"
+    out = notices.public_fields({"cf_sy": f"身份证{VALID_ID}，统一代码{uscc}", "cf_xdr_shxym": uscc}, {})
+    assert VALID_ID not in out["cf_sy"] and notices.SCRUBBED in out["cf_sy"] and uscc in out["cf_sy"]
+    assert out["cf_xdr_shxym"] == uscc
+    invalid = VALID_ID[:17] + ("0" if VALID_ID[17] != "0" else "1")
+    assert notices.scrub(f"编号{invalid}") == f"编号{invalid}"  # a wrong check digit is not an identity number
+
+
+@pytest.mark.parametrize(("fen", "wan"), [(200_000, "0.2"), (1_000_000, "1"), (1, "0.000001"), (123_456_789, "123.456789")])
+def test_fines_are_published_in_units_of_ten_thousand_yuan(fen: int, wan: str) -> None:
+    assert notices.fen_to_wan(fen) == wan
+
+
+def test_the_csv_has_a_header_in_export_order_and_empty_content_for_a_withdrawn_notice() -> None:
+    text = notices.to_csv([{"fields": {}, "status": "withdrawn", "withdrawal_reason": "已撤销"},
+                           {"fields": {"cf_wsh": "罚1", "cf_xdr_zjhm": VALID_ID}, "status": "published"}])
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert text.startswith(",".join(notices.EXPORT_COLUMNS) + "\r\n")
+    assert rows[0]["withdrawal_reason"] == "已撤销" and rows[0]["cf_wsh"] == ""
+    assert rows[1]["cf_wsh"] == "罚1" and VALID_ID not in text
