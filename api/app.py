@@ -213,8 +213,8 @@ def create_app(
         config: blob directory, upload limit, trusted checkpoint keys, feedback secret, hooks.
         projections: the read side (default: ``projections.queries.Projections`` on the engine).
     """
-    from api.routers import blobs, case_commands, cases, feedback, health, log as log_router, notices  # noqa: PLC0415
-    from api.routers import oversight, registers  # noqa: PLC0415
+    from api.routers import blobs, cases, commands, feedback, health, log as log_router, notices  # noqa: PLC0415
+    from api.routers import oversight  # noqa: PLC0415
     from api.routers.feedback import FeedbackStore  # noqa: PLC0415
     from api import web  # noqa: PLC0415
 
@@ -264,8 +264,8 @@ def create_app(
     app.state.services = services
     app.state.tokens = tokens
     errors.install(app)
-    for r in (health.router, case_commands.router, cases.router, registers.router, oversight.router,
-              notices.router, log_router.router, blobs.router, feedback.router):
+    for r in (health.router, commands.build_router(), cases.router, oversight.router, notices.router,
+              log_router.router, blobs.router, feedback.router):
         app.include_router(r)
     web.install(app)
     app.add_middleware(AccessLog)

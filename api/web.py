@@ -56,6 +56,8 @@ FACT_LABELS: dict[str, str] = {
     "concluded_at": "结束时间", "concluded_day": "结束日期", "result": "检查结果", "officer_count": "执法人员人数",
     "certificates_shown": "出示执法证", "items": "检查事项", "item_codes": "检查事项", "notified": "已告知结果",
     "notified_day": "告知日期", "result_notified": "已告知结果", "frequency": "年度检查次数",
+    "agency": "实施主体", "cancelled": "已取消", "result_notified_day": "结果告知日期", "case_filed": "已立案",
+    "decided_day": "决定日期", "publication_status": "公示状态", "flag_codes": "提示标记",
 }
 VALUE_LABELS: dict[str, str] = {
     "routine": "日常检查", "case": "个案检查", "special": "专项检查", "on_site": "现场检查",
@@ -91,14 +93,12 @@ def _label(value: object) -> str:
 
 
 def _fmt_us(us: object) -> str:
-    from datetime import timedelta  # noqa: PLC0415
-
     from domain.calendar import SHANGHAI  # noqa: PLC0415
     from ledger.codec import from_micros  # noqa: PLC0415
 
     if not isinstance(us, int):
         return _label(us)
-    return (from_micros(us).astimezone(SHANGHAI) + timedelta(0)).strftime("%Y-%m-%d %H:%M")
+    return from_micros(us).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 templates.env.filters["label"] = _label
@@ -143,13 +143,16 @@ def notices_page(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     back: Annotated[str | None, Query(max_length=8192)] = None,
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
+    size: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> HTMLResponse:
     try:
         items, nxt = services.projections.public_notices(q=q or None, agency=agency or None, cursor=cursor or None,
-                                                         limit=10)
+                                                         limit=size)
     except Exception as e:  # noqa: BLE001 - shown as an error page
         return _error_page(request, e)
-    base = {k: v for k, v in (("q", q), ("agency", agency)) if v}
+    base: dict[str, Any] = {k: v for k, v in (("q", q), ("agency", agency)) if v}
+    if size != 10:  # noqa: PLR2004
+        base["size"] = size
     trail = [c for c in (back or "").split(" ") if c][-50:]
     next_url = prev_url = None
     if nxt:
@@ -165,6 +168,7 @@ def notices_page(
         prev_url = "/notices?" + urlencode(pq)
     rows = [{"item": it, "fields": _notice_fields(it)} for it in items]
     return _html(request, "notices.html", {"rows": rows, "q": q or "", "agency": agency or "", "page": page,
+                                           "size": size,
                                            "next_url": next_url, "prev_url": prev_url})
 
 
@@ -296,6 +300,35 @@ def _public_facts(services: Services, case_id: UUID) -> dict[str, Any]:
     return {k: v for k, v in facts.items() if k not in HIDDEN_FACTS}
 
 
+def _named(v: object, code_key: str) -> str:
+    if isinstance(v, dict):
+        name, code = v.get("name"), v.get(code_key)
+        return f"{name}（{code}）" if name and code else str(name or code or "")
+    return _label(v)
+
+
+def display_facts(facts: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(key, Chinese label, text) rows for the verification page."""
+    rows: list[tuple[str, str, str]] = []
+    for k, v in facts.items():
+        if k in {"position", "entries"} or v is None or v == "" or v == []:
+            continue
+        if k == "agency":
+            text = _named(v, "code")
+        elif k == "enterprise":
+            text = _named(v, "uscc")
+        elif k == "certificates_shown" and isinstance(v, list):
+            text = "；".join(f"{o.get('name') or ''} 证号 {o.get('cert_no')}"
+                            + (f"（{o['shown_day']} 出示）" if o.get("shown_day") else "（未出示）")
+                            for o in v if isinstance(o, dict))
+        elif k.endswith("_at") and isinstance(v, int):
+            text = _fmt_us(v)
+        else:
+            text = _label(v)
+        rows.append((k, FACT_LABELS.get(k, k), text))
+    return rows
+
+
 def _verification_page(request: Request, services: Services, case_id: str, *, token: str = "",
                        message: str = "", error: str = "", status_code: int = 200) -> HTMLResponse:
     try:
@@ -309,7 +342,7 @@ def _verification_page(request: Request, services: Services, case_id: str, *, to
     png = base64.b64encode(qr_png(url)).decode()
     code = str(facts.get("behaviour_code") or cid)
     return _html(request, "verify.html", {
-        "case_id": str(cid), "facts": facts, "check": check, "qr_svg": qr_svg(url), "qr_png": png, "url": url,
+        "case_id": str(cid), "facts": display_facts(facts), "check": check, "qr_svg": qr_svg(url), "qr_png": png, "url": url,
         "behaviour_code": code, "token": token, "message": message, "error": error,
         "feedback_given": services.feedback.exists(str(cid)),
     }, status_code=status_code)

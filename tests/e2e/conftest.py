@@ -27,10 +27,10 @@ def _pg_schema_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """One seeded world per test module and backend (tests in a module share it; they write
-    into it only through the API, on cases and tasks of their own)."""
+    """One seeded world per backend for the whole session. Tests write into it only through the
+    API, on tasks, enterprises-years and cases of their own; the seeded cases stay untouched."""
     tmp = tmp_path_factory.mktemp("world")
     if request.param == "sqlite":
         w = build_world(f"sqlite:///{tmp / 'ledger.db'}", tmp / "data")

@@ -124,7 +124,9 @@ def test_a_client_that_disconnects_mid_upload_leaves_no_partial_file(world: Worl
             head = (f"POST /v1/blobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {world.tokens['p-lin']}\r\n"
                     f"Content-Type: image/jpeg\r\nContent-Length: 1000000\r\n\r\n")
             s.sendall(head.encode() + b"z" * 200_000)
-            time.sleep(0.3)
+            deadline = time.time() + 10
+            while not list((blob_dir / "tmp").glob("*")) and time.time() < deadline:
+                time.sleep(0.02)
             assert len(list((blob_dir / "tmp").glob("*"))) == 1  # the upload is in flight
         deadline = time.time() + 5
         while files_under(blob_dir) and time.time() < deadline:

@@ -19,7 +19,7 @@ from ledger.chain import decode_entry
 from ledger.codec import to_micros
 from ledger.hashing import key_id
 from ledger.merkle_audit import check_merkle
-from tests.e2e.world import A0, ENT0, ENT1, T, World, dispatch_body
+from tests.e2e.world import A0, DECISION_DOC, ENT0, ENT1, T, World, dispatch_body
 
 PROBLEM = "application/problem+json"
 
@@ -67,13 +67,19 @@ def test_a_case_goes_from_dispatch_to_withdrawal_over_http_and_the_ledger_verifi
     v = r.json()["version"]
     filed = arrive + timedelta(days=1)
     v = step(w, cid, "filing", "p-lin", filed, v, case_no="API立1号", investigators=["p-lin"], case_class="ordinary",
-             requires_legal_review=True)
+             requires_legal_review=True, violation={"fingerprint": "c" * 64, "description_hash": "d" * 64,
+                                                    "violation_end_on": "2025-05-20", "discovered_on": "2025-06-03"})
+    v = step(w, cid, "penalty-notice", "p-lin", filed + timedelta(days=2), v, notice_no="API告1号",
+             penalty_kinds=["罚款"], fine_fen=500_000, facts_hash="e" * 64, hearing_right=False)
+    v = step(w, cid, "rights-waivers", "p-lin", filed + timedelta(days=3), v, rights=["statement", "hearing"],
+             waiver_ref="放弃声明-API")
     draft = content_hash({"draft": "api"})
     v = step(w, cid, "legal-reviews", "reviewer-liu", filed + timedelta(days=10), v, draft_hash=draft, result="pass",
-             checklist={p: "ok" for p in REVIEW_POINTS}, legal_qualification=True)
+             checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True)
     decided = filed + timedelta(days=14)
     v = step(w, cid, "decision", "head-sj", decided, v, decision_no="API罚1号", outcome="penalty", draft_hash=draft,
-             evidence_refs=["EV-API-1"], penalty_kinds=["罚款"], fine_fen=500_000, benchmark_code="B-GEN")
+             decider_role="agency_head", evidence_refs=["EV-API-1"], penalty_kinds=["罚款"], fine_fen=500_000,
+             benchmark_code="B-GEN", document=DECISION_DOC, seal_ref="seal:福州市市场监督管理局")
     doc = {"cf_wsh": "API罚1号", "cf_xdr_mc": "福州榕城食品有限公司", "cf_xdr_shxym": ENT0, "cf_sy": "未落实制度",
            "cf_fr_zjhm": "350102198001010011"}
     v = step(w, cid, "service", "p-lin", decided + timedelta(hours=4), v, method="direct",
@@ -255,7 +261,7 @@ def test_a_principal_without_a_custodial_key_must_sign_on_the_device(world: Worl
 def test_registers_are_kept_by_the_registrar_only(world: World) -> None:
     w = world
     body = {"at": T("2025-06-16 09:00").isoformat(), "uscc": make_uscc("91350100MA2XN7L90"), "name": "测试",
-            "sector": "食品", "admin_division": "350102", "risk_class": "B"}
+            "sector": "食品", "admin_division": "350102", "risk_class": "B", "positive_list": False}
     with w.writes_nothing():
         r = post(w, "/v1/enterprises", "p-lin", body)
     assert r.status_code == 403
