@@ -23,13 +23,13 @@ def _err(command: str, message: str) -> None:
 
 def _engine(command: str, db: str) -> Any:
     """An engine on an existing ledger, or None after printing why not."""
-    from pathlib import Path  # noqa: PLC0415
+    from pathlib import Path
 
-    from sqlalchemy import create_engine, inspect  # noqa: PLC0415
-    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.exc import SQLAlchemyError
 
-    from api.settings import sqlalchemy_url  # noqa: PLC0415
-    from ledger.store import EVENTS_TABLE  # noqa: PLC0415
+    from api.settings import sqlalchemy_url
+    from ledger.store import EVENTS_TABLE
 
     if db.startswith("sqlite:///") and ":memory:" not in db:
         path = Path(db[len("sqlite:///"):].split("?", 1)[0])
@@ -50,16 +50,16 @@ def _engine(command: str, db: str) -> Any:
 def _progress(total: int, desc: str) -> Any:
     if not sys.stderr.isatty():
         return None
-    from tqdm import tqdm  # noqa: PLC0415
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     return tqdm(total=total, desc=desc, unit="entry", unit_scale=True, file=sys.stderr)
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     """Drop and rebuild one projection (``args.name``) or all of them, with a progress bar on a tty."""
-    from projections.errors import ProjectionError, ProjectionFailed  # noqa: PLC0415
-    from projections.runner import DEFAULT_BATCH, ProjectionRunner  # noqa: PLC0415
-    from projections.source import head_position  # noqa: PLC0415
+    from projections.errors import ProjectionError, ProjectionFailed
+    from projections.runner import DEFAULT_BATCH, ProjectionRunner
+    from projections.source import head_position
 
     engine = _engine("rebuild", args.db)
     if engine is None:
@@ -92,7 +92,7 @@ _INT = re.compile(r"^\d+$")
 
 def parse_as_of(value: str | None) -> tuple[int | None, datetime | None]:
     """``"12"`` → entry 12; an ISO-8601 instant with a UTC offset → that instant."""
-    from projections.errors import BadAsOf  # noqa: PLC0415
+    from projections.errors import BadAsOf
 
     if value is None:
         return None, None
@@ -100,7 +100,7 @@ def parse_as_of(value: str | None) -> tuple[int | None, datetime | None]:
     if _INT.match(v):
         return int(v), None
     try:
-        at = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        at = datetime.fromisoformat(v)  # Python 3.11 accepts a trailing Z
     except ValueError:
         msg = f"--as-of must be an entry number or an ISO-8601 instant with an offset, got {value!r}"
         raise BadAsOf(msg) from None
@@ -112,9 +112,9 @@ def parse_as_of(value: str | None) -> tuple[int | None, datetime | None]:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Print the case file of ``args.case_id`` as of ``args.as_of`` (entry number or instant), as JSON."""
-    from ledger.errors import VerificationError  # noqa: PLC0415
-    from projections.errors import ProjectionError, UnknownCaseFile  # noqa: PLC0415
-    from projections.queries import Projections  # noqa: PLC0415
+    from ledger.errors import VerificationError
+    from projections.errors import ProjectionError, UnknownCaseFile
+    from projections.queries import Projections
 
     engine = _engine("replay", args.db)
     if engine is None:
@@ -137,8 +137,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_project(args: argparse.Namespace) -> int:
     """Run the projections until caught up, or with ``--follow`` until interrupted."""
-    from projections.errors import ProjectionError, ProjectionFailed  # noqa: PLC0415
-    from projections.runner import DEFAULT_BATCH, ProjectionRunner  # noqa: PLC0415
+    from projections.errors import ProjectionError, ProjectionFailed
+    from projections.runner import DEFAULT_BATCH, ProjectionRunner
 
     engine = _engine("project", args.db)
     if engine is None:

@@ -31,7 +31,7 @@ DEADLINE_KINDS = ("result_notice", "decision", "service", "publication", "withdr
 def short_type(wire: str) -> str:
     """``inspection.case_filed.v1`` → ``case_filed``."""
     parts = wire.split(".")
-    return parts[1] if len(parts) >= 3 else wire  # noqa: PLR2004
+    return parts[1] if len(parts) >= 3 else wire
 
 
 def stream_kind_of(it: Item) -> str:
@@ -96,14 +96,14 @@ def _timeline_row(it: Item) -> dict[str, Any]:
             "flags": list(it.body.get("flags") or ())}
 
 
-def apply_entry(doc: dict[str, Any] | None, it: Item) -> dict[str, Any]:  # noqa: C901, PLR0912, PLR0915
+def apply_entry(doc: dict[str, Any] | None, it: Item) -> dict[str, Any]:
     """The case file after entry ``it`` of the case's own stream (a new dict; ``doc`` is not changed)."""
     doc = new_case_file(it.case) if doc is None else copy.deepcopy(doc)
     apply_entry_in_place(doc, it)
     return doc
 
 
-def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:  # noqa: C901, PLR0912, PLR0915
+def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:
     """As :func:`apply_entry`, mutating ``doc`` (the projection's fast path)."""
     b, n, at, kind = it.body, it.n, it.occurred_at, short_type(it.type)
     doc["timeline"].append(_timeline_row(it))
@@ -245,9 +245,10 @@ def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:  # noqa: C901, 
 
 def apply_related(doc: dict[str, Any], it: Item) -> None:
     """Fold in an enterprise-year entry that counted or released this inspection (mutates ``doc``)."""
-    doc["related"].append({"case": it.case, "n": it.n, "position": it.position, "type": it.type,
-                           "occurred_at": it.occurred_at, "recorded_at": it.recorded_at,
-                           **{k: it.body[k] for k in ("ytd_before", "cap", "cap_version", "reason") if k in it.body}})
+    row: dict[str, Any] = {"case": it.case, "n": it.n, "position": it.position, "type": it.type,
+                           "occurred_at": it.occurred_at, "recorded_at": it.recorded_at}
+    row.update({k: it.body[k] for k in ("ytd_before", "cap", "cap_version", "reason") if k in it.body})
+    doc["related"].append(row)
     doc["flags"].extend({"n": it.n, "type": it.type, "flag": f, "stream": it.case} for f in it.body.get("flags") or ())
 
 

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -19,7 +19,14 @@ from ledger.errors import KeyRegistryError
 from ledger.keys import KEY_OPENED, KEY_REGISTRY_ID, KeyRing
 from ledger.signing import ENTRY_CONTEXT, check_signature
 from projections import casefile, notices, tables
-from projections.base import Counters, Hook, Projection, RowCache, replace_rows, stream_kind
+from projections.base import (
+    Counters,
+    Hook,
+    Projection,
+    RowCache,
+    replace_rows,
+    stream_kind,
+)
 from projections.casefile import day_of, short_type
 from projections.source import Item, read_case
 
@@ -144,7 +151,7 @@ class PublicNotices(Projection):
         src.flush(conn, hook)
         rows.flush(conn, hook)
         if versions:
-            from sqlalchemy import insert  # noqa: PLC0415
+            from sqlalchemy import insert
 
             conn.execute(insert(tables.NOTICE_VERSION), versions)
 
@@ -305,7 +312,7 @@ class AuditTrail(Projection):
                     "agency_code": s["agency_code"], "stream_kind": kind,
                 })
             if out:
-                from sqlalchemy import insert  # noqa: PLC0415
+                from sqlalchemy import insert
 
                 conn.execute(insert(tables.AUDIT), out)
                 if hook:
@@ -429,7 +436,7 @@ class StatsFold:
                  bump: Callable[[int, Sequence[str], str, str, str, int], None]) -> None:
         self.state, self.put, self.bump = state, put, bump
 
-    def apply(self, it: Item) -> None:  # noqa: C901
+    def apply(self, it: Item) -> None:
         if stream_kind(it.type) != "inspection":
             return
         t, b = short_type(it.type), it.body

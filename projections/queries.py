@@ -139,7 +139,7 @@ class Projections:
     def refresh(self, *, max_batches: int | None = None) -> int:
         """Bring every projection up to date in this process. Returns the notifications processed."""
         if self._runner is None:
-            from projections.runner import ProjectionRunner  # noqa: PLC0415
+            from projections.runner import ProjectionRunner
 
             self._runner = ProjectionRunner(self.engine, limits=self.limits)
             self._runner.setup()
@@ -296,7 +296,7 @@ class Projections:
         ``q`` searches the public text (case-insensitive substring).
         """
         limit = _limit(limit)
-        if q is not None and (not isinstance(q, str) or len(q) > 200):  # noqa: PLR2004
+        if q is not None and (not isinstance(q, str) or len(q) > 200):
             msg = "q must be a string of at most 200 characters"
             raise BadQuery(msg)
         if agency is not None and not isinstance(agency, str):
@@ -364,7 +364,7 @@ class Projections:
 
     # ----------------------------------------------------------------- audit trail
     def audit_trail(self, *, actor: str | None = None, agency: str | None = None, case: str | None = None,
-                    type: str | None = None, since: datetime | None = None,  # noqa: A002
+                    type: str | None = None, since: datetime | None = None,
                     until: datetime | None = None, cursor: str | None = None,
                     limit: int = 100) -> tuple[list[dict[str, Any]], str | None]:
         """Entries in log order, filtered (all filters combine with AND).
@@ -377,7 +377,7 @@ class Projections:
         """
         limit = _limit(limit)
         for name, v in (("actor", actor), ("agency", agency), ("type", type)):
-            if v is not None and (not isinstance(v, str) or not v or len(v) > 200):  # noqa: PLR2004
+            if v is not None and (not isinstance(v, str) or not v or len(v) > 200):
                 msg = f"{name} must be a non-empty string"
                 raise BadQuery(msg)
         cid = _case_id(case) if case is not None else None
@@ -401,17 +401,17 @@ class Projections:
             (after,) = _decode_cursor(cursor, "audit", fp, (int,))
             stmt = stmt.where(AUDIT.c.position > after)
         rows = self._rows(stmt.order_by(AUDIT.c.position).limit(limit + 1))
-        items = [{**dict(r._mapping), "flags": [f for f in r.flags.split(",") if f]}  # noqa: SLF001
+        items = [{**dict(r._mapping), "flags": [f for f in r.flags.split(",") if f]}
                  for r in rows[:limit]]
         nxt = _encode_cursor("audit", [int(rows[limit - 1].position)], fp) if len(rows) > limit else None
         return items, nxt
 
     # ----------------------------------------------------------------- supervision
     def supervision_deadlines(self, now: datetime, *, horizon_days: int = 7,
-                              agency: str | None = None) -> dict[str, list[dict[str, Any]]]:
+                              agency: str | None = None) -> dict[str, Any]:
         """``{"today", "overdue": [...], "upcoming": [...]}``: open deadlines (not met, not void) past
         their due day at ``now``, and those due within ``horizon_days`` (most urgent first)."""
-        if not isinstance(horizon_days, int) or isinstance(horizon_days, bool) or not 0 <= horizon_days <= 366:  # noqa: PLR2004
+        if not isinstance(horizon_days, int) or isinstance(horizon_days, bool) or not 0 <= horizon_days <= 366:
             msg = "horizon_days must be an integer from 0 to 366"
             raise BadQuery(msg)
         if now is None:
@@ -425,7 +425,8 @@ class Projections:
         if agency:
             stmt = stmt.where(DEADLINE.c.agency_code == agency)
         rows = self._rows(stmt.order_by(DEADLINE.c.due_day, DEADLINE.c.case_id, DEADLINE.c.kind))
-        overdue, upcoming = [], []
+        overdue: list[dict[str, Any]] = []
+        upcoming: list[dict[str, Any]] = []
         t = today.isoformat()
         for r in rows:
             due = date.fromisoformat(r.due_day)
@@ -550,14 +551,14 @@ class Projections:
 
 
 def _year(year: object) -> int:
-    if not isinstance(year, int) or isinstance(year, bool) or not 1949 <= year <= 9999:  # noqa: PLR2004
+    if not isinstance(year, int) or isinstance(year, bool) or not 1949 <= year <= 9999:
         msg = f"year must be an integer from 1949 to 9999, got {year!r}"
         raise BadQuery(msg)
     return year
 
 
 def _as_entry(it: Item) -> Any:
-    from ledger.chain import Entry  # noqa: PLC0415
+    from ledger.chain import Entry
 
     return Entry(case=it.case, n=it.n, type=it.type, occurred_at=it.occurred_at, actor=it.actor, key=it.key,
                  prev=it.prev, body=it.body)

@@ -40,7 +40,7 @@ from projections.tables import METADATA, TABLES, TRACKING
 DEFAULT_BATCH = 1000
 
 
-class _Lost(Exception):  # noqa: N818
+class _Lost(Exception):
     """Another runner advanced a tracking row first."""
 
 
@@ -91,7 +91,7 @@ class ProjectionRunner:
 
     def drop(self) -> None:
         """Drop the tables of these projections and forget their positions."""
-        from sqlalchemy import delete  # noqa: PLC0415
+        from sqlalchemy import delete
 
         METADATA.drop_all(self.engine, tables=[t for n in self.names for t in TABLES[n]], checkfirst=True)
         METADATA.create_all(self.engine, tables=[TRACKING], checkfirst=True)
@@ -191,7 +191,7 @@ class ProjectionRunner:
 
 def dump(engine: Engine, names: Sequence[str] | None = None) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the named projections' tables, sorted (for comparing two builds)."""
-    import json  # noqa: PLC0415
+    import json
 
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:

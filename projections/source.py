@@ -13,8 +13,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, LargeBinary, MetaData, Table, Text, func, select
-from sqlalchemy_utils.types.uuid import UUIDType
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    func,
+    select,
+)
+from sqlalchemy_utils.types.uuid import UUIDType  # type: ignore[import-untyped]
 
 from ledger.chain import decode_entry, decode_record
 from ledger.hashing import entry_hash

@@ -9,7 +9,17 @@ Tables whose name ends in ``_stream`` or ``_src`` are the projection's private w
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, MetaData, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+)
 
 METADATA = MetaData()
 

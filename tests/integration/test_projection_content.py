@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from domain.base import content_hash
-from domain.inspection import REVIEW_POINTS
 from projections import notices
 from projections.errors import BadAsOf, BadCursor, BadQuery, UnknownCaseFile
 from projections.queries import Projections

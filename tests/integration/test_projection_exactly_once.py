@@ -74,7 +74,7 @@ def test_a_worker_killed_mid_batch_resumes_and_equals_a_clean_rebuild(db_url: st
     kill_mid_batch(db_url, 3)
     after_second_kill = runner.positions()
     done = worker(db_url, "--batch", "11")
-    out, err = done.communicate(timeout=120)
+    _out, err = done.communicate(timeout=120)
     assert done.returncode == 0, err
 
     head = c.app.recorder.max_notification_id()

@@ -28,7 +28,17 @@ from ledger.errors import LedgerError
 from projections.queries import Projections
 from projections.runner import ProjectionRunner, dump
 from tests.conftest import pg_base_url
-from tests.unit.projections.scenario import AGENCY, DRAFT, ENT, H, REDACTIONS, SERVED, T, published_content, world
+from tests.unit.projections.scenario import (
+    AGENCY,
+    DRAFT,
+    ENT,
+    REDACTIONS,
+    SERVED,
+    H,
+    T,
+    published_content,
+    world,
+)
 
 OPS = ("dispatch", "approve", "arrive", "show", "evidence", "sign", "conclude", "notify", "file", "review",
        "educate", "decide", "serve", "publish", "alter", "withdraw", "correct", "cancel", "mode", "project")
@@ -59,7 +69,7 @@ class Sim:
         self.t += timedelta(hours=5)
         return self.t
 
-    def do(self, name: str, k: int, x: int) -> None:  # noqa: C901, PLR0912
+    def do(self, name: str, k: int, x: int) -> None:
         if name == "advance":  # x steps along the lifecycle of case k
             for _ in range(x):
                 i = self.stage.get(k, 0)

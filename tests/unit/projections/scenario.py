@@ -31,7 +31,7 @@ SERVED = {
 REDACTIONS = {"cf_fr_zjlx": "个人信息", "cf_fr_zjhm": "个人信息"}
 
 
-def T(s: str) -> datetime:  # noqa: N802
+def T(s: str) -> datetime:
     return datetime.fromisoformat(s).replace(tzinfo=SHANGHAI)
 
 
