@@ -227,13 +227,18 @@ class MerkleStore:
             want = {merkle.inorder_position(n): n for n in nodes}
             leaf_ids = [i for lvl, i in want.values() if lvl == 0]
             inner = [p for p, (lvl, _) in want.items() if lvl > 0]
-            rows: list[tuple[int, bytes]]
-            if leaf_ids and inner:
-                rows = [(p, h) for p, h in conn.execute(self._q_fetch, {"pos": inner, "idx": leaf_ids})]
-            elif inner:
-                rows = [(p, h) for p, h in conn.execute(self._q_nodes, {"pos": inner})]
-            else:
-                rows = [(2 * i, h) for i, h in conn.execute(self._q_leaves, {"idx": leaf_ids})]
+            # Raw driver SQL: this is the hot path of every proof, and compiling an expanding
+            # IN clause through SQLAlchemy costs more than the indexed lookups themselves.
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            parts, params = [], []
+            if inner:
+                parts.append(f"SELECT pos, hash FROM {self.nodes.name} WHERE pos IN ({', '.join([mark] * len(inner))})")
+                params.extend(inner)
+            if leaf_ids:
+                parts.append(f"SELECT idx * 2, leaf_hash FROM {self.leaves.name} "
+                             f"WHERE idx IN ({', '.join([mark] * len(leaf_ids))})")
+                params.extend(leaf_ids)
+            rows = list(conn.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))) if parts else []
             out = {want[int(pos)]: bytes(h) for pos, h in rows}
             if len(out) != len(want):
                 missing = sorted(set(want.values()) - set(out))
