@@ -92,8 +92,8 @@ def officer_activity(services: ServicesDep, principal: PrincipalDep, agency: Age
 def feedback(services: ServicesDep, principal: PrincipalDep,
              year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> dict[str, Any]:
     scoped = _agency(principal, None)
-    items = services.feedback.by_code(year=year, agency=scoped)
-    return {"items": items}
+    return {"submitted": services.feedback.by_code(year=year, agency=scoped),
+            "ledger": services.projections.feedback_by_code(year=year, agency=scoped)}
 
 
 @router.get("/statistics/annual", summary="R61: annual statistics with a reproducible replay hash",
