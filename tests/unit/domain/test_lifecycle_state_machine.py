@@ -1,6 +1,10 @@
 """Hypothesis state machine: random command sequences (valid and invalid) never reach a
 state the rules forbid, refusals never leave pending events, and replaying the accepted
-history always reproduces the same aggregate."""
+history always reproduces the same aggregate.
+
+Part 2 adds the penalty procedure (notice, statement, waiver, hearing, collective
+discussion, extension, payment), recusal, preservation, publication expiry and credit
+repair, overdue tracking and closing, and a coercive measure on the same inspection."""
 
 from __future__ import annotations
 
@@ -12,18 +16,37 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from domain.base import content_hash
+from domain.calendar import add_wd, from_micros, legal_day, natural_day_deadline, parse_day, to_micros
+from domain.coercion import CoerciveMeasure
 from domain.errors import DomainError
 from domain.inspection import REVIEW_POINTS, Inspection
+from domain.penalty import is_heavier, late_surcharge
 from domain.services import approve_dispatch
 
-from enforcement_world import AGENCY, ENT, H, HEAD, PUBLIC_DOC, REDACTIONS, SECRET, SERVED_DOC, T, World, replay
+from enforcement_world import (
+    AGENCY,
+    ENT,
+    H,
+    HEAD,
+    PUBLIC_DOC,
+    REDACTIONS,
+    SECRET,
+    SERVED_DOC,
+    VIOLATION,
+    T,
+    World,
+    replay,
+)
 
 CERTS = ("C1", "C2", "C3")
 
 
 class LifecycleMachine(RuleBasedStateMachine):
-    @initialize(mode=st.sampled_from(["on_site", "off_site"]), emergency=st.booleans())
-    def start(self, mode: str, emergency: bool) -> None:
+    @initialize(mode=st.sampled_from(["on_site", "off_site"]), emergency=st.booleans(), hearing_path=st.booleans(),
+                want_measure=st.booleans())
+    def start(self, mode: str, emergency: bool, hearing_path: bool, want_measure: bool) -> None:
+        self.hearing_path = hearing_path
+        self.want_measure = want_measure
         self.world = World()
         self.now = T("2025-09-01 09:00")
         res = self.world.dispatch(mode=mode, emergency=emergency, collect=False)
@@ -33,6 +56,9 @@ class LifecycleMachine(RuleBasedStateMachine):
             ey.collect_events()
         self.accepted_evidence: list[Any] = []
         self.tasks = 1
+        self.recused: set[str] = set()
+        self.measure: CoerciveMeasure | None = None
+        self.measure_history: list[Any] = []
 
     # ---------------------------------------------------------------- helpers
     def tick(self, minutes: int) -> datetime:
@@ -51,8 +77,15 @@ class LifecycleMachine(RuleBasedStateMachine):
         assert new, "an accepted command appended nothing"
         self.history.extend(new)
         for e in new:
+            # R8: after a granted recusal the person never acts on the case again.
+            acting = {e.actor, *getattr(e, "officers", ()), getattr(e, "reviewer", None), getattr(e, "host", None)}
+            team = self.insp.team
+            acting |= {team[c]["person_id"] for c in getattr(e, "officers", ()) if c in team}
+            assert not (acting & self.recused), f"{type(e).__name__} by recused {acting & self.recused}"
             if isinstance(e, Inspection.EvidenceLogged):
                 self.accepted_evidence.append(e)
+            if isinstance(e, Inspection.RecusalDecided) and e.granted:
+                self.recused.add(e.person_id)
         return True
 
     def certs(self, names: list[str]) -> tuple[Any, ...]:
@@ -110,12 +143,14 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.attempt(lambda: self.insp.notify_result(recipient="m", summary_hash=H, secret=SECRET, at=at,
                                                      actor="p1"))
 
-    @rule(minutes=st.integers(0, 600))
-    def file_case(self, minutes: int) -> None:
+    @rule(minutes=st.integers(0, 600), facts=st.sampled_from(["ok", "none", "barred"]),
+          case_class=st.sampled_from(["ordinary", "ordinary", "major"]))
+    def file_case(self, minutes: int, facts: str, case_class: str) -> None:
         at = self.tick(minutes)
-        self.attempt(lambda: self.insp.file_case(case_no="C", investigators=["inv"], case_class="ordinary",
+        violation = {"ok": VIOLATION, "none": None, "barred": {**VIOLATION, "violation_end_on": "2020-01-01"}}[facts]
+        self.attempt(lambda: self.insp.file_case(case_no="C", investigators=["inv"], case_class=case_class,
                                                  requires_legal_review=True, at=at, actor="p1",
-                                                 calendar=self.world.cal))
+                                                 calendar=self.world.cal, violation=violation))
 
     @rule(minutes=st.integers(0, 600))
     def educate(self, minutes: int) -> None:
@@ -130,14 +165,170 @@ class LifecycleMachine(RuleBasedStateMachine):
             checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True, at=at))
 
     @rule(outcome=st.sampled_from(["penalty", "no_penalty_minor", "referral"]), n_refs=st.integers(0, 3),
-          minutes=st.integers(0, 6000))
-    def decide(self, outcome: str, n_refs: int, minutes: int) -> None:
+          minutes=st.integers(0, 6000), fine=st.sampled_from([100_000, 200_000, 400_000]),
+          procedure=st.sampled_from(["normal", "normal", "simple"]), sealed=st.booleans())
+    def decide(self, outcome: str, n_refs: int, minutes: int, fine: int, procedure: str, sealed: bool) -> None:
         at = self.tick(minutes)
         refs = [e.evidence_id for e in self.accepted_evidence][-n_refs:] if n_refs else []
         penalty = outcome == "penalty"
         self.attempt(lambda: self.world.decide(
             self.insp, at=at, outcome=outcome, evidence_refs=refs, penalty_kinds=["罚款"] if penalty else [],
-            fine_fen=200_000 if penalty else 0))
+            fine_fen=fine if penalty else 0, procedure=procedure, form_serial="No.1",
+            seal_ref="seal" if sealed else None))
+
+    # ------------------------------------------------------------ part 2: penalty procedure
+    @rule(minutes=st.integers(0, 3000), fine=st.sampled_from([150_000, 200_000, 300_000]),
+          kinds=st.sampled_from([("罚款",), ("责令停产停业",)]), hearing_right=st.booleans(), new_facts=st.booleans())
+    def serve_notice(self, minutes: int, fine: int, kinds: tuple[str, ...], hearing_right: bool,
+                     new_facts: bool) -> None:
+        at = self.tick(minutes)
+        self.attempt(lambda: self.world.notice(
+            self.insp, at=at, notice_no=f"告-{len(self.history)}", penalty_kinds=list(kinds),
+            fine_fen=fine if "罚款" in kinds else 0, hearing_right=hearing_right, new_facts=new_facts))
+
+    @rule(minutes=st.integers(0, 3000), kind=st.sampled_from(["statement", "defence"]))
+    def hear_statement(self, minutes: int, kind: str) -> None:
+        at = self.tick(minutes)
+        self.attempt(lambda: self.insp.hear_statement(kind=kind, statement_hash=H, adopted=False, at=at, actor="p1"))
+
+    @rule(minutes=st.integers(0, 3000), rights=st.sampled_from([["statement"], ["hearing"], ["statement", "hearing"]]))
+    def waive(self, minutes: int, rights: list[str]) -> None:
+        at = self.tick(minutes)
+        self.attempt(lambda: self.insp.waive_rights(rights=rights, waiver_ref="w", at=at, actor="party"))
+
+    @rule(minutes=st.integers(0, 6000))
+    def request_hearing(self, minutes: int) -> None:
+        at = self.tick(minutes)
+        self.attempt(lambda: self.insp.request_hearing(request_ref="r", at=at, actor="party"))
+
+    @rule(minutes=st.integers(0, 3000), days_ahead=st.integers(0, 20), host=st.sampled_from(["h1", "inv", "p1"]))
+    def schedule_hearing(self, minutes: int, days_ahead: int, host: str) -> None:
+        at = self.tick(minutes)
+        day = legal_day(at).toordinal() + days_ahead
+        from datetime import date
+
+        self.attempt(lambda: self.insp.schedule_hearing(
+            hearing_date=date.fromordinal(day).isoformat(), place="p", host=host, public=True, at=at, actor="p1",
+            calendar=self.world.cal))
+
+    @rule(minutes=st.integers(0, 30000))
+    def hold_hearing(self, minutes: int) -> None:
+        at = self.tick(minutes)
+        host = self.insp.hearing["host"] if self.insp.hearing else "h1"
+        self.attempt(lambda: self.insp.hold_hearing(host=host, record_hash=H, party_signature="s", refusal_note=None,
+                                                    at=at, actor=host))
+
+    @rule(minutes=st.integers(0, 600), draft=st.sampled_from(["b", "c"]))
+    def collective_discussion(self, minutes: int, draft: str) -> None:
+        at = self.tick(minutes)
+        self.attempt(lambda: self.insp.hold_collective_discussion(
+            minutes_hash=H, attendees=[HEAD, "deputy"], draft_hash=draft * 64, conclusion="同意", at=at, actor=HEAD))
+
+    @rule(minutes=st.integers(0, 60000), days=st.sampled_from([10, 30, 31]), approver=st.sampled_from([HEAD, "p1"]))
+    def extend_decision_period(self, minutes: int, days: int, approver: str) -> None:
+        at = self.tick(minutes)
+        self.attempt(lambda: self.insp.approve_decision_extension(
+            agency=self.world.agency.state_as_of(at), approver=approver, basis="复杂", at=at,
+            calendar=self.world.cal, days=days))
+
+    @rule(minutes=st.integers(0, 30000), surcharge=st.sampled_from([0, 6_000, 12_000, 400_001]))
+    def pay(self, minutes: int, surcharge: int) -> None:
+        at = self.tick(minutes)
+        fine = (self.insp.decision or {}).get("fine_fen", 0)
+        self.attempt(lambda: self.insp.record_payment(amount_fen=fine, surcharge_fen=surcharge, receipt_ref="r",
+                                                      at=at, actor="bank", calendar=self.world.cal))
+
+    @rule(minutes=st.integers(0, 600), person=st.sampled_from(["p2", "h1", "r1", "h1"]))
+    def request_recusal(self, minutes: int, person: str) -> None:
+        at = self.tick(minutes)
+        self.attempt(lambda: self.insp.request_recusal(person_id=person, requested_by="party", reason="r", at=at,
+                                                       actor="party"))
+
+    @rule(minutes=st.integers(0, 600), person=st.sampled_from(["p2", "h1", "r1"]), granted=st.booleans(),
+          decider=st.sampled_from([HEAD, "p1"]))
+    def decide_recusal(self, minutes: int, person: str, granted: bool, decider: str) -> None:
+        at = self.tick(minutes)
+        self.attempt(lambda: self.insp.decide_recusal(person_id=person, granted=granted, reason="r", decider=decider,
+                                                      agency=self.world.agency.state_as_of(at), at=at))
+
+    @rule(minutes=st.integers(0, 600), approver=st.sampled_from([HEAD, "p1"]))
+    def preserve(self, minutes: int, approver: str) -> None:
+        at = self.tick(minutes)
+        ids = list(self.insp.evidence)[:1]
+        self.attempt(lambda: self.insp.preserve_evidence(
+            preservation_id=f"P-{len(self.history)}", evidence_ids=ids, approver=approver,
+            agency=self.world.agency.state_as_of(at), at=at, actor="p1", calendar=self.world.cal))
+
+    @rule(minutes=st.integers(0, 20000))
+    def decide_preservation(self, minutes: int) -> None:
+        at = self.tick(minutes)
+        open_ = [k for k, v in self.insp.preservations.items() if not v["decided"]]
+        pid = open_[0] if open_ else "none"
+        self.attempt(lambda: self.insp.decide_preservation(preservation_id=pid, outcome="returned", reason="r",
+                                                           at=at, actor="p1"))
+
+    @rule(minutes=st.integers(0, 150000))
+    def expire_or_repair(self, minutes: int) -> None:
+        at = self.tick(minutes)
+        conditions = {"obligations_fulfilled": True, "harm_eliminated": True, "no_repeat_violation": True,
+                      "not_on_abnormal_lists": True}
+        self.attempt(lambda: self.insp.approve_credit_repair(conditions=conditions, application_ref="a",
+                                                             approver="信用科", at=at))
+        self.attempt(lambda: self.insp.expire_publication(at=at, actor="sys"))
+
+    @rule(minutes=st.integers(0, 20000))
+    def record_overdue(self, minutes: int) -> None:
+        at = self.tick(minutes)
+        self.attempt(lambda: self.insp.record_overdue(at=at, actor="audit"))
+
+    @rule(minutes=st.integers(0, 6000), execution=st.booleans())
+    def close(self, minutes: int, execution: bool) -> None:
+        at = self.tick(minutes)
+        self.attempt(lambda: self.insp.close_case(at=at, actor="p1", execution_ref="x" if execution else None))
+
+    @rule(minutes=st.integers(1, 120), emergency=st.booleans(), gap=st.booleans())
+    def seize(self, minutes: int, emergency: bool, gap: bool) -> None:
+        if self.measure is not None:
+            return
+        start = self.now
+        at = self.tick(minutes)
+        mid = to_micros(start) + (to_micros(at) - to_micros(start)) // 2
+        segs = [{"start_us": to_micros(start), "end_us": mid - (60_000_000 if gap else 0), "device_id": "d",
+                 "sha256": H}, {"start_us": mid, "end_us": to_micros(at), "device_id": "d", "sha256": H}]
+        try:
+            self.measure = CoerciveMeasure.take(
+                inspection=self.insp, agency=self.world.agency.state_as_of(at), measure_no="M-1", kind="seize",
+                certs=self.certs(["C1", "C2"]), items=[{"name": "x"}], legal_basis="b", decision_doc_hash=H,
+                inventory_hash=H, documents_delivered=True, party_present=True, party_notified=True,
+                rights_stated=True, statement_hash=H, record_hash=H, party_signature="s", refusal_note=None,
+                witness_signature=None, approver=None if emergency else HEAD, emergency=emergency, started_at=start,
+                av_segments=segs, av_interruptions=[], at=at, actor="p1", calendar=self.world.cal)
+        except DomainError:
+            return
+        assert not gap
+        self.measure_history.extend(self.measure.collect_events())
+
+    @rule(minutes=st.integers(0, 60000), action=st.sampled_from(["extend", "approve", "end", "overdue"]),
+          days=st.sampled_from([10, 30, 40]))
+    def measure_step(self, minutes: int, action: str, days: int) -> None:
+        cm = self.measure
+        if cm is None:
+            return
+        at = self.tick(minutes)
+        agency = self.world.agency.state_as_of(at)
+        steps = {
+            "extend": lambda: cm.extend(agency=agency, approver=HEAD, days=days, reason="r", notice_ref="n", at=at,
+                                        calendar=self.world.cal),
+            "approve": lambda: cm.approve(agency=agency, approver=HEAD, at=at),
+            "end": lambda: cm.end(outcome="lifted", reason="r", decision_ref="d", at=at, actor="p1"),
+            "overdue": lambda: cm.record_overdue(at=at, actor="audit"),
+        }
+        try:
+            steps[action]()
+        except DomainError:
+            assert cm.pending_events == []
+            return
+        self.measure_history.extend(cm.collect_events())
 
     @rule(minutes=st.integers(0, 6000))
     def serve(self, minutes: int) -> None:
@@ -181,7 +372,29 @@ class LifecycleMachine(RuleBasedStateMachine):
         try:
             self.world.dispatch(task_no=f"T-{self.tasks}", at=at)
         except DomainError as e:
-            assert e.code in {"E_FREQUENCY_CAP", "E_CERT_INVALID", "E_OFFICER_COUNT"}
+            # the clock may have run into a year without a plan, or past the calendar's data
+            assert e.code in {"E_FREQUENCY_CAP", "E_CERT_INVALID", "E_OFFICER_COUNT", "E_NOT_IN_PLAN",
+                              "E_CALENDAR_UNAVAILABLE", "E_FREQUENCY_CAP"}
+
+    def hearing_step(self, at: datetime) -> Any:
+        """The hearing path of the happy path: request, schedule 7 working days on, hold."""
+        insp, w = self.insp, self.world
+        notice = insp.notices[-1]
+        requests = [r for r in insp.responses if r["notice_seq"] == notice["seq"] and r["kind"] == "hearing_request"]
+        if not requests:
+            return lambda: insp.request_hearing(request_ref="r", at=at, actor="party")
+        if requests[-1]["late"]:
+            return None
+        if insp.hearing is None:
+            day = add_wd(w.cal, legal_day(at), 7)
+            return lambda: insp.schedule_hearing(hearing_date=day.isoformat(), place="p", host="h1", public=True,
+                                                 at=at, actor="p1", calendar=w.cal)
+        if not insp.hearing["held"]:
+            when = max(at, T(insp.hearing["hearing_date"] + " 09:00"))
+            self.now = when
+            return lambda: insp.hold_hearing(host="h1", record_hash=H, party_signature="s", refusal_note=None,
+                                             at=when, actor="h1")
+        return None
 
     def next_step(self, at: datetime, alteration: str) -> Any:  # noqa: C901, PLR0911
         """The next lawful step of the happy path (so random runs reach the late phases)."""
@@ -208,14 +421,32 @@ class LifecycleMachine(RuleBasedStateMachine):
             return lambda: insp.notify_result(recipient="m", summary_hash=H, secret=SECRET, at=at, actor="p1")
         if insp.case is None:
             return lambda: insp.file_case(case_no="C", investigators=["inv"], case_class="ordinary",
-                                          requires_legal_review=True, at=at, actor="p1", calendar=w.cal)
+                                          requires_legal_review=True, at=at, actor="p1", calendar=w.cal,
+                                          violation=VIOLATION)
         if not insp.educated:
             return lambda: insp.record_education(summary="s", at=at, actor="p1")
+        if insp.decision is None and insp.violation is None:
+            return lambda: insp.record_violation(**VIOLATION, at=at, actor="p1")
+        if insp.decision is None and not insp.notices:
+            heavy = {"penalty_kinds": ["责令停产停业"], "fine_fen": 0, "hearing_right": True} if self.hearing_path else {}
+            return lambda: w.notice(insp, at=at, **heavy)
+        if insp.decision is None and insp.notices[-1]["hearing_right"] and self.hearing_path:
+            step = self.hearing_step(at)
+            if step is not None:
+                return step
+        if insp.decision is None and not any(r["kind"] == "waiver" and r["notice_seq"] == insp.notices[-1]["seq"]
+                                             for r in insp.responses):
+            return lambda: insp.waive_rights(rights=["statement", "hearing"], waiver_ref="w", at=at, actor="party")
+        if insp.decision is None and insp.case["case_class"] != "ordinary" and not insp.discussions:
+            return lambda: insp.hold_collective_discussion(minutes_hash=H, attendees=[HEAD, "deputy"],
+                                                           draft_hash="b" * 64, conclusion="同意", at=at, actor=HEAD)
         if insp.decision is None:
             if not insp.reviews or insp.reviews[-1]["result"] != "pass" or insp.reviews[-1]["draft_hash"] != "b" * 64:
                 return lambda: w.review(insp, at=at)
             refs = [k for k, v in insp.evidence.items() if v["admissible"]]
-            return lambda: w.decide(insp, at=at, evidence_refs=refs)
+            notice = insp.notices[-1]
+            return lambda: w.decide(insp, at=at, evidence_refs=refs, penalty_kinds=list(notice["penalty_kinds"]),
+                                    fine_fen=notice["fine_fen"])
         d = insp.decision
         if d["status"] in {"in_force", "changed"} and not any(
             s["decision_version"] == d["version"] for s in insp.services
@@ -223,6 +454,12 @@ class LifecycleMachine(RuleBasedStateMachine):
             doc = SERVED_DOC if d["version"] == 1 else {**SERVED_DOC, "v": str(d["version"])}
             return lambda: w.serve(insp, at=at, document_hash=content_hash(doc))
         pub = insp.publication
+        if d["outcome"] == "penalty" and d.get("fine_fen") and not insp.payments and insp.services:
+            served_day = legal_day(from_micros(insp.services[0]["at"]))
+            due = natural_day_deadline(w.cal, served_day, 15).due
+            surcharge = late_surcharge(d["fine_fen"], (legal_day(at) - due).days)
+            return lambda: insp.record_payment(amount_fen=d["fine_fen"], surcharge_fen=surcharge, receipt_ref="r",
+                                               at=at, actor="bank", calendar=w.cal)
         if pub is None or (pub["status"] == "withdrawn" and pub["decision_version"] != d["version"]):
             doc = SERVED_DOC if d["version"] == 1 else {**SERVED_DOC, "v": str(d["version"])}
             public = {k: v for k, v in doc.items() if k not in REDACTIONS}
@@ -237,6 +474,16 @@ class LifecycleMachine(RuleBasedStateMachine):
     def advance(self, minutes: int, alteration: str) -> None:
         at = self.tick(minutes)
         self.attempt(self.next_step(at, alteration))
+
+    @rule(steps=st.integers(1, 12), minutes=st.integers(0, 240))
+    def advance_many(self, steps: int, minutes: int) -> None:
+        for _ in range(steps):
+            at = self.tick(minutes)
+            if not self.attempt(self.next_step(at, "changed")):
+                break
+            shown = {"C1", "C2"} <= set(self.insp.certs_shown)
+            if self.want_measure and self.measure is None and shown and self.insp.conclusion is None:
+                self.seize(minutes=30, emergency=self.insp.emergency, gap=False)
 
     @rule(minutes=st.integers(0, 120))
     def advance_quickly(self, minutes: int) -> None:
@@ -267,6 +514,38 @@ class LifecycleMachine(RuleBasedStateMachine):
         if insp.reviews:
             assert insp.case is not None
         assert self.world.years[AGENCY].ytd <= 2  # R12 (cap 2 for food/B)
+        self.part_two_rules_hold()
+
+    def part_two_rules_hold(self) -> None:
+        insp = self.insp
+        decided = [e for e in self.history if isinstance(e, Inspection.Decided)]
+        if decided and decided[0].outcome == "penalty":
+            doc = next(e for e in self.history if isinstance(e, Inspection.DecisionDocumentIssued))
+            assert doc.seal_ref and doc.violation_fingerprint  # R43, R31/R32
+            if doc.procedure == "normal":  # R33, R34: a notice precedes, and the decision is not heavier
+                notices = [e for e in self.history if isinstance(e, Inspection.PenaltyNoticeServed)
+                           and e.originator_version < decided[0].originator_version]
+                assert notices
+                last = notices[-1]
+                assert not is_heavier(decided[0].penalty_kinds, decided[0].fine_fen, 0, last.penalty_kinds,
+                                      last.fine_fen, last.confiscation_fen)
+            else:  # R44
+                assert decided[0].fine_fen <= 300_000 and set(decided[0].penalty_kinds) <= {"警告", "罚款"}
+        if insp.case is not None:
+            assert insp.case.get("extensions", 0) <= 1  # R30
+        for e in self.history:
+            if isinstance(e, Inspection.HearingScheduled):  # R35
+                assert parse_day(e.hearing_date) >= parse_day(e.earliest["due"])
+                assert e.host not in {"inv", "p1", "p2"}
+            if isinstance(e, Inspection.FinePaid):  # R47
+                assert 0 <= e.surcharge_fen <= e.amount_fen
+            if isinstance(e, Inspection.ViolationRecorded):  # R31
+                assert parse_day(e.discovered_on) <= parse_day(e.barred_after)
+            if isinstance(e, Inspection.CreditRepairApproved):  # R54
+                assert legal_day(e.timestamp) >= parse_day(e.repair_min_until)
+        if self.measure is not None:  # R57
+            assert self.measure.extensions <= 1
+            assert replay(self.measure_history) == self.measure
 
     @invariant()
     def replay_reproduces_the_state(self) -> None:
@@ -274,6 +553,6 @@ class LifecycleMachine(RuleBasedStateMachine):
 
 
 LifecycleMachine.TestCase.settings = settings(
-    max_examples=100, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=100, stateful_step_count=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 TestLifecycle = LifecycleMachine.TestCase
