@@ -240,23 +240,36 @@ ACTING_AS = {
 
 def signature_status(ring: KeyRing, it: Item) -> tuple[str, str | None]:
     """(status, key role) of an entry's signature against the key registry as of its position."""
+    status, rec = key_status(ring, it)
+    if status == "valid" and rec is not None and not check_signature(rec.public_key, ENTRY_CONTEXT,
+                                                                     it.entry_hash, it.sig):
+        return "invalid", rec.role
+    return status, None if rec is None else rec.role
+
+
+def key_status(ring: KeyRing, it: Item) -> tuple[str, Any]:
+    """Whether the entry's key may sign for its actor at its ``occurred_at``, as of its position:
+    ``valid``, ``unknown_key``, ``wrong_actor``, ``revoked`` or ``key_not_valid`` (and the key record)."""
     rec = ring.get(it.key)
     if rec is None:
         return "unknown_key", None
-    if not check_signature(rec.public_key, ENTRY_CONTEXT, it.entry_hash, it.sig):
-        return "invalid", rec.role
     if rec.principal != it.actor:
-        return "wrong_actor", rec.role
+        return "wrong_actor", rec
     if rec.revoked_at is not None and it.occurred_at >= rec.revoked_at:
-        return "revoked", rec.role
+        return "revoked", rec
     if not rec.valid_at(it.occurred_at):
-        return "key_not_valid", rec.role
-    return "valid", rec.role
+        return "key_not_valid", rec
+    return "valid", rec
 
 
 class AuditTrail(Projection):
+    """One row per entry. Stores the *key* status as of the entry's position (registry state) and the
+    entry hash and public key; the signature itself is verified when rows are read
+    (``Projections.audit_trail``), against the bytes in the store at that moment, so a rebuild does not
+    pay one Ed25519 verification per entry and a record altered after projection shows as such."""
+
     name = "audit_trail"
-    version = 1
+    version = 2
     tables = tables.TABLES["audit_trail"]
 
     def __init__(self) -> None:
@@ -285,12 +298,13 @@ class AuditTrail(Projection):
                 kind = stream_kind(it.type)
                 if it.case == KEY_REGISTRY_ID and it.type == KEY_OPENED:
                     _apply_key(ring, it)  # the root key registers itself: check it against itself
-                    status, role = signature_status(ring, it)
+                    status, rec = key_status(ring, it)
                 elif it.case == KEY_REGISTRY_ID:
-                    status, role = signature_status(ring, it)
+                    status, rec = key_status(ring, it)
                     _apply_key(ring, it)
                 else:
-                    status, role = signature_status(ring, it)
+                    status, rec = key_status(ring, it)
+                role = None if rec is None else rec.role
                 s = streams.get(it.case)
                 if s is None or (s["agency_code"] is None and _agency_of(it)):
                     s = {"kind": kind, "agency_code": _agency_of(it)}
@@ -305,7 +319,9 @@ class AuditTrail(Projection):
                 out.append({
                     "position": it.position, "leaf_index": it.leaf_index, "case_id": it.case, "n": it.n,
                     "type": it.type, "actor": it.actor, "key_id": it.key.hex(), "key_role": role,
-                    "acting_as": acting, "signature": status, "occurred_at": it.occurred_at,
+                    "acting_as": acting, "key_status": status,
+                    "public_key": None if rec is None else bytes(rec.public_key).hex(),
+                    "entry_hash": it.entry_hash.hex(), "occurred_at": it.occurred_at,
                     "recorded_at": it.recorded_at,
                     "gap_us": None if it.recorded_at is None else it.recorded_at - it.occurred_at,
                     "flags": ("," + ",".join(flags) + ",") if flags else "",

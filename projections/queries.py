@@ -366,12 +366,18 @@ class Projections:
     def audit_trail(self, *, actor: str | None = None, agency: str | None = None, case: str | None = None,
                     type: str | None = None, since: datetime | None = None,
                     until: datetime | None = None, cursor: str | None = None,
-                    limit: int = 100) -> tuple[list[dict[str, Any]], str | None]:
+                    limit: int = 100, verify_signatures: bool = True) -> tuple[list[dict[str, Any]], str | None]:
         """Entries in log order, filtered (all filters combine with AND).
 
         Each item: ``position, leaf_index, case_id, n, type, actor, key_id, key_role, acting_as,
-        signature (valid|invalid|unknown_key|wrong_actor|revoked|key_not_valid), occurred_at,
-        recorded_at, gap_us (recorded_at − occurred_at), flags[], agency_code, stream_kind``.
+        key_status, signature, entry_hash, occurred_at, recorded_at, gap_us (recorded_at −
+        occurred_at), flags[], agency_code, stream_kind``.
+
+        ``key_status`` is the registry's verdict on the key as of the entry (``valid``,
+        ``unknown_key``, ``wrong_actor``, ``revoked``, ``key_not_valid``). ``signature`` is checked
+        now, on the bytes in the store: ``valid``, ``invalid``, ``altered`` (the stored entry no longer
+        hashes to what was projected), ``missing``, or the key status when that is not ``valid``;
+        ``unchecked`` with ``verify_signatures=False``.
         ``type`` matches exactly, or as a prefix when it ends in ``*`` (``inspection.*``);
         ``since``/``until`` bound ``recorded_at`` (inclusive/exclusive).
         """
@@ -403,8 +409,47 @@ class Projections:
         rows = self._rows(stmt.order_by(AUDIT.c.position).limit(limit + 1))
         items = [{**dict(r._mapping), "flags": [f for f in r.flags.split(",") if f]}
                  for r in rows[:limit]]
+        statuses = self._signatures(items) if verify_signatures else {}
+        for it in items:
+            it["signature"] = statuses.get(it["position"], "unchecked")
+            del it["public_key"]
         nxt = _encode_cursor("audit", [int(rows[limit - 1].position)], fp) if len(rows) > limit else None
         return items, nxt
+
+    def _signatures(self, items: list[dict[str, Any]]) -> dict[int, str]:
+        """Check each entry's stored bytes now: same hash as when projected, and a valid signature."""
+        from ledger.chain import decode_record
+        from ledger.errors import EncodingError
+        from ledger.hashing import entry_hash
+        from ledger.signing import ENTRY_CONTEXT, check_signature
+        from projections.source import EVENTS
+
+        positions = [it["position"] for it in items]
+        stored = {int(r[0]): bytes(r[1]) for r in self._rows(select(EVENTS.c.id, EVENTS.c.state)
+                                                             .where(EVENTS.c.id.in_(positions)))} if positions else {}
+        out: dict[int, str] = {}
+        for it in items:
+            pos = it["position"]
+            if it["key_status"] != "valid":
+                out[pos] = it["key_status"]
+                continue
+            state = stored.get(pos)
+            if state is None:
+                out[pos] = "missing"
+                continue
+            try:
+                data, sig = decode_record(state, limits=self.limits)
+            except EncodingError:
+                out[pos] = "altered"
+                continue
+            h = entry_hash(data)
+            if h.hex() != it["entry_hash"]:
+                out[pos] = "altered"
+            elif not check_signature(bytes.fromhex(it["public_key"]), ENTRY_CONTEXT, h, sig):
+                out[pos] = "invalid"
+            else:
+                out[pos] = "valid"
+        return out
 
     # ----------------------------------------------------------------- supervision
     def supervision_deadlines(self, now: datetime, *, horizon_days: int = 7,

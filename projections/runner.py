@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ledger.errors import LedgerError
 from ledger.limits import DEFAULT_LIMITS, Limits
@@ -65,29 +66,40 @@ class ProjectionRunner:
     """
 
     def __init__(self, engine: Engine, names: Iterable[str] | None = None, *, batch_size: int = DEFAULT_BATCH,
-                 limits: Limits = DEFAULT_LIMITS, hook: Hook = None) -> None:
+                 limits: Limits = DEFAULT_LIMITS, hook: Hook = None, strict: bool = False) -> None:
         self.engine = engine
         self.names = resolve(names)
         self.projections: list[Projection] = [BY_NAME[n]() for n in self.names]
         self.batch_size = batch_size
         self.limits = limits
         self.hook = hook
+        self.strict = strict
 
     # ------------------------------------------------------------------ schema
-    def setup(self) -> None:
-        """Create missing tables and tracking rows; refuse tables of another projection version."""
-        tabs = [TRACKING, *(t for n in self.names for t in TABLES[n])]
-        METADATA.create_all(self.engine, tables=tabs, checkfirst=True)
-        with self.engine.begin() as conn:
+    def setup(self, *, rebuild_stale: bool = True) -> list[str]:
+        """Create missing tables and tracking rows. Tables built by another version of a projection are
+        dropped and rebuilt from position 0 (``rebuild_stale``), or refused with ``StaleProjection``.
+        Returns the names of the projections reset."""
+        METADATA.create_all(self.engine, tables=[TRACKING], checkfirst=True)
+        with self.engine.connect() as conn:
             have = {r.name: r for r in conn.execute(select(TRACKING))}
-            for p in self.projections:
-                row = have.get(p.name)
-                if row is None:
-                    conn.execute(insert(TRACKING).values(name=p.name, position=0, version=p.version))
-                elif row.version != p.version:
-                    msg = (f"projection {p.name} was built by version {row.version}, this code is version "
-                           f"{p.version}: run `caseledger rebuild {p.name}`")
-                    raise StaleProjection(msg, name=p.name)
+        stale = [p.name for p in self.projections if p.name in have and have[p.name].version != p.version]
+        if stale and not rebuild_stale:
+            row = have[stale[0]]
+            msg = (f"projection {stale[0]} was built by version {row.version}, this code is version "
+                   f"{BY_NAME[stale[0]].version}: run `caseledger rebuild {stale[0]}`")
+            raise StaleProjection(msg, name=stale[0])
+        if stale:
+            ProjectionRunner(self.engine, stale).drop()
+        METADATA.create_all(self.engine, tables=[t for n in self.names for t in TABLES[n]], checkfirst=True)
+        for p in self.projections:
+            try:
+                with self.engine.begin() as conn:
+                    if conn.execute(select(TRACKING.c.name).where(TRACKING.c.name == p.name)).first() is None:
+                        conn.execute(insert(TRACKING).values(name=p.name, position=0, version=p.version))
+            except IntegrityError:
+                pass  # another process created it first
+        return stale
 
     def drop(self) -> None:
         """Drop the tables of these projections and forget their positions."""
@@ -124,7 +136,7 @@ class ProjectionRunner:
             with self.engine.begin() as conn:
                 pos = self.positions(conn)
                 low = min(pos.values())
-                items = read_batch(conn, low, self.batch_size, self.limits)
+                items = read_batch(conn, low, self.batch_size, self.limits, strict=self.strict)
                 if not items:
                     return 0
                 end = items[-1].position

@@ -409,3 +409,26 @@ def test_bad_input_to_queries_raises_clear_typed_errors(db_url: str) -> None:
         p.annual_statistics("2025")  # type: ignore[arg-type]
     with pytest.raises(BadQuery):
         p.audit_trail(since=T("2025-01-01 00:00").replace(tzinfo=None))
+
+
+def test_the_audit_trail_checks_signatures_on_the_stored_bytes_when_read(db_url: str) -> None:
+    c, p = given(db_url)
+    iid = to_decision(c.app)
+    p.refresh()
+    rows, _ = p.audit_trail(case=str(iid), limit=1000)
+    a, b = rows[2]["position"], rows[3]["position"]
+    from sqlalchemy import select, update
+
+    from projections.source import EVENTS
+
+    with c.engine.begin() as conn:  # an insider swaps two stored records
+        sa = conn.execute(select(EVENTS.c.state).where(EVENTS.c.id == a)).scalar()
+        conn.execute(update(EVENTS).where(EVENTS.c.id == b).values(state=sa))
+
+    after, _ = p.audit_trail(case=str(iid), limit=1000)
+    unchecked, _ = p.audit_trail(case=str(iid), limit=1000, verify_signatures=False)
+
+    assert [r["signature"] for r in after if r["position"] == b] == ["altered"]
+    assert all(r["signature"] == "valid" for r in after if r["position"] != b)
+    assert {r["signature"] for r in unchecked} == {"unchecked"}
+    assert {r["key_status"] for r in unchecked} == {"valid"}

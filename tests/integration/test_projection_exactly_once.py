@@ -126,3 +126,22 @@ def test_rebuilding_one_projection_leaves_the_others_alone(db_url: str) -> None:
 
     assert dump(c.engine) == before
     assert ProjectionRunner(c.engine).positions()["public_notices"] == c.app.recorder.max_notification_id()
+
+
+def test_tables_of_an_older_projection_version_are_rebuilt_on_setup(db_url: str) -> None:
+    from sqlalchemy import update
+
+    from projections.tables import TRACKING
+
+    c = a_busy_ledger(db_url)
+    ProjectionRunner(c.engine).rebuild()
+    before = dump(c.engine)
+    with c.engine.begin() as conn:
+        conn.execute(update(TRACKING).where(TRACKING.c.name == "statistics").values(version=0))
+
+    runner = ProjectionRunner(c.engine)
+    reset = runner.setup()
+
+    assert reset == ["statistics"] and runner.positions()["statistics"] == 0
+    runner.run()
+    assert dump(c.engine) == before
