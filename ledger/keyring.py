@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any, ClassVar
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
 from ledger.keys import KEY_OPENED, KEY_REGISTERED, KEY_REGISTRY_ID, KEY_REVOKED, KEY_ROTATED
 

@@ -11,14 +11,14 @@ from nacl.signing import SigningKey
 from sqlalchemy import func, select
 
 from ledger.audit import events_table, verify_database
-from ledger.chain import decode_entry, decode_record
+from ledger.chain import decode_entry
 from ledger.codec import to_micros
 from ledger.errors import ConflictError, EncodingError, KeyRegistryError, SignatureError
 from ledger.hashing import entry_hash, genesis_prev
 from ledger.merkle_audit import check_merkle
 from ledger.signers import ClientSignatures, LocalSigner
 from ledger.signing import ENTRY_CONTEXT, sign
-from tests.fakes import ALICE, BOB, MALLORY, T0, Ticket, at, make_ledger
+from tests.fakes import ALICE, BOB, T0, Ticket, at, make_ledger
 
 
 def count(c) -> int:  # noqa: ANN001

@@ -10,7 +10,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 from sqlalchemy import delete, select, update
 
 from ledger.audit import events_table, verify_database
