@@ -26,7 +26,14 @@ from domain.base import (
     require_text,
     str_tuple,
 )
-from domain.calendar import HolidayCalendar, is_after_deadline, iso_day, legal_day, to_micros, working_day_deadline
+from domain.calendar import (
+    HolidayCalendar,
+    is_after_deadline,
+    iso_day,
+    legal_day,
+    to_micros,
+    working_day_deadline,
+)
 from domain.errors import UnknownEntity
 from domain.registers import SubjectState
 from domain.uscc import validate_uscc

@@ -43,7 +43,7 @@ from domain.calendar import (
     to_micros,
     working_day_deadline,
 )
-from domain.errors import OutOfOrder, RoleConflict, RuleViolation, UnknownEntity
+from domain.errors import OutOfOrder, RoleConflict, UnknownEntity
 from domain.evidence import DeviceState, EvidenceProcedures, check_device_evidence
 from domain.penalty import (
     PENALTY_KINDS,
@@ -51,7 +51,11 @@ from domain.penalty import (
     check_decision_document,
     decision_document_hash,
 )
-from domain.publicity import DEFAULT_LOW_FINE_FEN, PublicationPeriods, compute_publication_period
+from domain.publicity import (
+    DEFAULT_LOW_FINE_FEN,
+    PublicationPeriods,
+    compute_publication_period,
+)
 from domain.recusal import Recusal
 from domain.registers import CertState, SubjectState
 from domain.uscc import validate_uscc

@@ -18,7 +18,6 @@ from eventsourcing.domain import Aggregate
 
 from domain.base import (
     add_months,
-    check_time_not_before,
     content_hash,
     flags_of,
     natural_id,

@@ -31,7 +31,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from domain.base import add_months, require, require_bool_flags, require_order, require_text
+from domain.base import (
+    add_months,
+    require,
+    require_bool_flags,
+    require_order,
+    require_text,
+)
 from domain.calendar import from_micros, iso_day, legal_day, parse_day
 from domain.errors import RuleViolation
 

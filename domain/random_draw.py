@@ -39,7 +39,15 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.base import check_time_not_before, freeze, natural_id, require, require_order, require_text, str_tuple
+from domain.base import (
+    check_time_not_before,
+    freeze,
+    natural_id,
+    require,
+    require_order,
+    require_text,
+    str_tuple,
+)
 from domain.calendar import to_micros
 from domain.errors import RuleViolation
 from domain.uscc import validate_uscc

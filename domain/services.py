@@ -28,7 +28,14 @@ from domain.reference import (
     OFFICER_ROSTER,
     ReferenceList,
 )
-from domain.registers import Agency, CertState, Enterprise, EnterpriseYear, Officer, check_frequency
+from domain.registers import (
+    Agency,
+    CertState,
+    Enterprise,
+    EnterpriseYear,
+    Officer,
+    check_frequency,
+)
 from domain.special import SpecialCampaign
 
 #: Which inspection types count towards the yearly cap (R12; configuration).

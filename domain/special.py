@@ -16,7 +16,14 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.base import check_time_not_before, natural_id, require, require_digest, require_order, require_text
+from domain.base import (
+    check_time_not_before,
+    natural_id,
+    require,
+    require_digest,
+    require_order,
+    require_text,
+)
 from domain.calendar import iso_day, legal_day, to_micros
 from domain.registers import SubjectState
 from domain.uscc import validate_uscc

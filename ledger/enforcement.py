@@ -21,6 +21,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from domain import services
 from domain.calendar import legal_day
+from domain.coercion import CoerciveMeasure
 from domain.errors import (
     OutOfOrder,
     RuleViolation,
@@ -31,7 +32,6 @@ from domain.errors import (
     UnknownOfficer,
     UnknownReferenceList,
 )
-from domain.coercion import CoerciveMeasure
 from domain.evidence import MonitoringDevice
 from domain.inspection import Inspection
 from domain.penalty import FineRegister

@@ -10,10 +10,23 @@ from domain.base import content_hash
 from domain.calendar import SHANGHAI
 from domain.errors import CalendarUnavailable
 from domain.inspection import REVIEW_POINTS, Inspection
-from domain.reference import ANNUAL_PLAN, DISCRETION_BENCHMARK, FREQUENCY_CAPS, ITEM_LIST, ReferenceList
-from domain.registers import Agency, Enterprise, EnterpriseYear, Officer
 from domain.random_draw import RandomDraw
-from domain.services import AgencyAssignment, DispatchResult, approve_dispatch, certificates_as_of, dispatch_inspection, resolve_benchmark
+from domain.reference import (
+    ANNUAL_PLAN,
+    DISCRETION_BENCHMARK,
+    FREQUENCY_CAPS,
+    ITEM_LIST,
+    ReferenceList,
+)
+from domain.registers import Agency, Enterprise, EnterpriseYear, Officer
+from domain.services import (
+    AgencyAssignment,
+    DispatchResult,
+    approve_dispatch,
+    certificates_as_of,
+    dispatch_inspection,
+    resolve_benchmark,
+)
 from domain.special import SpecialCampaign
 from domain.uscc import make_uscc
 from ledger.holidays import ChineseCalendar

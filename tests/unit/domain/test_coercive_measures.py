@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from enforcement_world import AGENCY, HEAD, REG, H, T, World, assert_refused
+
 from domain.calendar import to_micros
 from domain.coercion import CoerciveMeasure, av_gaps
 from domain.inspection import Inspection
 from domain.registers import Agency
-
-from enforcement_world import AGENCY, H, HEAD, REG, T, World, assert_refused
 
 START, DONE = T("2025-09-02 10:10"), T("2025-09-02 11:00")
 

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
+from enforcement_world import (
+    AGENCY,
+    AGENCY2,
+    ENT,
+    ENT2,
+    HEAD,
+    HEAD2,
+    REG,
+    H,
+    T,
+    World,
+    assert_refused,
+)
+
 from domain.inspection import Inspection
 from domain.reference import ITEM_LIST, ReferenceList
 from domain.registers import Enterprise, EnterpriseYear
 from domain.services import approve_dispatch, cancel_inspection
 from domain.special import SpecialCampaign
-
-from enforcement_world import AGENCY, AGENCY2, ENT, ENT2, H, HEAD, HEAD2, REG, T, World, assert_refused
 
 
 def test_a_routine_on_site_dispatch_records_lists_officers_and_frequency(world: World) -> None:
@@ -231,9 +245,9 @@ def test_a_dispatch_without_a_published_cap_fails_closed(world: World) -> None:
 
 
 def test_the_dispatch_year_is_the_legal_year_in_shanghai(world: World) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    at = datetime(2025, 12, 31, 16, 30, tzinfo=timezone.utc)  # 2026-01-01 00:30 in Shanghai
+    at = datetime(2025, 12, 31, 16, 30, tzinfo=UTC)  # 2026-01-01 00:30 in Shanghai
     res = world.dispatch(at=at, inspection_type="case", collect=False)
     assert res.inspection.year == 2026
 

@@ -9,11 +9,10 @@ from datetime import datetime
 from uuid import uuid4
 
 import pytest
+from enforcement_world import T, World, assert_refused, replay
 
 from domain.inspection import Inspection
 from domain.registry import AGGREGATE_TYPES, EVENT_TYPES, WIRE_NAMES
-
-from enforcement_world import T, World, assert_refused, replay
 
 BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 PRIMITIVES = (str, int, bool, type(None), bytes)

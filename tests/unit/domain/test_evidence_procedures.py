@@ -3,10 +3,10 @@ evidence decided within 7 working days, and the R24 closing of a case."""
 
 from __future__ import annotations
 
+from enforcement_world import AGENCY, HEAD, H, T, World, assert_refused
+
 from domain.evidence import MonitoringDevice
 from domain.inspection import Inspection
-
-from enforcement_world import AGENCY, H, HEAD, T, World, assert_refused
 
 META = {"device_id": "CAM-1", "captured_at": 1, "maker": "系统", "purpose": "超标排放"}
 

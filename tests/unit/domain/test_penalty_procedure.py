@@ -6,24 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from domain.penalty import FineRegister, in_hearing_list, is_heavier, late_surcharge
-from domain.services import alter_decision, decide_case
-from domain.inspection import Inspection
-
 from enforcement_world import (
-    AGENCY,
     DECISION_DOC,
     ENT,
     FINGERPRINT,
-    H,
     HEAD,
     VIOLATION,
+    H,
     T,
     World,
     assert_refused,
 )
+
+from domain.inspection import Inspection
+from domain.penalty import FineRegister, in_hearing_list, is_heavier, late_surcharge
+from domain.services import alter_decision, decide_case
 
 
 def noticed(world: World, **kw: Any) -> Inspection:

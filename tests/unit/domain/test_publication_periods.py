@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from enforcement_world import SERVED_DOC, T, World, assert_refused
 
 from domain.base import content_hash
 from domain.errors import RuleViolation
 from domain.inspection import Inspection
 from domain.publicity import compute_publication_period, regime_version_on
-
-from enforcement_world import SERVED_DOC, T, World, assert_refused
 
 ALL_MET = {"obligations_fulfilled": True, "harm_eliminated": True, "no_repeat_violation": True,
            "not_on_abnormal_lists": True}

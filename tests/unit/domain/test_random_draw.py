@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from enforcement_world import AGENCY, ENT, ENT2, T, World, assert_refused
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,8 +18,6 @@ from domain.random_draw import (
     verify_draw,
 )
 from domain.uscc import make_uscc
-
-from enforcement_world import AGENCY, ENT, ENT2, T, World, assert_refused
 
 POOL = tuple(make_uscc(f"91350100MA{n:07d}") for n in range(20))
 SEED = "上证综指 2025-08-29 收盘 3857.93"

@@ -4,11 +4,11 @@ the legal representative, R55 the published officer roster."""
 
 from __future__ import annotations
 
+from enforcement_world import AGENCY, AGENCY2, ENT2, HEAD, REG, T, World, assert_refused
+
 from domain.reference import OFFICER_ROSTER, ReferenceList
 from domain.registers import Enterprise
 from domain.services import approve_dispatch
-
-from enforcement_world import AGENCY, AGENCY2, ENT2, HEAD, REG, T, World, assert_refused
 
 # ------------------------------------------------------------------ R9 emergencies
 
