@@ -1437,7 +1437,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
                 f"evidence {ref!r} was logged after the decision (R29)",
             )
             require(ev["admissible"], "E_INADMISSIBLE_EVIDENCE", f"evidence {ref!r} is inadmissible (R23)")
-            require(not ev.get("device") or ev.get("device_reviewed"), "E_DEVICE_EVIDENCE",
+            require(not ev.get("device") or bool(ev.get("device_reviewed")), "E_DEVICE_EVIDENCE",
                     f"device evidence {ref!r} needs a passing record review first (R27)")
         kinds = str_tuple(penalty_kinds)
         flags: list[str] = []

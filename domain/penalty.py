@@ -158,9 +158,9 @@ def check_decision_document(document: Mapping[str, str] | None, seal_ref: str | 
 
 
 def _amount(value: object, what: str, code: str = "E_DECISION_INCOMPLETE") -> int:
-    require(isinstance(value, int) and not isinstance(value, bool) and value >= 0, code,
-            f"{what} must be a non-negative integer (fen)")
-    return int(value)  # type: ignore[arg-type]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise RuleViolation(code, f"{what} must be a non-negative integer (fen)")
+    return value
 
 
 # ------------------------------------------------------------------ R32 register
@@ -266,8 +266,10 @@ class PenaltyProcedure:
         discussions: tuple[dict[str, Any], ...]
         payments: tuple[dict[str, Any], ...]
         services: tuple[dict[str, Any], ...]
-        person_ids: frozenset[str]
         version: int
+
+        @property
+        def person_ids(self) -> frozenset[str]: ...
         PenaltyNoticeServed: Any
         StatementHeard: Any
         RightsWaived: Any
@@ -505,6 +507,8 @@ class PenaltyProcedure:
             day = parse_day(hearing_date)
         except (TypeError, ValueError):
             raise UsageError(f"hearing_date must be YYYY-MM-DD, got {hearing_date!r}") from None
+        request = self._pending_hearing_request()
+        assert request is not None
         earliest = working_day_deadline(calendar, legal_day(at), HEARING_NOTICE_WD)
         require(
             day >= earliest.due,
@@ -514,7 +518,7 @@ class PenaltyProcedure:
         )
         self.trigger_event(self.HearingScheduled, timestamp=at, actor=actor, hearing_date=iso_day(day), place=place,
                            host=host, public=bool(public), nonpublic_reason=nonpublic_reason,
-                           earliest=earliest.as_record(), notice_seq=self._pending_hearing_request()["notice_seq"])
+                           earliest=earliest.as_record(), notice_seq=request["notice_seq"])
 
     def hold_hearing(
         self,
