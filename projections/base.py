@@ -8,6 +8,7 @@ rolled-back batch leaves no trace in memory.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
@@ -134,6 +135,7 @@ class Projection:
         """Forget in-memory state (called when a batch is rolled back)."""
 
 
+@functools.lru_cache(maxsize=1024)
 def stream_kind(wire_type: str) -> str:
     """``inspection.decided.v1`` → ``inspection``; ``key.registered.v1`` → ``key``."""
     return wire_type.split(".", 1)[0]

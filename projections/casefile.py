@@ -14,6 +14,7 @@ on "today" and is therefore computed when read (:func:`deadline_status`), never 
 from __future__ import annotations
 
 import copy
+import functools
 from datetime import date
 from typing import Any
 
@@ -28,6 +29,7 @@ EY_RELEASED = "enterprise_year.inspection_released.v1"
 DEADLINE_KINDS = ("result_notice", "decision", "service", "publication", "withdrawal", "republication")
 
 
+@functools.lru_cache(maxsize=1024)
 def short_type(wire: str) -> str:
     """``inspection.case_filed.v1`` → ``case_filed``."""
     parts = wire.split(".")
@@ -39,9 +41,18 @@ def stream_kind_of(it: Item) -> str:
     return it.type.split(".", 1)[0]
 
 
+_HOUR = 3_600_000_000
+
+
 def day_of(us: int) -> str:
     """The legal day (Asia/Shanghai) of an instant in µs, as ``YYYY-MM-DD``."""
-    return legal_day(from_micros(us)).isoformat()
+    return _day_of_hour(us // _HOUR)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _day_of_hour(hour: int) -> str:
+    # Zone offsets are whole hours, so every instant of one UTC hour has the same legal day.
+    return legal_day(from_micros(hour * _HOUR)).isoformat()
 
 
 def new_case_file(case_id: str) -> dict[str, Any]:

@@ -39,6 +39,28 @@ from projections.source import head_position, read_batch
 from projections.tables import METADATA, TABLES, TRACKING
 
 DEFAULT_BATCH = 1000
+REBUILD_BATCH = 5000
+
+
+def _relax_sqlite_sync(conn: Connection) -> int | None:
+    """On SQLite in WAL mode, commit this connection's projection batches with ``synchronous=NORMAL``.
+
+    NORMAL in WAL mode survives a crash of the process (SIGKILL included) and loses, at worst, the
+    last commits on an OS crash or power cut, and then the rows and their tracking position
+    together (a WAL commit is atomic), so exactly-once still holds; the projection just replays
+    those batches. The setting is per connection and is restored before the connection goes back
+    to the pool, so the ledger's own writes on a shared engine keep their durability.
+    Returns the previous setting, or None when nothing was changed.
+    """
+    if conn.dialect.name != "sqlite":
+        return None
+    if str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() != "wal":
+        return None
+    old = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    if old is None or int(old) <= 1:
+        return None
+    conn.exec_driver_sql("PRAGMA synchronous=1")
+    return int(old)
 
 
 class _Lost(Exception):
@@ -133,38 +155,49 @@ class ProjectionRunner:
     def run_once(self) -> int:
         """Process one batch. Returns the number of notifications read (0: caught up or lost a race)."""
         try:
-            with self.engine.begin() as conn:
-                pos = self.positions(conn)
-                low = min(pos.values())
-                items = read_batch(conn, low, self.batch_size, self.limits, strict=self.strict)
-                if not items:
-                    return 0
-                end = items[-1].position
-                # Claim the batch: move every tracking row from where we read it, or give up.
-                for p in self.projections:
-                    if pos[p.name] < end:
-                        r = conn.execute(update(TRACKING)
-                                         .where(TRACKING.c.name == p.name, TRACKING.c.position == pos[p.name])
-                                         .values(position=end))
-                        if r.rowcount != 1:
-                            raise _Lost
-                for p in self.projections:
-                    mine = [it for it in items if it.position > pos[p.name]] if pos[p.name] > low else items
-                    if mine:
-                        try:
-                            p.process(conn, mine, pos[p.name], self.hook)
-                        except (LedgerError, KeyError, TypeError, ValueError) as e:
-                            msg = f"projection {p.name} failed on the batch after position {pos[p.name]}: {e!r}"
-                            raise ProjectionFailed(msg, position=mine[0].position, projection=p.name) from e
-                if self.hook:
-                    self.hook("commit")
-            return len(items)
+            with self.engine.connect() as conn:
+                relaxed = _relax_sqlite_sync(conn)
+                conn.commit()  # end SQLAlchemy's autobegun transaction around the PRAGMAs
+                try:
+                    with conn.begin():
+                        return self._batch(conn)
+                finally:
+                    if relaxed is not None:
+                        conn.exec_driver_sql(f"PRAGMA synchronous={int(relaxed)}")
+                        conn.commit()
         except _Lost:
             self._invalidate()
             return 0
         except BaseException:
             self._invalidate()
             raise
+
+    def _batch(self, conn: Connection) -> int:
+        pos = self.positions(conn)
+        low = min(pos.values())
+        items = read_batch(conn, low, self.batch_size, self.limits, strict=self.strict)
+        if not items:
+            return 0
+        end = items[-1].position
+        # Claim the batch: move every tracking row from where we read it, or give up.
+        for p in self.projections:
+            if pos[p.name] < end:
+                r = conn.execute(update(TRACKING)
+                                 .where(TRACKING.c.name == p.name, TRACKING.c.position == pos[p.name])
+                                 .values(position=end))
+                if r.rowcount != 1:
+                    raise _Lost
+        for p in self.projections:
+            mine = [it for it in items if it.position > pos[p.name]] if pos[p.name] > low else items
+            if mine:
+                try:
+                    p.process(conn, mine, pos[p.name], self.hook)
+                except (LedgerError, KeyError, TypeError, ValueError) as e:
+                    msg = f"projection {p.name} failed on the batch after position {pos[p.name]}: {e!r}"
+                    raise ProjectionFailed(msg, position=mine[0].position, projection=p.name) from e
+        if self.hook:
+            self.hook("commit")
+        return len(items)
 
     def _invalidate(self) -> None:
         for p in self.projections:
@@ -194,11 +227,17 @@ class ProjectionRunner:
                 time.sleep(idle)
         return total
 
-    def rebuild(self, *, progress: Callable[[int], Any] | None = None) -> int:
-        """Drop these projections' tables and rebuild them from position 0."""
+    def rebuild(self, *, progress: Callable[[int], Any] | None = None, batch_size: int | None = None) -> int:
+        """Drop these projections' tables and rebuild them from position 0 (in batches of
+        ``batch_size``, default ``max(self.batch_size, REBUILD_BATCH)``)."""
         self.drop()
         self.setup()
-        return self.run(progress=progress)
+        keep = self.batch_size
+        self.batch_size = batch_size or max(keep, REBUILD_BATCH)
+        try:
+            return self.run(progress=progress)
+        finally:
+            self.batch_size = keep
 
 
 def dump(engine: Engine, names: Sequence[str] | None = None) -> dict[str, list[tuple[Any, ...]]]:
