@@ -31,7 +31,7 @@ DOC = {"party": "某食品公司，福州市", "facts_and_evidence": "过期食�
        "agency_and_date": "市场监管局 2025-10-20"}
 
 
-def T(s: str) -> datetime:  # noqa: N802
+def T(s: str) -> datetime:
     return datetime.fromisoformat(s).replace(tzinfo=SHANGHAI)
 
 
@@ -61,7 +61,7 @@ def setup(url: str) -> Any:
     return c
 
 
-def test_a_part_two_lifecycle_is_signed_chained_verified_and_replays(db_url: str) -> None:  # noqa: PLR0915
+def test_a_part_two_lifecycle_is_signed_chained_verified_and_replays(db_url: str) -> None:
     c = setup(db_url)
     app = c.app
     # R14: commit, draw, dispatch by the draw.
