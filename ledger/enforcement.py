@@ -916,21 +916,45 @@ class EnforcementCommands:
         inspection_id: UUID,
         agency_code: str,
         measure_no: str,
+        kind: str,
         cert_nos: Iterable[str],
+        items: Sequence[Mapping[str, Any]],
+        legal_basis: str,
+        decision_doc_hash: str,
+        inventory_hash: str,
+        documents_delivered: bool,
+        party_present: bool,
+        party_notified: bool,
+        rights_stated: bool,
+        statement_hash: str | None,
+        record_hash: str,
+        party_signature: str | None,
+        refusal_note: str | None,
+        witness_signature: str | None,
+        approver: str | None,
+        emergency: bool,
+        started_at: datetime,
+        av_segments: Sequence[Mapping[str, Any]],
+        av_interruptions: Sequence[Mapping[str, Any]],
         at: datetime,
         actor: str,
-        **measure: Any,
     ) -> UUID:
-        """查封/扣押: ``measure`` are the keyword arguments of
-        :meth:`domain.coercion.CoerciveMeasure.take` (kind, items, legal_basis, documents,
-        party, record, approver, emergency, started_at, av_segments, av_interruptions)."""
+        """查封/扣押 (R3, R25, R56, R57): see :meth:`domain.coercion.CoerciveMeasure.take`.
+        ``at`` is the completion, ``started_at`` the start of the audio-video coverage."""
         insp = self.get_inspection(inspection_id)
         if self._load_optional(CoerciveMeasure.id_for(inspection_id, measure_no)) is not None:
             raise OutOfOrder(f"measure {measure_no!r} of this inspection already exists")
         agency = self._agency(agency_code).state_as_of(at)
         certs = self._certs(cert_nos, at)
-        cm = CoerciveMeasure.take(inspection=insp, agency=agency, measure_no=measure_no, certs=certs, at=at,
-                                  actor=actor, calendar=self.calendar, **measure)
+        cm = CoerciveMeasure.take(
+            inspection=insp, agency=agency, measure_no=measure_no, kind=kind, certs=certs, items=items,
+            legal_basis=legal_basis, decision_doc_hash=decision_doc_hash, inventory_hash=inventory_hash,
+            documents_delivered=documents_delivered, party_present=party_present, party_notified=party_notified,
+            rights_stated=rights_stated, statement_hash=statement_hash, record_hash=record_hash,
+            party_signature=party_signature, refusal_note=refusal_note, witness_signature=witness_signature,
+            approver=approver, emergency=emergency, started_at=started_at, av_segments=av_segments,
+            av_interruptions=av_interruptions, at=at, actor=actor, calendar=self.calendar,
+        )
         self.save(cm)
         return cm.id
 
