@@ -150,8 +150,17 @@ def seed(c: Container, cases: int) -> dict[str, Any]:  # noqa: PLR0915 - one lin
         if result == "no_issue":
             continue
         filed = done + timedelta(days=1)
+        fine = 500_000 + 100_000 * i
         app.file_case(inspection_id=iid, case_no=f"榕市监立〔2025〕{i + 1}号", investigators=[lead],
-                      case_class="ordinary", requires_legal_review=True, at=filed, actor=lead)
+                      case_class="ordinary", requires_legal_review=True, at=filed, actor=lead,
+                      violation={"fingerprint": hashlib.sha256(f"violation/{uscc}/{i}".encode()).hexdigest(),
+                                 "description_hash": h, "violation_end_on": (done - timedelta(days=10)).date().isoformat(),
+                                 "discovered_on": done.date().isoformat()})
+        app.serve_penalty_notice(inspection_id=iid, notice_no=f"榕市监告〔2025〕{i + 1}号", penalty_kinds=["罚款"],
+                                 fine_fen=fine, facts_hash=h, hearing_right=False, at=filed + timedelta(days=2),
+                                 actor=lead)
+        app.waive_rights(inspection_id=iid, rights=["statement", "hearing"], waiver_ref=f"放弃陈述申辩声明-{i + 1}",
+                         at=filed + timedelta(days=3), actor=lead)
         draft = content_hash({"draft": i})
         app.give_legal_review(inspection_id=iid, reviewer="reviewer-liu", draft_hash=draft, result="pass",
                               checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True,
@@ -160,7 +169,13 @@ def seed(c: Container, cases: int) -> dict[str, Any]:  # noqa: PLR0915 - one lin
         no = f"榕市监罚〔2025〕{i + 1}号"
         app.decide(inspection_id=iid, decision_no=no, outcome="penalty", draft_hash=draft, decider=head,
                    decider_role="agency_head", evidence_refs=[f"EV-{i}-1"], at=decided, penalty_kinds=["罚款"],
-                   fine_fen=500_000 + 100_000 * i, benchmark_code="B-GEN")
+                   fine_fen=fine, benchmark_code="B-GEN", seal_ref=f"seal:{AGENCIES[ai][1]}",
+                   document={"party": ENTERPRISES[i % len(ENTERPRISES)][1] + "，福州市",
+                             "facts_and_evidence": "未按规定落实食品安全管理制度；现场检查笔录",
+                             "penalty_and_basis": f"罚款{fine // 100}元；《食品安全法》第一百二十六条",
+                             "performance": "自收到本决定书之日起十五日内缴纳",
+                             "remedy": "可于60日内申请行政复议，或者6个月内提起行政诉讼",
+                             "agency_and_date": f"{AGENCIES[ai][1]} {decided.date().isoformat()}"})
         doc = {"cf_wsh": no, "cf_xdr_mc": ENTERPRISES[i % len(ENTERPRISES)][1], "cf_xdr_shxym": uscc,
                "cf_sy": "未按规定落实食品安全管理制度", "cf_cflb": "罚款", "cf_fr": "张某", "cf_fr_zjhm": "350102198001010011"}
         app.serve_decision(inspection_id=iid, method="direct", documents=["行政处罚决定书"],

@@ -77,13 +77,22 @@ def test_a_whole_lifecycle_is_signed_chained_and_replays(db_url: str) -> None:
     app.notify_result(inspection_id=iid, recipient="m", summary_hash=H, secret=b"s", at=T("2025-09-02 12:00"),
                       actor="p1")
     app.file_case(inspection_id=iid, case_no="C-1", investigators=["p1"], case_class="ordinary",
-                  requires_legal_review=True, at=T("2025-09-03 09:00"), actor="p1")
+                  requires_legal_review=True, at=T("2025-09-03 09:00"), actor="p1",
+                  violation={"fingerprint": "f" * 64, "description_hash": "d" * 64,
+                             "violation_end_on": "2025-08-20", "discovered_on": "2025-09-02"})
+    app.serve_penalty_notice(inspection_id=iid, notice_no="告-1", penalty_kinds=["罚款"], fine_fen=200_000,
+                             facts_hash=H, hearing_right=False, at=T("2025-09-10 09:00"), actor="p1")
+    app.waive_rights(inspection_id=iid, rights=["statement"], waiver_ref="声明-1", at=T("2025-09-11 09:00"),
+                     actor="p1")
     app.give_legal_review(inspection_id=iid, reviewer="r1", draft_hash="b" * 64, result="pass",
                           checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True,
                           at=T("2025-09-20 09:00"))
     app.decide(inspection_id=iid, decision_no="罚1", outcome="penalty", draft_hash="b" * 64, decider="head",
                decider_role="agency_head", evidence_refs=["EV-1"], at=T("2025-09-26 10:00"),
-               penalty_kinds=["罚款"], fine_fen=200_000, benchmark_code="B1")
+               penalty_kinds=["罚款"], fine_fen=200_000, benchmark_code="B1", seal_ref="seal-1",
+               document={"party": "某食品公司", "facts_and_evidence": "过期食品；笔录", "penalty_and_basis": "罚款；食品安全法",
+                         "performance": "十五日内缴纳", "remedy": "60日内申请行政复议或者6个月内提起行政诉讼",
+                         "agency_and_date": "市场监管局 2025-09-26"})
     doc = {"cf_wsh": "罚1", "cf_xdr_zjhm": "secret-id"}
     app.serve_decision(inspection_id=iid, method="direct", documents=["行政处罚决定书"],
                        document_hash=content_hash(doc), publication_notice=True, at=T("2025-09-26 15:00"), actor="p1")
