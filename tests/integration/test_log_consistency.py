@@ -1,0 +1,98 @@
+"""`verify` checks the log against signed checkpoints: truncation and a dropped case are caught."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import delete, select
+
+from ledger.audit import events_table, verify_database
+from ledger.bundle_export import issue_checkpoint
+from ledger.chain import decode_record
+from ledger.checkpoint import vkey
+from ledger.hashing import entry_hash
+from ledger.merkle_audit import check_merkle
+from tests.fakes import ROOT, Ticket, make_ledger
+
+ORIGIN = "test.example/log"
+
+
+def checkpoint(c, tmp: Path, name: str) -> Path:  # noqa: ANN001
+    note = issue_checkpoint(c, origin=ORIGIN, signing_key=ROOT, clock=c.app.clock).note
+    p = tmp / name
+    p.write_text(note)
+    return p
+
+
+def grow(c, n: int, tag: str) -> list:  # noqa: ANN001
+    out = []
+    for i in range(n):
+        t = Ticket(actor="alice", title=f"{tag}{i}")
+        t.note(actor="alice", text="x", amount=i)
+        c.app.save(t)
+        out.append(t)
+    return out
+
+
+def verify(c, trust: Path, older: Path | None = None):  # noqa: ANN001, ANN201
+    return verify_database(c.engine, workers=1, merkle_check=check_merkle(trust=str(trust), older=str(older) if older else None))
+
+
+def trust_file(tmp: Path) -> Path:
+    p = tmp / "trust.vkey"
+    p.write_text(vkey(ORIGIN, bytes(ROOT.verify_key)) + "\n")
+    return p
+
+
+def test_a_grown_log_is_consistent_with_an_older_checkpoint(db_url: str, tmp_path: Path) -> None:
+    c = make_ledger(db_url)
+    grow(c, 3, "a")
+    old = checkpoint(c, tmp_path, "old.note")
+    grow(c, 4, "b")
+    checkpoint(c, tmp_path, "new.note")
+    report = verify(c, trust_file(tmp_path), old)
+    assert report.ok, report.failure
+    assert report.checkpoint_size == report.leaves == 3 + 2 * 7
+
+
+def test_tail_truncation_is_caught_by_the_checkpoint(db_url: str, tmp_path: Path) -> None:
+    c = make_ledger(db_url)
+    grow(c, 3, "a")
+    latest = checkpoint(c, tmp_path, "latest.note")
+    size = int(latest.read_text().splitlines()[1])
+    store, tbl = c.merkle, events_table(c.engine)
+    with c.engine.begin() as conn:  # the DBA drops the last two entries and their leaves
+        tail = conn.execute(select(store.leaves.c.idx, store.leaves.c.notification_id)
+                            .where(store.leaves.c.idx >= size - 2)).all()
+        conn.execute(delete(store.leaves).where(store.leaves.c.idx >= size - 2))
+        conn.execute(delete(tbl).where(tbl.c.id.in_([nid for _, nid in tail])))
+        conn.execute(delete(store.checkpoints))  # and hides the stored checkpoints
+    report = verify(c, trust_file(tmp_path), latest)
+    assert not report.ok
+    assert (report.failure.step, report.failure.code) == ("5.6", "E_TRUNCATED")
+
+
+def test_a_dropped_case_with_a_rebuilt_log_is_caught(db_url: str, tmp_path: Path) -> None:
+    c = make_ledger(db_url)
+    victims = grow(c, 3, "a")
+    old = checkpoint(c, tmp_path, "old.note")
+    grow(c, 2, "b")
+    store, tbl = c.merkle, events_table(c.engine)
+    with c.engine.begin() as conn:  # the DBA deletes one case and rebuilds a self-consistent log
+        conn.execute(delete(tbl).where(tbl.c.originator_id == victims[1].id))
+        kept = conn.execute(select(tbl.c.id, tbl.c.state).order_by(tbl.c.id)).all()
+        times = dict(conn.execute(select(store.leaves.c.notification_id, store.leaves.c.recorded_at)).all())
+        conn.execute(delete(store.leaves))
+        conn.execute(delete(store.nodes))
+        conn.execute(delete(store.checkpoints))
+    store._memo = None  # noqa: SLF001 - the DBA's own process has no memory of the old log
+    with c.engine.begin() as conn:
+        leaves = []
+        for nid, state in kept:
+            data, sig = decode_record(bytes(state))
+            leaves.append((nid, times[nid], entry_hash(data), sig))
+        store.append(conn, leaves)
+    report = verify(c, trust_file(tmp_path), old)
+    assert not report.ok
+    assert report.failure.step == "5.6"
+    assert report.failure.code == "E_INCONSISTENT"
