@@ -59,13 +59,14 @@ def new_case_file(case_id: str) -> dict[str, Any]:
     return {
         "case_id": case_id, "kind": "inspection", "stage": None, "task_no": None, "lead_agency": None,
         "agencies": [], "inspection_type": None, "mode": None, "year": None, "dispatched_at": None,
-        "dispatched_by": None, "flag_reason": None, "party": {"uscc": None}, "emergency": False, "legal_rep_required": False,
-        "legal_rep_basis": None, "plan": None, "special_approval": None, "random_draw_ref": None,
+        "dispatched_by": None, "flag_reason": None, "party": {"uscc": None}, "emergency": False,
+        "legal_rep_required": False, "legal_rep_basis": None, "plan": None, "special_approval": None, "random_draw_ref": None,
         "assignments": [], "officers": [], "approvals": [], "mode_changes": [], "cancelled": None,
         "arrival": None, "record": None, "conclusion": None, "notified": None, "case": None,
         "evidence": [], "reviews": [], "education": [], "decision": None, "decision_evidence_set": None,
         "services": [], "publication": None, "publication_history": [], "alterations": [],
-        "deadlines": [], "flags": [], "timeline": [], "related": [], "last_n": 0, "position": 0,
+        "publication_period": None, "closed": None, "deadlines": [], "flags": [], "timeline": [], "related": [],
+        "last_n": 0, "position": 0,
     }
 
 
@@ -74,7 +75,7 @@ def _deadline(kind: str, record: dict[str, Any] | None, n: int) -> dict[str, Any
         return None
     return {"kind": kind, "set_n": n, "start": record.get("start"), "due": record.get("due"),
             "days": record.get("days"), "unit": record.get("unit"),
-            "calendar_version": record.get("calendar_version"),
+            "calendar_version": record.get("calendar_version"), "tracked": kind in TRACKED,
             "met_n": None, "met_at": None, "met_day": None, "late": None, "void_n": None}
 
 
@@ -252,6 +253,48 @@ def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:
         doc["publication"] = p
         doc["publication_history"].append({"n": n, "at": at, "event": "corrected", "reason": b["reason"],
                                            "supersedes_n": b["supersedes_seq"], "content_hash": b["content_hash"]})
+    elif kind == "publication_period_set":
+        doc["publication_period"] = {"n": n, **{k: b.get(k) for k in (
+            "regime_version", "category", "start_on", "period_months", "public_until", "repair_min_until")}}
+        if doc["publication"] is not None:
+            doc["publication"]["public_until"] = b.get("public_until")
+    elif kind in ("publication_expired", "credit_repair_approved"):
+        status = "expired" if kind == "publication_expired" else "repaired"
+        if doc["publication"] is not None:
+            doc["publication"]["status"] = status
+        doc["publication_history"].append({"n": n, "at": at, "event": status})
+    elif kind == "case_closed":
+        doc["stage"] = "closed"
+        doc["closed"] = {"n": n, "at": at, "phases": b.get("phases"), "execution_ref": b.get("execution_ref")}
+    if kind not in _EXPLICIT_DEADLINES:
+        _generic_deadlines(doc, it, kind)
+    for met_kind, by in MET_BY.items():
+        if kind in by:
+            _meet(doc, (met_kind,), it)
+
+
+#: Entry types whose deadlines are handled explicitly above.
+_EXPLICIT_DEADLINES = frozenset({"concluded", "case_filed", "decided", "decision_altered"})
+#: Deadline kinds announced by other entries (``<kind>_due`` body fields), and what meets them.
+MET_BY: dict[str, tuple[str, ...]] = {
+    "decision": ("decided",),
+    "statement": ("statement_heard", "rights_waived"),
+    "hearing_request": ("hearing_requested", "rights_waived"),
+    "payment": ("fine_paid",),
+}
+TRACKED = frozenset({*DEADLINE_KINDS, *MET_BY})
+
+
+def _generic_deadlines(doc: dict[str, Any], it: Item, kind: str) -> None:
+    """Any ``<kind>_due`` field holding a deadline record starts (or, when one of the same kind is
+    open, supersedes) a deadline. Kinds with no known meeting entry are listed but not tracked."""
+    for key, value in it.body.items():
+        if key.endswith("_due") and key != "previous_due" and isinstance(value, dict) and "due" in value:
+            dl_kind = key[:-4]
+            if any(d["kind"] == dl_kind and d["set_n"] == it.n for d in doc["deadlines"]):
+                continue
+            _void(doc, (dl_kind,), it.n)
+            _add_deadline(doc, dl_kind, value, it.n)
 
 
 def apply_related(doc: dict[str, Any], it: Item) -> None:
@@ -272,13 +315,16 @@ def related_case(it: Item) -> str | None:
 
 
 def deadline_status(d: dict[str, Any], today: date | str) -> str:
-    """``void``, ``met``, ``met_late``, ``overdue``, ``due_today`` or ``open`` as of ``today``."""
+    """``void``, ``met``, ``met_late``, ``overdue``, ``due_today`` or ``open`` as of ``today``;
+    ``recorded`` for a deadline of a kind whose meeting entry is not known to the projection."""
     t = today if isinstance(today, str) else today.isoformat()
     if d.get("void_n") is not None:
         return "void"
     if d.get("met_n") is not None:
         return "met_late" if d.get("late") else "met"
     due = str(d["due"])
+    if not d.get("tracked", True):
+        return "recorded"
     if t > due:
         return "overdue"
     return "due_today" if t == due else "open"

@@ -34,7 +34,7 @@ from projections.source import Item, read_case
 # =============================================================================== case_files
 class CaseFiles(Projection):
     name = "case_files"
-    version = 1
+    version = 2
     tables = tables.TABLES["case_files"]
 
     def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:
@@ -83,7 +83,8 @@ class CaseFiles(Projection):
         replace_rows(conn, tables.DEADLINE, "case_id", touched, [
             {"case_id": cid, "kind": dl["kind"], "set_n": dl["set_n"], "agency_code": docs[cid]["lead_agency"],
              "start_day": dl["start"], "due_day": str(dl["due"]), "days": dl["days"], "unit": dl["unit"],
-             "calendar_version": dl["calendar_version"], "met_n": dl["met_n"], "met_day": dl["met_day"],
+             "calendar_version": dl["calendar_version"], "tracked": bool(dl.get("tracked", True)),
+             "met_n": dl["met_n"], "met_day": dl["met_day"],
              "late": dl["late"], "void_n": dl["void_n"]}
             for cid in touched for dl in docs[cid]["deadlines"]], hook)
         replace_rows(conn, tables.ROLE_CONFLICT, "case_id", touched, [
@@ -121,14 +122,15 @@ def _apply_register(row: dict[str, Any] | None, it: Item) -> dict[str, Any]:
 
 # =============================================================================== public_notices
 _NOTICE_TYPES = frozenset({"dispatched", "decided", "decision_altered", "published", "publication_withdrawn",
-                           "publication_corrected"})
+                           "publication_corrected", "publication_period_set", "publication_expired",
+                           "credit_repair_approved"})
 #: Fields kept on a withdrawn notice to say which notice it was (the content itself is removed).
 WITHDRAWN_KEEP = ("cf_wsh", "cf_cfjg", "cf_cfjgdm")
 
 
 class PublicNotices(Projection):
     name = "public_notices"
-    version = 1
+    version = 2
     tables = tables.TABLES["public_notices"]
 
     def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:
@@ -194,24 +196,42 @@ def _notice_apply(state: dict[str, Any], row: dict[str, Any] | None, it: Item,
         if b.get("republication_due"):
             (state.get("decision") or {})["calendar_version"] = b["republication_due"].get("calendar_version")
         return None
+    if t == "publication_period_set":  # R53: the period as decided, stored as cf_gsjzq
+        state["public_until"] = b.get("public_until")
+        if row is None:
+            return None
+        fields = {**row["fields"], "cf_gsjzq": b["public_until"]} if row["status"] != "withdrawn" else row["fields"]
+        return {**row, "public_until": b.get("public_until"), "fields": fields}
     if t == "published":
         fields = _filled(state, b["content"], b["redaction_map"])
+        if state.get("public_until"):
+            fields["cf_gsjzq"] = state["public_until"]
+            fields = {f: fields[f] for f in notices.PUBLIC_CF_FIELDS if f in fields}
         versions.append({"case_id": it.case, "n": it.n, "event": "published", "at": it.occurred_at,
                          "fields": fields, "content_hash": b["content_hash"], "reason": None, "event_id": eid})
         return {"agency_code": state.get("agency"), "status": "published", "published_at": it.occurred_at,
-                "public_until": fields.get("cf_gsjzq"), "decision_no": (state.get("decision") or {}).get("decision_no"),
+                "public_until": state.get("public_until") or fields.get("cf_gsjzq"), "decision_no": (state.get("decision") or {}).get("decision_no"),
                 "fields": fields, "search": _search_text(fields), "content_hash": b["content_hash"],
                 "redaction_map_hash": b["redaction_map_hash"], "regime_version": b["regime"],
                 "calendar_version": (state.get("decision") or {}).get("calendar_version"), "event_id": eid,
                 "withdrawal_reason": None, "cause_event_id": None, "n": it.n, "position": it.position}
     if row is None:  # a withdrawal or correction of nothing projected: the domain forbids it
         return None
+    if t in ("publication_expired", "credit_repair_approved"):  # R53 end of period, R54 early removal
+        status = "expired" if t == "publication_expired" else "repaired"
+        versions.append({"case_id": it.case, "n": it.n, "event": status, "at": it.occurred_at, "fields": None,
+                         "content_hash": None, "reason": None, "event_id": eid})
+        return {**row, "status": status, "fields": {}, "search": "", "cause_event_id": eid, "n": it.n,
+                "position": it.position}
     if t == "publication_corrected":
         fields = _filled(state, b["content"], b["redaction_map"])
+        if state.get("public_until"):
+            fields["cf_gsjzq"] = state["public_until"]
+            fields = {f: fields[f] for f in notices.PUBLIC_CF_FIELDS if f in fields}
         versions.append({"case_id": it.case, "n": it.n, "event": "corrected", "at": it.occurred_at,
                          "fields": fields, "content_hash": b["content_hash"], "reason": b["reason"], "event_id": eid})
         return {**row, "status": "corrected", "fields": fields, "search": _search_text(fields),
-                "public_until": fields.get("cf_gsjzq"), "content_hash": b["content_hash"],
+                "public_until": state.get("public_until") or fields.get("cf_gsjzq"), "content_hash": b["content_hash"],
                 "redaction_map_hash": b["redaction_map_hash"], "event_id": eid, "cause_event_id": eid,
                 "n": it.n, "position": it.position}
     if t == "publication_withdrawn":

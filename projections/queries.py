@@ -48,6 +48,8 @@ from projections.tables import (
 )
 
 MAX_LIMIT = 1000
+#: Statuses shown on public lists; ``expired`` (R53) and ``repaired`` (R54) notices are not.
+VISIBLE_STATUSES = ("published", "corrected", "withdrawn")
 _STAR = "*"
 
 
@@ -267,8 +269,9 @@ class Projections:
 
     # ----------------------------------------------------------------- public notices (双公示)
     def _notice_out(self, r: Any, today: date) -> dict[str, Any]:
-        expired = r.public_until is not None and today.isoformat() > r.public_until
-        status = "expired" if expired else r.status
+        past = r.public_until is not None and today.isoformat() > r.public_until
+        status = "expired" if past and r.status in VISIBLE_STATUSES else r.status
+        expired = status in ("expired", "repaired")
         fields = {} if expired else dict(r.fields)
         out = {"case_id": r.case_id, "status": status, "agency_code": r.agency_code,
                "fields": {f: fields[f] for f in notices.PUBLIC_CF_FIELDS if f in fields},
@@ -282,7 +285,8 @@ class Projections:
         return out
 
     def _visible(self, today: date) -> Any:
-        return or_(NOTICE.c.public_until.is_(None), NOTICE.c.public_until >= today.isoformat())
+        return and_(NOTICE.c.status.in_(VISIBLE_STATUSES),
+                    or_(NOTICE.c.public_until.is_(None), NOTICE.c.public_until >= today.isoformat()))
 
     def public_notices(self, *, q: str | None = None, agency: str | None = None, cursor: str | None = None,
                        limit: int = 20, now: datetime | None = None) -> tuple[list[dict[str, Any]], str | None]:
@@ -466,7 +470,8 @@ class Projections:
         end = (today + timedelta(days=horizon_days)).isoformat()
         stmt = (select(DEADLINE, CASE_FILE.c.task_no, CASE_FILE.c.case_no, CASE_FILE.c.uscc)
                 .join(CASE_FILE, CASE_FILE.c.case_id == DEADLINE.c.case_id)
-                .where(DEADLINE.c.met_n.is_(None), DEADLINE.c.void_n.is_(None), DEADLINE.c.due_day <= end))
+                .where(DEADLINE.c.tracked.is_(True), DEADLINE.c.met_n.is_(None), DEADLINE.c.void_n.is_(None),
+                       DEADLINE.c.due_day <= end))
         if agency:
             stmt = stmt.where(DEADLINE.c.agency_code == agency)
         rows = self._rows(stmt.order_by(DEADLINE.c.due_day, DEADLINE.c.case_id, DEADLINE.c.kind))

@@ -56,6 +56,7 @@ DEADLINE = Table(
     Column("days", Integer),
     Column("unit", Text),
     Column("calendar_version", Text),
+    Column("tracked", Boolean, nullable=False),
     Column("met_n", Integer),
     Column("met_day", Text),
     Column("late", Boolean),

@@ -93,3 +93,28 @@ def test_a_reviewer_who_is_also_an_officer_is_a_role_conflict() -> None:
 ])
 def test_year_over_year_change_reads_like_the_seed_reports(prev: int, cur: int, text: str) -> None:
     assert change_text("inspections", prev, cur)[1] == text
+
+
+def test_a_new_due_date_of_the_same_kind_supersedes_the_open_one() -> None:
+    filed = item(1, "case_filed", case_no="C-1", investigators=["p1"], case_class="ordinary",
+                 requires_legal_review=False, decision_due=DUE)
+    later = {**DUE, "due": "2025-11-13"}
+    doc = given(filed, item(2, "decision_extension_approved", approver="head", approver_role="agency_head",
+                            basis="复杂", days=30, previous_due=DUE, decision_due=later))
+    assert [(d["set_n"], casefile.deadline_status(d, "2025-11-01")) for d in doc["deadlines"]] == [
+        (1, "void"), (2, "open")]
+
+
+def test_deadlines_announced_by_other_entries_are_met_by_their_answer_or_only_recorded() -> None:
+    notice = item(1, "penalty_notice_served", statement_due=DUE, hearing_request_due=None, mystery_due=DUE)
+    doc = given(notice, item(2, "statement_heard", T0 + DAY))
+    status = {d["kind"]: casefile.deadline_status(d, "2030-01-01") for d in doc["deadlines"]}
+    assert status == {"statement": "met", "mystery": "recorded"}
+
+
+def test_a_publication_period_and_its_end_are_kept_on_the_file() -> None:
+    doc = given(item(1, "publication_period_set", regime_version="samr45", category="general", start_on="2025-09-26",
+                     period_months=36, public_until="2028-09-26", repair_min_until="2026-09-26"),
+                item(2, "publication_expired", public_until="2028-09-26"))
+    assert doc["publication_period"]["public_until"] == "2028-09-26"
+    assert doc["publication_history"][-1]["event"] == "expired"

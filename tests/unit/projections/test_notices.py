@@ -48,3 +48,28 @@ def test_the_csv_has_a_header_in_export_order_and_empty_content_for_a_withdrawn_
     assert text.startswith(",".join(notices.EXPORT_COLUMNS) + "\r\n")
     assert rows[0]["withdrawal_reason"] == "已撤销" and rows[0]["cf_wsh"] == ""
     assert rows[1]["cf_wsh"] == "罚1" and VALID_ID not in text
+
+
+def _it(n: int, wire: str, **body: object) -> object:
+    from projections.source import Item
+
+    return Item(position=n, leaf_index=n, recorded_at=n, case="c", n=n, type=f"inspection.{wire}.v1",
+                occurred_at=1_758_852_000_000_000, actor="pub", key=b"k" * 32, prev=b"p" * 32, body=dict(body),
+                entry_hash=bytes([n]) * 32, sig=b"s" * 64)
+
+
+def test_the_decided_publication_period_becomes_cf_gsjzq_and_expiry_removes_the_content() -> None:
+    from projections.projectors import _notice_apply
+
+    state: dict = {"agency": "A", "decision": {"decision_no": "罚1", "decided_day": "2025-09-26",
+                                                "penalty_kinds": ["罚款"], "fine_fen": 200_000}, "alterations": {}}
+    versions: list = []
+    _notice_apply(state, None, _it(1, "publication_period_set", public_until="2028-09-26"), versions)
+    row = _notice_apply(state, None, _it(2, "published", content={"cf_wsh": "罚1", "cf_gsjzq": "2026-01-01"},
+                                         redaction_map={}, content_hash="h", redaction_map_hash="r",
+                                         regime="samr", flags=[]), versions)
+    assert row is not None and row["public_until"] == "2028-09-26" and row["fields"]["cf_gsjzq"] == "2028-09-26"
+    assert row["fields"]["cf_nr_fk"] == "0.2" and row["fields"]["cf_cfjgdm"] == "A"
+    gone = _notice_apply(state, row, _it(3, "credit_repair_approved", application_ref="x"), versions)
+    assert gone is not None and gone["status"] == "repaired" and gone["fields"] == {} and gone["search"] == ""
+    assert [v["event"] for v in versions] == ["published", "repaired"]
