@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import BigInteger, Column, Engine, Integer, LargeBinary, MetaData, String, Table, Text, delete, select, update
@@ -128,11 +129,17 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 # =========================================================================== principals
 
+_BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
+                     description="An API token (`Authorization: Bearer <token>`); omit for public access.")
+
+
 def current_principal(
+    request: Request,
     services: ServicesDep,
-    authorization: Annotated[str | None, Header(description="`Bearer <token>`; omit for public access")] = None,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
 ) -> Principal:
     """The caller: the public when no ``Authorization`` header is sent, 401 for a bad token."""
+    authorization = request.headers.get("authorization")
     if authorization is None or not authorization.strip():
         return PUBLIC
     principal = services.authenticator.authenticate(authorization)
@@ -458,14 +465,17 @@ class CommandContext:
         services: ServicesDep,
         principal: PrincipalDep,
         idempotency_key: Annotated[str | None, Header(
-            alias="Idempotency-Key", description="replays the first response for the same key and request")] = None,
+            alias="Idempotency-Key", pattern=r"^[\x21-\x7e]{1,255}$",
+            description="replays the first response for the same key and request")] = None,
         if_match: Annotated[str | None, Header(
-            alias="If-Match", description='the case ETag the command expects, e.g. "7" (412 otherwise)')] = None,
+            alias="If-Match", pattern=r'^(\*|(W/)?"[0-9]{1,12}")$',
+            description='the case ETag the command expects, e.g. "7" (412 otherwise)')] = None,
         x_key_id: Annotated[str | None, Header(
-            alias="X-Key-Id", description="client-signed mode: the signing key id (hex)")] = None,
+            alias="X-Key-Id", pattern=r"^[0-9a-fA-F]{64}$",
+            description="client-signed mode: the signing key id (hex)")] = None,
         x_signature: Annotated[str | None, Header(
-            alias="X-Signature", description="client-signed mode: hex signatures, comma-separated, "
-                                             "one per previewed entry")] = None,
+            alias="X-Signature", pattern=r"^[0-9a-fA-F]{128}(,[0-9a-fA-F]{128}){0,15}$",
+            description="client-signed mode: hex signatures, comma-separated, one per previewed entry")] = None,
         preview: Annotated[bool, Query(description="return the entries this command would append, "
                                                    "for the client to sign; writes nothing")] = False,
     ) -> None:
