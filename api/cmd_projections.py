@@ -56,7 +56,10 @@ def _progress(total: int, desc: str) -> Any:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    """Drop and rebuild one projection (``args.name``) or all of them, with a progress bar on a tty."""
+    """Drop and rebuild one projection (``args.name``) or all of them, with a progress bar on a tty.
+
+    ``args.batch`` (notifications per transaction, default 5000) and ``args.jobs`` (worker processes,
+    default 1) are optional."""
     from projections.errors import ProjectionError, ProjectionFailed
     from projections.runner import DEFAULT_BATCH, ProjectionRunner
     from projections.source import head_position
@@ -66,12 +69,22 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     names = [args.name] if getattr(args, "name", None) else None
     try:
-        runner = ProjectionRunner(engine, names, batch_size=getattr(args, "batch", None) or DEFAULT_BATCH)
+        runner = ProjectionRunner(engine, names, batch_size=DEFAULT_BATCH)
         with engine.connect() as conn:
             head = head_position(conn)
         bar = _progress(head, "rebuild " + (args.name or "all"))
         t0 = time.perf_counter()
-        n = runner.rebuild(progress=bar.update if bar else None)
+        jobs = getattr(args, "jobs", None) or 1
+        if jobs > 1:
+            from api.settings import sqlalchemy_url
+            from projections.runner import REBUILD_BATCH, parallel_rebuild
+
+            n = parallel_rebuild(sqlalchemy_url(args.db), names, jobs=jobs,
+                                 batch_size=getattr(args, "batch", None) or REBUILD_BATCH,
+                                 progress=bar.update if bar else None)
+        else:
+            n = runner.rebuild(progress=bar.update if bar else None,
+                               batch_size=getattr(args, "batch", None))
         dt = time.perf_counter() - t0
         if bar:
             bar.close()

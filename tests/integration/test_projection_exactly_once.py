@@ -145,3 +145,16 @@ def test_tables_of_an_older_projection_version_are_rebuilt_on_setup(db_url: str)
     assert reset == ["statistics"] and runner.positions()["statistics"] == 0
     runner.run()
     assert dump(c.engine) == before
+
+
+def test_a_parallel_rebuild_in_worker_processes_equals_a_serial_one(db_url: str) -> None:
+    from projections.runner import parallel_rebuild
+
+    c = a_busy_ledger(db_url)
+    ProjectionRunner(c.engine).rebuild()
+    serial = dump(c.engine)
+
+    n = parallel_rebuild(db_url, jobs=2, batch_size=50, poll=0.05)
+
+    assert n == c.app.recorder.max_notification_id()
+    assert dump(c.engine) == serial
