@@ -110,6 +110,26 @@ class Services:
     feedback: Any  # api.routers.feedback.FeedbackStore
     runner: Any = None  # projections.runner.ProjectionRunner, or None when another process projects
     started: float = field(default_factory=time.time)
+    #: Who each case belongs to. A case's agencies, lead and enterprise are fixed at dispatch, so
+    #: they are cached for the life of the process (bounded).
+    scopes: dict[UUID, CaseScope] = field(default_factory=dict)
+    _events: Any = None
+
+    def events_table(self) -> Any:
+        if self._events is None:
+            from ledger.audit import events_table  # noqa: PLC0415
+
+            self._events = events_table(self.container.engine)
+        return self._events
+
+    def case_version(self, case_id: UUID) -> int:
+        """The case's current version (its last entry number), from the ledger."""
+        from sqlalchemy import func  # noqa: PLC0415
+
+        t = self.events_table()
+        with self.container.engine.connect() as conn:
+            v = conn.execute(select(func.max(t.c.originator_version)).where(t.c.originator_id == case_id)).scalar()
+        return int(v or 0)
 
     def now(self) -> datetime:
         return from_micros(self.container.app.clock())
@@ -190,10 +210,18 @@ def parse_case_id(case_id: str) -> UUID:
         raise NotFound(f"no case {case_id!r}", code="E_UNKNOWN_CASE") from None
 
 
+_SCOPE_CACHE_MAX = 200_000
+
+
 def case_scope(services: Services, case_id: UUID) -> CaseScope:
+    """Who the case belongs to (cached: fixed at dispatch). ``version`` is as of the first lookup;
+    use ``Services.case_version`` for the current one."""
     from domain.errors import UnknownCase  # noqa: PLC0415
     from domain.inspection import Inspection  # noqa: PLC0415
 
+    hit = services.scopes.get(case_id)
+    if hit is not None:
+        return hit
     try:
         insp = services.container.app.get_inspection(case_id)
     except UnknownCase:
@@ -201,7 +229,11 @@ def case_scope(services: Services, case_id: UUID) -> CaseScope:
     if not isinstance(insp, Inspection):
         raise NotFound(f"no case {case_id}", code="E_UNKNOWN_CASE")
     agencies = frozenset(a["agency_code"] for a in insp.assignments)
-    return CaseScope(case_id, agencies, insp.lead_agency, insp.uscc, insp.version)
+    scope = CaseScope(case_id, agencies, insp.lead_agency, insp.uscc, insp.version)
+    if len(services.scopes) > _SCOPE_CACHE_MAX:
+        services.scopes.clear()
+    services.scopes[case_id] = scope
+    return scope
 
 
 def may_read(principal: Principal, scope: CaseScope) -> bool:

@@ -20,7 +20,11 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def app_from_env() -> FastAPI:
-    """The app for a uvicorn worker, from ``CASELEDGER_*`` variables (set by :func:`cmd_serve`)."""
+    """The app for a uvicorn worker, from ``CASELEDGER_*`` variables (set by :func:`cmd_serve`).
+
+    ``CASELEDGER_PROJECT``: ``follow`` (default: each worker keeps the projections current in a
+    background thread), ``off`` (a separate ``caseledger project`` process does it) or ``sync``.
+    """
     from api.app import configure_logging, create_app, default_config  # noqa: PLC0415
     from api.bootstrap import bootstrap  # noqa: PLC0415
     from api.settings import Settings  # noqa: PLC0415
@@ -30,7 +34,8 @@ def app_from_env() -> FastAPI:
     container = bootstrap(settings)
     every = float(os.environ.get("CASELEDGER_CHECKPOINT_EVERY", "0") or 0)
     cfg = default_config(container, public_base_url=os.environ.get("CASELEDGER_PUBLIC_URL") or None,
-                         checkpoint_every=every or None, project="follow")
+                         checkpoint_every=every or None,
+                         project=os.environ.get("CASELEDGER_PROJECT", "follow"))
     return create_app(container, config=cfg)
 
 

@@ -220,7 +220,6 @@ def verify_case(services: Services, case_id: UUID) -> CaseVerification:
     (3.1-3.5). Entries recorded after the checkpoint are *pending*.
     """
     from ledger import merkle  # noqa: PLC0415
-    from ledger.audit import events_table  # noqa: PLC0415
     from ledger.chain import ChainCursor, decode_entry, decode_record  # noqa: PLC0415
     from ledger.checkpoint import verify_checkpoint  # noqa: PLC0415
     from ledger.errors import LedgerError, UsageError, VerificationError  # noqa: PLC0415
@@ -228,7 +227,7 @@ def verify_case(services: Services, case_id: UUID) -> CaseVerification:
     from ledger.signing import ENTRY_CONTEXT, check_signature  # noqa: PLC0415
 
     c = services.container
-    table = events_table(c.engine)
+    table = services.events_table()
     lv = c.merkle.leaves
     q = (select(table.c.originator_version, table.c.state, lv.c.idx, lv.c.recorded_at)
          .select_from(table.join(lv, lv.c.notification_id == table.c.id))

@@ -42,7 +42,7 @@ def _case_file(services: Any, scope: Any) -> dict[str, Any]:
         cf = services.projections.case_file(str(scope.case_id))
     except UnknownCaseFile:
         cf = {}
-    if int(cf.get("last_n") or 0) < scope.version:
+    if int(cf.get("last_n") or 0) < services.case_version(scope.case_id):
         services.catch_up()
         cf = services.projections.case_file(str(scope.case_id))
     return cf
@@ -55,7 +55,7 @@ def case_file(
 ) -> Response:
     scope = readable_case(services, principal, case_id)
     cf = _case_file(services, scope)
-    version = int(cf.get("last_n") or scope.version)
+    version = int(cf["last_n"])
     tag = etag(version)
     if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers={"ETag": tag})
@@ -80,13 +80,12 @@ def case_history(
 
 @router.get("/{case_id}/entries", summary="the case's signed entries with their leaf indexes", responses=_READ)
 def case_entries(case_id: CaseId, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    from ledger.audit import events_table  # noqa: PLC0415
     from ledger.chain import decode_entry, decode_record  # noqa: PLC0415
     from ledger.hashing import entry_hash  # noqa: PLC0415
 
     scope = readable_case(services, principal, case_id)
     c = services.container
-    table = events_table(c.engine)
+    table = services.events_table()
     lv = c.merkle.leaves
     q = (select(table.c.originator_version, table.c.state, lv.c.idx, lv.c.recorded_at)
          .select_from(table.join(lv, lv.c.notification_id == table.c.id))

@@ -1,0 +1,270 @@
+"""HTTP load against ``caseledger serve`` on PostgreSQL with 2 uvicorn workers (issue 7).
+
+python -m bench.bench_http [--pg URL] [--per-level 1:300,16:960,64:1280] [--reads 3000]
+
+1. Builds a fresh PostgreSQL schema with the e2e world (registers, custodial keys, published and
+   withdrawn notices) and one prepared inspection per client slot (dispatched, approved, checked
+   in, certificates shown), so that every measured request appends exactly one signed entry
+   (``POST /v1/cases/{id}/evidence``) and clients never contend for the same case.
+2. Measures the in-process append rate first: the same command through ``LedgerApplication`` in
+   this process, single-threaded, on the same database.
+3. Starts ``caseledger serve --workers 2`` (``api.serve.cmd_serve``) in a child process on
+   loopback, and drives it from this process with asyncio + httpx at 1, 16 and 64 concurrent
+   clients: appends per second and p50 / p99 latency. A fixed number of requests per level.
+4. Public-notice reads: ``GET /v1/notices?limit=20`` (the first page, then following cursors)
+   with 16 concurrent clients.
+
+Results go to bench/out/http.json and are printed as a table (docs/api.md quotes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import PG_DEFAULT, drop_pg_schema, fresh_pg_schema, percentile, write_result
+
+SECRET = b"bench-master-secret-0123456789abcdef"
+CASE_ENTRIES = 24  # evidence entries per prepared case before a client moves to its next case
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def prepare(url: str, data_dir: Path, cases: int) -> dict[str, Any]:
+    """Seed the world and ``cases`` inspections ready for evidence; return what the load needs."""
+    from api.app import create_app, default_config
+    from api.auth import Role
+    from api.blobs import BlobStore
+    from api.bootstrap import bootstrap
+    from api.settings import Settings
+    from ledger.codec import to_micros
+    from tests.e2e.world import A0, ENT0, ENT1, ENTERPRISES, T, seed
+    from domain.uscc import make_uscc
+
+    settings = Settings(db_url=url, master_secret=SECRET, data_dir=data_dir)
+    c = bootstrap(settings)
+    seed(c, 12)
+    app = create_app(c, config=default_config(c, project="sync"))  # creates the API tables
+    tokens = app.state.tokens
+    tokens.add_principal("p-lin", [Role.OFFICER], agency=A0, name="林执法")
+    token = tokens.issue_token("p-lin", label="bench")
+    blob = BlobStore(data_dir / "blobs").put_bytes(b"bench evidence photo " * 500)
+    ents = [ENT0, ENT1, make_uscc(ENTERPRISES[5][0] + "0")]
+    a = c.app
+    ids = []
+    base = T("2025-06-02 09:00")
+    for i in range(cases):
+        day = base + timedelta(minutes=3 * i)
+        cid = a.dispatch_inspection(task_no=f"BENCH-{i:05d}", inspection_type="routine", mode="on_site",
+                                    uscc=ents[i % 3], at=day, actor="p-lin",
+                                    assignments=[{"agency_code": A0, "item_codes": ["I-食品"],
+                                                  "cert_nos": ["35010001", "35010002"]}])
+        a.approve_inspection(inspection_id=cid, agency_code=A0, approver="head-sj", at=day + timedelta(seconds=10))
+        a.record_arrival(inspection_id=cid, scan={"code_id": f"Q{i}", "uscc": ents[i % 3],
+                                                  "scanned_at": to_micros(day)},
+                         location="现场", at=day + timedelta(seconds=20), actor="p-lin")
+        a.show_certificate(inspection_id=cid, cert_no="35010001", at=day + timedelta(seconds=30), actor="p-lin")
+        a.show_certificate(inspection_id=cid, cert_no="35010002", at=day + timedelta(seconds=40), actor="p-chen")
+        ids.append(str(cid))
+    app.state.services.catch_up()
+    c.engine.dispose()
+    return {"token": token, "sha256": blob.sha256, "cases": ids, "start": base + timedelta(days=1)}
+
+
+def evidence_body(i: int, sha: str, at: datetime) -> dict[str, Any]:
+    return {"at": at.isoformat(), "evidence_id": f"EV-{i}", "evidence_type": "书证", "sha256": sha,
+            "media_type": "image/jpeg", "source": "on_site", "cert_nos": ["35010001", "35010002"],
+            "capture": {"device": "bench"}}
+
+
+def in_process_rate(url: str, data_dir: Path, cases: list[str], sha: str, start: datetime, n: int) -> dict[str, Any]:
+    """The same append, called on LedgerApplication in this process, one at a time."""
+    from uuid import UUID
+
+    from api.bootstrap import bootstrap
+    from api.settings import Settings
+
+    c = bootstrap(Settings(db_url=url, master_secret=SECRET, data_dir=data_dir))
+    lat = []
+    t0 = time.perf_counter()
+    for k in range(n):
+        cid = UUID(cases[k // CASE_ENTRIES])
+        s = time.perf_counter()
+        c.app.log_evidence(inspection_id=cid, evidence_id=f"IP-{k}", evidence_type="书证", sha256=sha, size=10500,
+                           media_type="image/jpeg", source="on_site", capture={"device": "bench"},
+                           cert_nos=["35010001", "35010002"], at=start + timedelta(seconds=k % CASE_ENTRIES),
+                           actor="p-lin")
+        lat.append(time.perf_counter() - s)
+    took = time.perf_counter() - t0
+    c.engine.dispose()
+    return {"appends": n, "seconds": round(took, 3), "per_second": round(n / took, 1),
+            "p50_ms": round(percentile(lat, 50) * 1000, 2), "p99_ms": round(percentile(lat, 99) * 1000, 2)}
+
+
+async def append_level(base: str, token: str, sha: str, cases: list[str], start: datetime, clients: int,
+                       total: int, tag: str) -> dict[str, Any]:
+    per_client = total // clients
+    lat: list[float] = []
+    errors: dict[int, int] = {}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60,
+                                 headers={"Authorization": f"Bearer {token}"}) as http:
+
+        async def client(ci: int) -> None:
+            slots = cases[ci::clients]
+            for k in range(per_client):
+                cid = slots[k // CASE_ENTRIES]
+                body = evidence_body(k, sha, start + timedelta(seconds=k % CASE_ENTRIES))
+                body["evidence_id"] = f"{tag}-{ci}-{k}"
+                s = time.perf_counter()
+                r = await http.post(f"/v1/cases/{cid}/evidence", json=body)
+                lat.append(time.perf_counter() - s)
+                if r.status_code != 200:  # noqa: PLR2004
+                    errors[r.status_code] = errors.get(r.status_code, 0) + 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(i) for i in range(clients)))
+        took = time.perf_counter() - t0
+    n = per_client * clients
+    return {"clients": clients, "appends": n, "seconds": round(took, 3), "per_second": round(n / took, 1),
+            "p50_ms": round(percentile(lat, 50) * 1000, 2), "p99_ms": round(percentile(lat, 99) * 1000, 2),
+            "errors": errors}
+
+
+async def read_level(base: str, clients: int, total: int) -> dict[str, Any]:
+    lat: list[float] = []
+    errors: dict[int, int] = {}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+
+        async def client() -> None:
+            cursor = None
+            for _ in range(total // clients):
+                s = time.perf_counter()
+                r = await http.get("/v1/notices", params={"limit": 20, **({"cursor": cursor} if cursor else {})})
+                lat.append(time.perf_counter() - s)
+                if r.status_code != 200:  # noqa: PLR2004
+                    errors[r.status_code] = errors.get(r.status_code, 0) + 1
+                    cursor = None
+                    continue
+                cursor = r.json()["next_cursor"]
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        took = time.perf_counter() - t0
+    n = (total // clients) * clients
+    return {"clients": clients, "reads": n, "seconds": round(took, 3), "per_second": round(n / took, 1),
+            "p50_ms": round(percentile(lat, 50) * 1000, 2), "p99_ms": round(percentile(lat, 99) * 1000, 2),
+            "errors": errors}
+
+
+def start_server(url: str, data_dir: Path, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CASELEDGER_DB": url, "CASELEDGER_MASTER_SECRET": SECRET.decode(),
+           "CASELEDGER_DATA_DIR": str(data_dir), "CASELEDGER_PROJECT": "follow", "PYTHONPATH": os.getcwd()}
+    code = ("import argparse, sys; from api.serve import cmd_serve; "
+            f"sys.exit(cmd_serve(argparse.Namespace(db={url!r}, host='127.0.0.1', port={port}, workers={workers}, "
+            "log_level='info', public_url=None, checkpoint_every=0)))")
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=log.open("wb"),  # noqa: S603
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_ready(base: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:  # noqa: PLR2004
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    msg = f"server at {base} did not become ready"
+    raise RuntimeError(msg)
+
+
+def parse_levels(spec: str) -> list[tuple[int, int]]:
+    return [(int(a), int(b)) for a, b in (x.split(":") for x in spec.split(","))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pg", default=os.environ.get("CASELEDGER_TEST_PG_URL", PG_DEFAULT))
+    ap.add_argument("--per-level", default="1:300,16:960,64:1280", help="clients:requests,...")
+    ap.add_argument("--reads", type=int, default=3000)
+    ap.add_argument("--in-process", type=int, default=300)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    levels = parse_levels(args.per_level)
+    slots = sum(-(-total // CASE_ENTRIES) + clients for clients, total in levels)
+    cases_needed = slots + -(-args.in_process // CASE_ENTRIES)
+    url = fresh_pg_schema(args.pg)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    proc = None
+    try:
+        t0 = time.perf_counter()
+        prep = prepare(url, tmp, cases_needed)
+        print(f"prepared {cases_needed} inspections in {time.perf_counter() - t0:.1f} s", flush=True)
+        cases = prep["cases"]
+        ip_cases, cases = cases[: -(-args.in_process // CASE_ENTRIES)], cases[-(-args.in_process // CASE_ENTRIES):]
+        in_proc = in_process_rate(url, tmp, ip_cases, prep["sha256"], prep["start"], args.in_process)
+        print(f"in-process: {in_proc['per_second']} appends/s (p50 {in_proc['p50_ms']} ms)", flush=True)
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = start_server(url, tmp, port, args.workers, tmp / "server.log")
+        wait_ready(base)
+        results = []
+        offset = 0
+        for clients, total in levels:
+            need = -(-total // clients // CASE_ENTRIES) * clients
+            mine = cases[offset: offset + need]
+            offset += need
+            warm = asyncio.run(append_level(base, prep["token"], prep["sha256"], mine, prep["start"], clients,
+                                            clients, f"W{clients}"))  # one request per client: connections up
+            del warm
+            r = asyncio.run(append_level(base, prep["token"], prep["sha256"], mine, prep["start"]
+                                         + timedelta(minutes=1), clients, total, f"L{clients}"))
+            results.append(r)
+            print(f"HTTP {clients:>3} clients: {r['per_second']:>7} appends/s  p50 {r['p50_ms']:>7} ms  "
+                  f"p99 {r['p99_ms']:>7} ms  errors {r['errors']}", flush=True)
+        reads = asyncio.run(read_level(base, 16, args.reads))
+        print(f"notices (16 clients): {reads['per_second']} reads/s  p50 {reads['p50_ms']} ms  "
+              f"p99 {reads['p99_ms']} ms  errors {reads['errors']}", flush=True)
+        out = {"backend": "postgresql", "workers": args.workers, "in_process": in_proc, "http_appends": results,
+               "notice_reads": reads,
+               "http_vs_in_process": {str(r["clients"]): round(r["per_second"] / in_proc["per_second"], 2)
+                                      for r in results},
+               "note": "each append = POST /v1/cases/{id}/evidence: auth, scope check (aggregate load), "
+                       "idempotency-free custodial signing, one signed entry + Merkle leaf; projections "
+                       "followed by a background thread in each worker"}
+        path = write_result("http", out)
+        print(f"wrote {path}")
+        print(json.dumps(out, indent=1, ensure_ascii=False))
+    finally:
+        if proc is not None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        drop_pg_schema(url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
