@@ -122,7 +122,7 @@ async def append_level(base: str, token: str, sha: str, cases: list[str], start:
                        total: int, tag: str) -> dict[str, Any]:
     per_client = total // clients
     lat: list[float] = []
-    errors: dict[int, int] = {}
+    errors: dict[int | str, int] = {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60,
                                  headers={"Authorization": f"Bearer {token}"}) as http:
@@ -134,7 +134,11 @@ async def append_level(base: str, token: str, sha: str, cases: list[str], start:
                 body = evidence_body(k, sha, start + timedelta(seconds=k % CASE_ENTRIES))
                 body["evidence_id"] = f"{tag}-{ci}-{k}"
                 s = time.perf_counter()
-                r = await http.post(f"/v1/cases/{cid}/evidence", json=body)
+                try:
+                    r = await http.post(f"/v1/cases/{cid}/evidence", json=body)
+                except httpx.TransportError as e:  # counted, not retried: it is a result too
+                    errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
+                    continue
                 lat.append(time.perf_counter() - s)
                 if r.status_code != 200:  # noqa: PLR2004
                     errors[r.status_code] = errors.get(r.status_code, 0) + 1
@@ -177,7 +181,7 @@ async def read_level(base: str, clients: int, total: int) -> dict[str, Any]:
 
 def start_server(url: str, data_dir: Path, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CASELEDGER_DB": url, "CASELEDGER_MASTER_SECRET": SECRET.decode(),
-           "CASELEDGER_DATA_DIR": str(data_dir), "CASELEDGER_PROJECT": "follow", "PYTHONPATH": os.getcwd()}
+           "CASELEDGER_DATA_DIR": str(data_dir), "CASELEDGER_PROJECT": os.environ.get("BENCH_PROJECT", "follow"), "PYTHONPATH": os.getcwd()}
     code = ("import argparse, sys; from api.serve import cmd_serve; "
             f"sys.exit(cmd_serve(argparse.Namespace(db={url!r}, host='127.0.0.1', port={port}, workers={workers}, "
             "log_level='info', public_url=None, checkpoint_every=0)))")
