@@ -253,8 +253,8 @@ def main() -> int:
                "notice_reads": reads,
                "http_vs_in_process": {str(r["clients"]): round(r["per_second"] / in_proc["per_second"], 2)
                                       for r in results},
-               "note": "each append = POST /v1/cases/{id}/evidence: auth, scope check (aggregate load), "
-                       "idempotency-free custodial signing, one signed entry + Merkle leaf; projections "
+               "note": "each append = POST /v1/cases/{id}/evidence: bearer auth, case scope (cached), body validation, "
+                       "custodial signing, one signed entry + its Merkle leaf in one transaction; projections "
                        "followed by a background thread in each worker"}
         path = write_result("http", out)
         print(f"wrote {path}")
