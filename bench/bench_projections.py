@@ -226,15 +226,19 @@ def build(url: str, entries: int) -> tuple[Any, int]:
         c = make_enforcement_ledger(url, ACTORS)
     with c.engine.connect() as conn:
         have = head_position(conn)
-    cases = max(1, int((entries - have) / PER_CASE))
-    if have >= entries * 0.95:
+    if have >= entries:
         log(f"reusing {have} entries in {url}")
         return c, 0
     signer = Signer()
     t = time.perf_counter()
     buf: list[StoredEvent] = []
     done = 0
-    for se in interleaved(signer, have, cases):
+    need = entries - have
+    # Case numbers start at ``have`` so a top-up never reuses a case id; the last cases may stop
+    # part-way through their lifecycle, like work in progress.
+    for k, se in enumerate(interleaved(signer, have, int(need / PER_CASE) + INTERLEAVE + 1)):
+        if k >= need:
+            break
         buf.append(se)
         if len(buf) >= TXN:
             c.app.recorder.insert_events(buf)

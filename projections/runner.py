@@ -23,6 +23,7 @@ visible in id order and no notification can appear behind a position already pas
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -96,6 +97,7 @@ class ProjectionRunner:
         self.limits = limits
         self.hook = hook
         self.strict = strict
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ schema
     def setup(self, *, rebuild_stale: bool = True) -> list[str]:
@@ -153,7 +155,14 @@ class ProjectionRunner:
 
     # ------------------------------------------------------------------ processing
     def run_once(self) -> int:
-        """Process one batch. Returns the number of notifications read (0: caught up or lost a race)."""
+        """Process one batch. Returns the number of notifications read (0: caught up or lost a race).
+
+        Thread-safe: calls on one runner are serialised (the projections keep per-runner caches);
+        separate runners and processes coordinate through the tracking rows."""
+        with self._lock:
+            return self._run_once()
+
+    def _run_once(self) -> int:
         try:
             with self.engine.connect() as conn:
                 relaxed = _relax_sqlite_sync(conn)
