@@ -125,6 +125,8 @@ def _field_type(tp: Any) -> Any:  # noqa: PLR0911 - one branch per kind of param
         args = get_args(tp)
         if args and args[1] is str:
             return Annotated[dict[Short, Text], Field(max_length=64)]
+        if args and args[1] is int:
+            return Annotated[dict[Short, Annotated[int, Field(ge=-(2**62), le=2**62)]], Field(max_length=256)]
         return Annotated[dict[Short, JsonValue], Field(max_length=64)]
     return JsonValue
 
@@ -175,7 +177,7 @@ def _check_blob(ctx: CommandContext, _: CaseScope | None, fields: dict[str, Any]
 def _own_agency(ctx: CommandContext, _: CaseScope | None, fields: dict[str, Any]) -> None:
     code = fields.get("agency_code") or ctx.principal.agency
     if code != ctx.principal.agency:
-        raise Forbidden("a head approves for their own agency only", code="E_FORBIDDEN_SCOPE")
+        raise Forbidden("you act for your own agency only", code="E_FORBIDDEN_SCOPE")
     fields["agency_code"] = code
 
 
@@ -291,6 +293,20 @@ SPECS: list[Spec] = [
     Spec("expire_publication", f"{C}/publication-expiry", (PUBLISHER,), "R53: end publication after its period"),
     Spec("approve_credit_repair", f"{C}/credit-repair", (HEAD,), "R54: approve credit repair (early removal)"),
     Spec("record_overdue", f"{C}/overdue-checks", (OFFICER, HEAD), "append newly overdue obligations with V_* flags"),
+    # -- coercive measures (查封/扣押) ------------------------------------------------------------
+    Spec("take_coercive_measure", f"{C}/coercive-measures", (OFFICER,),
+         "R3, R25, R56, R57: take a coercive measure (查封/扣押) with its record and AV segments",
+         types={"agency_code": Short | None}, prepare=_own_agency, status_code=201),
+    Spec("approve_coercive_measure", f"{C}/coercive-measures/{{measure_no}}/approval", (HEAD,),
+         "R56: the head approves the measure (afterwards, in an emergency)"),
+    Spec("extend_coercive_measure", f"{C}/coercive-measures/{{measure_no}}/extension", (HEAD,),
+         "R57: extend the measure's period once"),
+    Spec("note_testing_period", f"{C}/coercive-measures/{{measure_no}}/testing-period", (OFFICER,),
+         "R57: a testing or appraisal period that does not count"),
+    Spec("end_coercive_measure", f"{C}/coercive-measures/{{measure_no}}/end", (OFFICER, HEAD),
+         "R57: lift the measure, or decide on the items"),
+    Spec("record_measure_overdue", f"{C}/coercive-measures/{{measure_no}}/overdue-checks", (OFFICER, HEAD),
+         "append the measure's newly overdue obligations"),
     Spec("close_case", f"{C}/closure", (OFFICER, HEAD), "R24: close the case (every phase recorded)"),
     # -- agency-level: random draws, special campaigns, devices -------------------------------
     Spec("commit_draw_pool", "/v1/agencies/{agency_code}/draws", (OFFICER, HEAD),
@@ -304,6 +320,9 @@ SPECS: list[Spec] = [
          "R11: approve a special campaign", agency_param="agency_code"),
     Spec("file_special_campaign", "/v1/agencies/{agency_code}/special-campaigns/{campaign_no}/filing",
          (OFFICER, HEAD), "R11: file the campaign with the justice office", agency_param="agency_code"),
+    Spec("publish_annual_statistics", "/v1/agencies/{agency_code}/annual-statistics", (HEAD, PUBLISHER),
+         "R61: publish the agency's annual statistics with their replay hash", agency_param="agency_code",
+         status_code=201),
     Spec("register_device", "/v1/devices", (REGISTRAR,), "R27: register a technical monitoring device",
          status_code=201),
     Spec("review_device", "/v1/devices/{device_id}/review", (REVIEWER,), "R27: legal and technical review of a device"),

@@ -46,6 +46,10 @@ COMMAND_ROLES: dict[str, set[str]] = {
     "withdraw_publication": {"publisher"}, "correct_publication": {"publisher"}, "expire_publication": {"publisher"},
     "approve_credit_repair": {"agency_head"}, "record_overdue": {"officer", "agency_head"},
     "close_case": {"officer", "agency_head"}, "commit_draw_pool": {"officer", "agency_head"},
+    "take_coercive_measure": {"officer"}, "approve_coercive_measure": {"agency_head"},
+    "extend_coercive_measure": {"agency_head"}, "note_testing_period": {"officer"},
+    "end_coercive_measure": {"officer", "agency_head"}, "record_measure_overdue": {"officer", "agency_head"},
+    "publish_annual_statistics": {"agency_head", "publisher"},
     "perform_draw": {"officer", "agency_head"}, "assess_special_necessity": {"officer", "agency_head"},
     "approve_special_campaign": {"agency_head"}, "file_special_campaign": {"officer", "agency_head"},
     "register_device": {"registrar"}, "review_device": {"legal_reviewer"}, "publish_device_location": {"publisher"},
@@ -55,7 +59,7 @@ COMMAND_ROLES: dict[str, set[str]] = {
     "publish_reference_list": {"registrar"},
 }
 PATH_VALUES = {"agency_code": A0, "cert_no": "35010001", "uscc": ENT0, "draw_no": "D-1", "campaign_no": "SC-1",
-               "device_id": "DEV-1"}
+               "device_id": "DEV-1", "measure_no": "M-1"}
 
 
 def _example(schema: dict[str, Any], defs: dict[str, Any], name: str = "") -> Any:  # noqa: PLR0911

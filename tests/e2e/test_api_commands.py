@@ -270,3 +270,14 @@ def test_registers_are_kept_by_the_registrar_only(world: World) -> None:
               "scope": "2026", "entries": [{"item_code": "I-食品"}]})
     assert r.status_code == 201, r.json()
     assert r.json()["version"] == 1
+
+
+def test_every_enforcement_command_has_an_endpoint() -> None:
+    import inspect  # noqa: PLC0415
+
+    from api.routers.commands import SPECS  # noqa: PLC0415
+    from ledger.enforcement import EnforcementCommands  # noqa: PLC0415
+
+    commands = {n for n, f in inspect.getmembers(EnforcementCommands, inspect.isfunction)
+                if not n.startswith(("_", "get_")) and n != "save"}
+    assert commands == {s.method for s in SPECS}
