@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -213,10 +213,18 @@ def create_app(
         config: blob directory, upload limit, trusted checkpoint keys, feedback secret, hooks.
         projections: the read side (default: ``projections.queries.Projections`` on the engine).
     """
-    from api.routers import blobs, cases, commands, feedback, health, log as log_router, notices  # noqa: PLC0415
-    from api.routers import oversight  # noqa: PLC0415
-    from api.routers.feedback import FeedbackStore  # noqa: PLC0415
     from api import web  # noqa: PLC0415
+    from api.routers import (  # noqa: PLC0415
+        blobs,
+        cases,
+        commands,
+        feedback,
+        health,
+        notices,
+        oversight,  # noqa: PLC0415
+    )
+    from api.routers import log as log_router
+    from api.routers.feedback import FeedbackStore  # noqa: PLC0415
 
     cfg = config or default_config(container)
     tokens = TokenStore(container.engine, container.metadata)

@@ -44,7 +44,7 @@ class StoredBlob:
 
 def normalise_digest(value: str) -> str | None:
     """``<hex>`` or ``sha256:<hex>`` → lower-case hex; None if it is not a SHA-256 digest."""
-    v = value[7:] if value.startswith("sha256:") else value
+    v = value.removeprefix("sha256:")
     v = v.lower()
     return v if _HEX64.match(v) else None
 

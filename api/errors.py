@@ -51,7 +51,6 @@ from starlette.requests import ClientDisconnect
 
 from domain.errors import RuleViolation, UnknownEntity
 from domain.errors import UsageError as DomainUsageError
-from projections.errors import BadQuery, ProjectionError, ProjectionFailed
 from ledger.errors import (
     ConflictError,
     EncodingError,
@@ -60,6 +59,7 @@ from ledger.errors import (
     StorageError,
     VerificationError,
 )
+from projections.errors import BadQuery, ProjectionError, ProjectionFailed
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("caseledger.api")

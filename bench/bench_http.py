@@ -35,7 +35,13 @@ from typing import Any
 
 import httpx
 
-from bench.common import PG_DEFAULT, drop_pg_schema, fresh_pg_schema, percentile, write_result
+from bench.common import (
+    PG_DEFAULT,
+    drop_pg_schema,
+    fresh_pg_schema,
+    percentile,
+    write_result,
+)
 
 SECRET = b"bench-master-secret-0123456789abcdef"
 CASE_ENTRIES = 24  # evidence entries per prepared case before a client moves to its next case
@@ -54,9 +60,9 @@ def prepare(url: str, data_dir: Path, cases: int) -> dict[str, Any]:
     from api.blobs import BlobStore
     from api.bootstrap import bootstrap
     from api.settings import Settings
+    from domain.uscc import make_uscc
     from ledger.codec import to_micros
     from tests.e2e.world import A0, ENT0, ENT1, ENTERPRISES, T, seed
-    from domain.uscc import make_uscc
 
     settings = Settings(db_url=url, master_secret=SECRET, data_dir=data_dir)
     c = bootstrap(settings)

@@ -22,7 +22,7 @@ from api.errors import Conflict
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 CaseId = Annotated[str, Path(description="the case (inspection stream) id, a UUID", max_length=64)]
-_READ = {401: {"description": "no token"}, 404: {"description": "unknown case, or not yours to see"}}
+_READ: dict[int | str, dict[str, Any]] = {401: {"description": "no token"}, 404: {"description": "unknown case, or not yours to see"}}
 
 #: Fields an enterprise does not see in its own case file (internal deliberation).
 _ENTERPRISE_HIDDEN = frozenset({"reviews", "flags"})

@@ -27,7 +27,14 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
 from api.auth import Role
-from api.deps import CaseScope, CommandBody, CommandContext, CommandDep, require, writable_case
+from api.deps import (
+    CaseScope,
+    CommandBody,
+    CommandContext,
+    CommandDep,
+    require,
+    writable_case,
+)
 from api.errors import Forbidden, Unprocessable
 from ledger.enforcement import EnforcementCommands
 
@@ -117,15 +124,15 @@ def _field_type(tp: Any) -> Any:  # noqa: PLR0911 - one branch per kind of param
     if tp is UUID:
         return UUID
     if origin in (Iterable, Sequence, list, tuple) or tp in (Iterable, Sequence):
-        args = get_args(tp)
-        if args and get_origin(args[0]) in (Mapping, dict):
+        items = get_args(tp)
+        if items and get_origin(items[0]) in (Mapping, dict):
             return Annotated[list[dict[Short, JsonValue]], Field(max_length=500)]
         return Names
     if origin in (Mapping, dict) or tp in (Mapping, dict):
-        args = get_args(tp)
-        if args and args[1] is str:
+        kv = get_args(tp)
+        if kv and kv[1] is str:
             return Annotated[dict[Short, Text], Field(max_length=64)]
-        if args and args[1] is int:
+        if kv and kv[1] is int:
             return Annotated[dict[Short, Annotated[int, Field(ge=-(2**62), le=2**62)]], Field(max_length=256)]
         return Annotated[dict[Short, JsonValue], Field(max_length=64)]
     return JsonValue

@@ -17,7 +17,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import BigInteger, Column, Engine, Integer, MetaData, String, Table, Text, func, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import ServicesDep, case_scope, parse_case_id
