@@ -216,7 +216,8 @@ def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:
                               "redaction_reviewer": b["redaction_reviewer"], "regime": b["regime"],
                               "served_document_hash": b["served_document_hash"],
                               "decision_version": b["decision_version"], "withdrawal_reason": None,
-                              "cause_n": None, "corrected_n": None}
+                              "cause_n": None, "corrected_n": None,
+                              "public_until": (doc.get("publication_period") or {}).get("public_until")}
         doc["publication_history"].append({"n": n, "at": at, "event": "published", "content_hash": b["content_hash"]})
         doc["stage"] = "published"
         _meet(doc, ("publication", "republication"), it)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -33,6 +34,10 @@ from tests.unit.projections.scenario import (
 )
 
 NOW = T("2025-10-20 09:00")
+
+
+def entry_of(cf: dict[str, Any], wire: str) -> dict[str, Any]:
+    return next(e for e in cf["timeline"] if e["type"] == wire)
 
 
 def given(db_url: str) -> tuple[Any, Projections]:
@@ -62,7 +67,8 @@ def test_case_file_shows_parties_officers_timeline_evidence_deadlines_and_flags(
     assert [(o["cert_no"], o["name"], o["shown_n"]) for o in cf["officers"]] == [("C1", "officer p1", 4),
                                                                                   ("C2", "officer p2", 5)]
     assert cf["officers"][0]["certificate"]["valid_until"] == "2027-12-31"
-    assert [e["n"] for e in cf["timeline"]] == list(range(1, 15))
+    assert [e["n"] for e in cf["timeline"]] == list(range(1, cf["last_n"] + 1))
+    assert cf["timeline"][-1]["type"] == "inspection.published.v1"
     assert all(e["recorded_at"] and e["leaf_index"] is not None and len(e["entry_hash"]) == 64 for e in cf["timeline"])
     ev = cf["evidence"][0]
     assert (ev["evidence_id"], ev["sha256"], ev["capture"], ev["admissible"], ev["post_decision"]) == (
@@ -71,8 +77,9 @@ def test_case_file_shows_parties_officers_timeline_evidence_deadlines_and_flags(
     assert cf["reviews"][0]["result"] == "pass" and cf["decision"]["fine_fen"] == 200_000
     assert cf["services"][0]["method"] == "direct" and cf["publication"]["status"] == "published"
     deadlines = {d["kind"]: d for d in cf["deadlines"]}
-    assert set(deadlines) == {"result_notice", "decision", "service", "publication"}
+    assert {"result_notice", "decision", "statement", "service", "publication"} <= set(deadlines)
     assert all(d["status"] == "met" and d["calendar_version"] for d in deadlines.values())
+    assert cf["publication"]["public_until"] == cf["publication_period"]["public_until"]
     assert cf["related"][0]["type"] == "enterprise_year.inspection_counted.v1"
     assert cf["flag_codes"] == sorted({f["flag"] for f in cf["flags"]})
 
@@ -142,8 +149,10 @@ def test_a_notice_shows_only_allow_listed_fields_and_never_personal_ids(db_url: 
     n = items[0]
     assert list(n["fields"]) == [f for f in notices.PUBLIC_CF_FIELDS if f in n["fields"]]
     assert n["fields"]["cf_wsh"] == "榕市监罚〔2025〕1号" and n["fields"]["cf_nr_fk"] == "0.2"
-    assert n["status"] == "published" and n["public_until"] == "2026-09-26"
-    assert n["event_id"] == p.case_file(str(iid), now=NOW)["timeline"][13]["entry_hash"]
+    cf = p.case_file(str(iid), now=NOW)
+    assert n["status"] == "published" and n["public_until"] == cf["publication_period"]["public_until"]
+    assert n["fields"]["cf_gsjzq"] == n["public_until"]  # R53: the decided period, not the document's
+    assert n["event_id"] == entry_of(cf, "inspection.published.v1")["entry_hash"]
     assert n["content_hash"] == content_hash(published_content())
     public = everything_public(p, str(iid))
     for secret in (SECRET_ID, "身份证", "internal_note", "承办人意见", "cf_fr_zjhm", "cf_fr_zjlx"):
@@ -189,7 +198,7 @@ def test_a_withdrawn_notice_shows_its_reason_in_place_of_the_content(db_url: str
     assert n["status"] == "withdrawn" and n["withdrawal_reason"] == "该处罚决定已被复议机关撤销"
     assert set(n["fields"]) == {"cf_wsh", "cf_cfjgdm", "cf_cfjg"}
     cf = p.case_file(str(iid), now=NOW)
-    assert n["cause_event_id"] == cf["timeline"][14]["entry_hash"]  # the DecisionAltered entry (n = 15)
+    assert n["cause_event_id"] == entry_of(cf, "inspection.decision_altered.v1")["entry_hash"]
     assert [v["event"] for v in n["versions"]] == ["published", "withdrawn"]
     public = everything_public(p, str(iid), facts=False)  # the inspection page names the enterprise anyway
     for content in ("销售过期食品", "某食品公司", "经查", "张三"):
@@ -225,10 +234,12 @@ def test_a_notice_disappears_after_public_until(db_url: str) -> None:
     publish(c.app, iid, T("2025-09-29 10:00"))
     p.refresh()
 
-    assert len(p.public_notices(now=T("2026-09-26 23:00"))[0]) == 1
-    assert p.public_notices(now=T("2026-09-27 00:30"))[0] == []
-    assert p.export_notices_json(now=T("2026-09-27 00:30")) == []
-    expired = p.notice(str(iid), now=T("2026-09-27 00:30"))
+    until = p.notice(str(iid), now=NOW)["public_until"]
+    last_day, day_after = T(until + " 23:00"), T(until + " 00:30") + timedelta(days=1)
+    assert len(p.public_notices(now=last_day)[0]) == 1
+    assert p.public_notices(now=day_after)[0] == []
+    assert p.export_notices_json(now=day_after) == []
+    expired = p.notice(str(iid), now=day_after)
     assert expired["status"] == "expired" and expired["fields"] == {}
 
 
@@ -280,13 +291,14 @@ def test_the_audit_trail_has_actor_key_signature_positions_and_time_gap(db_url: 
 
     assert [e["position"] for e in everything] == sorted(e["position"] for e in everything)
     assert all(e["signature"] == "valid" for e in everything)
-    assert [e["n"] for e in mine] == list(range(1, 14))
+    last_n = p.case_file(str(iid), now=NOW)["last_n"]
+    assert [e["n"] for e in mine] == list(range(1, last_n + 1))
     e = decided[0]
     assert (e["actor"], e["acting_as"], e["key_role"]) == ("head", "agency_head", "officer")
     assert e["gap_us"] == e["recorded_at"] - e["occurred_at"] and len(e["key_id"]) == 64
     assert e["leaf_index"] is not None
     assert {x["actor"] for x in by_actor} == {"head"}
-    assert len(insp) == 13
+    assert len(insp) == last_n
     first = everything[0]
     t = first["recorded_at"]
     from ledger.codec import from_micros

@@ -36,16 +36,19 @@ from tests.unit.projections.scenario import (
     SERVED,
     H,
     T,
+    decide_penalty,
+    file_case,
     published_content,
     world,
 )
 
-OPS = ("dispatch", "approve", "arrive", "show", "evidence", "sign", "conclude", "notify", "file", "review",
-       "educate", "decide", "serve", "publish", "alter", "withdraw", "correct", "cancel", "mode", "project")
+OPS = ("dispatch", "approve", "arrive", "show", "evidence", "sign", "conclude", "notify", "file", "prior_notice",
+       "waive", "review", "educate", "decide", "serve", "publish", "alter", "withdraw", "correct", "cancel", "mode",
+       "project")
 #: ``advance`` takes a case one step further along LIFECYCLE (then round TAIL), so histories get deep;
 #: the other ops are noise in any order.
 LIFECYCLE = ("dispatch", "approve", "arrive", "show", "show", "evidence", "sign", "conclude", "notify", "file",
-             "review", "decide", "serve", "publish")
+             "prior_notice", "waive", "review", "decide", "serve", "publish")
 TAIL = ("correct", "alter", "withdraw", "serve", "publish", "evidence", "alter", "withdraw")
 op = st.sampled_from(("advance",) * 8 + ("project",) * 4 + OPS)
 step = st.tuples(op, st.integers(0, 2), st.integers(1, 9))
@@ -116,10 +119,14 @@ class Sim:
         elif name == "notify":
             a.notify_result(inspection_id=iid, recipient="m", summary_hash=H, secret=b"s", at=at, actor="p1")
         elif name == "file":
-            a.file_case(inspection_id=iid, case_no=f"C-{k}", investigators=["p1"], case_class="ordinary",
-                        requires_legal_review=True, at=at, actor="p1")
+            file_case(a, iid, f"{k}-{x}", at)
+        elif name == "prior_notice":
+            a.serve_penalty_notice(inspection_id=iid, notice_no=f"告-{k}", penalty_kinds=["罚款"],
+                                   fine_fen=100_000 * x, facts_hash=H, hearing_right=False, at=at, actor="p1")
+        elif name == "waive":
+            a.waive_rights(inspection_id=iid, rights=["statement"], waiver_ref=f"声明-{k}", at=at, actor="p1")
         elif name == "review":
-            a.give_legal_review(inspection_id=iid, reviewer="r1", draft_hash=DRAFT, result="pass" if x % 5 else "fail",
+            a.give_legal_review(inspection_id=iid, reviewer="r1", draft_hash=DRAFT, result="fail" if x == 9 else "pass",
                                 checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False,
                                 legal_qualification=True, at=at)
         elif name == "educate":
@@ -128,9 +135,9 @@ class Sim:
             insp = a.get_inspection(iid)
             refs = [e for e, v in insp.evidence.items() if v["admissible"] and not v["post_decision"]][:1]
             if x != 9:
-                a.decide(inspection_id=iid, decision_no=f"罚{k}", outcome="penalty", draft_hash=DRAFT, decider="head",
-                         decider_role="agency_head", evidence_refs=refs, at=at, penalty_kinds=["罚款"],
-                         fine_fen=100_000 * x, benchmark_code="B1")
+                notices = getattr(insp, "notices", ())
+                fine = notices[-1]["fine_fen"] if notices else 100_000 * x
+                decide_penalty(a, iid, f"罚{k}", at, fine_fen=fine, evidence_refs=tuple(refs))
             else:
                 a.decide(inspection_id=iid, decision_no=f"不罚{k}", outcome="no_penalty_minor", draft_hash=DRAFT,
                          decider="head", decider_role="agency_head", evidence_refs=refs, at=at)
@@ -218,7 +225,8 @@ def test_the_property_reaches_deep_into_the_lifecycle(tmp_path: Any) -> None:
         runner.setup()
         sim = Sim(c.app, runner)
         script = ["dispatch", "approve", "arrive", "show", "project", "evidence", "sign", "conclude", "notify",
-                  "file", "project", "review", "decide", "serve", "publish", "project", "correct", "alter",
+                  "file", "prior_notice", "waive", "project", "review", "decide", "serve", "publish", "project",
+                  "correct", "alter",
                   "withdraw"]
         for name in script:
             sim.do(name, 0, 1 if name != "show" else 0)

@@ -3,11 +3,12 @@ and a lifecycle builder (the setup of tests/integration/test_enforcement_ledger.
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain.base import content_hash
-from domain.calendar import SHANGHAI
+from domain.calendar import SHANGHAI, legal_day
 from domain.inspection import REVIEW_POINTS
 from domain.uscc import make_uscc
 from tests.fakes import make_enforcement_ledger
@@ -83,18 +84,44 @@ def to_decision(app: Any, task_no: str = "T-1", day: str = "2025-09-") -> Any:
                             at=T(day + "02 11:30"), actor="p1")
     app.notify_result(inspection_id=iid, recipient="m", summary_hash=H, secret=b"s", at=T(day + "02 12:00"),
                       actor="p1")
-    app.file_case(inspection_id=iid, case_no="C-" + task_no, investigators=["p1"], case_class="ordinary",
-                  requires_legal_review=True, at=T(day + "03 09:00"), actor="p1")
+    file_case(app, iid, task_no, T(day + "03 09:00"))
+    app.serve_penalty_notice(inspection_id=iid, notice_no="告-" + task_no, penalty_kinds=["罚款"], fine_fen=200_000,
+                             facts_hash=H, hearing_right=False, at=T(day + "10 09:00"), actor="p1")
+    app.waive_rights(inspection_id=iid, rights=["statement"], waiver_ref="声明-" + task_no,
+                     at=T(day + "11 09:00"), actor="p1")
     app.give_legal_review(inspection_id=iid, reviewer="r1", draft_hash=DRAFT, result="pass",
                           checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True,
                           at=T(day + "20 09:00"))
-    app.decide(inspection_id=iid, decision_no="罚" + task_no, outcome="penalty", draft_hash=DRAFT, decider="head",
-               decider_role="agency_head", evidence_refs=["EV-1"], at=T(day + "26 10:00"),
-               penalty_kinds=["罚款"], fine_fen=200_000, benchmark_code="B1")
+    decide_penalty(app, iid, "罚" + task_no, T(day + "26 10:00"))
     app.serve_decision(inspection_id=iid, method="direct", documents=["行政处罚决定书"],
                        document_hash=content_hash(SERVED), publication_notice=True, at=T(day + "26 15:00"),
                        actor="p1")
     return iid
+
+
+def violation(task_no: str, filed: datetime) -> dict[str, str]:
+    """The R31/R32 facts recorded with the case filing (the fingerprint keys the fine register):
+    found the day before filing, ended ten days before that."""
+    found = legal_day(filed) - timedelta(days=1)
+    return {"fingerprint": hashlib.sha256(task_no.encode()).hexdigest(), "description_hash": "d" * 64,
+            "violation_end_on": (found - timedelta(days=10)).isoformat(), "discovered_on": found.isoformat()}
+
+
+def file_case(app: Any, iid: Any, task_no: str, at: datetime, *, requires_legal_review: bool = True) -> None:
+    app.file_case(inspection_id=iid, case_no="C-" + task_no, investigators=["p1"], case_class="ordinary",
+                  requires_legal_review=requires_legal_review, at=at, actor="p1", violation=violation(task_no, at))
+
+
+DOCUMENT = {"party": "某食品公司", "facts_and_evidence": "过期食品；笔录", "penalty_and_basis": "罚款；食品安全法",
+            "performance": "十五日内缴纳", "remedy": "60日内申请行政复议或者6个月内提起行政诉讼",
+            "agency_and_date": "市场监管局"}
+
+
+def decide_penalty(app: Any, iid: Any, decision_no: str, at: datetime, *, fine_fen: int = 200_000,
+                   evidence_refs: tuple[str, ...] = ("EV-1",), decider: str = "head") -> None:
+    app.decide(inspection_id=iid, decision_no=decision_no, outcome="penalty", draft_hash=DRAFT, decider=decider,
+               decider_role="agency_head", evidence_refs=list(evidence_refs), at=at, penalty_kinds=["罚款"],
+               fine_fen=fine_fen, benchmark_code="B1", seal_ref="seal-1", document=DOCUMENT)
 
 
 def published_content(served: dict[str, str] = SERVED, redactions: dict[str, str] = REDACTIONS) -> dict[str, str]:
