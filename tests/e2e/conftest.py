@@ -46,11 +46,3 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         w.container.engine.dispose()
         for _ in gen:
             pass
-
-
-@pytest.fixture
-def fresh_world(request: pytest.FixtureRequest, tmp_path) -> Iterator[World]:  # noqa: ANN001
-    """A world of its own for one test (SQLite only: for tests that need a pristine ledger)."""
-    w = build_world(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "data")
-    yield w
-    w.container.engine.dispose()
