@@ -34,7 +34,7 @@ from projections.source import Item, read_case
 # =============================================================================== case_files
 class CaseFiles(Projection):
     name = "case_files"
-    version = 2
+    version = 3
     tables = tables.TABLES["case_files"]
 
     def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:
@@ -115,6 +115,10 @@ def _apply_register(row: dict[str, Any] | None, it: Item) -> dict[str, Any]:
         doc["risk_class"] = b["risk_class"]
     elif t == "positive_list_changed":
         doc["positive_list"] = b["on_list"]
+    elif t == "annual_statistics_published":  # R61, kept so reports can be compared with the projection
+        doc["annual_statistics"] = {**doc.get("annual_statistics", {}), str(b["year"]): {
+            "n": it.n, "at": it.occurred_at, "statistics": b.get("statistics"), "replay_hash": b.get("replay_hash"),
+            "content_hash": b.get("content_hash"), "due": b.get("due"), "flags": list(b.get("flags") or ())}}
     key = {"agency": doc.get("agency_code"), "officer": doc.get("cert_no"), "enterprise": doc.get("uscc")}[kind]
     return {"kind": kind, "key": key or "", "name": doc.get("name"),
             "agency_code": doc.get("agency_code"), "doc": doc}

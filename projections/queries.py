@@ -551,14 +551,23 @@ class Projections:
         """Counts for ``year`` (``counts[metric]["all"]`` and per dim: inspections by type/mode,
         decisions by outcome, penalties by kind, cases by class, alterations by kind, ...), the same
         for ``year - 1`` (``previous``), ``change[metric] = {previous, current, percent, text}``, a
-        ``summary`` like ``"inspections −44.2 %, ..., penalties +95 %"``, ``as_of{position, log_size,
-        log_root}`` and ``replay_hash`` (see ``projections.statistics``). ``agency=None``: all agencies."""
+        ``summary`` like ``"inspections −44.2 %, ..., penalties +95 %"``, ``statistics`` (the same counts
+        flat, ``{"inspections": n, "inspections.type.routine": n, ...}``, the shape
+        ``publish_annual_statistics`` takes), ``as_of{position, log_size, log_root}`` and ``replay_hash``
+        (see ``projections.statistics``). ``agency=None``: all agencies. With an agency, ``published``
+        is its ``AnnualStatisticsPublished`` record for the year (or None), with ``statistics_match``."""
         year = _year(year)
         ag = agency or _STAR
         self.ensure_tables()
         with self.engine.connect() as conn:
             pos = conn.execute(select(TRACKING.c.position).where(TRACKING.c.name == "statistics")).scalar() or 0
-            return statistics.projected_report(conn, year, ag, int(pos))
+            out = statistics.projected_report(conn, year, ag, int(pos))
+        if agency:
+            published = self._registers("agency", [agency]).get(agency, {}).get("annual_statistics", {}).get(str(year))
+            if published is not None:
+                published = {**published, "statistics_match": published.get("statistics") == out["statistics"]}
+            out["published"] = published
+        return out
 
     def verify_annual_statistics(self, year: int, *, agency: str | None = None) -> dict[str, Any]:
         """Replay the log up to the projection's position and compare the replay hash:

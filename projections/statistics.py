@@ -83,12 +83,15 @@ def report(year: int, agency: str, cur: list[tuple[str, str, str, int]], prev: l
         pct, text = change_text(label, a, b)
         change[metric] = {"previous": a, "current": b, "percent": pct, "text": text}
         texts.append(text)
-    canon = sorted([m, d, v, int(c)] for m, d, v, c in cur)
+    rows = sorted((m, d, v, int(c)) for m, d, v, c in cur)
+    canon = [list(r) for r in rows]
+    flat = {(m if d == "all" else f"{m}.{d}.{v}"): c for m, d, v, c in rows}
     payload = {"v": REPORT_VERSION, "year": year, "agency": agency, "counts": canon,
                "log_size": log_size, "log_root": log_root}
     return {
         "year": year, "agency": agency, "counts": counts, "previous_year": year - 1, "previous": previous,
         "change": change, "summary": ", ".join(texts),
+        "statistics": flat,
         "as_of": {"position": position, "log_size": log_size, "log_root": log_root},
         "replay_hash": hashlib.sha256(encoding.encode(payload)).hexdigest(),
     }

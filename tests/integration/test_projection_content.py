@@ -380,6 +380,16 @@ def test_annual_statistics_give_year_over_year_change_and_a_reproducible_replay_
     assert p.verify_annual_statistics(2025)["ok"]
     again = p.annual_statistics(2025)
     assert again["replay_hash"] == s["replay_hash"] and len(s["replay_hash"]) == 64
+    assert s["statistics"]["inspections"] == 1 and s["statistics"]["inspections.type.routine"] == 1
+
+    mine = p.annual_statistics(2025, agency=AGENCY)
+    c.app.publish_annual_statistics(agency_code=AGENCY, year=2025, statistics=mine["statistics"],
+                                    replay_hash=mine["replay_hash"], at=T("2026-01-20 09:00"), actor="head")
+    p.refresh()
+
+    published = p.annual_statistics(2025, agency=AGENCY)["published"]
+    assert published["replay_hash"] == mine["replay_hash"] and published["statistics_match"]
+    assert p.annual_statistics(2024, agency=AGENCY)["published"] is None
 
 
 # ----------------------------------------------------------------------------- errors
