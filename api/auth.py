@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -209,4 +209,42 @@ class StaticAuthenticator:
 
 
 __all__ = ["AGENCY_ROLES", "PUBLIC", "Authenticator", "Principal", "Role", "StaticAuthenticator",
-           "TokenAuthenticator", "TokenStore", "auth_tables", "token_hash"]
+           "TokenAuthenticator", "TokenStore", "add_token_arguments", "auth_tables", "cmd_token", "token_hash"]
+
+
+def cmd_token(args: object) -> int:
+    """``caseledger token add ID --role R [--role R] [--agency A] [--uscc U] [--name N]`` prints a new
+    token (creating the principal if needed); ``caseledger token revoke TOKEN`` revokes one."""
+    from sqlalchemy import create_engine  # noqa: PLC0415
+    from sqlalchemy.exc import IntegrityError  # noqa: PLC0415
+
+    from api.settings import sqlalchemy_url  # noqa: PLC0415
+
+    a: Any = args
+    store = TokenStore(create_engine(sqlalchemy_url(a.db)), MetaData())
+    store.create_tables()
+    if a.action == "revoke":
+        ok = store.revoke_token(a.principal)
+        print("revoked" if ok else "no such active token")
+        return 0 if ok else 1
+    try:
+        store.add_principal(a.principal, a.role or [], agency=a.agency, uscc=a.uscc, name=a.name or "")
+    except IntegrityError:
+        pass  # an existing principal: just issue another token
+    except ValueError as e:
+        print(f"caseledger token: {e}")
+        return 2
+    print(store.issue_token(a.principal, label=a.label or ""))
+    return 0
+
+
+def add_token_arguments(p: Any) -> None:
+    """The ``token`` options (api/cli.py wires them)."""
+    p.add_argument("action", choices=["add", "revoke"])
+    p.add_argument("principal", help="principal id (= ledger actor) for add; the token for revoke")
+    p.add_argument("--db", default=None)
+    p.add_argument("--role", action="append", choices=[r.value for r in Role])
+    p.add_argument("--agency", default=None, help="agency code scoping the principal")
+    p.add_argument("--uscc", default=None, help="an enterprise principal's USCC")
+    p.add_argument("--name", default=None)
+    p.add_argument("--label", default=None, help="what the token is for")

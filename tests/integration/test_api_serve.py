@@ -63,3 +63,23 @@ def test_serve_answers_health_readiness_and_logs_json(db_url: str, tmp_path: Pat
     requests = [ln for ln in lines if ln.get("msg") == "request"]
     assert any(r["request_id"] == "req-42" and r["status"] == 401 and r["path"] == "/v1/blobs" for r in requests)
     assert all({"ts", "level", "method", "path", "status", "duration_ms"} <= set(r) for r in requests)
+
+
+def test_token_add_prints_a_token_that_authenticates_and_revoke_ends_it(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    import argparse  # noqa: PLC0415
+
+    from sqlalchemy import MetaData, create_engine  # noqa: PLC0415
+
+    from api.auth import Role, TokenAuthenticator, TokenStore, add_token_arguments, cmd_token  # noqa: PLC0415
+
+    db = f"sqlite:///{tmp_path / 'ledger.db'}"
+    p = argparse.ArgumentParser()
+    add_token_arguments(p)
+    assert cmd_token(p.parse_args(["add", "p-lin", "--role", "officer", "--agency", "A0", "--db", db])) == 0
+    token = capsys.readouterr().out.strip()
+    auth = TokenAuthenticator(TokenStore(create_engine(db), MetaData()), cache_seconds=0)
+    who = auth.authenticate(f"Bearer {token}")
+    assert who is not None
+    assert (who.id, who.roles, who.agency) == ("p-lin", frozenset({Role.OFFICER}), "A0")
+    assert cmd_token(p.parse_args(["revoke", token, "--db", db])) == 0
+    assert auth.authenticate(f"Bearer {token}") is None
