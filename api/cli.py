@@ -95,6 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--cases", type=int, default=12)
     d.set_defaults(func=_lazy("api.demo", "cmd_demo"))
 
+    r = sub.add_parser("rebuild", help="drop and rebuild projections from the log")
+    r.add_argument("--db", default=None)
+    r.add_argument("name", nargs="?", help="case_files|public_notices|audit_trail|supervision|statistics")
+    r.add_argument("--batch", type=int, default=None)
+    r.add_argument("--jobs", type=int, default=1)
+    r.set_defaults(func=_lazy("api.cmd_projections", "cmd_rebuild"))
+    rp = sub.add_parser("replay", help="print a case file as of entry N or an instant")
+    rp.add_argument("--db", default=None)
+    rp.add_argument("case_id")
+    rp.add_argument("--as-of", dest="as_of", default=None, metavar="N|TIME")
+    rp.set_defaults(func=_lazy("api.cmd_projections", "cmd_replay"))
+    pj = sub.add_parser("project", help="bring projections up to date, or --follow the log")
+    pj.add_argument("--db", default=None)
+    pj.add_argument("name", nargs="?")
+    pj.add_argument("--batch", type=int, default=None)
+    pj.add_argument("--follow", action="store_true")
+    pj.set_defaults(func=_lazy("api.cmd_projections", "cmd_project"))
+
     for name, mod, helptext in (
         ("checkpoint", "api.cmd_log", "sign a new checkpoint of the Merkle log"),
         ("export", "api.cmd_log", "export one case as an offline court bundle"),
