@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/caseledger demo --db sqlite:///./caseledger.db
 	$(VENV)/bin/caseledger verify --db sqlite:///./caseledger.db --trust .caseledger/trust.vkey
+	@echo "public notices: http://127.0.0.1:8000/notices   API docs: http://127.0.0.1:8000/v1/docs"
+	$(VENV)/bin/caseledger serve --db sqlite:///./caseledger.db --port 8000 --checkpoint-every 30
 
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports

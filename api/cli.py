@@ -29,7 +29,10 @@ def _progress(total: int | None, desc: str) -> Any:
                 ncols=None if sized else 80, nrows=None if sized else 24)
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
+def cmd_verify(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912 - one report, several outputs
+    import dataclasses  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
     from sqlalchemy import create_engine  # noqa: PLC0415
     from sqlalchemy.exc import NoSuchTableError, OperationalError  # noqa: PLC0415
 
@@ -56,26 +59,42 @@ def cmd_verify(args: argparse.Namespace) -> int:
                              merkle_check=merkle_check)
     if bar:
         bar.close()
+    blob_problems: list[dict[str, Any]] = []
+    if args.blobs is not None:
+        from pathlib import Path  # noqa: PLC0415
+
+        from api.blobs import verify_ledger_blobs  # noqa: PLC0415
+
+        root = args.blobs or Path(os.environ.get("CASELEDGER_DATA_DIR", ".caseledger")) / "blobs"
+        blobs = verify_ledger_blobs(engine, root)
+        blob_problems = [dataclasses.asdict(p) for p in blobs.problems]
+        report.notes.append(f"evidence blobs: {blobs.ok} of {blobs.checked} present and matching")
     out: dict[str, Any] = {
         "ok": report.ok, "entries": report.entries, "cases": report.cases, "keys": report.keys,
         "leaves": report.leaves, "root": report.root, "checkpoint_size": report.checkpoint_size,
         "notes": report.notes,
         "failure": report.failure.as_dict() if report.failure else None,
+        "blob_problems": blob_problems,
     }
     if args.json:
         print(json.dumps(out, ensure_ascii=False, default=str))
-    elif report.ok:
+    elif report.ok and not blob_problems:
         print(f"OK: {report.entries} entries in {report.cases} cases, {report.keys} keys, "
               f"{report.leaves} leaves; root {report.root or '-'}")
         for note in report.notes:
             print(f"note: {note}")
+    elif report.ok:
+        print(f"FAILED: {len(blob_problems)} evidence blob problem(s); the entries themselves are intact")
+        for p in blob_problems:
+            print(f"  case {p['case']} n {p['n']} evidence {p['evidence_id']}: {p['problem']} "
+                  f"(expected {p['expected']}, actual {p['actual']})")
     else:
         f = report.failure
         assert f is not None
         print("FAILED: first failing entry")
         print(f"  case      {f.case}\n  n         {f.n}\n  position  {f.position}\n  step      {f.step} ({f.code})")
         print(f"  message   {f.message}\n  expected  {f.expected}\n  actual    {f.actual}")
-    return EXIT_OK if report.ok else EXIT_BAD
+    return EXIT_OK if report.ok and not blob_problems else EXIT_BAD
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,7 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--workers", type=int, default=2, help="signature-checking processes (default 2)")
     v.add_argument("--trust", default=None, help="file with trusted checkpoint verifier keys (note vkeys)")
     v.add_argument("--checkpoint", default=None, help="an older checkpoint note to check consistency from")
+    v.add_argument("--blobs", nargs="?", const="", default=None, metavar="DIR",
+                   help="also check evidence blobs exist and match (default DIR: <data dir>/blobs)")
     v.set_defaults(func=cmd_verify)
+
+    from api.auth import add_token_arguments  # noqa: PLC0415 - light: stdlib and SQLAlchemy only
+    from api.serve import add_arguments as serve_arguments  # noqa: PLC0415
+
+    sv = sub.add_parser("serve", help="serve the HTTP API and the public pages (uvicorn)")
+    serve_arguments(sv)
+    sv.set_defaults(func=_lazy("api.serve", "cmd_serve"))
+    tk = sub.add_parser("token", help="add or revoke an API token")
+    add_token_arguments(tk)
+    tk.set_defaults(func=_lazy("api.auth", "cmd_token"))
 
     d = sub.add_parser("demo", help="seed a realistic demo ledger")
     d.add_argument("--db", default=None)

@@ -19,6 +19,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
+from api.blobs import BlobStore
 from api.bootstrap import ROOT_PRINCIPAL, Container, bootstrap
 from api.settings import Settings
 from domain.base import content_hash
@@ -78,6 +79,7 @@ def enroll(c: Container, principals: list[tuple[str, str]], at: datetime) -> Non
 
 def seed(c: Container, cases: int) -> dict[str, Any]:  # noqa: PLR0915 - one linear story
     app = c.app
+    blobs = BlobStore(Path(c.settings.data_dir) / "blobs")
     assert c.vault is not None
     root = SigningKey.generate()
     c.vault.store(ROOT_PRINCIPAL, root, to_micros(START))
@@ -134,7 +136,9 @@ def seed(c: Container, cases: int) -> dict[str, Any]:  # noqa: PLR0915 - one lin
                                location="企业生产经营场所", at=arrive, actor=lead)
             for person, _n, cert, _a in team:
                 app.show_certificate(inspection_id=iid, cert_no=cert, at=arrive + timedelta(minutes=5), actor=person)
-            app.log_evidence(inspection_id=iid, evidence_id=f"EV-{i}-1", evidence_type="书证", sha256=h, size=20480,
+            photo = blobs.put_bytes(f"现场照片 {iid} {i}\n".encode() * 200)  # stands in for a real photo
+            app.log_evidence(inspection_id=iid, evidence_id=f"EV-{i}-1", evidence_type="书证", sha256=photo.sha256,
+                             size=photo.size,
                              media_type="image/jpeg", source="on_site",
                              capture={"device": "执法记录仪-07", "lat": "26.07", "lon": "119.30"},
                              cert_nos=certs, at=arrive + timedelta(minutes=30), actor=lead)

@@ -46,3 +46,19 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         w.container.engine.dispose()
         for _ in gen:
             pass
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules with ``SQLITE_ONLY = True`` (browser and fuzzing runs) run once, on the SQLite
+    world: their PostgreSQL variants are deselected, not skipped. The API tests cover PostgreSQL."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        module = getattr(item, "module", None)
+        if callspec and callspec.params.get("world") == "postgres" and getattr(module, "SQLITE_ONLY", False):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -22,6 +22,14 @@ def test_demo_seeds_a_verifiable_ledger_with_a_signed_checkpoint(db_url: str, tm
     ok = run(["verify", "--db", db_url, "--trust", ".caseledger/trust.vkey", "--json"], tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert '"checkpoint_size"' in ok.stdout
+    blobs = run(["verify", "--db", db_url, "--blobs"], tmp_path)
+    assert blobs.returncode == 0, blobs.stdout + blobs.stderr
+    assert "evidence blobs:" in blobs.stdout
+    photo = next(p for p in (tmp_path / ".caseledger" / "blobs").rglob("*") if p.is_file())
+    photo.write_bytes(photo.read_bytes()[:-1] + b"X")
+    bad = run(["verify", "--db", db_url, "--blobs"], tmp_path)
+    assert bad.returncode == 1
+    assert "hash_mismatch" in bad.stdout or "size_mismatch" in bad.stdout
     again = run(["demo", "--db", db_url], tmp_path)
     assert again.returncode == 0
     assert "already holds a ledger" in again.stdout
