@@ -168,7 +168,11 @@ class MerkleStore:
             if self._insert_if_tail(conn, memo[0], memo[1], leaf_rows, node_rows):
                 self._memo = (frontier.size - 1, leaf_rows[-1]["leaf_hash"], frontier)
                 return list(range(memo[0] + 1, frontier.size))
-        tail = conn.execute(self._q_tail).first()
+        # Raw driver SQL on the hot path: SQLAlchemy's statement handling costs more than
+        # these primary-key reads and inserts themselves.
+        lv, nd = self.leaves.name, self.nodes.name
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        tail = conn.exec_driver_sql(f"SELECT idx, leaf_hash FROM {lv} ORDER BY idx DESC LIMIT 1").first()
         if tail is None:
             frontier = merkle.Frontier()
         elif memo is not None and memo[0] == tail[0] and memo[1] == bytes(tail[1]):
@@ -177,9 +181,13 @@ class MerkleStore:
             frontier = self._frontier(conn)
         first = frontier.size
         leaf_rows, node_rows = _rows(frontier, leaves)
-        conn.execute(self._ins_leaves, leaf_rows)
+        conn.exec_driver_sql(
+            f"INSERT INTO {lv} (idx, notification_id, recorded_at, entry_hash, leaf_hash) "
+            f"VALUES ({', '.join([mark] * 5)})",
+            [(r["idx"], r["notification_id"], r["recorded_at"], r["entry_hash"], r["leaf_hash"]) for r in leaf_rows])
         if node_rows:
-            conn.execute(self._ins_nodes, node_rows)
+            conn.exec_driver_sql(f"INSERT INTO {nd} (pos, hash) VALUES ({mark}, {mark})",
+                                 [(r["pos"], r["hash"]) for r in node_rows])
         self._memo = (frontier.size - 1, leaf_rows[-1]["leaf_hash"], frontier)
         return list(range(first, frontier.size))
 
