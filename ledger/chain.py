@@ -18,6 +18,7 @@ from ledger.limits import DEFAULT_LIMITS, Limits
 FORMAT_VERSION = 1
 ENTRY_FIELDS = frozenset({"v", "case", "n", "type", "occurred_at", "actor", "key", "prev", "body"})
 RECORD_FIELDS = frozenset({"entry", "sig"})
+_FIELDS_MSG = "set must be exactly " + ",".join(sorted(ENTRY_FIELDS))
 _DIGEST_LEN = 32
 _SIG_LEN = 64
 
@@ -73,7 +74,7 @@ def _expect(cond: bool, what: str) -> None:  # noqa: FBT001
 def decode_entry(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Entry:
     """Parse canonical entry bytes and check the envelope schema (spec 02 §Envelope)."""
     m = encoding.decode(data, limits=limits)
-    _expect(isinstance(m, dict) and set(m) == ENTRY_FIELDS, "set must be exactly " + ",".join(sorted(ENTRY_FIELDS)))
+    _expect(isinstance(m, dict) and m.keys() == ENTRY_FIELDS, _FIELDS_MSG)
     _expect(m["v"] == FORMAT_VERSION, f"v must be {FORMAT_VERSION}")
     _expect(isinstance(m["case"], str) and 0 < len(m["case"]) <= 128, "case must be a non-empty string")  # noqa: PLR2004
     _expect(type(m["n"]) is int and m["n"] >= 1, "n must be an integer >= 1")

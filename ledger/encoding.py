@@ -80,6 +80,9 @@ def _no_ext(code: int, data: bytes) -> Any:
     raise EncodingError(msg, code="E_ENCODING_EXT")
 
 
+_FORBIDDEN = frozenset({float, msgpack.Timestamp})
+
+
 def _check_scalar(v: Any) -> None:
     t = type(v)
     if t is float:
@@ -100,14 +103,16 @@ def _map_hook(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
         if prev is not None and k <= prev:
             msg = f"map keys are not strictly sorted ({prev!r} then {k!r}): unsorted or duplicate"
             raise EncodingError(msg, code="E_ENCODING_NONCANONICAL")
-        _check_scalar(v)
+        if type(v) in _FORBIDDEN:
+            _check_scalar(v)
         prev = k
     return dict(pairs)
 
 
 def _list_hook(items: list[Any]) -> list[Any]:
     for v in items:
-        _check_scalar(v)
+        if type(v) in _FORBIDDEN:
+            _check_scalar(v)
     return items
 
 
