@@ -41,6 +41,7 @@ OFFICERS = [  # (person id, name, cert no, agency index)
     ("p-wang", "王执法", "35010003", 1), ("p-zhao", "赵执法", "35010004", 1),
 ]
 HEADS = ["head-sj", "head-hb"]
+FEEDBACK_SECRET = b"demo-feedback-secret"  # keys the feedback QR tokens (R21); demo only
 OTHERS = ["registrar", "dispatcher", "reviewer-liu", "publisher"]
 ENTERPRISES = [
     ("91350100MA2XN7L0", "福州榕城食品有限公司", "食品", "B"),
@@ -77,7 +78,8 @@ def enroll(c: Container, principals: list[tuple[str, str]], at: datetime) -> Non
     c.app.save(reg)
 
 
-def seed(c: Container, cases: int) -> dict[str, Any]:  # noqa: PLR0915 - one linear story
+def seed(c: Container, cases: int, *, yearly_cap: int = 4) -> dict[str, Any]:  # noqa: PLR0915 - one linear story
+    """Seed the registers, reference lists and ``cases`` inspections; return how many of each story."""
     app = c.app
     blobs = BlobStore(Path(c.settings.data_dir) / "blobs")
     assert c.vault is not None
@@ -108,7 +110,7 @@ def seed(c: Container, cases: int) -> dict[str, Any]:  # noqa: PLR0915 - one lin
         app.publish_reference_list(kind="annual_plan", owner=code, scope="2025", at=t, actor="registrar",
                                    entries=[{"item_code": f"I-{c}"} for c in cats])
         app.publish_reference_list(kind="frequency_caps", owner=code, at=t, actor="registrar",
-                                   entries=[{"sector": c, "risk_class": r, "cap": 4} for c in cats for r in "ABCD"])
+                                   entries=[{"sector": c, "risk_class": r, "cap": yearly_cap} for c in cats for r in "ABCD"])
         app.publish_reference_list(kind="discretion_benchmark", owner=code, at=t, actor="registrar",
                                    entries=[{"code": "B-GEN", "min_fen": 100_000, "max_fen": 20_000_000}])
     stories = {"clean": 0, "penalty_published": 0, "revoked_after_publication": 0, "off_site": 0}
@@ -149,7 +151,7 @@ def seed(c: Container, cases: int) -> dict[str, Any]:  # noqa: PLR0915 - one lin
             done = day + timedelta(days=2)
         result = "no_issue" if story in ("clean", "off_site") else "case_filed"
         app.conclude_inspection(inspection_id=iid, result=result, cert_nos=certs, at=done, actor=lead)
-        app.notify_result(inspection_id=iid, recipient=uscc, summary_hash=h, secret=b"demo-feedback-secret",
+        app.notify_result(inspection_id=iid, recipient=uscc, summary_hash=h, secret=FEEDBACK_SECRET,
                           at=done + timedelta(hours=1), actor=lead)
         if result == "no_issue":
             continue
@@ -181,7 +183,8 @@ def seed(c: Container, cases: int) -> dict[str, Any]:  # noqa: PLR0915 - one lin
                              "remedy": "可于60日内申请行政复议，或者6个月内提起行政诉讼",
                              "agency_and_date": f"{AGENCIES[ai][1]} {decided.date().isoformat()}"})
         doc = {"cf_wsh": no, "cf_xdr_mc": ENTERPRISES[i % len(ENTERPRISES)][1], "cf_xdr_shxym": uscc,
-               "cf_sy": "未按规定落实食品安全管理制度", "cf_cflb": "罚款", "cf_fr": "张某", "cf_fr_zjhm": "350102198001010011"}
+               "cf_sy": "未按规定落实食品安全管理制度", "cf_cflb": "罚款", "cf_frdb": "张某",
+               "cf_fr_zjhm": "350102198001010011", "cf_cfjg": AGENCIES[ai][1]}
         app.serve_decision(inspection_id=iid, method="direct", documents=["行政处罚决定书"],
                            document_hash=content_hash(doc), publication_notice=True,
                            at=decided + timedelta(hours=4), actor=lead)

@@ -23,7 +23,8 @@ from sqlalchemy import func, select
 from api.app import create_app, default_config
 from api.auth import Role
 from api.bootstrap import Container, bootstrap
-from api.demo import AGENCIES, ENTERPRISES, HEADS, OFFICERS, enroll, sign_checkpoint
+from api.demo import AGENCIES, ENTERPRISES, FEEDBACK_SECRET, sign_checkpoint
+from api.demo import seed as demo_seed
 from api.settings import Settings
 from domain.calendar import SHANGHAI
 from domain.uscc import make_uscc
@@ -127,7 +128,7 @@ def _classify(c: Container) -> dict[str, list[str]]:
     return out
 
 
-DEMO_SECRET = b"demo-feedback-secret"
+DEMO_SECRET = FEEDBACK_SECRET
 DECISION_DOC = {
     "party": "福州榕城食品有限公司，福州市鼓楼区某路1号",
     "facts_and_evidence": "未按规定落实食品安全管理制度；现场检查笔录、照片",
@@ -138,127 +139,10 @@ DECISION_DOC = {
 }
 
 
-def seed(c: Container, cases: int) -> dict[str, int]:  # noqa: PLR0915 - one linear story, like the demo
-    """The demo's world (agencies, officers, enterprises, lists) and inspections through the whole
-    lifecycle under the current penalty procedure: clean, off-site, penalties published, and
-    penalties revoked after publication and withdrawn."""
-    from nacl.signing import SigningKey  # noqa: PLC0415
-
-    from api.bootstrap import ROOT_PRINCIPAL  # noqa: PLC0415
-    from domain.base import content_hash  # noqa: PLC0415
-    from domain.inspection import REVIEW_POINTS  # noqa: PLC0415
-    from ledger.codec import to_micros  # noqa: PLC0415
-
-    app = c.app
-    assert c.vault is not None
-    start = T("2025-01-02 09:00")
-    root = SigningKey.generate()
-    c.vault.store(ROOT_PRINCIPAL, root, to_micros(start))
-    app.open_ledger(root, principal=ROOT_PRINCIPAL, at=start)
-    enroll(c, [(p, "officer") for p, *_ in OFFICERS] + [(h, "agency_head") for h in HEADS]
-           + [("registrar", "registrar"), ("dispatcher", "dispatcher"), ("reviewer-liu", "legal_reviewer"),
-              ("publisher", "publisher")], start)
-    for (code, name, _cats), head in zip(AGENCIES, HEADS, strict=True):
-        app.register_agency(agency_code=code, name=name, kind="administrative_agency", jurisdiction=["3501"],
-                            at=start, actor="registrar")
-        app.appoint_agency_head(agency_code=code, head=head, effective_at=start, at=start, actor="registrar")
-    for person, name, cert, ai in OFFICERS:
-        app.issue_certificate(cert_no=cert, person_id=person, name=name, agency_code=AGENCIES[ai][0],
-                              categories=AGENCIES[ai][2], valid_from="2024-01-01", valid_until="2027-12-31",
-                              at=start, actor="registrar")
-    ents = []
-    for prefix, name, sector, risk in ENTERPRISES:
-        uscc = make_uscc(prefix + "0")
-        ents.append((uscc, sector, name))
-        app.register_enterprise(uscc=uscc, name=name, sector=sector, admin_division="350102", risk_class=risk,
-                                positive_list=False, at=start, actor="registrar")
-    for code, _n, cats in AGENCIES:
-        app.publish_reference_list(kind="item_list", owner=code, at=start, actor="registrar",
-                                   entries=[{"code": f"I-{x}", "name": f"{x}安全检查", "category": x} for x in cats])
-        app.publish_reference_list(kind="annual_plan", owner=code, scope="2025", at=start, actor="registrar",
-                                   entries=[{"item_code": f"I-{x}"} for x in cats])
-        app.publish_reference_list(kind="frequency_caps", owner=code, at=start, actor="registrar",
-                                   entries=[{"sector": x, "risk_class": r, "cap": 500} for x in cats for r in "ABCD"])
-        app.publish_reference_list(kind="discretion_benchmark", owner=code, at=start, actor="registrar",
-                                   entries=[{"code": "B-GEN", "min_fen": 100_000, "max_fen": 20_000_000}])
-    stories = {"clean": 0, "penalty_published": 0, "revoked_after_publication": 0, "off_site": 0}
-    for i in range(cases):
-        uscc, sector, ent_name = ents[i % len(ents)]
-        ai = 0 if sector in AGENCIES[0][2] else 1
-        code, head = AGENCIES[ai][0], HEADS[ai]
-        team = [o for o in OFFICERS if o[3] == ai][:2]
-        certs = [o[2] for o in team]
-        lead = team[0][0]
-        day = datetime(2025, 3, 3, 9, 0, tzinfo=SHANGHAI) + timedelta(days=7 * i)
-        story = ["clean", "penalty_published", "revoked_after_publication", "off_site"][i % 4] if i else \
-            "penalty_published"
-        stories[story] += 1
-        mode = "off_site" if story == "off_site" else "on_site"
-        iid = app.dispatch_inspection(task_no=f"2025-{ai + 1}-{i + 1:04d}", inspection_type="routine", mode=mode,
-                                      uscc=uscc, at=day, actor="dispatcher",
-                                      assignments=[{"agency_code": code, "item_codes": [f"I-{sector}"],
-                                                    "cert_nos": certs}],
-                                      **({"mode_reason": "书面核查"} if mode == "off_site" else {}))
-        app.approve_inspection(inspection_id=iid, agency_code=code, approver=head, at=day + timedelta(minutes=30))
-        h = hashlib.sha256(f"{iid}/{i}".encode()).hexdigest()
-        if mode == "on_site":
-            arrive = day + timedelta(days=1, hours=1)
-            app.record_arrival(inspection_id=iid, scan={"code_id": f"QR-{i}", "uscc": uscc,
-                                                        "scanned_at": to_micros(arrive)},
-                               location="企业生产经营场所", at=arrive, actor=lead)
-            for person, _n, cert, _a in team:
-                app.show_certificate(inspection_id=iid, cert_no=cert, at=arrive + timedelta(minutes=5), actor=person)
-            app.log_evidence(inspection_id=iid, evidence_id=f"EV-{i}-1", evidence_type="书证", sha256=h, size=20480,
-                             media_type="image/jpeg", source="on_site",
-                             capture={"device": "执法记录仪-07", "lat": "26.07", "lon": "119.30"},
-                             cert_nos=certs, at=arrive + timedelta(minutes=30), actor=lead)
-            app.sign_inspection_record(inspection_id=iid, record_hash=h, cert_nos=certs, party_signature="当事人签字",
-                                       refusal_note=None, at=arrive + timedelta(hours=1), actor=lead)
-            done = arrive + timedelta(hours=2)
-        else:
-            done = day + timedelta(days=2)
-        result = "no_issue" if story in ("clean", "off_site") else "case_filed"
-        app.conclude_inspection(inspection_id=iid, result=result, cert_nos=certs, at=done, actor=lead)
-        app.notify_result(inspection_id=iid, recipient=uscc, summary_hash=h, secret=DEMO_SECRET,
-                          at=done + timedelta(hours=1), actor=lead)
-        if result == "no_issue":
-            continue
-        filed = done + timedelta(days=1)
-        app.file_case(inspection_id=iid, case_no=f"榕市监立〔2025〕{i + 1}号", investigators=[lead],
-                      case_class="ordinary", requires_legal_review=True, at=filed, actor=lead,
-                      violation={"fingerprint": hashlib.sha256(f"v{i}".encode()).hexdigest(),
-                                 "description_hash": h, "violation_end_on": (done - timedelta(days=10)).date().isoformat(),
-                                 "discovered_on": done.date().isoformat()})
-        fine = 500_000 + 100_000 * i
-        app.serve_penalty_notice(inspection_id=iid, notice_no=f"榕市监告〔2025〕{i + 1}号", penalty_kinds=["罚款"],
-                                 fine_fen=fine, facts_hash=h, hearing_right=False, at=filed + timedelta(days=2),
-                                 actor=lead)
-        app.waive_rights(inspection_id=iid, rights=["statement", "hearing"], waiver_ref=f"放弃声明-{i}",
-                         at=filed + timedelta(days=3), actor=lead)
-        draft = content_hash({"draft": i})
-        app.give_legal_review(inspection_id=iid, reviewer="reviewer-liu", draft_hash=draft, result="pass",
-                              checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True,
-                              at=filed + timedelta(days=10))
-        decided = filed + timedelta(days=14)
-        no = f"榕市监罚〔2025〕{i + 1}号"
-        app.decide(inspection_id=iid, decision_no=no, outcome="penalty", draft_hash=draft, decider=head,
-                   decider_role="agency_head", evidence_refs=[f"EV-{i}-1"], at=decided, penalty_kinds=["罚款"],
-                   fine_fen=fine, benchmark_code="B-GEN", document={**DECISION_DOC, "party": ent_name},
-                   seal_ref=f"seal:{AGENCIES[ai][1]}")
-        doc = {"cf_wsh": no, "cf_xdr_mc": ent_name, "cf_xdr_shxym": uscc, "cf_sy": "未按规定落实食品安全管理制度",
-               "cf_cflb": "罚款", "cf_frdb": "张某", "cf_fr_zjhm": "350102198001010011", "cf_cfjg": AGENCIES[ai][1]}
-        app.serve_decision(inspection_id=iid, method="direct", documents=["行政处罚决定书"],
-                           document_hash=content_hash(doc), publication_notice=True,
-                           at=decided + timedelta(hours=4), actor=lead)
-        app.publish_decision(inspection_id=iid, served_document=doc, redaction_map={"cf_fr_zjhm": "个人身份证号"},
-                             content_hash=content_hash({k: v for k, v in doc.items() if k != "cf_fr_zjhm"}),
-                             redaction_reviewer="reviewer-liu", at=decided + timedelta(days=3), actor="publisher")
-        if story == "revoked_after_publication":
-            app.alter_decision(inspection_id=iid, kind="revoked", reason="行政复议决定撤销原处罚决定",
-                               basis_ref="榕政复决〔2025〕9号", at=decided + timedelta(days=20), actor=head)
-            app.withdraw_publication(inspection_id=iid, reason_text="原行政处罚决定已被行政复议撤销",
-                                     at=decided + timedelta(days=21), actor="publisher")
-    return stories
+def seed(c: Container, cases: int) -> dict[str, int]:
+    """The demo's world and stories (``api.demo.seed``), with a yearly cap high enough that the
+    tests' own dispatches never hit it."""
+    return demo_seed(c, cases, yearly_cap=500)
 
 
 def build_world(db_url: str, data_dir: Path, *, cases: int = 12, checkpoint: bool = True) -> World:
