@@ -118,7 +118,7 @@ def verify_database(
     table = events_table(engine)
     ring = build_keyring(stream_rows(engine, table, registry=True), report)
     if report.failure is None and workers <= 1:
-        verify_cases(stream_rows(engine, table, registry=False), ring, report, workers=1, progress=progress)
+        verify_cases(stream_rows(engine, table, registry=False), ring, report, progress=progress)
     elif report.failure is None:
         url = engine.url.render_as_string(hide_password=False)
         jobs = [(url, lo, hi, ring) for lo, hi in shard_bounds(16 * workers)]

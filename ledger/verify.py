@@ -1,15 +1,14 @@
 """Whole-ledger verification, pure and streaming (docs/spec/06-verification.md, part 1 and 2).
 
-Input is plain data: rows of ``(position, case, n, record bytes)``. Signature checks, the
-costly part, run in worker processes over bounded batches; the chain walk runs in the caller.
+Input is plain data: rows of ``(position, case, n, record bytes)`` ordered by (case, n), checked
+in bounded batches of whole cases. ``ledger.audit`` runs :func:`check_cases` in worker
+processes, each over its own range of cases read straight from the database.
 Memory is bounded by the batch window, not by the ledger's size, because rows arrive ordered
 by (case, n) and only the current case's head is kept.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,19 +150,6 @@ def check_cases(rows: list[Row], ring: KeyRing, limits: Limits = DEFAULT_LIMITS)
     return len(rows), cases, worst
 
 
-_RING: KeyRing | None = None
-
-
-def _init_worker(ring: KeyRing) -> None:
-    global _RING  # noqa: PLW0603 - per-process read-only key table
-    _RING = ring
-
-
-def _check_cases_in_worker(rows: list[Row]) -> tuple[int, int, Failure | None]:
-    assert _RING is not None
-    return check_cases(rows, _RING)
-
-
 def build_keyring(rows: Iterable[Row], report: VerificationReport, limits: Limits = DEFAULT_LIMITS) -> KeyRing:
     """Steps 1.0-1.6 on the key-registry stream, whose entries authorise every other key."""
     ring = KeyRing()
@@ -222,38 +208,22 @@ def verify_cases(
     ring: KeyRing,
     report: VerificationReport,
     *,
-    workers: int = 2,
     batch: int = 4000,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Steps 1.1-1.7 over all non-registry rows, which must arrive ordered by (case, n).
+    """Steps 1.1-1.7 over rows ordered by (case, n), in this process, in bounded batches.
 
-    Whole cases go to worker processes in bounded batches (at most ``2 * workers + 1`` in
-    flight), so memory stays constant whatever the ledger's size.
+    Parallel verification splits the cases by range instead (``ledger.audit``), each worker
+    calling :func:`check_cases` on the rows it reads itself.
     """
-
-    def take(result: tuple[int, int, Failure | None]) -> None:
-        entries, cases, failure = result
+    for b in case_batches(rows, batch):
+        entries, cases, failure = check_cases(b, ring)
         report.entries += entries
         report.cases += cases
         if failure is not None:
             report.fail(failure)
         if progress is not None:
             progress(entries)
-
-    if workers <= 1:
-        for b in case_batches(rows, batch):
-            take(check_cases(b, ring))
-        return
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(ring,)) as pool:
-        window: deque[Any] = deque()
-        for b in case_batches(rows, batch):
-            window.append(pool.apply_async(_check_cases_in_worker, (b,)))
-            if len(window) >= 2 * workers + 1:
-                take(window.popleft().get())
-        while window:
-            take(window.popleft().get())
 
 
 @dataclass(frozen=True, slots=True)
