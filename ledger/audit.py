@@ -12,8 +12,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, create_engine, Column, Engine, LargeBinary, MetaData, Table, Text, func, inspect, select
+from sqlalchemy import (BigInteger, Column, Engine, LargeBinary, MetaData, Table, Text, and_, create_engine, func,
+                        inspect, select)
 from sqlalchemy.exc import NoSuchTableError
+from sqlalchemy.types import NullType
 from sqlalchemy_utils.types.uuid import UUIDType
 
 from ledger.keys import KEY_REGISTRY_ID
@@ -32,8 +34,9 @@ def _case_str(v: Any) -> str:
     return str(uuid.UUID(str(v)))
 
 
-def _case_param(engine: Engine, case: str) -> Any:
-    return uuid.UUID(case)
+def _case_param(engine: Engine, case: uuid.UUID) -> Any:
+    """A case id as the driver stores it: 16 bytes on SQLite (UUIDType's binary form), a UUID elsewhere."""
+    return case.bytes if engine.dialect.name == "sqlite" else case
 
 
 def events_table(engine: Engine) -> Table:
@@ -50,16 +53,45 @@ def events_table(engine: Engine) -> Table:
     )
 
 
+def _raw_events_table() -> Table:
+    """The events table with case id and record read as the driver returns them: no SQLAlchemy
+    type processing on the verifier's hot path (``_rows`` makes case strings once per case)."""
+    return Table(
+        EVENTS_TABLE, MetaData(),
+        Column("id", BigInteger, primary_key=True),
+        Column("originator_id", NullType()),
+        Column("originator_version", BigInteger),
+        Column("state", NullType()),
+    )
+
+
+def _rows(result: Any) -> Iterator[Row]:
+    """Driver rows as ``(position, case string, n, record bytes)``, streamed in partitions."""
+    last: Any = None
+    case = ""
+    for part in result.partitions(STREAM_BATCH):
+        for pos, oid, n, state in part:
+            if oid != last:
+                last, case = oid, _case_str(oid)
+            yield pos, case, n, state if type(state) is bytes else bytes(state)
+
+
+def _ordered(table: Table, cond: Any) -> Any:
+    return (select(table.c.id, table.c.originator_id, table.c.originator_version, table.c.state)
+            .where(cond).order_by(table.c.originator_id, table.c.originator_version))
+
+
 def stream_rows(engine: Engine, table: Table, *, registry: bool) -> Iterator[Row]:
-    """Rows of the key registry (``registry=True``) or of every other case, in (case, n) order."""
-    reg = _case_param(engine, KEY_REGISTRY_ID)
+    """Rows of the key registry (``registry=True``) or of every other case, in (case, n) order.
+
+    ``table`` (from :func:`events_table`) names the table that was checked to exist.
+    """
+    table = _raw_events_table()
+    reg = _case_param(engine, uuid.UUID(KEY_REGISTRY_ID))
     cond = table.c.originator_id == reg if registry else table.c.originator_id != reg
-    q = (select(table.c.id, table.c.originator_id, table.c.originator_version, table.c.state)
-         .where(cond).order_by(table.c.originator_id, table.c.originator_version))
     with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(q)
-        for pos, oid, n, state in result:
-            yield (pos, _case_str(oid), n, bytes(state))
+        yield from _rows(conn.execution_options(stream_results=True, yield_per=STREAM_BATCH)
+                         .execute(_ordered(table, cond)))
 
 
 def count_rows(engine: Engine, table: Table) -> int:
@@ -79,19 +111,17 @@ def _verify_shard(job: tuple[str, uuid.UUID, uuid.UUID | None, KeyRing]) -> tupl
     url, lo, hi, ring = job
     engine = create_engine(url)
     try:
-        table = events_table(engine)
-        reg = uuid.UUID(KEY_REGISTRY_ID)
-        cond = and_(table.c.originator_id != reg, table.c.originator_id >= lo)
+        events_table(engine)  # exists
+        table = _raw_events_table()
+        oid = table.c.originator_id
+        cond = and_(oid != _case_param(engine, uuid.UUID(KEY_REGISTRY_ID)), oid >= _case_param(engine, lo))
         if hi is not None:
-            cond = and_(cond, table.c.originator_id < hi)
-        q = (select(table.c.id, table.c.originator_id, table.c.originator_version, table.c.state)
-             .where(cond).order_by(table.c.originator_id, table.c.originator_version))
+            cond = and_(cond, oid < _case_param(engine, hi))
         entries = cases = 0
         worst: Failure | None = None
         with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(q)
-            rows = ((pos, _case_str(oid), n, bytes(state)) for pos, oid, n, state in result)
-            for batch in case_batches(rows, STREAM_BATCH):
+            result = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(_ordered(table, cond))
+            for batch in case_batches(_rows(result), STREAM_BATCH):
                 e, c, f = check_cases(batch, ring)
                 entries, cases = entries + e, cases + c
                 if f is not None and (worst is None or (f.position or 0) < (worst.position or 0)):

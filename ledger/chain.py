@@ -71,9 +71,28 @@ def _expect(cond: bool, what: str) -> None:  # noqa: FBT001
         raise EncodingError(msg, code="E_ENTRY_SCHEMA")
 
 
-def decode_entry(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Entry:
-    """Parse canonical entry bytes and check the envelope schema (spec 02 §Envelope)."""
+def entry_map(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Parse canonical entry bytes and check the envelope schema (spec 02 §Envelope); the map.
+
+    The common case is checked in one expression; only a failing entry goes through the
+    field-by-field checks that name what is wrong.
+    """
     m = encoding.decode(data, limits=limits)
+    if not (type(m) is dict and m.keys() == ENTRY_FIELDS and m["v"] == FORMAT_VERSION
+            and type(m["case"]) is str and 0 < len(m["case"]) <= 128  # noqa: PLR2004
+            and type(m["n"]) is int and m["n"] >= 1
+            and type(m["type"]) is str and 0 < len(m["type"]) <= 128  # noqa: PLR2004
+            and type(m["occurred_at"]) is int and m["occurred_at"] >= 0
+            and type(m["actor"]) is str and len(m["actor"]) > 0
+            and type(m["key"]) is bytes and len(m["key"]) == _DIGEST_LEN
+            and type(m["prev"]) is bytes and len(m["prev"]) == _DIGEST_LEN
+            and type(m["body"]) is dict):
+        _explain_schema(m)
+    return m
+
+
+def _explain_schema(m: Any) -> None:
+    """Raise the error naming the first envelope field that is wrong."""
     _expect(isinstance(m, dict) and m.keys() == ENTRY_FIELDS, _FIELDS_MSG)
     _expect(m["v"] == FORMAT_VERSION, f"v must be {FORMAT_VERSION}")
     _expect(isinstance(m["case"], str) and 0 < len(m["case"]) <= 128, "case must be a non-empty string")  # noqa: PLR2004
@@ -84,6 +103,11 @@ def decode_entry(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Entry:
     _expect(isinstance(m["key"], bytes) and len(m["key"]) == _DIGEST_LEN, "key must be 32 bytes")
     _expect(isinstance(m["prev"], bytes) and len(m["prev"]) == _DIGEST_LEN, "prev must be 32 bytes")
     _expect(isinstance(m["body"], dict), "body must be a map")
+
+
+def decode_entry(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Entry:
+    """Parse canonical entry bytes and check the envelope schema (spec 02 §Envelope)."""
+    m = entry_map(data, limits=limits)
     return Entry(
         case=m["case"], n=m["n"], type=m["type"], occurred_at=m["occurred_at"], actor=m["actor"],
         key=m["key"], prev=m["prev"], body=m["body"], v=m["v"],
@@ -167,6 +191,6 @@ class ChainCursor:
 
 
 __all__ = [
-    "Entry", "ChainCursor", "encode_entry", "decode_entry", "encode_record", "decode_record",
+    "Entry", "ChainCursor", "encode_entry", "decode_entry", "entry_map", "encode_record", "decode_record",
     "entry_hash", "expected_prev", "FORMAT_VERSION",
 ]

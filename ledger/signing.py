@@ -30,7 +30,7 @@ def sign(signing_key: SigningKey, context: bytes, digest: bytes) -> Signature:
 
 
 @lru_cache(maxsize=4096)
-def _verify_key(public_key: bytes) -> VerifyKey:
+def verify_key_for(public_key: bytes) -> VerifyKey:
     return VerifyKey(public_key)
 
 
@@ -39,7 +39,7 @@ def check_signature(public_key: bytes, context: bytes, digest: bytes, signature:
     if len(public_key) != 32 or len(signature) != 64:  # noqa: PLR2004 - Ed25519 sizes
         return False
     try:
-        _verify_key(bytes(public_key)).verify(signed_message(context, digest), bytes(signature))
+        verify_key_for(bytes(public_key)).verify(signed_message(context, digest), bytes(signature))
     except (BadSignatureError, ValueError):
         return False
     return True
