@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, insert
 
 from ledger.chain import decode_entry, decode_record
 from ledger.errors import EncodingError
@@ -57,7 +57,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         ``leaf_inputs`` carries (entry hash, signature) per record from the application, which
         has just computed them; without it they are recomputed from the records.
         """
-        ids = super()._insert_stored_events(session, stored_events, **kwargs)
+        ids = self._insert_rows(session, stored_events)
         if self.merkle is not None and stored_events:
             assert self.clock is not None
             if leaf_inputs is None:
@@ -69,6 +69,24 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             leaves = [(nid, recorded_at, eh, sig) for nid, (eh, sig) in zip(ids, leaf_inputs, strict=True)]
             self.merkle.append(session.connection(), leaves)
         return ids
+
+
+    def _insert_rows(self, session: Session, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """The parent recorder's insert (table lock, rows, their ids in order, notify) without
+        the ORM unit of work: one Core ``INSERT ... RETURNING id`` whose ids SQLAlchemy returns in
+        the order of the rows given (``sort_by_parameter_order``)."""
+        table = self.events_record_cls.__table__
+        self._lock_table(session)
+        stmt = self._insert_stmt
+        if stmt is None:
+            stmt = self._insert_stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version, "topic": e.topic,
+                 "state": e.state} for e in stored_events]
+        ids = [int(r[0]) for r in session.connection().execute(stmt, rows)] if rows else []
+        self._notify_channel(session)
+        return ids
+
+    _insert_stmt: Any = None
 
 
 class LedgerFactory(SQLAlchemyFactory):

@@ -46,6 +46,26 @@ def test_saved_events_come_back_as_signed_chained_entries(db_url: str) -> None:
     assert report.leaves == report.entries == count(c)
 
 
+def test_a_multi_event_save_gets_its_notification_ids_and_leaves_in_event_order(db_url: str) -> None:
+    c = make_ledger(db_url)
+    tickets = [Ticket(actor="alice", title=f"t{i}") for i in range(3)]
+    for k in range(8):
+        tickets[k % 3].note(actor="alice", text=f"n{k}", amount=k)
+    recordings = c.app.save(*tickets)
+    ids = [r.notification.id for r in recordings]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids) == 11
+    table = events_table(c.engine)
+    with c.engine.connect() as conn:
+        stored = {r.id: (str(r.originator_id), r.originator_version) for r in conn.execute(select(table))}
+    assert [stored[r.notification.id] for r in recordings] == [
+        (str(r.domain_event.originator_id), r.domain_event.originator_version) for r in recordings]
+    with c.engine.connect() as conn:
+        leaves = [c.merkle.leaf_for_notification(conn, i) for i in ids]
+    assert [lf.idx for lf in leaves if lf is not None] == list(range(leaves[0].idx, leaves[0].idx + 11))
+    report = full_verify(c)
+    assert report.ok, report.failure
+
+
 def test_entries_record_the_claimed_occurred_at_in_microseconds(db_url: str) -> None:
     c = make_ledger(db_url)
     t = Ticket(actor="alice", title="x")
