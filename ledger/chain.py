@@ -115,7 +115,18 @@ def decode_entry(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Entry:
 
 
 def encode_record(entry_bytes: bytes, signature: bytes) -> bytes:
-    return encoding.encode({"entry": entry_bytes, "sig": signature})
+    """The canonical record ``{"entry": bin, "sig": bin}``, written by layout (see decode_record)."""
+    n = len(entry_bytes)
+    if len(signature) != _SIG_LEN:
+        msg = f"a signature is {_SIG_LEN} bytes, not {len(signature)}"
+        raise EncodingError(msg, code="E_RECORD_SCHEMA")
+    if n <= 0xFF:  # noqa: PLR2004 - the shortest bin header, as canonical msgpack requires
+        head = b"\xc4" + bytes((n,))
+    elif n <= 0xFFFF:  # noqa: PLR2004
+        head = b"\xc5" + n.to_bytes(2, "big")
+    else:
+        head = b"\xc6" + n.to_bytes(4, "big")
+    return b"".join((_RECORD_HEAD, head, bytes(entry_bytes), _RECORD_SIG, bytes(signature)))
 
 
 _RECORD_HEAD = b"\x82\xa5entry"

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
 from ledger.chain import ChainCursor, Entry, decode_entry, decode_record, encode_entry, encode_record
@@ -109,3 +111,20 @@ def test_record_layout_round_trips_and_refuses_other_shapes() -> None:
         with pytest.raises(EncodingError):
             decode_record(data)
         assert name
+
+
+@given(entry=st.binary(max_size=70_000), sig=st.binary(min_size=64, max_size=64))
+@settings(max_examples=60, deadline=None)
+def test_record_written_by_layout_is_the_canonical_map_and_reads_back(entry: bytes, sig: bytes) -> None:
+    from ledger import encoding  # noqa: PLC0415
+
+    rec = encode_record(entry, sig)
+    assert rec == encoding.encode({"entry": entry, "sig": sig})
+    assert decode_record(rec) == (entry, sig)
+
+
+@pytest.mark.parametrize("n", [0, 63, 65])
+def test_record_refuses_a_signature_that_is_not_64_bytes(n: int) -> None:
+    with pytest.raises(EncodingError) as e:
+        encode_record(b"x", b"s" * n)
+    assert e.value.code == "E_RECORD_SCHEMA"
