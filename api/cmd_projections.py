@@ -58,8 +58,9 @@ def _progress(total: int, desc: str) -> Any:
 def cmd_rebuild(args: argparse.Namespace) -> int:
     """Drop and rebuild one projection (``args.name``) or all of them, with a progress bar on a tty.
 
-    ``args.batch`` (notifications per transaction, default 5000) and ``args.jobs`` (worker processes,
-    default 1) are optional."""
+    Uses the full-rebuild fast path (:mod:`projections.bulk`). ``args.batch`` (notifications read
+    between two writes, default 50,000) and ``args.jobs`` (processes the streams are partitioned
+    over, default 1) are optional."""
     from projections.errors import ProjectionError, ProjectionFailed
     from projections.runner import DEFAULT_BATCH, ProjectionRunner
     from projections.source import head_position
@@ -74,17 +75,10 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             head = head_position(conn)
         bar = _progress(head, "rebuild " + (args.name or "all"))
         t0 = time.perf_counter()
-        jobs = getattr(args, "jobs", None) or 1
-        if jobs > 1:
-            from api.settings import sqlalchemy_url
-            from projections.runner import REBUILD_BATCH, parallel_rebuild
-
-            n = parallel_rebuild(sqlalchemy_url(args.db), names, jobs=jobs,
-                                 batch_size=getattr(args, "batch", None) or REBUILD_BATCH,
-                                 progress=bar.update if bar else None)
-        else:
-            n = runner.rebuild(progress=bar.update if bar else None,
-                               batch_size=getattr(args, "batch", None))
+        # The bulk path (projections.bulk): tables known empty, rows written once per window,
+        # streams partitioned over --jobs processes. --batch sets the window.
+        n = runner.rebuild(progress=bar.update if bar else None, jobs=getattr(args, "jobs", None) or 1,
+                           window=getattr(args, "batch", None))
         dt = time.perf_counter() - t0
         if bar:
             bar.close()

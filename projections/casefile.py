@@ -267,11 +267,10 @@ def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:
     elif kind == "case_closed":
         doc["stage"] = "closed"
         doc["closed"] = {"n": n, "at": at, "phases": b.get("phases"), "execution_ref": b.get("execution_ref")}
-    if kind not in _EXPLICIT_DEADLINES:
+    if kind not in _EXPLICIT_DEADLINES and _due_keys(tuple(b)):
         _generic_deadlines(doc, it, kind)
-    for met_kind, by in MET_BY.items():
-        if kind in by:
-            _meet(doc, (met_kind,), it)
+    for met_kind in _MET_KINDS.get(kind, ()):
+        _meet(doc, (met_kind,), it)
 
 
 #: Entry types whose deadlines are handled explicitly above.
@@ -284,6 +283,17 @@ MET_BY: dict[str, tuple[str, ...]] = {
     "payment": ("fine_paid",),
 }
 TRACKED = frozenset({*DEADLINE_KINDS, *MET_BY})
+#: Entry type → the deadline kinds it meets through MET_BY, in MET_BY's order.
+_MET_KINDS: dict[str, tuple[str, ...]] = {}
+for _k, _by in MET_BY.items():
+    for _t in _by:
+        _MET_KINDS[_t] = (*_MET_KINDS.get(_t, ()), _k)
+
+
+@functools.lru_cache(maxsize=4096)
+def _due_keys(keys: tuple[str, ...]) -> bool:
+    """Whether a body with these keys may hold a deadline record (a ``*_due`` key)."""
+    return any(k.endswith("_due") and k != "previous_due" for k in keys)
 
 
 def _generic_deadlines(doc: dict[str, Any], it: Item, kind: str) -> None:

@@ -8,6 +8,7 @@ leaf index, ``recorded_at``), and the entry hash and signature so the audit trai
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from sqlalchemy_utils.types.uuid import UUIDType  # type: ignore[import-untyped]
 
 from ledger.chain import decode_entry, decode_record
 from ledger.errors import EncodingError
-from ledger.hashing import entry_hash
+from ledger.hashing import ENTRY_PREFIX, entry_hash
 from ledger.limits import DEFAULT_LIMITS, Limits
 from ledger.store import EVENTS_TABLE
 
@@ -52,9 +53,14 @@ LEAVES = Table(
 )
 
 
-@dataclass(frozen=True, slots=True)
+_unpackb = msgpack.unpackb
+_sha256 = hashlib.sha256
+
+
+@dataclass(slots=True)
 class Item:
-    """One notification of the log, decoded."""
+    """One notification of the log, decoded. Treat as read-only (not frozen: a frozen dataclass costs
+    about 1.3 µs more per entry to construct, a tenth of a full rebuild's budget per entry)."""
 
     position: int  # notification id: the log order
     leaf_index: int | None  # Merkle leaf index (None only if the log has no leaf for it)
@@ -91,13 +97,13 @@ def decode_item(position: int, state: bytes, leaf_index: int | None, recorded_at
                     type=e.type, occurred_at=e.occurred_at, actor=e.actor, key=e.key, prev=e.prev, body=e.body,
                     entry_hash=entry_hash(data), sig=sig)
     try:
-        rec = msgpack.unpackb(state, raw=False)
+        rec = _unpackb(state, raw=False)
         data, sig = rec["entry"], rec["sig"]
-        m = msgpack.unpackb(data, raw=False)
-        return Item(position=int(position), leaf_index=None if leaf_index is None else int(leaf_index),
-                    recorded_at=None if recorded_at is None else int(recorded_at), case=m["case"], n=m["n"],
-                    type=m["type"], occurred_at=m["occurred_at"], actor=m["actor"], key=m["key"], prev=m["prev"],
-                    body=m["body"], entry_hash=entry_hash(data), sig=sig)
+        m = _unpackb(data, raw=False)
+        return Item(int(position), None if leaf_index is None else int(leaf_index),
+                    None if recorded_at is None else int(recorded_at), m["case"], m["n"], m["type"],
+                    m["occurred_at"], m["actor"], m["key"], m["prev"], m["body"],
+                    _sha256(ENTRY_PREFIX + data).digest(), sig)
     except (ValueError, TypeError, KeyError, msgpack.UnpackException) as e:
         msg = f"notification {position} is not a ledger record: {e!r}"
         raise EncodingError(msg, code="E_RECORD_SCHEMA") from e
