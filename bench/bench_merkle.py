@@ -10,13 +10,16 @@ Measured:
 * **append, per committed entry**: ``--sample-commits`` transactions of one leaf each, as the
   ledger commits single events (ours: ``MerkleStore.append`` in its own transaction; pymerkle
   SQLite: ``append_entry``, which commits each leaf). Both on a SQLite file with the driver's
-  default durability (journal_mode=DELETE, synchronous=FULL).
+  default durability (journal_mode=DELETE, synchronous=FULL); the script reads both settings
+  back from both connections, records them and refuses to run if they differ.
 * **bulk build** of the remaining leaves (ours: 10,000 leaves per transaction; pymerkle:
   ``append_entries``; in-memory: ``append_entries``).
 * **proof generation** p50/p99 over ``--queries`` random requests against the full tree:
   inclusion (random index, size N) and consistency (random size1 < N, size2 = N). Ours reads
-  from the persistent store through one open connection; pymerkle's own LRU subroot cache is
-  left on (its default), and every implementation gets the same warm-up queries first.
+  from the persistent store through one open connection, with its node cache of upper levels on
+  (its default; ``ours_store_nocache`` is the same store with the cache off, for reference);
+  pymerkle's own LRU subroot cache is left on (its default), and every implementation gets the
+  same warm-up queries first.
 
 Results are printed and written to ``bench/out/merkle-<N>-<timestamp>.json``.
 """
@@ -132,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
 
     # ---- pymerkle SQLite -----------------------------------------------------------------------
     ptree = pymerkle.SqliteTree(str(workdir / "pymerkle.db"))
+    # Same durability on both sides: read the settings back from both connections.
+    with engine.connect() as conn:
+        ours_settings = {k: conn.exec_driver_sql(f"PRAGMA {k}").scalar() for k in ("journal_mode", "synchronous")}
+    theirs_settings = {k: ptree.con.execute(f"PRAGMA {k}").fetchone() for k in ("journal_mode", "synchronous")}
+    res["sqlite_settings"] = {"ours": ours_settings, "pymerkle": theirs_settings}
+    if ours_settings != theirs_settings:
+        msg = f"durability settings differ: {res['sqlite_settings']}"
+        raise SystemExit(msg)
     first_bytes = leaf_bytes(first, 0)
     t = time.perf_counter()
     for data in first_bytes:
@@ -186,8 +197,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
                                     store.inclusion_proof(conn, idx, n), our_root)
         for s1 in q_c[:20]:
             merkle.verify_consistency(s1, n, store.consistency_proof(conn, s1, n), store.root(conn, s1), our_root)
+        plain = MerkleStore(MetaData(), node_cache=0)
         impls: list[tuple[str, Callable[[int], Any], Callable[[int], Any]]] = [
             ("ours_store", lambda i: store.inclusion_proof(conn, i, n), lambda s: store.consistency_proof(conn, s, n)),
+            ("ours_store_nocache", lambda i: plain.inclusion_proof(conn, i, n),
+             lambda s: plain.consistency_proof(conn, s, n)),
             ("pymerkle_sqlite", lambda i: ptree.prove_inclusion(i + 1, n), lambda s: ptree.prove_consistency(s, n)),
         ]
         if mtree is not None:

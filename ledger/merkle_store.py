@@ -19,10 +19,23 @@ There is no mutable state row: the size is ``max(idx) + 1`` and the frontier (th
 perfect subtrees that make up ``[0, size)``) is read back from the two tables, so every table
 is insert-only and an append writes only new rows.
 
-Costs: ``append`` does two indexed reads (size, frontier) and two ``executemany`` inserts per
-*transaction*, writing one leaf row and on average one node row per *leaf*; roots and proofs
-for any size up to the current one are folds of O(log n) stored hashes read in one ``SELECT``,
-with no tree rebuild. On SQLite both keys are rowid aliases.
+Costs: on SQLite, ``append`` of one transaction is one guarded insert of its first leaf
+(inserted only if the log's tail is the one the store remembers; otherwise the frontier is read
+back) and ``executemany`` inserts of the rest and of the closed nodes, writing one leaf row and
+on average one node row per *leaf*. Roots and proofs for any size up to the current one are
+folds of O(log n) stored hashes read in one ``SELECT``, with no tree rebuild. On SQLite both
+keys are rowid aliases. The hot statements run on the DBAPI cursor of the caller's connection
+(SQLAlchemy's statement handling costs more than these primary-key reads and writes); driver
+errors are re-raised wrapped as SQLAlchemy's ``DBAPIError`` subclasses, as before.
+
+Node cache: the hashes of complete subtrees never change once committed, so the store keeps
+the upper levels of the tree in memory (the levels that fit in half of ``node_cache`` entries
+per database: at 2**17 and a million leaves, levels 5 and up) and a proof reads only the nodes
+below them. The cache is filled only from reads in transactions that have
+not appended to the log (any store instance's :meth:`MerkleStore.append` marks its transaction),
+so a rolled-back append can never put an uncommitted hash into it. It assumes the log is
+append-only: a process that deletes and rebuilds the Merkle tables must use a new store, or call
+:meth:`MerkleStore.clear_cache`.
 
 Concurrency: every method takes a :class:`~sqlalchemy.engine.Connection` that is already
 inside the caller's transaction. Appends must be serialised by the caller: the ledger's
@@ -35,25 +48,28 @@ every row they use is immutable.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Engine,
     Integer,
     LargeBinary,
     MetaData,
     Table,
     Text,
-    bindparam,
+    exc,
     func,
     insert,
     select,
     text,
-    union_all,
 )
+from sqlalchemy.engine import RootTransaction
 
 from ledger import merkle
 from ledger.errors import UsageError
@@ -92,12 +108,16 @@ class MerkleStore:
     """The persistent Merkle log. All state lives in the tables.
 
     For speed, the store remembers the frontier it last computed, keyed by the last leaf's
-    index and hash. Every append first reads the log's real tail in the caller's transaction
+    index and hash. Every append first checks the log's real tail in the caller's transaction
     and uses the remembered frontier only if the tail matches; a rolled-back append or another
     process's append changes the tail, and the frontier is then read back from the tables.
+
+    It also caches the hashes of committed complete subtrees of the upper levels, per
+    database (engine), for proofs: at most ``node_cache`` entries per database, about 150 bytes
+    each (0 turns the cache off).
     """
 
-    def __init__(self, metadata: MetaData) -> None:
+    def __init__(self, metadata: MetaData, *, node_cache: int = 1 << 17) -> None:
         """Define the four tables on ``metadata`` (``metadata.create_all`` creates them)."""
         self.metadata = metadata
         self.leaves = Table(
@@ -121,26 +141,29 @@ class MerkleStore:
             Column("note", Text, nullable=False),
             Column("created_at", BigInteger, nullable=False),
         )
-        lv, nd = self.leaves, self.nodes
-        self._q_size = select(func.max(lv.c.idx))
-        self._q_tail = select(lv.c.idx, lv.c.leaf_hash).order_by(lv.c.idx.desc()).limit(1)
+        self._q_size = select(func.max(self.leaves.c.idx))
         self._memo: tuple[int, bytes, merkle.Frontier] | None = None
-        self._q_fetch = union_all(
-            select(nd.c.pos, nd.c.hash).where(nd.c.pos.in_(bindparam("pos", expanding=True))),
-            select((lv.c.idx * 2).label("pos"), lv.c.leaf_hash).where(lv.c.idx.in_(bindparam("idx", expanding=True))),
-        )
-        self._q_nodes = select(nd.c.pos, nd.c.hash).where(nd.c.pos.in_(bindparam("pos", expanding=True)))
-        self._q_leaves = select(lv.c.idx, lv.c.leaf_hash).where(lv.c.idx.in_(bindparam("idx", expanding=True)))
-        self._ins_leaves = insert(lv)
-        self._ins_nodes = insert(nd)
+        if node_cache < 0:
+            msg = "node_cache must be >= 0"
+            raise UsageError(msg)
+        # At most 2**_cache_bits entries per database (node_cache rounded down to a power of 2).
+        self._cache_bits = node_cache.bit_length() - 1
+        self._caches: weakref.WeakKeyDictionary[Engine, dict[int, bytes]] = weakref.WeakKeyDictionary()
+        self._sql: dict[tuple[str, int, int], str] = {}
+        self._dml: dict[str, tuple[str, str, str, str]] = {}
+
+    def clear_cache(self) -> None:
+        """Forget every cached node hash (for a process that rebuilt the Merkle tables)."""
+        self._caches = weakref.WeakKeyDictionary()
+        self._memo = None
 
     # -- writing ---------------------------------------------------------------------------
 
     def _frontier(self, conn: Connection) -> merkle.Frontier:
         size = self.size(conn)
         nodes = merkle.perfect_nodes(0, size)
-        got = self.fetcher(conn)(nodes) if nodes else {}
-        return merkle.Frontier(size, [Digest(got[n]) for n in nodes])
+        got = self._hashes(conn, [merkle.inorder_position(n) for n in nodes], 2 * size)
+        return merkle.Frontier(size, [Digest(got[merkle.inorder_position(n)]) for n in nodes])
 
     def append(self, conn: Connection, leaves: Sequence[LeafInput]) -> list[int]:
         """Append one leaf per committed entry, in the given order; return their indexes.
@@ -160,47 +183,82 @@ class MerkleStore:
         """
         if not leaves:
             return []
+        try:
+            return self._append(conn, leaves)
+        finally:
+            # Reads in this transaction may now see uncommitted nodes: keep them out of the cache.
+            tx = conn.get_transaction()
+            if tx is not None:
+                _APPENDED[tx] = True
+
+    def _statements(self, mark: str) -> tuple[str, str, str, str]:
+        """(tail read, guarded first-leaf insert, leaf insert, node insert) for a paramstyle."""
+        got = self._dml.get(mark)
+        if got is None:
+            lv, nd = self.leaves.name, self.nodes.name
+            cols = f"INSERT INTO {lv} (idx, notification_id, recorded_at, entry_hash, leaf_hash) "
+            got = self._dml[mark] = (
+                f"SELECT idx, leaf_hash FROM {lv} ORDER BY idx DESC LIMIT 1",
+                # Leaf indexes have no gaps, so "leaf i has hash h and leaf i+1 does not exist"
+                # says that (i, h) is the tail.
+                f"{cols}SELECT {', '.join([mark] * 5)} WHERE EXISTS "
+                f"(SELECT 1 FROM {lv} WHERE idx = {mark} AND leaf_hash = {mark}) "
+                f"AND NOT EXISTS (SELECT 1 FROM {lv} WHERE idx = {mark})",
+                f"{cols}VALUES ({', '.join([mark] * 5)})",
+                f"INSERT INTO {nd} (pos, hash) VALUES ({mark}, {mark})",
+            )
+        return got
+
+    def _append(self, conn: Connection, leaves: Sequence[LeafInput]) -> list[int]:
         memo = self._memo
-        if memo is not None and conn.dialect.name == "postgresql":
-            # Fast path: one statement that inserts only if the log's tail is the remembered one.
+        postgres = conn.dialect.name == "postgresql"
+        if memo is not None:
             frontier = merkle.Frontier(memo[2].size, list(memo[2].hashes))
             leaf_rows, node_rows = _rows(frontier, leaves)
-            if self._insert_if_tail(conn, memo[0], memo[1], leaf_rows, node_rows):
-                self._memo = (frontier.size - 1, leaf_rows[-1]["leaf_hash"], frontier)
+            if postgres:
+                # Fast path: one statement that inserts only if the log's tail is the remembered one.
+                done = self._insert_if_tail(conn, memo[0], memo[1], leaf_rows, node_rows)
+            else:
+                # Fast path: insert the first leaf only if the log's tail is the remembered one,
+                # then the rest as usual.
+                _, guarded, ins_leaf, ins_node = self._statements(_mark(conn))
+                done = _run(conn, guarded, (*leaf_rows[0], memo[0], memo[1], memo[0] + 1), rowcount=True) == 1
+                if done:
+                    if len(leaf_rows) > 1:
+                        _run(conn, ins_leaf, leaf_rows[1:], many=True)
+                    if len(node_rows) == 1:
+                        _run(conn, ins_node, node_rows[0])
+                    elif node_rows:
+                        _run(conn, ins_node, node_rows, many=True)
+            if done:
+                self._memo = (frontier.size - 1, leaf_rows[-1][4], frontier)
                 return list(range(memo[0] + 1, frontier.size))
-        # Raw driver SQL on the hot path: SQLAlchemy's statement handling costs more than
-        # these primary-key reads and inserts themselves.
-        lv, nd = self.leaves.name, self.nodes.name
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        tail = conn.exec_driver_sql(f"SELECT idx, leaf_hash FROM {lv} ORDER BY idx DESC LIMIT 1").first()
-        if tail is None:
+        q_tail, _, ins_leaf, ins_node = self._statements(_mark(conn))
+        tail = _run(conn, q_tail, ())
+        if not tail:
             frontier = merkle.Frontier()
-        elif memo is not None and memo[0] == tail[0] and memo[1] == bytes(tail[1]):
+        elif memo is not None and memo[0] == tail[0][0] and memo[1] == bytes(tail[0][1]):
             frontier = merkle.Frontier(memo[2].size, list(memo[2].hashes))
         else:
             frontier = self._frontier(conn)
         first = frontier.size
         leaf_rows, node_rows = _rows(frontier, leaves)
-        conn.exec_driver_sql(
-            f"INSERT INTO {lv} (idx, notification_id, recorded_at, entry_hash, leaf_hash) "
-            f"VALUES ({', '.join([mark] * 5)})",
-            [(r["idx"], r["notification_id"], r["recorded_at"], r["entry_hash"], r["leaf_hash"]) for r in leaf_rows])
+        _run(conn, ins_leaf, leaf_rows, many=True)
         if node_rows:
-            conn.exec_driver_sql(f"INSERT INTO {nd} (pos, hash) VALUES ({mark}, {mark})",
-                                 [(r["pos"], r["hash"]) for r in node_rows])
-        self._memo = (frontier.size - 1, leaf_rows[-1]["leaf_hash"], frontier)
+            _run(conn, ins_node, node_rows, many=True)
+        self._memo = (frontier.size - 1, leaf_rows[-1][4], frontier)
         return list(range(first, frontier.size))
 
     def _insert_if_tail(self, conn: Connection, last_idx: int, last_hash: bytes,
-                        leaf_rows: list[dict[str, object]], node_rows: list[dict[str, object]]) -> bool:
+                        leaf_rows: list[tuple[int, int, int, bytes, Digest]],
+                        node_rows: list[tuple[int, Digest]]) -> bool:
         """PostgreSQL: insert leaves and nodes in one statement iff the tail is (last_idx, last_hash)."""
         params: dict[str, object] = {"ti": last_idx, "th": last_hash}
         vals = []
         for k, r in enumerate(leaf_rows):
             vals.append(f"(CAST(:i{k} AS BIGINT), CAST(:n{k} AS BIGINT), CAST(:r{k} AS BIGINT), "
                         f"CAST(:e{k} AS BYTEA), CAST(:l{k} AS BYTEA))")
-            params.update({f"i{k}": r["idx"], f"n{k}": r["notification_id"], f"r{k}": r["recorded_at"],
-                           f"e{k}": r["entry_hash"], f"l{k}": r["leaf_hash"]})
+            params.update({f"i{k}": r[0], f"n{k}": r[1], f"r{k}": r[2], f"e{k}": r[3], f"l{k}": r[4]})
         lv, nd = self.leaves.name, self.nodes.name
         sql = (f"WITH ok AS (SELECT 1 FROM (SELECT idx, leaf_hash FROM {lv} ORDER BY idx DESC LIMIT 1) t "
                f"WHERE t.idx = :ti AND t.leaf_hash = :th), "
@@ -209,9 +267,9 @@ class MerkleStore:
                f"RETURNING 1)")
         if node_rows:
             nvals = []
-            for k, r in enumerate(node_rows):
+            for k, (pos, h) in enumerate(node_rows):
                 nvals.append(f"(CAST(:p{k} AS BIGINT), CAST(:h{k} AS BYTEA))")
-                params.update({f"p{k}": r["pos"], f"h{k}": r["hash"]})
+                params.update({f"p{k}": pos, f"h{k}": h})
             sql += (f", n AS (INSERT INTO {nd} (pos, hash) SELECT v.* FROM (VALUES {', '.join(nvals)}) AS v(a, b) "
                     f"WHERE EXISTS (SELECT 1 FROM ok) RETURNING 1)")
         sql += " SELECT count(*) FROM l"
@@ -224,43 +282,99 @@ class MerkleStore:
         top = conn.execute(self._q_size).scalar()
         return 0 if top is None else int(top) + 1
 
+    def _hashes(self, conn: Connection, positions: Collection[int], scale: int) -> dict[int, bytes]:
+        """Hashes of the nodes at these in-order positions (leaf ``i`` is ``2i``), cache first.
+
+        ``scale`` is about twice the tree size the caller works on; it picks the levels cached.
+        Raises :class:`UsageError` for a node the log does not have.
+        """
+        cache = self._caches.get(conn.engine) if self._cache_bits >= 0 else None
+        got: dict[int, bytes] = {}
+        inner: list[int] = []
+        leaf_ids: list[int] = []
+        for p in positions:
+            h = None if cache is None else cache.get(p)
+            if h is not None:
+                got[p] = h
+            elif p & 1:
+                inner.append(p)
+            else:
+                leaf_ids.append(p >> 1)
+        if inner or leaf_ids:
+            mark = _mark(conn)
+            key = (mark, len(inner), len(leaf_ids))
+            sql = self._sql.get(key)
+            if sql is None:
+                parts = []
+                if inner:
+                    parts.append(f"SELECT pos, hash FROM {self.nodes.name} WHERE pos IN ({', '.join([mark] * len(inner))})")
+                if leaf_ids:
+                    parts.append(f"SELECT idx * 2, leaf_hash FROM {self.leaves.name} "
+                                 f"WHERE idx IN ({', '.join([mark] * len(leaf_ids))})")
+                sql = " UNION ALL ".join(parts)
+                if len(inner) + len(leaf_ids) <= _SHAPES:
+                    self._sql[key] = sql
+            rows = _run(conn, sql, (*inner, *leaf_ids))
+            fresh = {int(p): h if type(h) is bytes else bytes(h) for p, h in rows}
+            got.update(fresh)
+            if self._cache_bits >= 0 and fresh:
+                tx = conn.get_transaction()
+                if tx is None or tx not in _APPENDED:
+                    if cache is None:
+                        cache = self._caches.setdefault(conn.engine, {})
+                    # The levels >= low of a tree of scale / 2 leaves have at most
+                    # scale / 2**low <= cap / 2 nodes; the rest of the cap is slack.
+                    cap = 1 << self._cache_bits
+                    low = max(0, scale.bit_length() - self._cache_bits + 1)
+                    keep = [(p, h) for p, h in fresh.items() if (p ^ (p + 1)).bit_length() > low]
+                    if len(cache) + len(keep) > cap:
+                        _prune(cache, low, cap - len(keep))
+                    cache.update(keep)
+            if len(fresh) != len(inner) + len(leaf_ids):
+                absent = (set(inner) | {2 * i for i in leaf_ids}) - set(fresh)
+                if absent:
+                    p = min(absent)
+                    level = (p ^ (p + 1)).bit_length() - 1
+                    msg = f"the log has no complete subtree {(level, p >> (level + 1))} (size beyond the log?)"
+                    raise UsageError(msg)
+        return got
+
     def fetcher(self, conn: Connection) -> merkle.NodeFetcher:
         """A :class:`ledger.merkle.NodeFetcher` reading stored hashes through ``conn``.
 
-        Each call is one ``SELECT`` (leaf hashes and node hashes by primary key). A node that
-        is absent (the size asked for exceeds the log) raises :class:`UsageError`.
+        Each call is at most one ``SELECT`` (leaf hashes and node hashes by primary key), for
+        the nodes the cache does not hold. A node that is absent (the size asked for exceeds
+        the log) raises :class:`UsageError`.
         """
 
         def fetch(nodes: Collection[merkle.NodeId]) -> Mapping[merkle.NodeId, bytes]:
             want = {merkle.inorder_position(n): n for n in nodes}
-            leaf_ids = [i for lvl, i in want.values() if lvl == 0]
-            inner = [p for p, (lvl, _) in want.items() if lvl > 0]
-            # Raw driver SQL: this is the hot path of every proof, and compiling an expanding
-            # IN clause through SQLAlchemy costs more than the indexed lookups themselves.
-            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-            parts, params = [], []
-            if inner:
-                parts.append(f"SELECT pos, hash FROM {self.nodes.name} WHERE pos IN ({', '.join([mark] * len(inner))})")
-                params.extend(inner)
-            if leaf_ids:
-                parts.append(f"SELECT idx * 2, leaf_hash FROM {self.leaves.name} "
-                             f"WHERE idx IN ({', '.join([mark] * len(leaf_ids))})")
-                params.extend(leaf_ids)
-            rows = list(conn.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))) if parts else []
-            out = {want[int(pos)]: bytes(h) for pos, h in rows}
-            if len(out) != len(want):
-                missing = sorted(set(want.values()) - set(out))
-                msg = f"the log has no complete subtree {missing[0]} (size beyond the log?)"
-                raise UsageError(msg)
-            return out
+            got = self._hashes(conn, want, max(want, default=0) + 1)
+            return {n: got[p] for p, n in want.items()}
 
         return fetch
+
+    def _prove(self, conn: Connection, plan: list[int | tuple[int, ...]], size: int) -> list[Digest]:
+        want: list[int] = []
+        for x in plan:
+            if type(x) is int:
+                want.append(x)
+            else:
+                want.extend(x)  # type: ignore[arg-type]
+        got = self._hashes(conn, want, 2 * size)
+        return [Digest(got[x]) if type(x) is int else merkle.fold_nodes([got[p] for p in x])  # type: ignore[union-attr]
+                for x in plan]
 
     def root(self, conn: Connection, size: int | None = None) -> Digest:
         """The root at ``size`` (default: the current size); O(log n) reads for older sizes."""
         if size is None:
             return self._frontier(conn).root()
-        return merkle.root_at(size, self.fetcher(conn))
+        if size < 0:
+            msg = "size must be >= 0"
+            raise UsageError(msg)
+        pos = _perfect_positions(0, size)
+        got = self._hashes(conn, pos, 2 * size) if pos else {}
+        return merkle.fold_nodes([got[p] for p in pos])
 
     def leaf(self, conn: Connection, idx: int) -> MerkleLeaf | None:
         """The leaf at ``idx``, or None."""
@@ -277,10 +391,13 @@ class MerkleStore:
     def inclusion_proof(self, conn: Connection, index: int, size: int) -> list[Digest]:
         """RFC 9162 inclusion proof for leaf ``index`` in the tree of ``size`` leaves.
 
+        Equal to :func:`ledger.merkle.inclusion_proof` over the same leaves (the node list is
+        derived in closed form, as in transparency-dev/merkle, and tested against it).
+
         Raises:
             UsageError: ``index`` is not below ``size`` or ``size`` exceeds the log.
         """
-        return merkle.inclusion_proof(index, size, self.fetcher(conn))
+        return self._prove(conn, inclusion_plan(index, size), size)
 
     def consistency_proof(self, conn: Connection, size1: int, size2: int) -> list[Digest]:
         """RFC 9162 consistency proof from ``size1`` to ``size2`` (``0 < size1 <= size2``).
@@ -288,7 +405,7 @@ class MerkleStore:
         Raises:
             UsageError: the sizes are out of order or ``size2`` exceeds the log.
         """
-        return merkle.consistency_proof(size1, size2, self.fetcher(conn))
+        return self._prove(conn, consistency_plan(size1, size2), size2)
 
     def iter_leaves(self, conn: Connection, start: int = 0, batch: int = 10_000) -> Iterator[MerkleLeaf]:
         """Every leaf from ``start`` in index order, read ``batch`` rows at a time."""
@@ -327,18 +444,148 @@ class MerkleStore:
         return None if row is None else _checkpoint(row)
 
 
-def _rows(frontier: merkle.Frontier, leaves: Sequence[LeafInput]) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-    """Leaf rows and newly completed node rows for ``leaves`` appended to ``frontier`` (mutated)."""
-    leaf_rows: list[dict[str, object]] = []
-    node_rows: list[dict[str, object]] = []
+def _rows(frontier: merkle.Frontier, leaves: Sequence[LeafInput],
+          ) -> tuple[list[tuple[int, int, int, bytes, Digest]], list[tuple[int, Digest]]]:
+    """Leaf rows and newly completed node rows for ``leaves`` appended to ``frontier`` (mutated).
+
+    Leaf rows are ``(idx, notification_id, recorded_at, entry_hash, leaf_hash)``, node rows
+    ``(pos, hash)``.
+    """
+    leaf_rows: list[tuple[int, int, int, bytes, Digest]] = []
+    node_rows: list[tuple[int, Digest]] = []
     for nid, recorded_at, ehash, sig in leaves:
         idx = frontier.size
         lh = merkle.compute_leaf_hash(ehash, sig, recorded_at, idx)
-        leaf_rows.append({"idx": idx, "notification_id": nid, "recorded_at": recorded_at,
-                          "entry_hash": ehash, "leaf_hash": lh})
+        leaf_rows.append((idx, nid, recorded_at, ehash, lh))
         for node, h in frontier.append(lh):
-            node_rows.append({"pos": merkle.inorder_position(node), "hash": h})
+            node_rows.append((merkle.inorder_position(node), h))
     return leaf_rows, node_rows
+
+
+_SHAPES = 96
+"""Statements for at most this many nodes are kept, one per shape (proofs need about 2 log n)."""
+
+_APPENDED: weakref.WeakKeyDictionary[RootTransaction, bool] = weakref.WeakKeyDictionary()
+"""Transactions in which some store appended: their reads may see uncommitted nodes."""
+
+
+def _mark(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _run(conn: Connection, sql: str, params: Sequence[Any], *, many: bool = False,
+         rowcount: bool = False) -> Any:
+    """Run ``sql`` on the DBAPI cursor of ``conn``; rows (or the row count) as plain tuples.
+
+    Inside a transaction, SQLAlchemy's execution machinery is skipped: it costs more than these
+    primary-key statements. Outside one, ``exec_driver_sql`` runs it, so that SQLAlchemy begins
+    the transaction as usual. Driver errors are raised as SQLAlchemy's wrapped exceptions.
+    """
+    if not conn.in_transaction():
+        if many:
+            conn.exec_driver_sql(sql, list(params))
+            return None
+        res = conn.exec_driver_sql(sql, tuple(params))
+        if rowcount:
+            return res.rowcount
+        return [tuple(r) for r in res] if res.returns_rows else None
+    dbapi = conn.dialect.loaded_dbapi
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if many:
+            cur.executemany(sql, params)
+            return None
+        cur.execute(sql, params)
+        if rowcount:
+            return cur.rowcount
+        return cur.fetchall() if cur.description is not None else None
+    except dbapi.Error as e:
+        raise exc.DBAPIError.instance(sql, params, e, dbapi.Error, dialect=conn.dialect, ismulti=many) from e
+    finally:
+        cur.close()
+
+
+def _prune(cache: dict[int, bytes], low: int, room: int) -> None:
+    """Drop cached nodes below level ``low`` (the tree grew); everything if that is not enough."""
+    for p in list(cache):  # a copy: other threads may use the cache meanwhile
+        if (p ^ (p + 1)).bit_length() <= low:
+            cache.pop(p, None)
+    if len(cache) > room:
+        cache.clear()
+
+
+def _perfect_positions(start: int, end: int) -> list[int]:
+    """In-order positions of :func:`ledger.merkle.perfect_nodes` ``(start, end)``."""
+    out = []
+    while start < end:
+        width = start & -start if start else 1 << ((end - start).bit_length() - 1)
+        while start + width > end:
+            width >>= 1
+        out.append(2 * start + width - 1)
+        start += width
+    return out
+
+
+def _path(plan: list[int | tuple[int, ...]], index: int, size: int, low: int, inner: int) -> None:
+    """Append to ``plan`` the siblings of ``index``'s ancestors from level ``low`` up (RFC 9162 path).
+
+    Below level ``inner`` (where ``index`` and the last leaf part) every sibling is a complete
+    subtree except possibly the topmost, a right sibling cut by ``size``, whose hash is the fold
+    of its perfect parts (a tuple of positions). Above it, the path has a left sibling at each
+    level where ``index`` has a 1 bit, and nothing at the others.
+    """
+    for level in range(low, inner):
+        width = 1 << level
+        start = ((index >> level) ^ 1) << level
+        if start + width <= size:
+            plan.append(2 * start + width - 1)
+        else:
+            parts = _perfect_positions(start, size)
+            plan.append(parts[0] if len(parts) == 1 else tuple(parts))
+    idx, level = index >> inner, inner
+    while idx:
+        if idx & 1:
+            start = (idx ^ 1) << level
+            plan.append(2 * start + (1 << level) - 1)
+        idx >>= 1
+        level += 1
+
+
+def inclusion_plan(index: int, size: int) -> list[int | tuple[int, ...]]:
+    """Node positions of the inclusion proof for ``index`` in a tree of ``size`` leaves.
+
+    One entry per proof hash, bottom up: an in-order position, or a tuple of positions whose
+    hashes fold (:func:`ledger.merkle.fold_nodes`) into it. Same hashes as
+    :func:`ledger.merkle.inclusion_proof`, computed in O(log n) integer steps.
+    """
+    if not 0 <= index < size:
+        msg = f"no inclusion proof for index {index} in a tree of size {size}"
+        raise UsageError(msg)
+    plan: list[int | tuple[int, ...]] = []
+    _path(plan, index, size, 0, (index ^ (size - 1)).bit_length())
+    return plan
+
+
+def consistency_plan(size1: int, size2: int) -> list[int | tuple[int, ...]]:
+    """Node positions of the consistency proof from ``size1`` to ``size2`` (as :func:`inclusion_plan`).
+
+    The proof is the inclusion path of the last leaf of the older tree, without the levels
+    below the older tree's last perfect subtree (of ``2**shift`` leaves), which comes first
+    unless it is the whole older tree (``size1`` a power of two).
+    """
+    if not 0 < size1 <= size2:
+        msg = f"no consistency proof from size {size1} to size {size2}"
+        raise UsageError(msg)
+    if size1 == size2:
+        return []
+    index = size1 - 1
+    shift = (size1 & -size1).bit_length() - 1
+    plan: list[int | tuple[int, ...]] = []
+    if size1 != 1 << shift:
+        start = (index >> shift) << shift
+        plan.append(2 * start + (1 << shift) - 1)
+    _path(plan, index, size2, shift, (index ^ (size2 - 1)).bit_length())
+    return plan
 
 
 def _leaf(row: object) -> MerkleLeaf:
@@ -352,4 +599,4 @@ def _checkpoint(row: object) -> StoredCheckpoint:
     return StoredCheckpoint(int(r["id"]), int(r["size"]), bytes(r["root"]), str(r["note"]), int(r["created_at"]))
 
 
-__all__ = ["LeafInput", "MerkleLeaf", "MerkleStore", "StoredCheckpoint"]
+__all__ = ["LeafInput", "MerkleLeaf", "MerkleStore", "StoredCheckpoint", "consistency_plan", "inclusion_plan"]
