@@ -148,7 +148,8 @@ class MerkleStore:
             raise UsageError(msg)
         # At most 2**_cache_bits entries per database (node_cache rounded down to a power of 2).
         self._cache_bits = node_cache.bit_length() - 1
-        self._caches: weakref.WeakKeyDictionary[Engine, dict[int, bytes]] = weakref.WeakKeyDictionary()
+        # Per database: node hashes by in-order position, and folds of cut subtrees by their positions.
+        self._caches: weakref.WeakKeyDictionary[Engine, dict[Any, bytes]] = weakref.WeakKeyDictionary()
         self._sql: dict[tuple[str, int, int], str] = {}
         self._dml: dict[str, tuple[str, str, str, str]] = {}
 
@@ -301,43 +302,46 @@ class MerkleStore:
             else:
                 leaf_ids.append(p >> 1)
         if inner or leaf_ids:
-            mark = _mark(conn)
-            key = (mark, len(inner), len(leaf_ids))
-            sql = self._sql.get(key)
-            if sql is None:
-                parts = []
-                if inner:
-                    parts.append(f"SELECT pos, hash FROM {self.nodes.name} WHERE pos IN ({', '.join([mark] * len(inner))})")
-                if leaf_ids:
-                    parts.append(f"SELECT idx * 2, leaf_hash FROM {self.leaves.name} "
-                                 f"WHERE idx IN ({', '.join([mark] * len(leaf_ids))})")
-                sql = " UNION ALL ".join(parts)
-                if len(inner) + len(leaf_ids) <= _SHAPES:
-                    self._sql[key] = sql
-            rows = _run(conn, sql, (*inner, *leaf_ids))
-            fresh = {int(p): h if type(h) is bytes else bytes(h) for p, h in rows}
-            got.update(fresh)
-            if self._cache_bits >= 0 and fresh:
-                tx = conn.get_transaction()
-                if tx is None or tx not in _APPENDED:
-                    if cache is None:
-                        cache = self._caches.setdefault(conn.engine, {})
-                    # The levels >= low of a tree of scale / 2 leaves have at most
-                    # scale / 2**low <= cap / 2 nodes; the rest of the cap is slack.
-                    cap = 1 << self._cache_bits
-                    low = max(0, scale.bit_length() - self._cache_bits + 1)
-                    keep = [(p, h) for p, h in fresh.items() if (p ^ (p + 1)).bit_length() > low]
-                    if len(cache) + len(keep) > cap:
-                        _prune(cache, low, cap - len(keep))
-                    cache.update(keep)
-            if len(fresh) != len(inner) + len(leaf_ids):
-                absent = (set(inner) | {2 * i for i in leaf_ids}) - set(fresh)
-                if absent:
-                    p = min(absent)
-                    level = (p ^ (p + 1)).bit_length() - 1
-                    msg = f"the log has no complete subtree {(level, p >> (level + 1))} (size beyond the log?)"
-                    raise UsageError(msg)
+            got.update(self._read(conn, inner, leaf_ids, scale))
         return got
+
+    def _read(self, conn: Connection, inner: list[int], leaf_ids: list[int], scale: int) -> dict[int, bytes]:
+        """Read inner nodes (by position) and leaves (by index) in one ``SELECT``; fill the cache."""
+        mark = _mark(conn)
+        key = (mark, len(inner), len(leaf_ids))
+        sql = self._sql.get(key)
+        if sql is None:
+            parts = []
+            if inner:
+                parts.append(f"SELECT pos, hash FROM {self.nodes.name} WHERE pos IN ({', '.join([mark] * len(inner))})")
+            if leaf_ids:
+                parts.append(f"SELECT idx * 2, leaf_hash FROM {self.leaves.name} "
+                             f"WHERE idx IN ({', '.join([mark] * len(leaf_ids))})")
+            sql = " UNION ALL ".join(parts)
+            if len(inner) + len(leaf_ids) <= _SHAPES:
+                self._sql[key] = sql
+        rows = _run(conn, sql, (*inner, *leaf_ids))
+        fresh = {int(p): h if type(h) is bytes else bytes(h) for p, h in rows}
+        if len(fresh) != len(inner) + len(leaf_ids):
+            absent = (set(inner) | {2 * i for i in leaf_ids}) - set(fresh)
+            if absent:
+                p = min(absent)
+                level = (p ^ (p + 1)).bit_length() - 1
+                msg = f"the log has no complete subtree {(level, p >> (level + 1))} (size beyond the log?)"
+                raise UsageError(msg)
+        if self._cache_bits >= 0 and fresh and _clean(conn):
+            cache = self._caches.get(conn.engine)
+            if cache is None:
+                cache = self._caches.setdefault(conn.engine, {})
+            # The levels >= low of a tree of scale / 2 leaves have at most
+            # scale / 2**low <= cap / 2 nodes; the rest of the cap is slack.
+            cap = 1 << self._cache_bits
+            low = max(0, scale.bit_length() - self._cache_bits + 1)
+            keep = [(p, h) for p, h in fresh.items() if (p ^ (p + 1)).bit_length() > low]
+            if len(cache) + len(keep) > cap:
+                _prune(cache, low, cap - len(keep))
+            cache.update(keep)
+        return fresh
 
     def fetcher(self, conn: Connection) -> merkle.NodeFetcher:
         """A :class:`ledger.merkle.NodeFetcher` reading stored hashes through ``conn``.
@@ -355,15 +359,51 @@ class MerkleStore:
         return fetch
 
     def _prove(self, conn: Connection, plan: list[int | tuple[int, ...]], size: int) -> list[Digest]:
-        want: list[int] = []
+        # One pass over the plan against the cache, one SELECT for the rest. The cache also
+        # keeps the folds of cut subtrees, keyed by their tuple of positions: proofs against
+        # the same size share them.
+        cache = self._caches.get(conn.engine, _NO_CACHE) if self._cache_bits >= 0 else _NO_CACHE
+        out: list[Any] = []
+        holes: list[int] = []
+        cut: list[int] = []
+        known: dict[int, bytes] = {}
+        inner: list[int] = []
+        leaf_ids: list[int] = []
         for x in plan:
-            if type(x) is int:
-                want.append(x)
-            else:
-                want.extend(x)  # type: ignore[arg-type]
-        got = self._hashes(conn, want, 2 * size)
-        return [Digest(got[x]) if type(x) is int else merkle.fold_nodes([got[p] for p in x])  # type: ignore[union-attr]
-                for x in plan]
+            h = cache.get(x)
+            if h is None:
+                if type(x) is int:
+                    holes.append(len(out))
+                    if x & 1:
+                        inner.append(x)
+                    else:
+                        leaf_ids.append(x >> 1)
+                else:
+                    cut.append(len(out))
+                    for p in x:  # type: ignore[union-attr]
+                        hp = cache.get(p)
+                        if hp is not None:
+                            known[p] = hp
+                        elif p & 1:
+                            inner.append(p)
+                        else:
+                            leaf_ids.append(p >> 1)
+            out.append(h)
+        if inner or leaf_ids:
+            known.update(self._read(conn, inner, leaf_ids, 2 * size))
+        for i in holes:
+            out[i] = known[plan[i]]  # type: ignore[index]
+        if cut:
+            folds = []
+            for i in cut:
+                x = plan[i]
+                out[i] = h = merkle.fold_nodes([known[p] for p in x])  # type: ignore[union-attr]
+                folds.append((x, h))
+            if self._cache_bits >= 0 and _clean(conn):
+                cache = self._caches.get(conn.engine)
+                if cache is not None and len(cache) + len(folds) <= 1 << self._cache_bits:
+                    cache.update(folds)
+        return out
 
     def root(self, conn: Connection, size: int | None = None) -> Digest:
         """The root at ``size`` (default: the current size); O(log n) reads for older sizes."""
@@ -462,11 +502,19 @@ def _rows(frontier: merkle.Frontier, leaves: Sequence[LeafInput],
     return leaf_rows, node_rows
 
 
+_NO_CACHE: Mapping[Any, bytes] = {}
+
 _SHAPES = 96
 """Statements for at most this many nodes are kept, one per shape (proofs need about 2 log n)."""
 
 _APPENDED: weakref.WeakKeyDictionary[RootTransaction, bool] = weakref.WeakKeyDictionary()
 """Transactions in which some store appended: their reads may see uncommitted nodes."""
+
+
+def _clean(conn: Connection) -> bool:
+    """Whether no store appended in ``conn``'s transaction: all it reads is then committed."""
+    tx = conn.get_transaction()
+    return tx is None or tx not in _APPENDED
 
 
 def _mark(conn: Connection) -> str:
@@ -505,10 +553,10 @@ def _run(conn: Connection, sql: str, params: Sequence[Any], *, many: bool = Fals
         cur.close()
 
 
-def _prune(cache: dict[int, bytes], low: int, room: int) -> None:
+def _prune(cache: dict[Any, bytes], low: int, room: int) -> None:
     """Drop cached nodes below level ``low`` (the tree grew); everything if that is not enough."""
     for p in list(cache):  # a copy: other threads may use the cache meanwhile
-        if (p ^ (p + 1)).bit_length() <= low:
+        if type(p) is not int or (p ^ (p + 1)).bit_length() <= low:  # folds (tuple keys) go too
             cache.pop(p, None)
     if len(cache) > room:
         cache.clear()

@@ -82,19 +82,21 @@ class TestNodeCache:
         append_batches(engine, store, [5, 1, 2])  # 8 leaves, committed
         all_proofs(engine, store, 8)  # warm the cache with the committed tree
         with pytest.raises(RuntimeError), engine.begin() as conn:
-            store.append(conn, other_leaves(8, 9))
-            # Reads in the appending transaction see its uncommitted nodes...
-            for i in range(17):
-                store.inclusion_proof(conn, i, 17)
-            store.consistency_proof(conn, 3, 17)
-            assert store.root(conn, 17) == store.root(conn)
+            store.append(conn, other_leaves(8, 15))
+            # Reads in the appending transaction see its uncommitted nodes (23 = 16 + 4 + 2 + 1
+            # leaves, so proofs also fold cut subtrees)...
+            for i in range(23):
+                store.inclusion_proof(conn, i, 23)
+            for s1 in range(1, 23):
+                store.consistency_proof(conn, s1, 23)
+            assert store.root(conn, 23) == store.root(conn)
             raise RuntimeError  # ...and then it rolls back.
         with engine.begin() as conn:  # other leaves take the same indexes and node positions
-            assert store.append(conn, [(900 + i, 7, *entry(900 + i)) for i in range(9)]) == list(range(8, 17))
+            assert store.append(conn, [(900 + i, 7, *entry(900 + i)) for i in range(15)]) == list(range(8, 23))
         ref = reference(engine, store)
-        assert all_proofs(engine, store, 17) == expected_proofs(ref, 17)
+        assert all_proofs(engine, store, 23) == expected_proofs(ref, 23)
         # And a store that never cached anything agrees.
-        assert all_proofs(engine, make_store(engine, node_cache=0), 17) == expected_proofs(ref, 17)
+        assert all_proofs(engine, make_store(engine, node_cache=0), 23) == expected_proofs(ref, 23)
 
     def test_another_store_appending_in_the_transaction_also_keeps_reads_out(self, engine: Engine) -> None:
         reader, writer = make_store(engine), make_store(engine)
