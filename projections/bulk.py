@@ -99,16 +99,6 @@ _KEY_REGISTRY_UUID = uuid.UUID(KEY_REGISTRY_ID)
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-_DEBUG = bool(os.environ.get("CASELEDGER_BULK_DEBUG"))
-
-
-def _debug(msg: str) -> None:
-    import sys
-    import time
-
-    sys.stderr.write(f"[{time.perf_counter():.3f}] {msg}\n")
-
-
 class NotPartitionable(Exception):
     """The log has entries that disagree with their stream id or topic: rebuild with one process."""
 
@@ -694,22 +684,14 @@ def run_partition(conn: Connection, names: Sequence[str], part: int, parts: int,
            f"LEFT OUTER JOIN {lv} l ON l.notification_id = e.id WHERE e.id > {ph} AND e.id <= {ph} "
            f"ORDER BY e.id LIMIT {ph}")
     pos, since, decoded, read = 0, 0, 0, 0
-    if _DEBUG:
-        _debug(f"part {part}: start")
 
     def write(final: bool) -> None:
-        if _DEBUG:
-            _debug(f"part {part}: fold done at {pos}, writing (final={final})")
         for f in folds:
             f.flush(sink, final)
         _begin_write(conn)
-        if _DEBUG:
-            _debug(f"part {part}: got the write lock")
         _still_rebuilding(conn, names)
         sink.run()
         conn.commit()
-        if _DEBUG:
-            _debug(f"part {part}: committed")
 
     while pos < head:
         cur = raw.cursor()  # type: ignore[union-attr]
