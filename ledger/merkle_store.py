@@ -548,9 +548,16 @@ def _run(conn: Connection, sql: str, params: Sequence[Any], *, many: bool = Fals
             return cur.rowcount
         return cur.fetchall() if cur.description is not None else None
     except dbapi.Error as e:
-        raise exc.DBAPIError.instance(sql, params, e, dbapi.Error, dialect=conn.dialect, ismulti=many) from e
+        # As SQLAlchemy does for its own statements: a lost connection is invalidated, so that
+        # the pool does not hand it out again.
+        lost = conn.dialect.is_disconnect(e, conn.connection.dbapi_connection, cur)
+        if lost:
+            conn.invalidate(e)
+        raise exc.DBAPIError.instance(sql, params, e, dbapi.Error, dialect=conn.dialect, ismulti=many,
+                                      connection_invalidated=lost) from e
     finally:
-        cur.close()
+        if not conn.invalidated:
+            cur.close()
 
 
 def _prune(cache: dict[Any, bytes], low: int, room: int) -> None:

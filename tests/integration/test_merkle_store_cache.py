@@ -200,3 +200,18 @@ class TestAppendPaths:
             store.append(conn, [(100, 1, *entry(7))])
         with engine.connect() as conn:
             assert store.size(conn) == 2
+
+    def test_a_lost_connection_is_invalidated(self, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+        store = make_store(engine)
+        append_batches(engine, store, [2])
+        with engine.connect() as conn:
+            conn.begin()
+            monkeypatch.setattr(conn.dialect, "is_disconnect", lambda *_: True)
+            with pytest.raises(exc.DBAPIError) as err:
+                store.append(conn, [(100, 1, *entry(7))])  # a driver error, taken for a lost connection
+            assert err.value.connection_invalidated
+            assert conn.invalidated
+            monkeypatch.undo()
+            conn.rollback()
+        with engine.connect() as conn:
+            assert store.size(conn) == 2
