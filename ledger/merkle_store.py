@@ -67,7 +67,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
 )
 from sqlalchemy.engine import RootTransaction
 
@@ -152,6 +151,7 @@ class MerkleStore:
         self._caches: weakref.WeakKeyDictionary[Engine, dict[Any, bytes]] = weakref.WeakKeyDictionary()
         self._sql: dict[tuple[str, int, int], str] = {}
         self._dml: dict[str, tuple[str, str, str, str]] = {}
+        self._pg_insert_if_tail: str | None = None
 
     def clear_cache(self) -> None:
         """Forget every cached node hash (for a process that rebuilt the Merkle tables)."""
@@ -253,28 +253,28 @@ class MerkleStore:
     def _insert_if_tail(self, conn: Connection, last_idx: int, last_hash: bytes,
                         leaf_rows: list[tuple[int, int, int, bytes, Digest]],
                         node_rows: list[tuple[int, Digest]]) -> bool:
-        """PostgreSQL: insert leaves and nodes in one statement iff the tail is (last_idx, last_hash)."""
-        params: dict[str, object] = {"ti": last_idx, "th": last_hash}
-        vals = []
-        for k, r in enumerate(leaf_rows):
-            vals.append(f"(CAST(:i{k} AS BIGINT), CAST(:n{k} AS BIGINT), CAST(:r{k} AS BIGINT), "
-                        f"CAST(:e{k} AS BYTEA), CAST(:l{k} AS BYTEA))")
-            params.update({f"i{k}": r[0], f"n{k}": r[1], f"r{k}": r[2], f"e{k}": r[3], f"l{k}": r[4]})
-        lv, nd = self.leaves.name, self.nodes.name
-        sql = (f"WITH ok AS (SELECT 1 FROM (SELECT idx, leaf_hash FROM {lv} ORDER BY idx DESC LIMIT 1) t "
-               f"WHERE t.idx = :ti AND t.leaf_hash = :th), "
-               f"l AS (INSERT INTO {lv} (idx, notification_id, recorded_at, entry_hash, leaf_hash) "
-               f"SELECT v.* FROM (VALUES {', '.join(vals)}) AS v(a, b, c, d, e) WHERE EXISTS (SELECT 1 FROM ok) "
-               f"RETURNING 1)")
-        if node_rows:
-            nvals = []
-            for k, (pos, h) in enumerate(node_rows):
-                nvals.append(f"(CAST(:p{k} AS BIGINT), CAST(:h{k} AS BYTEA))")
-                params.update({f"p{k}": pos, f"h{k}": h})
-            sql += (f", n AS (INSERT INTO {nd} (pos, hash) SELECT v.* FROM (VALUES {', '.join(nvals)}) AS v(a, b) "
-                    f"WHERE EXISTS (SELECT 1 FROM ok) RETURNING 1)")
-        sql += " SELECT count(*) FROM l"
-        return int(conn.execute(text(sql), params).scalar() or 0) == len(leaf_rows)
+        """PostgreSQL: insert leaves and nodes in one statement iff the tail is (last_idx, last_hash).
+
+        The rows travel as one array per column, so the statement's text is the same for every
+        batch size and the driver prepares it once.
+        """
+        sql = self._pg_insert_if_tail
+        if sql is None:
+            lv, nd = self.leaves.name, self.nodes.name
+            sql = self._pg_insert_if_tail = (
+                f"WITH ok AS (SELECT 1 FROM {lv} WHERE idx = %s AND leaf_hash = %s "
+                f"AND NOT EXISTS (SELECT 1 FROM {lv} WHERE idx = %s)), "
+                f"l AS (INSERT INTO {lv} (idx, notification_id, recorded_at, entry_hash, leaf_hash) "
+                f"SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bytea[], %s::bytea[]) "
+                f"WHERE EXISTS (SELECT 1 FROM ok) RETURNING 1), "
+                f"n AS (INSERT INTO {nd} (pos, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[]) "
+                f"WHERE EXISTS (SELECT 1 FROM ok) RETURNING 1) "
+                f"SELECT count(*) FROM l")
+        cols = list(zip(*leaf_rows, strict=True))
+        nodes = list(zip(*node_rows, strict=True)) or [(), ()]
+        params = (last_idx, last_hash, last_idx + 1, *(list(c) for c in cols), *(list(c) for c in nodes))
+        rows = _run(conn, sql, params)
+        return int(rows[0][0]) == len(leaf_rows)
 
     # -- reading ---------------------------------------------------------------------------
 
