@@ -166,7 +166,7 @@ class MerkleStore:
         got = self._hashes(conn, [merkle.inorder_position(n) for n in nodes], 2 * size)
         return merkle.Frontier(size, [Digest(got[merkle.inorder_position(n)]) for n in nodes])
 
-    def append(self, conn: Connection, leaves: Sequence[LeafInput]) -> list[int]:
+    def append(self, conn: Connection, leaves: Sequence[LeafInput], *, notify: str | None = None) -> list[int]:
         """Append one leaf per committed entry, in the given order; return their indexes.
 
         Must run inside the transaction that inserts the entries, while the caller holds the
@@ -175,6 +175,8 @@ class MerkleStore:
         Args:
             conn: a connection inside the caller's transaction.
             leaves: ``(notification_id, recorded_at, entry_hash, signature)`` per entry.
+            notify: PostgreSQL only: a channel to ``NOTIFY`` (delivered at commit, as the
+                recorder's own NOTIFY is), sent with the append's statement to save a round trip.
 
         Returns:
             The leaf indexes assigned: the current size, size + 1, ...
@@ -185,7 +187,7 @@ class MerkleStore:
         if not leaves:
             return []
         try:
-            return self._append(conn, leaves)
+            return self._append(conn, leaves, notify if conn.dialect.name == "postgresql" else None)
         finally:
             # Reads in this transaction may now see uncommitted nodes: keep them out of the cache.
             tx = conn.get_transaction()
@@ -210,7 +212,7 @@ class MerkleStore:
             )
         return got
 
-    def _append(self, conn: Connection, leaves: Sequence[LeafInput]) -> list[int]:
+    def _append(self, conn: Connection, leaves: Sequence[LeafInput], notify: str | None) -> list[int]:
         memo = self._memo
         postgres = conn.dialect.name == "postgresql"
         if memo is not None:
@@ -218,7 +220,8 @@ class MerkleStore:
             leaf_rows, node_rows = _rows(frontier, leaves)
             if postgres:
                 # Fast path: one statement that inserts only if the log's tail is the remembered one.
-                done = self._insert_if_tail(conn, memo[0], memo[1], leaf_rows, node_rows)
+                done = self._insert_if_tail(conn, memo[0], memo[1], leaf_rows, node_rows, notify)
+                notify = None  # sent with the statement, whether the tail matched or not
             else:
                 # Fast path: insert the first leaf only if the log's tail is the remembered one,
                 # then the rest as usual.
@@ -235,7 +238,7 @@ class MerkleStore:
                 self._memo = (frontier.size - 1, leaf_rows[-1][4], frontier)
                 return list(range(memo[0] + 1, frontier.size))
         q_tail, _, ins_leaf, ins_node = self._statements(_mark(conn))
-        tail = _run(conn, q_tail, ())
+        tail = _run(conn, q_tail, (), fetch=True)
         if not tail:
             frontier = merkle.Frontier()
         elif memo is not None and memo[0] == tail[0][0] and memo[1] == bytes(tail[0][1]):
@@ -247,13 +250,16 @@ class MerkleStore:
         _run(conn, ins_leaf, leaf_rows, many=True)
         if node_rows:
             _run(conn, ins_node, node_rows, many=True)
+        if notify is not None:
+            _run(conn, "SELECT 1 FROM pg_notify(%s, '')", (notify,), fetch=True)
         self._memo = (frontier.size - 1, leaf_rows[-1][4], frontier)
         return list(range(first, frontier.size))
 
     def _insert_if_tail(self, conn: Connection, last_idx: int, last_hash: bytes,
                         leaf_rows: list[tuple[int, int, int, bytes, Digest]],
-                        node_rows: list[tuple[int, Digest]]) -> bool:
-        """PostgreSQL: insert leaves and nodes in one statement iff the tail is (last_idx, last_hash).
+                        node_rows: list[tuple[int, Digest]], notify: str | None) -> bool:
+        """PostgreSQL: insert leaves and nodes in one statement iff the tail is (last_idx, last_hash),
+        and ``pg_notify(notify)`` whether or not (the caller's transaction decides).
 
         The rows travel as one array per column, so the statement's text is the same for every
         batch size and the driver prepares it once.
@@ -269,11 +275,12 @@ class MerkleStore:
                 f"WHERE EXISTS (SELECT 1 FROM ok) RETURNING 1), "
                 f"n AS (INSERT INTO {nd} (pos, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[]) "
                 f"WHERE EXISTS (SELECT 1 FROM ok) RETURNING 1) "
-                f"SELECT count(*) FROM l")
+                f"SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM pg_notify(%s, '') WHERE %s)")
         cols = list(zip(*leaf_rows, strict=True))
         nodes = list(zip(*node_rows, strict=True)) or [(), ()]
-        params = (last_idx, last_hash, last_idx + 1, *(list(c) for c in cols), *(list(c) for c in nodes))
-        rows = _run(conn, sql, params)
+        params = (last_idx, last_hash, last_idx + 1, *(list(c) for c in cols), *(list(c) for c in nodes),
+                  notify or "", notify is not None)
+        rows = _run(conn, sql, params, fetch=True)
         return int(rows[0][0]) == len(leaf_rows)
 
     # -- reading ---------------------------------------------------------------------------
@@ -320,7 +327,7 @@ class MerkleStore:
             sql = " UNION ALL ".join(parts)
             if len(inner) + len(leaf_ids) <= _SHAPES:
                 self._sql[key] = sql
-        rows = _run(conn, sql, (*inner, *leaf_ids))
+        rows = _run(conn, sql, (*inner, *leaf_ids), fetch=True)
         fresh = {int(p): h if type(h) is bytes else bytes(h) for p, h in rows}
         if len(fresh) != len(inner) + len(leaf_ids):
             absent = (set(inner) | {2 * i for i in leaf_ids}) - set(fresh)
@@ -522,8 +529,10 @@ def _mark(conn: Connection) -> str:
 
 
 def _run(conn: Connection, sql: str, params: Sequence[Any], *, many: bool = False,
-         rowcount: bool = False) -> Any:
+         rowcount: bool = False, fetch: bool = False) -> Any:
     """Run ``sql`` on the DBAPI cursor of ``conn``; rows (or the row count) as plain tuples.
+
+    ``fetch`` reads the rows even before the cursor has described them (psycopg's pipeline mode).
 
     Inside a transaction, SQLAlchemy's execution machinery is skipped: it costs more than these
     primary-key statements. Outside one, ``exec_driver_sql`` runs it, so that SQLAlchemy begins
@@ -546,7 +555,7 @@ def _run(conn: Connection, sql: str, params: Sequence[Any], *, many: bool = Fals
         cur.execute(sql, params)
         if rowcount:
             return cur.rowcount
-        return cur.fetchall() if cur.description is not None else None
+        return cur.fetchall() if fetch or cur.description is not None else None
     except dbapi.Error as e:
         # As SQLAlchemy does for its own statements: a lost connection is invalidated, so that
         # the pool does not hand it out again.

@@ -58,7 +58,9 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         has just computed them; without it they are recomputed from the records.
         """
         ids = self._insert_rows(session, stored_events)
-        if self.merkle is not None and stored_events:
+        if self.merkle is None or not stored_events:
+            self._notify_channel(session)
+        else:
             assert self.clock is not None
             if leaf_inputs is None:
                 leaf_inputs = []
@@ -67,14 +69,16 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
                     leaf_inputs.append((entry_hash(data), sig))
             recorded_at = self.clock()
             leaves = [(nid, recorded_at, eh, sig) for nid, (eh, sig) in zip(ids, leaf_inputs, strict=True)]
-            self.merkle.append(session.connection(), leaves)
+            # The NOTIFY that eventsourcing's subscribers listen for travels with the Merkle
+            # statement on PostgreSQL (one round trip fewer); elsewhere there is none.
+            self.merkle.append(session.connection(), leaves, notify=self.channel_name.lower())
         return ids
 
 
     def _insert_rows(self, session: Session, stored_events: Sequence[StoredEvent]) -> list[int]:
-        """The parent recorder's insert (table lock, rows, their ids in order, notify) without
-        the ORM unit of work: one Core ``INSERT ... RETURNING id`` whose ids SQLAlchemy returns in
-        the order of the rows given (``sort_by_parameter_order``)."""
+        """The parent recorder's insert (table lock, rows, their ids in order; the caller sends the
+        NOTIFY) without the ORM unit of work: one Core ``INSERT ... RETURNING id`` whose ids
+        SQLAlchemy returns in the order of the rows given (``sort_by_parameter_order``)."""
         table = self.events_record_cls.__table__
         self._lock_table(session)
         stmt = self._insert_stmt
@@ -82,9 +86,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             stmt = self._insert_stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version, "topic": e.topic,
                  "state": e.state} for e in stored_events]
-        ids = [int(r[0]) for r in session.connection().execute(stmt, rows)] if rows else []
-        self._notify_channel(session)
-        return ids
+        return [int(r[0]) for r in session.connection().execute(stmt, rows)] if rows else []
 
     _insert_stmt: Any = None
 

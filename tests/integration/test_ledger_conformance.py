@@ -30,6 +30,18 @@ def full_verify(c):  # noqa: ANN001, ANN201
     return verify_database(c.engine, workers=2, merkle_check=check_merkle())
 
 
+def _listen(c, channel: str):  # noqa: ANN001, ANN202
+    """On PostgreSQL, a connection LISTENing on ``channel`` (in the ledger's schema's database)."""
+    if c.engine.dialect.name != "postgresql":
+        return None
+    import psycopg  # noqa: PLC0415
+
+    conn = psycopg.connect(c.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+                           autocommit=True)
+    conn.execute(f"LISTEN {channel}")
+    return conn
+
+
 def test_saved_events_come_back_as_signed_chained_entries(db_url: str) -> None:
     c = make_ledger(db_url)
     t = Ticket(actor="alice", title="检查 1")
@@ -64,6 +76,25 @@ def test_a_multi_event_save_gets_its_notification_ids_and_leaves_in_event_order(
     assert [lf.idx for lf in leaves if lf is not None] == list(range(leaves[0].idx, leaves[0].idx + 11))
     report = full_verify(c)
     assert report.ok, report.failure
+
+
+def test_two_ledger_processes_taking_turns_keep_one_log(db_url: str) -> None:
+    """Each application remembers its own Merkle frontier; when the other one appended in between,
+    the remembered tail is stale and the append reads the real one (on PostgreSQL inside the
+    pipeline that also carries the NOTIFY)."""
+    a = make_ledger(db_url)
+    b = make_ledger(db_url, open_registry=False)
+    listener = _listen(a, "ledger_events")
+    for k, app in enumerate([a.app, a.app, b.app, a.app, b.app, b.app, a.app]):
+        t = Ticket(actor="alice", title=f"turn {k}")
+        for j in range(k % 3):
+            t.note(actor="alice", text=f"{k}.{j}", amount=j)
+        app.save(t)
+        if listener is not None:  # eventsourcing's subscribers hear of every commit, on either path
+            assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == ["ledger_events"]
+    report = full_verify(a)
+    assert report.ok, report.failure
+    assert report.leaves == report.entries == count(a)
 
 
 def test_entries_record_the_claimed_occurred_at_in_microseconds(db_url: str) -> None:
