@@ -81,14 +81,33 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         SQLAlchemy returns in the order of the rows given (``sort_by_parameter_order``)."""
         table = self.events_record_cls.__table__
         self._lock_table(session)
+        if not stored_events:
+            return []
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            # One statement text for any batch size (prepared once by the driver): the rows as one
+            # array per column, inserted in their order. Ids come from the table's sequence in
+            # that order, so sorted ids are the rows' ids; SQLAlchemy's own "insertmanyvalues"
+            # relies on the same (INSERT ... SELECT ... ORDER BY, then sort by primary key).
+            sql = self._pg_insert
+            if sql is None:
+                name = f"{self.schema_name}.{table.name}" if self.schema_name else table.name
+                sql = self._pg_insert = (
+                    f"INSERT INTO {name} (originator_id, originator_version, topic, state) "
+                    f"SELECT o, v, t, s FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
+                    f"WITH ORDINALITY AS u(o, v, t, s, k) ORDER BY k RETURNING id")
+            cols = ([e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
+                    [e.topic for e in stored_events], [e.state for e in stored_events])
+            return sorted(int(r[0]) for r in conn.exec_driver_sql(sql, cols))
         stmt = self._insert_stmt
         if stmt is None:
             stmt = self._insert_stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version, "topic": e.topic,
                  "state": e.state} for e in stored_events]
-        return [int(r[0]) for r in session.connection().execute(stmt, rows)] if rows else []
+        return [int(r[0]) for r in conn.execute(stmt, rows)]
 
     _insert_stmt: Any = None
+    _pg_insert: str | None = None
 
 
 class LedgerFactory(SQLAlchemyFactory):
