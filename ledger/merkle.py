@@ -25,7 +25,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ledger import encoding
+import msgpack
+
 from ledger.errors import EncodingError, ProofError, UsageError
 from ledger.hashing import Digest
 from ledger.limits import DEFAULT_LIMITS, Limits
@@ -89,9 +90,16 @@ def leaf_data(entry_hash: bytes, signature: bytes, recorded_at: int, index: int)
         if type(value) is not int or not 0 <= value <= _U63:
             msg = f"leaf {name} must be an integer in 0..2**63-1"
             raise EncodingError(msg, code="E_LEAF")
-    return encoding.encode(
-        {"entry_hash": entry_hash, "index": index, "recorded_at": recorded_at, "sig": signature}
-    )
+    # The canonical map written by layout: its keys are fixed and already in order, and msgpack
+    # writes a non-negative integer in its shortest form (checked against encoding.encode in tests).
+    return b"".join((_LEAF_HEAD, entry_hash, _LEAF_INDEX, msgpack.packb(index), _LEAF_RECORDED,
+                     msgpack.packb(recorded_at), _LEAF_SIG, signature))
+
+
+_LEAF_HEAD = b"\x84\xaaentry_hash\xc4\x20"
+_LEAF_INDEX = b"\xa5index"
+_LEAF_RECORDED = b"\xabrecorded_at"
+_LEAF_SIG = b"\xa3sig\xc4\x40"
 
 
 def leaf_hash(data: bytes) -> Digest:

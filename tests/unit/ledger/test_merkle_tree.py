@@ -261,3 +261,15 @@ def test_every_raised_step_is_commented_and_specified() -> None:
         raised = set(re.findall(r'Error\(\s*"(\d+\.\d+)"', (ROOT / path).read_text(encoding="utf-8")))
         raised |= set(re.findall(r'_malformed\(\s*"(\d+\.\d+)"', (ROOT / path).read_text(encoding="utf-8")))
         assert raised <= set(spec), raised - set(spec)
+
+
+@given(eh=st.binary(min_size=32, max_size=32), sig=st.binary(min_size=64, max_size=64),
+       recorded_at=st.integers(0, 2**63 - 1), index=st.integers(0, 2**63 - 1))
+@settings(max_examples=200, deadline=None)
+def test_leaf_data_written_by_layout_equals_the_generic_canonical_encoder(
+        eh: bytes, sig: bytes, recorded_at: int, index: int) -> None:
+    from ledger import encoding  # noqa: PLC0415
+
+    raw = merkle.leaf_data(eh, sig, recorded_at, index)
+    assert raw == encoding.encode({"entry_hash": eh, "index": index, "recorded_at": recorded_at, "sig": sig})
+    assert encoding.decode(raw) == {"entry_hash": eh, "index": index, "recorded_at": recorded_at, "sig": sig}
