@@ -66,7 +66,6 @@ from projections.casefile import EY_COUNTED, EY_RELEASED, short_type
 from projections.errors import ProjectionFailed
 from projections.projectors import (
     _NOTICE_TYPES,
-    _OFFICER_ACTS,
     _REGISTER_KINDS,
     ACTING_AS,
     STAR,
@@ -77,6 +76,7 @@ from projections.projectors import (
     _apply_register,
     _notice_apply,
     key_status,
+    officer_acts,
     stat_key,
 )
 from projections.source import EVENTS, LEAVES, Item, decode_item
@@ -549,7 +549,7 @@ class SupervisionFold(Fold):
             return
         activity = self.activity
 
-        def act(officer: str, name: str, agency_code: str | None = agency) -> None:
+        for officer, name, agency_code in officer_acts(it, t, agency):
             key = f"{officer}|{year}|{agency_code}|{name}"
             e = activity.c.get(key)
             if e is None:
@@ -557,21 +557,6 @@ class SupervisionFold(Fold):
                                          "activity": name}, 1]
             else:
                 e[2] += 1
-
-        act(it.actor, "entries_signed")
-        if t == "dispatched":
-            for a in b["assignments"]:
-                for o in a["officers"]:
-                    act(o["cert_no"], "inspections_assigned", a["agency_code"])
-        elif t in _OFFICER_ACTS and t != "certificate_shown":
-            for cert in b.get("officers") or ():
-                act(cert, _OFFICER_ACTS[t])
-        elif t == "certificate_shown":
-            act(b["cert_no"], "certificates_shown")
-        elif t == "legal_review_given":
-            act(b["reviewer"], "legal_reviews")
-        elif t == "decided":
-            act(b["decider"], "decisions_made")
 
     def flush(self, sink: Sink, final: bool) -> None:
         self.eys.flush(sink, final)

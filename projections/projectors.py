@@ -390,6 +390,25 @@ _OFFICER_ACTS = {
 }
 
 
+def officer_acts(it: Item, t: str, agency: str | None) -> list[tuple[str, str, str | None]]:
+    """``(officer, activity, agency)`` counted for one inspection entry of short type ``t``: the
+    signer's entry, and the officers the entry names as assigned, present, reviewing or deciding."""
+    b = it.body
+    acts: list[tuple[str, str, str | None]] = [(it.actor, "entries_signed", agency)]
+    if t == "dispatched":
+        acts += [(o["cert_no"], "inspections_assigned", a["agency_code"]) for a in b["assignments"]
+                 for o in a["officers"]]
+    elif t in _OFFICER_ACTS and t != "certificate_shown":
+        acts += [(cert, _OFFICER_ACTS[t], agency) for cert in b.get("officers") or ()]
+    elif t == "certificate_shown":
+        acts.append((b["cert_no"], "certificates_shown", agency))
+    elif t == "legal_review_given":
+        acts.append((b["reviewer"], "legal_reviews", agency))
+    elif t == "decided":
+        acts.append((b["decider"], "decisions_made", agency))
+    return acts
+
+
 class Supervision(Projection):
     name = "supervision"
     version = 1
@@ -418,25 +437,10 @@ class Supervision(Projection):
             if kind != "inspection":
                 continue
 
-            def act(officer: str, activity_name: str, agency_code: str | None = agency, y: int = year) -> None:
-                key = f"{officer}|{y}|{agency_code}|{activity_name}"
-                activity.bump(key, {"key": key, "officer": officer, "year": y, "agency_code": agency_code,
+            for officer, activity_name, agency_code in officer_acts(it, t, agency):
+                key = f"{officer}|{year}|{agency_code}|{activity_name}"
+                activity.bump(key, {"key": key, "officer": officer, "year": year, "agency_code": agency_code,
                                     "activity": activity_name})
-
-            act(it.actor, "entries_signed")
-            if t == "dispatched":
-                for a in b["assignments"]:
-                    for o in a["officers"]:
-                        act(o["cert_no"], "inspections_assigned", a["agency_code"])
-            elif t in _OFFICER_ACTS and t != "certificate_shown":
-                for cert in b.get("officers") or ():
-                    act(cert, _OFFICER_ACTS[t])
-            elif t == "certificate_shown":
-                act(b["cert_no"], "certificates_shown")
-            elif t == "legal_review_given":
-                act(b["reviewer"], "legal_reviews")
-            elif t == "decided":
-                act(b["decider"], "decisions_made")
         eys.flush(conn, hook)
         streams.flush(conn, hook)
         feedback.flush(conn, hook)
