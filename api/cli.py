@@ -11,6 +11,24 @@ from typing import Any
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 
 
+def int_in(lo: int, hi: int | None = None) -> Any:
+    """An argparse type: an integer in ``lo .. hi``; anything else is a usage error (exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            msg = f"{text!r} is not an integer"
+            raise argparse.ArgumentTypeError(msg) from None
+        if v < lo or (hi is not None and v > hi):
+            msg = f"{v} is out of range: must be {lo} or more" if hi is None else f"{v} is not in {lo}..{hi}"
+            raise argparse.ArgumentTypeError(msg)
+        return v
+
+    parse.__name__ = "integer"
+    return parse
+
+
 def _progress(total: int | None, desc: str) -> Any:
     """A tqdm bar on a terminal, nothing otherwise."""
     if not sys.stderr.isatty():
@@ -104,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="verify every entry, chain link, key and the Merkle log")
     v.add_argument("--db", default=None, help="database URL (default: $CASELEDGER_DB or sqlite:///./caseledger.db)")
     v.add_argument("--json", action="store_true", help="print a JSON report")
-    v.add_argument("--workers", type=int, default=2, help="signature-checking processes (default 2)")
+    v.add_argument("--workers", type=int_in(1), default=2, help="signature-checking processes (default 2)")
     v.add_argument("--trust", default=None, help="file with trusted checkpoint verifier keys (note vkeys)")
     v.add_argument("--checkpoint", default=None, help="an older checkpoint note to check consistency from")
     v.add_argument("--blobs", nargs="?", const="", default=None, metavar="DIR",
@@ -123,14 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="seed a realistic demo ledger")
     d.add_argument("--db", default=None)
-    d.add_argument("--cases", type=int, default=12)
+    d.add_argument("--cases", type=int_in(1), default=12)
     d.set_defaults(func=_lazy("api.demo", "cmd_demo"))
 
     r = sub.add_parser("rebuild", help="drop and rebuild projections from the log")
     r.add_argument("--db", default=None)
     r.add_argument("name", nargs="?", help="case_files|public_notices|audit_trail|supervision|statistics")
-    r.add_argument("--batch", type=int, default=None)
-    r.add_argument("--jobs", type=int, default=1)
+    r.add_argument("--batch", type=int_in(1), default=None)
+    r.add_argument("--jobs", type=int_in(1), default=1)
     r.set_defaults(func=_lazy("api.cmd_projections", "cmd_rebuild"))
     rp = sub.add_parser("replay", help="print a case file as of entry N or an instant")
     rp.add_argument("--db", default=None)
@@ -140,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     pj = sub.add_parser("project", help="bring projections up to date, or --follow the log")
     pj.add_argument("--db", default=None)
     pj.add_argument("name", nargs="?")
-    pj.add_argument("--batch", type=int, default=None)
+    pj.add_argument("--batch", type=int_in(1), default=None)
     pj.add_argument("--follow", action="store_true")
     pj.set_defaults(func=_lazy("api.cmd_projections", "cmd_project"))
 
