@@ -34,6 +34,8 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
     merkle: MerkleStore | None = None
     clock: Callable[[], int] | None = None
     metadata: MetaData | None = None
+    _insert_stmt: Any = None  # the SQLite insert, built once
+    _pg_insert: str | None = None  # the PostgreSQL insert's text, built once
 
     def attach(self, merkle: MerkleStore, metadata: MetaData, clock: Callable[[], int]) -> None:
         self.merkle, self.metadata, self.clock = merkle, metadata, clock
@@ -74,11 +76,11 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             self.merkle.append(session.connection(), leaves, notify=self.channel_name.lower())
         return ids
 
-
     def _insert_rows(self, session: Session, stored_events: Sequence[StoredEvent]) -> list[int]:
-        """The parent recorder's insert (table lock, rows, their ids in order; the caller sends the
-        NOTIFY) without the ORM unit of work: one Core ``INSERT ... RETURNING id`` whose ids
-        SQLAlchemy returns in the order of the rows given (``sort_by_parameter_order``)."""
+        """The parent recorder's insert (table lock, rows, their ids in row order; the caller sends
+        the NOTIFY) in one statement instead of the ORM unit of work: on SQLite a Core
+        ``INSERT ... RETURNING id`` (``sort_by_parameter_order``), on PostgreSQL the prepared
+        statement below."""
         table = self.events_record_cls.__table__
         self._lock_table(session)
         if not stored_events:
@@ -105,9 +107,6 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version, "topic": e.topic,
                  "state": e.state} for e in stored_events]
         return [int(r[0]) for r in conn.execute(stmt, rows)]
-
-    _insert_stmt: Any = None
-    _pg_insert: str | None = None
 
 
 class LedgerFactory(SQLAlchemyFactory):
