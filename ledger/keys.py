@@ -38,9 +38,13 @@ class KeyRecord:
     valid_until: int | None = None
     revoked_at: int | None = None
 
+    @property
+    def end(self) -> int:
+        """First instant the key is no longer valid: the earlier of ``valid_until`` and ``revoked_at``."""
+        return min(x for x in (self.valid_until, self.revoked_at, 2**64) if x is not None)
+
     def valid_at(self, t: int) -> bool:
-        end = min(x for x in (self.valid_until, self.revoked_at, 2**64) if x is not None)
-        return self.valid_from <= t < end
+        return self.valid_from <= t < self.end
 
 
 def _record_from_body(b: dict[str, Any]) -> KeyRecord:

@@ -127,8 +127,7 @@ def check_cases(rows: list[Row], ring: KeyRing, limits: Limits = DEFAULT_LIMITS)
     records = ring.records()
     pubkeys = {r.key_id: r.public_key for r in records}
     # key id -> (verify key, principal, valid from, end of validity): step 1.7 without the ring.
-    keys = {r.key_id: (verify_key_for(r.public_key), r.principal, r.valid_from,
-                       min(x for x in (r.valid_until, r.revoked_at, 2**64) if x is not None)) for r in records}
+    keys = {r.key_id: (verify_key_for(r.public_key), r.principal, r.valid_from, r.end) for r in records}
     cases = 0
     worst: Failure | None = None
     case: str | None = None
