@@ -19,6 +19,8 @@ from ledger.signers import Signer
 
 
 ROOT_PRINCIPAL = "root"
+#: The principal whose custodial key signs accepted enterprise feedback (role ``feedback_intake``, R21).
+INTAKE_PRINCIPAL = "feedback-intake"
 
 
 def system_clock() -> int:

@@ -20,7 +20,7 @@ from typing import Any
 from nacl.signing import SigningKey
 
 from api.blobs import BlobStore
-from api.bootstrap import ROOT_PRINCIPAL, Container, bootstrap
+from api.bootstrap import INTAKE_PRINCIPAL, ROOT_PRINCIPAL, Container, bootstrap
 from api.settings import Settings
 from domain.base import content_hash
 from domain.calendar import SHANGHAI
@@ -88,7 +88,7 @@ def seed(c: Container, cases: int, *, yearly_cap: int = 4) -> dict[str, Any]:  #
     app.open_ledger(root, principal=ROOT_PRINCIPAL, at=START)
     enroll(c, [(p, "officer") for p, *_ in OFFICERS] + [(h, "agency_head") for h in HEADS]
            + [("registrar", "registrar"), ("dispatcher", "dispatcher"), ("reviewer-liu", "legal_reviewer"),
-              ("publisher", "publisher")], START)
+              ("publisher", "publisher"), (INTAKE_PRINCIPAL, "feedback_intake")], START)
     t = START
     for (code, name, _cats), head in zip(AGENCIES, HEADS, strict=True):
         app.register_agency(agency_code=code, name=name, kind="administrative_agency", jurisdiction=["3501"],
@@ -151,9 +151,15 @@ def seed(c: Container, cases: int, *, yearly_cap: int = 4) -> dict[str, Any]:  #
             done = day + timedelta(days=2)
         result = "no_issue" if story in ("clean", "off_site") else "case_filed"
         app.conclude_inspection(inspection_id=iid, result=result, cert_nos=certs, at=done, actor=lead)
-        app.notify_result(inspection_id=iid, recipient=uscc, summary_hash=h, secret=FEEDBACK_SECRET,
-                          at=done + timedelta(hours=1), actor=lead)
+        token = app.notify_result(inspection_id=iid, recipient=uscc, summary_hash=h, secret=FEEDBACK_SECRET,
+                                  at=done + timedelta(hours=1), actor=lead)
         if result == "no_issue":
+            if story == "off_site":  # the enterprise answers through its QR invitation (R21); one complains (R20)
+                complains = i % 8 == 3
+                app.receive_feedback(inspection_id=iid, token=token, rating=2 if complains else 5,
+                                     prohibition_code="2" if complains else None,
+                                     comment="检查时要求法定代表人到场" if complains else "",
+                                     at=done + timedelta(days=1), actor=INTAKE_PRINCIPAL)
             continue
         filed = done + timedelta(days=1)
         fine = 500_000 + 100_000 * i

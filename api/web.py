@@ -70,7 +70,8 @@ ENTRY_LABELS: dict[str, str] = {
     "inspection.cancelled.v1": "取消", "inspection.arrived.v1": "到达现场（扫码）",
     "inspection.certificate_shown.v1": "出示执法证", "inspection.evidence_logged.v1": "证据登记",
     "inspection.record_signed.v1": "笔录签署", "inspection.concluded.v1": "检查结束",
-    "inspection.result_notified.v1": "告知结果", "inspection.case_filed.v1": "立案",
+    "inspection.result_notified.v1": "告知结果", "inspection.feedback_received.v1": "企业评价",
+    "inspection.case_filed.v1": "立案",
     "inspection.legal_review_given.v1": "法制审核", "inspection.education_recorded.v1": "教育",
     "inspection.decided.v1": "作出决定", "inspection.served.v1": "送达", "inspection.published.v1": "公示",
     "inspection.decision_altered.v1": "决定变更/撤销", "inspection.publication_withdrawn.v1": "撤回公示",
@@ -354,7 +355,7 @@ def _verification_page(request: Request, services: Services, case_id: str, *, to
     return _html(request, "verify.html", {
         "case_id": str(cid), "facts": display_facts(facts), "check": check, "qr_svg": qr_svg(url), "qr_png": png, "url": url,
         "behaviour_code": code, "token": token, "message": message, "error": error,
-        "feedback_given": services.feedback.exists(str(cid)),
+        "feedback_given": getattr(services.container.app.get_inspection(cid), "feedback", None) is not None,
     }, status_code=status_code)
 
 

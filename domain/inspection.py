@@ -12,6 +12,7 @@ their *state as of the event's occurred_at* from the caller (see ``domain.servic
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -43,7 +44,7 @@ from domain.calendar import (
     to_micros,
     working_day_deadline,
 )
-from domain.errors import OutOfOrder, RoleConflict, UnknownEntity
+from domain.errors import OutOfOrder, RoleConflict, RuleViolation, UnknownEntity
 from domain.evidence import DeviceState, EvidenceProcedures, check_device_evidence
 from domain.penalty import (
     PENALTY_KINDS,
@@ -64,6 +65,9 @@ INSPECTION_TYPES = frozenset({"routine", "case", "special"})  # 日常 / 个案 
 MODES = frozenset({"on_site", "off_site"})
 RESULTS = frozenset({"no_issue", "rectification_ordered", "case_filed", "referral"})
 OUTCOMES = frozenset({"penalty", "no_penalty_minor", "no_penalty_unproven", "referral"})  # R40
+#: Complaint codes (R20): the 五个严禁 1-5 and the 八个不得 a-h.
+PROHIBITION_CODES = ("1", "2", "3", "4", "5", "a", "b", "c", "d", "e", "f", "g", "h")
+MAX_FEEDBACK_COMMENT = 1000
 DECIDER_ROLES = frozenset({"agency_head", "collective"})  # R37
 CASE_CLASSES = frozenset({"ordinary", "complex", "major"})
 #: R22 (APL art. 46): the eight statutory types; the eighth covers both kinds of 笔录.
@@ -144,6 +148,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         record: dict[str, Any] | None
         conclusion: dict[str, Any] | None
         notified: dict[str, Any] | None
+        feedback: dict[str, Any] | None
         case: dict[str, Any] | None
         reviews: tuple[dict[str, Any], ...]
         educated: bool
@@ -203,6 +208,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
             agg.record = None
             agg.conclusion = None
             agg.notified = None
+            agg.feedback = None
             agg.case = None
             agg.reviews = ()
             agg.educated = False
@@ -341,6 +347,22 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
 
         def apply(self, agg: Inspection) -> None:
             agg.notified = {"qr_id": self.qr_id}
+
+    class FeedbackReceived(Event):
+        """The enterprise's evaluation through its feedback invitation (R20, R21), signed on intake.
+
+        The token proved the submitter received the result notice; the ledger keeps its invitation
+        id, the rating, the complaint's prohibition code and the SHA-256 of the free-text comment
+        (the text itself, which may hold personal data, stays beside the ledger)."""
+
+        TYPE: ClassVar[str] = "inspection.feedback_received.v1"
+        qr_id: str
+        rating: int
+        prohibition_code: str | None
+        comment_sha256: str | None
+
+        def apply(self, agg: Inspection) -> None:
+            agg.feedback = {"qr_id": self.qr_id, "rating": self.rating, "prohibition_code": self.prohibition_code}
 
     class CaseFiled(Event):
         """立案 (R30): the 90-natural-day decision deadline starts."""
@@ -1247,6 +1269,42 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
             flags=flags_of((late, "V_RESULT_NOT_NOTIFIED")),
         )
         return token
+
+    def receive_feedback(
+        self, *, token: str, rating: int, prohibition_code: str | None, comment: str, at: datetime, actor: str
+    ) -> str:
+        """R20/R21: the enterprise's feedback, once per inspection, with the token of its result
+        notice. Returns the invitation id (``qr_id``). Unlike the enforcement steps it is accepted
+        after the case is closed: the enterprise may answer late."""
+        check_time_not_before(at, self.modified_on)
+        notified = self.notified
+        if notified is None:
+            raise UnknownEntity("this inspection has no feedback invitation", code="E_NO_FEEDBACK_INVITATION")
+        if not isinstance(token, str) or not token.strip():
+            raise RuleViolation("E_FEEDBACK_TOKEN", "the feedback token is required")
+        qr_id = hashlib.sha256(token.strip().encode()).hexdigest()[:32]
+        if not hmac.compare_digest(qr_id, str(notified["qr_id"])):
+            raise RuleViolation("E_FEEDBACK_TOKEN", "the feedback token does not belong to this inspection")
+        if getattr(self, "feedback", None) is not None:
+            raise RuleViolation("E_FEEDBACK_EXISTS", "feedback for this inspection was already given")
+        if type(rating) is not int or not 1 <= rating <= 5:  # noqa: PLR2004 - the 1-5 scale
+            raise RuleViolation("E_FEEDBACK_RATING", "the rating is an integer from 1 to 5")
+        if prohibition_code is not None and prohibition_code not in PROHIBITION_CODES:
+            raise RuleViolation("E_FEEDBACK_CODE", f"unknown prohibition code {prohibition_code!r}",
+                                allowed=PROHIBITION_CODES)
+        if not isinstance(comment, str) or len(comment) > MAX_FEEDBACK_COMMENT:
+            raise RuleViolation("E_FEEDBACK_COMMENT", f"the comment is text of at most {MAX_FEEDBACK_COMMENT} characters")
+        text = comment.strip()
+        self.trigger_event(
+            self.FeedbackReceived,
+            timestamp=at,
+            actor=actor,
+            qr_id=qr_id,
+            rating=rating,
+            prohibition_code=prohibition_code,
+            comment_sha256=hashlib.sha256(text.encode()).hexdigest() if text else None,
+        )
+        return qr_id
 
     # ------------------------------------------------------------- commands: case
     def file_case(

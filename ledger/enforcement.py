@@ -402,6 +402,17 @@ class EnforcementCommands:
                                       at=at, actor=actor),
         )
 
+    def receive_feedback(
+        self, *, inspection_id: UUID, token: str, rating: int, prohibition_code: str | None, comment: str,
+        at: datetime, actor: str,
+    ) -> str:
+        """R20/R21: record the enterprise's feedback (signed by the intake principal); returns the qr_id."""
+        return self._on_inspection(
+            inspection_id,
+            lambda i: i.receive_feedback(token=token, rating=rating, prohibition_code=prohibition_code,
+                                         comment=comment, at=at, actor=actor),
+        )
+
     # ---------------------------------------------------------------- case
     def file_case(
         self,

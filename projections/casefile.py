@@ -62,7 +62,7 @@ def new_case_file(case_id: str) -> dict[str, Any]:
         "dispatched_by": None, "flag_reason": None, "party": {"uscc": None}, "emergency": False,
         "legal_rep_required": False, "legal_rep_basis": None, "plan": None, "special_approval": None, "random_draw_ref": None,
         "assignments": [], "officers": [], "approvals": [], "mode_changes": [], "cancelled": None,
-        "arrival": None, "record": None, "conclusion": None, "notified": None, "case": None,
+        "arrival": None, "record": None, "conclusion": None, "notified": None, "feedback": None, "case": None,
         "evidence": [], "reviews": [], "education": [], "decision": None, "decision_evidence_set": None,
         "services": [], "publication": None, "publication_history": [], "alterations": [],
         "publication_period": None, "closed": None, "deadlines": [], "flags": [], "timeline": [], "related": [],
@@ -178,6 +178,9 @@ def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:
         doc["notified"] = {"n": n, "at": at, "recipient": b["recipient"], "summary_hash": b["summary_hash"],
                            "qr_id": b["qr_id"]}
         _meet(doc, ("result_notice",), it)
+    elif kind == "feedback_received":
+        doc["feedback"] = {"n": n, "at": at, "qr_id": b["qr_id"], "rating": b["rating"],
+                           "prohibition_code": b["prohibition_code"], "comment_sha256": b["comment_sha256"]}
     elif kind == "case_filed":
         doc["case"] = {"n": n, "at": at, "case_no": b["case_no"], "investigators": b["investigators"],
                        "case_class": b["case_class"], "requires_legal_review": b["requires_legal_review"]}

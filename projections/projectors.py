@@ -34,7 +34,7 @@ from projections.source import Item, read_case
 # =============================================================================== case_files
 class CaseFiles(Projection):
     name = "case_files"
-    version = 3
+    version = 4
     tables = tables.TABLES["case_files"]
 
     def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:
@@ -254,7 +254,8 @@ def _notice_apply(state: dict[str, Any], row: dict[str, Any] | None, it: Item,
 ACTING_AS = {
     "dispatched": "dispatcher", "mode_changed": "officer", "cancelled": "dispatcher", "arrived": "officer",
     "certificate_shown": "officer", "evidence_logged": "officer", "record_signed": "officer",
-    "concluded": "officer", "result_notified": "officer", "case_filed": "investigator",
+    "concluded": "officer", "result_notified": "officer", "feedback_received": "feedback_intake",
+    "case_filed": "investigator",
     "legal_review_given": "legal_reviewer", "education_recorded": "officer", "served": "officer",
     "published": "publisher", "publication_withdrawn": "publisher", "publication_corrected": "publisher",
     "decision_altered": "agency", "registry_opened": "root", "registered": "registrar",

@@ -1,17 +1,19 @@
 """R21: the enterprise's feedback on an inspection, submitted with the token it was given.
 
-The ledger stores only the feedback invitation's id (``qr_id`` = the first 32 hex digits of
-SHA-256(token)), so the token proves that the submitter received the result notice without
+The result notice stores only the feedback invitation's id (``qr_id`` = the first 32 hex digits
+of SHA-256(token)), so the token proves that the submitter received the result notice without
 the server keeping the token. One feedback per inspection.
 
-Feedback is kept in ``api_feedback`` beside the ledger: the domain has no feedback event yet
-(see docs/api.md, gaps), so it is not signed or chained.
+Accepted feedback becomes a signed entry of the inspection's stream
+(``inspection.feedback_received.v1``: invitation id, rating, prohibition code, SHA-256 of the
+comment), signed by the intake principal :data:`INTAKE_PRINCIPAL` with its custodial key; the
+supervision projection counts it by prohibition code. The comment text, which may hold personal
+data, is kept beside the ledger in ``api_feedback`` (with the rating, for averages); it is written
+after the entry commits, so a crash in between leaves the entry with its hash and no text.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from typing import Annotated, Any
 
@@ -31,12 +33,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from api.bootstrap import INTAKE_PRINCIPAL
 from api.deps import ServicesDep, case_scope, parse_case_id
-from api.errors import Conflict, NotFound, Unprocessable
+from api.errors import Conflict, Unavailable, Unprocessable
+from domain.errors import RuleViolation
+from ledger.errors import ConflictError, KeyRegistryError
+
+_CONFLICT_RETRIES = 3
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
 
-PROHIBITION_CODES = ("1", "2", "3", "4", "5", "a", "b", "c", "d", "e", "f", "g", "h")
 
 
 class FeedbackStore:
@@ -96,18 +102,34 @@ class FeedbackBody(BaseModel):
 
 
 def submit_feedback(services: Any, body: FeedbackBody) -> str:
-    """Check the token against the ledger's qr_id and store the feedback; returns the qr_id."""
+    """Record the feedback as a signed ledger entry (the domain checks the token and that it is the
+    first), then keep its comment text beside the ledger; returns the qr_id."""
     scope = case_scope(services, parse_case_id(body.case_id))
-    insp = services.container.app.get_inspection(scope.case_id)
-    notified = getattr(insp, "notified", None)
-    if not notified:
-        raise NotFound("this inspection has no feedback invitation", code="E_NO_FEEDBACK_INVITATION")
-    qr_id = hashlib.sha256(body.token.strip().encode()).hexdigest()[:32]
-    if not hmac.compare_digest(qr_id, str(notified["qr_id"])):
-        raise Unprocessable("the feedback token does not belong to this inspection", code="E_FEEDBACK_TOKEN")
+    app = services.container.app
+    try:
+        app.signer.key_for(INTAKE_PRINCIPAL)
+    except KeyRegistryError:
+        raise Unavailable(f"feedback intake is not enrolled: principal {INTAKE_PRINCIPAL!r} has no signing key",
+                          code="E_FEEDBACK_UNAVAILABLE") from None
+    for attempt in range(_CONFLICT_RETRIES + 1):
+        try:
+            qr_id = app.receive_feedback(inspection_id=scope.case_id, token=body.token, rating=body.rating,
+                                         prohibition_code=body.prohibition_code, comment=body.comment,
+                                         at=services.now(), actor=INTAKE_PRINCIPAL)
+            break
+        except RuleViolation as e:
+            if e.code == "E_FEEDBACK_TOKEN":  # a wrong token is bad input, not a conflict with the case
+                raise Unprocessable(e.message, code=e.code) from None
+            raise
+        except ConflictError:  # another entry of this case committed first: reload and decide again
+            if attempt == _CONFLICT_RETRIES:
+                raise
+    insp = app.get_inspection(scope.case_id)
     services.feedback.add(qr_id=qr_id, case_id=str(scope.case_id), agency=scope.lead_agency,
                           year=int(getattr(insp, "year", 0)), rating=body.rating,
                           prohibition_code=body.prohibition_code, comment=body.comment.strip())
+    if services.config.after_write is not None:  # keep synchronous projections read-your-writes
+        services.config.after_write()
     return qr_id
 
 

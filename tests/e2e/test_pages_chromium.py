@@ -126,6 +126,12 @@ def test_the_enterprise_gives_feedback_with_its_token_once(site: tuple[World, st
     w, base = site
     case = w.cases["clean/0"][0]
     token = feedback_token(UUID(case), DEMO_SECRET)
+
+    def ledger_count() -> int:
+        rows = w.client.get("/v1/supervision/feedback", headers=w.h("auditor")).json()["ledger"]
+        return sum(int(r["count"]) for r in rows if r["code"] == "2")
+
+    before = ledger_count()
     page.navigate(f"{base}/v/{case}")
     page.eval("document.querySelector('#token').value = 'not-the-token'")
     page.click_and_wait("#feedback-submit")
@@ -142,6 +148,7 @@ def test_the_enterprise_gives_feedback_with_its_token_once(site: tuple[World, st
     assert page.eval("document.querySelector('#feedback-form')") is None
     counts = w.client.get("/v1/supervision/feedback", headers=w.h("auditor")).json()
     assert any(c.get("prohibition_code") == "2" for c in counts["submitted"])
+    assert ledger_count() == before + 1  # a signed entry of the case, projected
 
 
 def test_dump_dom_of_an_unknown_case_is_a_chinese_404_page(site: tuple[World, str]) -> None:
