@@ -106,8 +106,12 @@ def shard_bounds(shards: int) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
             for i in range(shards)]
 
 
-def _verify_shard(job: tuple[str, uuid.UUID, uuid.UUID | None, KeyRing]) -> tuple[int, int, Failure | None]:
-    """Worker process: stream one range of cases from the database and check it (steps 1.1-1.7)."""
+Uses = dict[int, tuple[int, str, int]]
+
+
+def _verify_shard(job: tuple[str, uuid.UUID, uuid.UUID | None, KeyRing]) -> tuple[int, int, Failure | None, Uses]:
+    """Worker process: stream one range of cases from the database and check it (steps 1.1-1.7);
+    also returns the entries signed by revoked keys, for step 5.7."""
     url, lo, hi, ring = job
     engine = create_engine(url)
     try:
@@ -119,14 +123,15 @@ def _verify_shard(job: tuple[str, uuid.UUID, uuid.UUID | None, KeyRing]) -> tupl
             cond = and_(cond, oid < _case_param(engine, hi))
         entries = cases = 0
         worst: Failure | None = None
+        uses: Uses = {}
         with engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(_ordered(table, cond))
             for batch in case_batches(_rows(result), STREAM_BATCH):
-                e, c, f = check_cases(batch, ring)
+                e, c, f = check_cases(batch, ring, revoked_uses=uses)
                 entries, cases = entries + e, cases + c
                 if f is not None and (worst is None or (f.position or 0) < (worst.position or 0)):
                     worst = f
-        return entries, cases, worst
+        return entries, cases, worst, uses
     finally:
         engine.dispose()
 
@@ -154,7 +159,8 @@ def verify_database(
         jobs = [(url, lo, hi, ring) for lo, hi in shard_bounds(16 * workers)]
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
         with ctx.Pool(workers) as pool:
-            for entries, cases, failure in pool.imap_unordered(_verify_shard, jobs):
+            for entries, cases, failure, uses in pool.imap_unordered(_verify_shard, jobs):
+                report.revoked_uses.update(uses)
                 report.entries += entries
                 report.cases += cases
                 if failure is not None:

@@ -3,9 +3,7 @@
 A bundle holds everything needed to check one case with no access to the ledger: the case's
 signed entries, the key-registry entries that authorise their keys, an RFC 9162 inclusion proof
 for each against one signed checkpoint, and the evidence capture hashes the entries name. It is
-one canonical msgpack map (spec 01) ``{format, v, case, checkpoint, entries, keys, evidence[,
-sig]}``; each element of ``entries`` and ``keys`` is ``{record: {entry, sig}, leaf: {index,
-recorded_at}, proof: [hash, ...]}`` (spec 05 §Layout).
+one canonical msgpack map (spec 01, layout in spec 05 §Layout).
 
 Verification runs steps 7.1-7.7 in order and stops at the first failure; each check below is
 preceded by ``# Step 7.N:`` and the spec's wording. Trust comes from one place only: the
@@ -31,8 +29,8 @@ from typing import Any
 from ledger import encoding, merkle
 from ledger.chain import Entry, decode_entry, expected_prev
 from ledger.checkpoint import NoteVerifier, VerifiedCheckpoint, parse_trust_file, verify_checkpoint
-from ledger.errors import ChainBreakError, EncodingError, KeyRegistryError, ProofError, SignatureError
-from ledger.errors import UsageError, VerificationError
+from ledger.errors import (ChainBreakError, EncodingError, KeyRegistryError, ProofError, SignatureError, UsageError,
+                           VerificationError)
 from ledger.hashing import Digest, entry_hash
 from ledger.keys import KEY_REGISTRY_ID, KeyRing
 from ledger.limits import DEFAULT_LIMITS, Limits
@@ -195,7 +193,7 @@ def _check_layout(b: Any, limits: Limits) -> None:
 
 def _check_items(items: list[dict[str, Any]], stream: str, cp: VerifiedCheckpoint, ring: KeyRing,
                  *, registry: bool, limits: Limits) -> tuple[list[Entry], Digest]:
-    """Steps 7.4.1-7.4.7 (``registry``) or 7.5.1-7.5.7: one stream's entries, in order."""
+    """Steps 7.4.1-7.4.7 (``registry``) or 7.5.1-7.5.8: one stream's entries, in order."""
     s = "7.4" if registry else "7.5"
     out: list[Entry] = []
     head: Digest | None = None
@@ -250,6 +248,11 @@ def _check_items(items: list[dict[str, Any]], stream: str, cp: VerifiedCheckpoin
         except ProofError as err:
             raise ProofError(f"{s}.7", f"{where}: inclusion proof refused at step {err.step}: {_msg(err)}",
                              expected=err.expected, actual=err.actual) from err
+        # Step 7.5.8: an entry signed by a revoked key was recorded before the revocation took effect.
+        revoked_at = None if registry else ring.check(e.key, e.actor, e.occurred_at).revoked_at
+        if revoked_at is not None and leaf["recorded_at"] >= revoked_at:
+            raise VerificationError(f"{s}.8", f"{where}: recorded after its key was revoked at {revoked_at}",
+                                    code="E_KEY_REVOKED", expected=f"recorded_at < {revoked_at}", actual=leaf["recorded_at"])
         if registry:
             try:
                 ring.apply(e.type, e.body)

@@ -39,13 +39,15 @@ def check_merkle(trust: str | None = None, older: str | None = None) -> Check:
 
 
 def walk_leaves(engine: Engine, table: Table, store: MerkleStore, report: VerificationReport) -> None:
-    """Steps 5.1-5.4: each leaf matches its entry; leaves and entries pair one to one."""
+    """Steps 5.1-5.4 and 5.7: each leaf matches its entry; leaves and entries pair one to one; no
+    entry of a revoked key was recorded after the revocation took effect."""
     lv = store.leaves
     q = (select(lv.c.idx, lv.c.notification_id, lv.c.recorded_at, lv.c.entry_hash, lv.c.leaf_hash, table.c.state,
                 table.c.originator_id, table.c.originator_version)
          .select_from(lv.outerjoin(table, table.c.id == lv.c.notification_id)).order_by(lv.c.idx))
     frontier = merkle.Frontier()
     last_time = -1
+    revoked = report.revoked_uses
     with engine.connect() as conn:
         rows = conn.execution_options(stream_results=True, yield_per=5000).execute(q)
         for idx, nid, rec_at, ehash, lhash, state, oid, n in rows:
@@ -74,6 +76,13 @@ def walk_leaves(engine: Engine, table: Table, store: MerkleStore, report: Verifi
             if want != bytes(lhash):
                 report.fail(Failure("5.3", "E_PROOF", "leaf hash does not commit this entry", nid, case, n,
                                     want.hex(), bytes(lhash).hex()))
+                return
+            # Step 5.7: an entry signed by a revoked key was recorded before the revocation took
+            # effect, whatever occurred_at it claims (the write path refuses it otherwise, step 2.2).
+            use = revoked.get(nid) if revoked else None
+            if use is not None and rec_at >= use[0]:
+                report.fail(Failure("5.7", "E_KEY_REVOKED", "entry was recorded after its key was revoked", nid,
+                                    use[1], use[2], f"recorded_at < {use[0]}", rec_at))
                 return
             if rec_at < last_time:
                 report.notes.append(f"recorded_at goes backwards at leaf {idx}")

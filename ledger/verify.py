@@ -54,6 +54,9 @@ class VerificationReport:
     checkpoint_size: int | None = None
     failure: Failure | None = None
     notes: list[str] = field(default_factory=list)
+    #: Entries that pass 1 accepted, signed by a key the registry revokes: position ->
+    #: (revoked_at, case, n). Pass 2 checks their leaves' ``recorded_at`` (step 5.7).
+    revoked_uses: dict[int, tuple[int, str, int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -114,11 +117,14 @@ def check_row(row: Row, pubkeys: dict[bytes, bytes], limits: Limits = DEFAULT_LI
                    e.body if keep_body else None)
 
 
-def check_cases(rows: list[Row], ring: KeyRing, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int, Failure | None]:
+def check_cases(rows: list[Row], ring: KeyRing, limits: Limits = DEFAULT_LIMITS,
+                revoked_uses: dict[int, tuple[int, str, int]] | None = None) -> tuple[int, int, Failure | None]:
     """Steps 1.1-1.7 for a batch of whole cases, rows ordered by (case, n).
 
     Returns (entries, cases, first failure by position). After a case's first failure the rest
-    of that case is not reported: one tampered entry breaks every later link.
+    of that case is not reported: one tampered entry breaks every later link. Accepted entries
+    signed by a revoked key are added to ``revoked_uses`` (position -> (revoked_at, case, n)) for
+    step 5.7.
 
     Every row goes through the same checks as :func:`check_row` and :class:`ChainCursor`, in a
     loop without per-row objects; a row that fails any of them is checked again by those, which
@@ -127,7 +133,8 @@ def check_cases(rows: list[Row], ring: KeyRing, limits: Limits = DEFAULT_LIMITS)
     records = ring.records()
     pubkeys = {r.key_id: r.public_key for r in records}
     # key id -> (verify key, principal, valid from, end of validity): step 1.7 without the ring.
-    keys = {r.key_id: (verify_key_for(r.public_key), r.principal, r.valid_from, r.end) for r in records}
+    keys = {r.key_id: (verify_key_for(r.public_key), r.principal, r.valid_from, r.end, r.revoked_at) for r in records}
+    uses = {} if revoked_uses is None else revoked_uses
     cases = 0
     worst: Failure | None = None
     case: str | None = None
@@ -154,10 +161,16 @@ def check_cases(rows: list[Row], ring: KeyRing, limits: Limits = DEFAULT_LIMITS)
             ok = False
         if ok:
             want_n, head = n + 1, ehash
+            if k[4] is not None:  # type: ignore[index]  # the key is revoked: step 5.7 checks when it was recorded
+                uses[pos] = (k[4], case, n)  # type: ignore[index]
             continue
         f = _explain(row, pubkeys, ring, ChainCursor(case, want_n - 1, Digest(head) if want_n > 1 else None), limits)
         if f is None:  # the precise checks accept what the fast ones did not (cannot happen today)
-            want_n, head = n + 1, entry_hash(decode_record(state, limits=limits)[0])
+            data = decode_record(state, limits=limits)[0]
+            want_n, head = n + 1, entry_hash(data)
+            rec = ring.get(entry_map(data, limits=limits)["key"])
+            if rec is not None and rec.revoked_at is not None:
+                uses[pos] = (rec.revoked_at, case, n)
             continue
         dead = case
         if worst is None or (f.position or 0) < (worst.position or 0):
@@ -251,7 +264,7 @@ def verify_cases(
     calling :func:`check_cases` on the rows it reads itself.
     """
     for b in case_batches(rows, batch):
-        entries, cases, failure = check_cases(b, ring)
+        entries, cases, failure = check_cases(b, ring, revoked_uses=report.revoked_uses)
         report.entries += entries
         report.cases += cases
         if failure is not None:

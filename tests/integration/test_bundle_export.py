@@ -262,3 +262,35 @@ def test_the_checkpoint_note_is_signed_by_the_origin_named_key(db_url: str) -> N
     busy_case(c)
     note = parse_note(checkpoint(c))
     assert [s.name for s in note.signatures] == [ORIGIN]
+
+
+def test_an_entry_a_stale_process_accepted_after_a_revocation_fails_verify_and_the_bundle(db_url: str) -> None:
+    """Threat model: a process that has not reloaded the key registry accepts a revoked key's entry
+    back-dated before the revocation. Its leaf's recorded_at is after revoked_at: step 5.7 of
+    ``verify`` and step 7.5.8 of the bundle verifier refuse it."""
+    from ledger.audit import verify_database  # noqa: PLC0415
+    from ledger.merkle_audit import check_merkle  # noqa: PLC0415
+
+    c = make(db_url)
+    case = busy_case(c)
+    now = datetime.now(UTC)  # the test aggregates' events carry the real time as occurred_at
+    stale = bootstrap(Settings(db_url=db_url), clock=StepClock(now + timedelta(days=2)), event_types=TYPES,
+                      signer=LocalSigner({"root": ROOT, "alice": ALICE, "bob": BOB, "mallory": MALLORY}))
+    reg = c.app.key_registry()
+    reg.revoke(actor="root", at=at(600), key_id=c.app.signer.key_for("bob"), revoked_at=to_micros(now + timedelta(days=1)),
+               reason="device stolen")
+    c.app.save(reg)
+    assert verify_database(c.engine, workers=1, merkle_check=check_merkle()).ok  # bob's earlier entry stands
+
+    late = stale.app.repository.get(case.id)
+    late.capture(actor="bob", sha256=PHOTO, media=())  # occurred_at now, before revoked_at
+    stale.app.save(late)  # accepted: this process never reloaded the registry
+    for workers in (1, 2):
+        report = verify_database(c.engine, workers=workers, merkle_check=check_merkle())
+        f = report.failure
+        assert f is not None
+        assert (f.step, f.code, f.case, f.n) == ("5.7", "E_KEY_REVOKED", str(case.id), 4), f
+    checkpoint(c)
+    report = verify_bundle(export_bundle(c, str(case.id)).data, TRUST)
+    assert not report.ok
+    assert (report.failure.step, report.failure.code) == ("7.5.8", "E_KEY_REVOKED"), report.text()  # type: ignore[union-attr]
