@@ -30,7 +30,7 @@ def natural_id(kind: str, *parts: str) -> UUID:
 def canonical_json(value: Any) -> bytes:
     """Canonical JSON bytes (sorted keys, no whitespace, UTF-8) for domain hashes."""
     return json.dumps(
-        value, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
     ).encode("utf-8")
 
 
@@ -41,7 +41,7 @@ def content_hash(value: Any) -> str:
 
 def is_sha256_hex(value: object) -> bool:
     """True for a lowercase 64-digit hex SHA-256 digest."""
-    return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
+    return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX  # noqa: PLR2004 - SHA-256 in hex
 
 
 def feedback_token(case_id: UUID, secret: bytes) -> str:
@@ -90,7 +90,7 @@ def check_time_not_before(at: datetime, last: datetime | None) -> datetime:
     require_aware(at)
     if last is not None and at < last:
         raise OutOfOrder(
-            f"occurred_at {at.isoformat()} is before the previous event at {last.isoformat()}"
+            f"occurred_at {at.isoformat()} is before the previous event at {last.isoformat()}",
         )
     return at
 

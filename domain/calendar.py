@@ -18,14 +18,14 @@ Counting rules (CC arts. 201, 203; APL art. 85):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from domain.errors import CalendarUnavailable, UsageError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @runtime_checkable

@@ -241,7 +241,7 @@ class CoerciveMeasure(Aggregate):
         return natural_id("coercive_measure", str(inspection_id), measure_no)
 
     @classmethod
-    def take(  # noqa: PLR0913 - the statutory steps are its arguments
+    def take(
         cls,
         *,
         inspection: Inspection,
@@ -414,7 +414,7 @@ class CoerciveMeasure(Aggregate):
                            notice_ref=notice_ref, previous_due=dict(self.term_due), term_due=new_due.as_record())
 
     def note_testing_period(
-        self, *, start_on: str, end_on: str, notice_ref: str, at: datetime, actor: str, calendar: HolidayCalendar
+        self, *, start_on: str, end_on: str, notice_ref: str, at: datetime, actor: str, calendar: HolidayCalendar,
     ) -> None:
         """R57: a stated testing period, notified in writing, is not counted in the term."""
         self._begin(at)

@@ -117,7 +117,7 @@ class MonitoringDevice(Aggregate):
 
     @classmethod
     def register(
-        cls, *, device_id: str, agency_code: str, kind: str, location: str, at: datetime, actor: str
+        cls, *, device_id: str, agency_code: str, kind: str, location: str, at: datetime, actor: str,
     ) -> MonitoringDevice:
         require_text(device_id, "device_id")
         validate_uscc(agency_code)
@@ -180,7 +180,7 @@ class EvidenceProcedures:
         def _begin(self, at: datetime, actor: str | None = None) -> None: ...
 
     def review_device_record(
-        self, *, evidence_id: str, ok: bool, reviewer: str, party_notified: bool, at: datetime
+        self, *, evidence_id: str, ok: bool, reviewer: str, party_notified: bool, at: datetime,
     ) -> None:
         """R27 (APL art. 41(2)–(3)): the device record is reviewed; if it is to be used,
         the party has been told and can query it and make a statement."""
@@ -228,7 +228,7 @@ class EvidenceProcedures:
                            decision_due=due.as_record(), warn_on=iso_day(warn.due))
 
     def decide_preservation(
-        self, *, preservation_id: str, outcome: str, reason: str, at: datetime, actor: str
+        self, *, preservation_id: str, outcome: str, reason: str, at: datetime, actor: str,
     ) -> None:
         """R28: the handling decision; after the 7th working day it is flagged."""
         self._begin(at, actor)

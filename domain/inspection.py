@@ -72,7 +72,7 @@ DECIDER_ROLES = frozenset({"agency_head", "collective"})  # R37
 CASE_CLASSES = frozenset({"ordinary", "complex", "major"})
 #: R22 (APL art. 46): the eight statutory types; the eighth covers both kinds of 笔录.
 EVIDENCE_TYPES = frozenset(
-    {"书证", "物证", "视听资料", "电子数据", "证人证言", "当事人的陈述", "鉴定意见", "勘验笔录", "现场笔录"}
+    {"书证", "物证", "视听资料", "电子数据", "证人证言", "当事人的陈述", "鉴定意见", "勘验笔录", "现场笔录"},
 )
 AV_TYPES = frozenset({"视听资料", "电子数据"})
 AV_METADATA_KEYS = ("device_id", "captured_at", "maker", "purpose")  # R26
@@ -80,7 +80,7 @@ OFFSITE_SOURCES = frozenset({"document_review", "data_sharing", "remote_video", 
 DEVICE_SOURCE = "device"  # R27: an electronic technical monitoring device (on- or off-site)
 #: R20 严禁变相检查: activities that may not create inspection events (with English aliases).
 DISGUISED_ACTIVITIES = frozenset(
-    {"观摩", "督导", "考察", "评比", "observation", "supervision", "study_visit", "appraisal"}
+    {"观摩", "督导", "考察", "评比", "observation", "supervision", "study_visit", "appraisal"},
 )
 #: R38: the eight points of a legal-review opinion.
 REVIEW_POINTS = (
@@ -101,7 +101,7 @@ PUBLICATION_REGIMES: dict[str, int] = {
     "samr_other_province": 10,  # SAMR45 art. 10 (push within 10 wd)
 }
 SERVICE_METHODS = frozenset(
-    {"on_announcement", "direct", "left_at_premises", "post", "electronic", "public_notice"}
+    {"on_announcement", "direct", "left_at_premises", "post", "electronic", "public_notice"},
 )
 SANSHU = ("行政处罚决定书", "信用修复告知书", "行政合规建议书")  # R45 三书同达
 #: R49: fields that are never public.
@@ -505,6 +505,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         republication_due: dict[str, Any] | None
 
         def apply(self, agg: Inspection) -> None:
+            assert agg.decision is not None
             decision = dict(agg.decision)
             decision["status"] = self.kind
             if self.kind == "changed":
@@ -531,6 +532,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         flags: tuple[str, ...]
 
         def apply(self, agg: Inspection) -> None:
+            assert agg.publication is not None
             agg.publication = {**agg.publication, "status": "withdrawn"}
             agg.alterations = tuple(
                 {**a, "withdrawn": True} if a["seq"] == self.cause_seq else a
@@ -550,6 +552,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         redaction_reviewer: str
 
         def apply(self, agg: Inspection) -> None:
+            assert agg.publication is not None
             agg.publication = {
                 **agg.publication,
                 "content_hash": self.content_hash,
@@ -667,6 +670,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         notice_seq: int
 
         def apply(self, agg: Inspection) -> None:
+            assert agg.hearing is not None
             agg.hearing = {**agg.hearing, "held": True}
             agg.responses = (*agg.responses, {"kind": "hearing_held", "notice_seq": self.notice_seq})
 
@@ -694,6 +698,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         decision_due: dict[str, Any]
 
         def apply(self, agg: Inspection) -> None:
+            assert agg.case is not None
             agg.case = {**agg.case, "decision_due": freeze(self.decision_due),
                         "extensions": agg.case.get("extensions", 0) + 1}
 
@@ -724,6 +729,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         filing_ref: str
 
         def apply(self, agg: Inspection) -> None:
+            assert agg.decision is not None
             agg.decision = {**agg.decision, "filed_with_agency": True}
 
     class FinePaid(Event):
@@ -833,6 +839,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         public_until: str
 
         def apply(self, agg: Inspection) -> None:
+            assert agg.publication is not None
             agg.publication = {**agg.publication, "status": "expired"}
 
     class CreditRepairApproved(Event):
@@ -845,6 +852,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         repair_min_until: str
 
         def apply(self, agg: Inspection) -> None:
+            assert agg.publication is not None
             agg.publication = {**agg.publication, "status": "repaired"}
 
     class OverdueRecorded(Event):
@@ -960,7 +968,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         self._require_not_recused(actor)
 
     def _check_team(
-        self, certs: Sequence[CertState], at: datetime, *, need_shown: bool
+        self, certs: Sequence[CertState], at: datetime, *, need_shown: bool,
     ) -> tuple[str, ...]:
         """R5 (valid as of ``at``), R6 (≥2 distinct), R7 (shown first), R9 (on the task)."""
         team = self.team
@@ -977,7 +985,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         numbers = {c.cert_no for c in certs}
         self._require_not_recused(*persons)
         require(
-            min(len(persons), len(numbers)) >= 2,
+            min(len(persons), len(numbers)) >= 2,  # noqa: PLR2004 - two officers (R5)
             "E_OFFICER_COUNT",
             "at least two distinct certified officers must act (R6)",
         )
@@ -1052,7 +1060,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
             "the mode cannot change after arrival or evidence",
         )
         self.trigger_event(
-            self.ModeChanged, timestamp=at, actor=actor, mode=mode, reason=reason, approved_by=approved_by
+            self.ModeChanged, timestamp=at, actor=actor, mode=mode, reason=reason, approved_by=approved_by,
         )
 
     def cancel(self, *, reason: str, at: datetime, actor: str) -> None:
@@ -1247,12 +1255,13 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         )
 
     def notify_result(
-        self, *, recipient: str, summary_hash: str, secret: bytes, at: datetime, actor: str
+        self, *, recipient: str, summary_hash: str, secret: bytes, at: datetime, actor: str,
     ) -> str:
         """R21: result + feedback invitation. Returns the QR token for the enterprise;
         the ledger stores only its id (a hash of it)."""
         self._begin(at)
         require_order(self.conclusion is not None, "notify the result after concluding")
+        assert self.conclusion is not None
         require_order(self.notified is None, "the result was already notified")
         require_text(recipient, "recipient")
         _digest(summary_hash, "summary_hash")
@@ -1271,7 +1280,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         return token
 
     def receive_feedback(
-        self, *, token: str, rating: int, prohibition_code: str | None, comment: str, at: datetime, actor: str
+        self, *, token: str, rating: int, prohibition_code: str | None, comment: str, at: datetime, actor: str,
     ) -> str:
         """R20/R21: the enterprise's feedback, once per inspection, with the token of its result
         notice. Returns the invitation id (``qr_id``). Unlike the enforcement steps it is accepted
@@ -1293,7 +1302,8 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
             raise RuleViolation("E_FEEDBACK_CODE", f"unknown prohibition code {prohibition_code!r}",
                                 allowed=PROHIBITION_CODES)
         if not isinstance(comment, str) or len(comment) > MAX_FEEDBACK_COMMENT:
-            raise RuleViolation("E_FEEDBACK_COMMENT", f"the comment is text of at most {MAX_FEEDBACK_COMMENT} characters")
+            raise RuleViolation("E_FEEDBACK_COMMENT",
+                                f"the comment is text of at most {MAX_FEEDBACK_COMMENT} characters")
         text = comment.strip()
         self.trigger_event(
             self.FeedbackReceived,
@@ -1374,6 +1384,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         """R36–R38: eight-point opinion by a qualified reviewer not acting on the case."""
         self._begin(at)
         require_order(self.case is not None, "legal review needs a filed case")
+        assert self.case is not None
         require_order(self.decision is None, "the decision is already made")
         require_text(reviewer, "reviewer")
         _digest(draft_hash, "draft_hash")
@@ -1410,7 +1421,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         require_text(summary, "summary")
         self.trigger_event(self.EducationRecorded, timestamp=at, actor=actor, summary=summary)
 
-    def decide(  # noqa: PLR0913, PLR0912, PLR0915, C901 - one legal act, many rules
+    def decide(
         self,
         *,
         decision_no: str,
@@ -1599,6 +1610,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         self._begin(at)
         require_order(self.decision is not None, "serve after the decision")
         d = self.decision
+        assert d is not None
         require_order(d["status"] in {"in_force", "changed"}, f"the decision is {d['status']}")
         require_order(
             not any(s["decision_version"] == d["version"] for s in self.services),
@@ -1692,6 +1704,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         self._begin(at, actor)
         require_order(self.decision is not None, "publish after the decision")
         d = self.decision
+        assert d is not None
         require(
             d["status"] in {"in_force", "changed"},
             "E_NOT_PUBLISHABLE",
@@ -1755,6 +1768,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         """
         self._begin(at)
         require_order(self.decision is not None, "there is no decision to alter")
+        assert self.decision is not None
         require_order(
             self.decision["status"] in {"in_force", "changed"},
             f"the decision is already {self.decision['status']}",
@@ -1824,6 +1838,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
             self.publication is not None and self.publication["status"] == "published",
             "only a published notice can be corrected",
         )
+        assert self.publication is not None
         require_text(reason, "reason")
         require_order(content_hash != self.publication["content_hash"], "the correction changes nothing")
         content = self._redact(served_document, redaction_map, content_hash, redaction_reviewer)
@@ -1876,7 +1891,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         return [o for o in found if o["obligation"] not in self.overdue]
 
     def record_overdue(
-        self, *, at: datetime, actor: str, emergency_window: timedelta = DEFAULT_EMERGENCY_WINDOW
+        self, *, at: datetime, actor: str, emergency_window: timedelta = DEFAULT_EMERGENCY_WINDOW,
     ) -> tuple[str, ...]:
         """Append the obligations whose deadline passed without the act (R9, R21, R28, R30,
         R46, R48, R51), each once, with its ``V_*`` flag; refused if nothing is newly overdue."""

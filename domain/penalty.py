@@ -45,7 +45,7 @@ PENALTY_KINDS = frozenset(
     {
         "警告", "通报批评", "罚款", "没收违法所得", "没收非法财物", "暂扣许可证件", "降低资质等级",
         "吊销许可证件", "限制开展生产经营活动", "责令停产停业", "责令关闭", "限制从业", "行政拘留", "其他",
-    }
+    },
 )
 #: R34 [D]: rank of each category, in the order of APL art. 9 (heavier = higher).
 KIND_RANK: dict[str, int] = {
@@ -55,7 +55,7 @@ KIND_RANK: dict[str, int] = {
 }
 #: R35 (APL art. 63): categories that always carry the hearing right.
 HEARING_KINDS = frozenset(
-    {"降低资质等级", "吊销许可证件", "责令停产停业", "责令关闭", "限制从业", "限制开展生产经营活动"}
+    {"降低资质等级", "吊销许可证件", "责令停产停业", "责令关闭", "限制从业", "限制开展生产经营活动"},
 )
 #: R35: "较大数额" fines and confiscations, in fen, by party kind.  Provincial and sector
 #: configuration [U: SAMR 听证办法 values 1万 / 10万 元 assumed].
@@ -236,7 +236,7 @@ class FineRegister(Aggregate):
             )
 
     def record_fine(
-        self, *, inspection_id: str, decision_no: str, agency_code: str, fine_fen: int, at: datetime, actor: str
+        self, *, inspection_id: str, decision_no: str, agency_code: str, fine_fen: int, at: datetime, actor: str,
     ) -> None:
         self.check_no_other_fine(inspection_id)
         require_order(inspection_id not in self.fines, "this decision's fine is already recorded")
@@ -397,7 +397,8 @@ class PenaltyProcedure:
         )
         previous = self._latest_notice()
         if previous is not None:
-            heard = bool(self._responses_to(previous, "statement")) or bool(self._responses_to(previous, "hearing_held"))
+            heard = bool(self._responses_to(previous, "statement")) or bool(self._responses_to(previous,
+                                                                                               "hearing_held"))
             heavier = is_heavier(kinds, fine, confiscation, previous["penalty_kinds"], previous["fine_fen"],
                                  previous["confiscation_fen"])
             require(
@@ -426,7 +427,7 @@ class PenaltyProcedure:
         )
 
     def hear_statement(
-        self, *, kind: str, statement_hash: str, adopted: bool, at: datetime, actor: str
+        self, *, kind: str, statement_hash: str, adopted: bool, at: datetime, actor: str,
     ) -> None:
         """陈述、申辩 heard and recorded (R33). ``adopted``: whether the facts, reasons or
         evidence the party raised were accepted."""
@@ -559,7 +560,7 @@ class PenaltyProcedure:
         require_digest(minutes_hash, "minutes_hash")
         require_digest(draft_hash, "draft_hash")
         people = str_tuple(attendees)
-        require(len(set(people)) >= 2, "E_NO_COLLECTIVE_DISCUSSION",
+        require(len(set(people)) >= 2, "E_NO_COLLECTIVE_DISCUSSION",  # noqa: PLR2004 - collective discussion needs two people
                 "a collective discussion has at least two heads attending (R39)")
         self._require_not_recused(*people)
         require_text(conclusion, "conclusion")

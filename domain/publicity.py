@@ -44,7 +44,7 @@ from domain.errors import RuleViolation
 CATEGORIES = frozenset({"minor", "general", "serious"})
 #: SAMR45 art. 14: never repaired early.
 REPAIR_EXCLUDED_KINDS = frozenset(
-    {"责令停产停业", "限制开展生产经营活动", "限制从业", "降低资质等级", "吊销许可证件", "责令关闭"}
+    {"责令停产停业", "限制开展生产经营活动", "限制从业", "降低资质等级", "吊销许可证件", "责令关闭"},
 )
 REPAIR_CONDITIONS = ("obligations_fulfilled", "harm_eliminated", "no_repeat_violation", "not_on_abnormal_lists")
 #: SAMR45 art. 13: "较低数额罚款" is set by the provinces (configuration) [U].
@@ -88,7 +88,9 @@ def regime_version_on(channel: str, day: date) -> RegimeVersion:
     """The version of ``channel`` in force on ``day`` (fails closed before the first)."""
     found = None
     for v in REGIME_VERSIONS:
-        if v.channel == channel and v.effective_from <= day and (found is None or v.effective_from > found.effective_from):
+        if v.channel == channel and v.effective_from <= day and (
+            found is None or v.effective_from > found.effective_from
+        ):
             found = v
     if found is None:
         raise RuleViolation("E_PUBLICATION_PERIOD", f"no {channel} publication regime in force on {iso_day(day)}")
@@ -117,7 +119,7 @@ class PublicationPeriod:
         }
 
 
-def compute_publication_period(  # noqa: PLR0913
+def compute_publication_period(
     *,
     regime: str,
     decided_on: date,
@@ -139,7 +141,7 @@ def compute_publication_period(  # noqa: PLR0913
         cat = "low" if low else "other"
         rule = version.rules[cat]
         months = rule.max_months
-        if restriction_months > 36 and set(penalty_kinds) & {"限制开展生产经营活动", "限制从业"}:
+        if restriction_months > 36 and set(penalty_kinds) & {"限制开展生产经营活动", "限制从业"}:  # noqa: PLR2004 - the 36-month restriction threshold
             months = restriction_months
         require(period_months in (None, months), "E_PUBLICATION_PERIOD",
                 f"SAMR45 art. 13 fixes this period at {months} months, not {period_months}")
@@ -207,7 +209,7 @@ class PublicationPeriods:
         self.trigger_event(self.PublicationExpired, timestamp=at, actor=actor, public_until=until)
 
     def approve_credit_repair(
-        self, *, conditions: Mapping[str, bool], application_ref: str, approver: str, at: datetime
+        self, *, conditions: Mapping[str, bool], application_ref: str, approver: str, at: datetime,
     ) -> None:
         """R54 (SAMR45 art. 14): early removal needs the minimum period, the four
         conditions, and a penalty outside the excluded kinds; else ``E_REPAIR_NOT_ELIGIBLE``."""
@@ -215,7 +217,8 @@ class PublicationPeriods:
         pub, d = self.publication, self.decision
         require_order(pub is not None and pub["status"] == "published" and d is not None,
                       "credit repair removes a published entry")
-        assert pub is not None and d is not None
+        assert pub is not None
+        assert d is not None
         require_text(application_ref, "application_ref")
         require_text(approver, "approver")
         flags = require_bool_flags(conditions, REPAIR_CONDITIONS, "E_REPAIR_NOT_ELIGIBLE", "conditions")

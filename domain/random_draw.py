@@ -1,4 +1,4 @@
-"""双随机 random selection that anyone can verify (R14).
+r"""双随机 random selection that anyone can verify (R14).
 
 A draw happens in two signed steps, so that nobody can pick the pool after seeing
 the seed, nor the seed after seeing the pool:
@@ -17,7 +17,7 @@ in any language:
 
 * the pool is canonicalised: the members sorted by their UTF-8 bytes (duplicates,
   blanks and members containing a newline are refused);
-* ``pool_hash = "sha256:" + hex(SHA-256("caseledger.draw.pool.v1\\n" ‖ join("\\n", pool)))``;
+* ``pool_hash = "sha256:" + hex(SHA-256("caseledger.draw.pool.v1\n" ‖ join("\n", pool)))``;
 * ``key = SHA-256("caseledger.draw.v1" ‖ 0x00 ‖ pool_hash ‖ 0x00 ‖ seed)`` (UTF-8);
 * member ``i`` (0-based, canonical order) scores ``SHA-256(key ‖ uint64_be(i))``
   (SHA-256 in counter mode);
@@ -110,7 +110,7 @@ class VerifiedDraw:
 
 
 def verify_draw(
-    *, pool: Sequence[str], seed: str, count: int, selected: Sequence[str], pool_hash: str
+    *, pool: Sequence[str], seed: str, count: int, selected: Sequence[str], pool_hash: str,
 ) -> VerifiedDraw:
     """Recompute a recorded draw (an auditor's check).
 

@@ -52,7 +52,7 @@ class Recusal:
                            requested_by=requested_by, reason=reason)
 
     def decide_recusal(
-        self, *, person_id: str, granted: bool, reason: str, decider: str, agency: SubjectState, at: datetime
+        self, *, person_id: str, granted: bool, reason: str, decider: str, agency: SubjectState, at: datetime,
     ) -> None:
         """The agency head (as of ``at``) decides; not the person concerned."""
         self._begin(at, decider)

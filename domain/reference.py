@@ -101,7 +101,7 @@ class ListVersion:
         return next((e for e in self.entries if e.get("code") == code), None)
 
 
-def _check_entries(kind: str, entries: Iterable[Mapping[str, Any]]) -> tuple[dict, ...]:
+def _check_entries(kind: str, entries: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
     schema = _ENTRY_SCHEMA[kind]
     out = []
     keys: set[Any] = set()
@@ -123,11 +123,11 @@ def _check_entries(kind: str, entries: Iterable[Mapping[str, Any]]) -> tuple[dic
             raise UsageError(f"benchmark {entry['code']!r}: min_fen > max_fen")
         if kind == FREQUENCY_CAPS and entry["cap"] < 0:
             raise UsageError("a cap cannot be negative")
-        key = (entry.get("code"), entry.get("item_code"), entry.get("sector"), entry.get("risk_class"),
-               entry.get("cert_no"))
-        if key in keys:
+        ident = (entry.get("code"), entry.get("item_code"), entry.get("sector"), entry.get("risk_class"),
+                 entry.get("cert_no"))
+        if ident in keys:
             raise UsageError(f"duplicate {kind} entry {entry!r}")
-        keys.add(key)
+        keys.add(ident)
         out.append(entry)
     return tuple(out)
 

@@ -44,7 +44,7 @@ def _as_of(history: Sequence[tuple[int, Any]], at_us: int) -> Any:
     return found
 
 
-def _insert(history: tuple[tuple[int, Any], ...], effective_at: int, value: Any) -> tuple:
+def _insert(history: tuple[tuple[int, Any], ...], effective_at: int, value: Any) -> tuple[tuple[int, Any], ...]:
     """Append keeping the history sorted by effective time (stable for ties)."""
     items = [*history, (effective_at, value)]
     items.sort(key=lambda e: e[0])
@@ -62,11 +62,11 @@ def _day(value: str, what: str) -> date:
 
 #: Kinds of organisation that may inspect (R3).
 QUALIFIED_SUBJECT_KINDS = frozenset(
-    {"administrative_agency", "authorised_organisation", "entrusted_organisation"}
+    {"administrative_agency", "authorised_organisation", "entrusted_organisation"},
 )
 #: Kinds that may be registered (to be refused later) but never inspect (R3).
 UNQUALIFIED_SUBJECT_KINDS = frozenset(
-    {"coordination_body", "testing_institute", "research_institute", "intermediary"}
+    {"coordination_body", "testing_institute", "research_institute", "intermediary"},
 )
 SUBJECT_STATUSES = frozenset({"active", "suspended", "dissolved"})
 
@@ -198,7 +198,7 @@ class Agency(Aggregate):
         )
 
     def change_status(
-        self, *, status: str, effective_at: datetime, reason: str, at: datetime, actor: str
+        self, *, status: str, effective_at: datetime, reason: str, at: datetime, actor: str,
     ) -> None:
         require(status in SUBJECT_STATUSES, "E_SUBJECT_NOT_QUALIFIED", f"bad status {status!r}")
         require_text(reason, "reason")
@@ -224,7 +224,7 @@ class Agency(Aggregate):
         )
 
     def publish_annual_statistics(
-        self, *, year: int, statistics: dict[str, int], replay_hash: str, at: datetime, actor: str
+        self, *, year: int, statistics: dict[str, int], replay_hash: str, at: datetime, actor: str,
     ) -> None:
         """R61: last year's statistics, due 31 January; later → ``V_ANNUAL_STATS_OVERDUE``.
 
@@ -435,7 +435,7 @@ class Officer(Aggregate):
         )
 
     def change_status(
-        self, *, status: str, effective_at: datetime, reason: str, at: datetime, actor: str
+        self, *, status: str, effective_at: datetime, reason: str, at: datetime, actor: str,
     ) -> None:
         require(status in CERT_STATUSES, "E_CERT_INVALID", f"bad certificate status {status!r}")
         require_text(reason, "reason")
@@ -590,7 +590,7 @@ class Enterprise(Aggregate):
         )
 
     def change_risk_class(
-        self, *, risk_class: str, effective_at: datetime, at: datetime, actor: str
+        self, *, risk_class: str, effective_at: datetime, at: datetime, actor: str,
     ) -> None:
         require_text(risk_class, "risk_class")
         check_time_not_before(at, self.modified_on)
@@ -603,7 +603,7 @@ class Enterprise(Aggregate):
         )
 
     def set_positive_list(
-        self, *, on_list: bool, effective_at: datetime, reason: str, at: datetime, actor: str
+        self, *, on_list: bool, effective_at: datetime, reason: str, at: datetime, actor: str,
     ) -> None:
         require_text(reason, "reason")
         check_time_not_before(at, self.modified_on)
@@ -690,7 +690,7 @@ class EnterpriseYear(Aggregate):
 
     @classmethod
     def open(
-        cls, *, uscc: str, agency_code: str, year: int, at: datetime, actor: str
+        cls, *, uscc: str, agency_code: str, year: int, at: datetime, actor: str,
     ) -> EnterpriseYear:
         validate_uscc(uscc)
         validate_uscc(agency_code)
@@ -717,7 +717,7 @@ class EnterpriseYear(Aggregate):
         return check_frequency(self.ytd, cap)
 
     def count_inspection(
-        self, *, inspection_id: str, cap: int, cap_version: int, at: datetime, actor: str
+        self, *, inspection_id: str, cap: int, cap_version: int, at: datetime, actor: str,
     ) -> tuple[str, ...]:
         flags = self.check_cap(cap)
         require(
@@ -739,7 +739,7 @@ class EnterpriseYear(Aggregate):
 
     def release(self, *, inspection_id: str, reason: str, at: datetime, actor: str) -> None:
         require(
-            inspection_id in self.counted, "E_OUT_OF_ORDER", f"{inspection_id} not counted"
+            inspection_id in self.counted, "E_OUT_OF_ORDER", f"{inspection_id} not counted",
         )
         self.trigger_event(
             self.InspectionReleased,

@@ -207,7 +207,7 @@ def dispatch_inspection(
             certs.append(cert)
         persons = {c.person_id for c in certs}
         require(
-            len(persons) >= 2 and len({c.cert_no for c in certs}) >= 2,
+            len(persons) >= 2 and len({c.cert_no for c in certs}) >= 2,  # noqa: PLR2004 - two officers with two certificates (R5)
             "E_OFFICER_COUNT",
             f"{code} assigns fewer than two distinct certified officers (R6)",
         )
@@ -265,7 +265,7 @@ def dispatch_inspection(
                 "inspector_draw": (
                     inspector_draw.record() if inspector_draw and inspector_draw.agency_code == code else None
                 ),
-            }
+            },
         )
 
     inspection = Inspection.dispatch(
@@ -289,10 +289,10 @@ def dispatch_inspection(
     years: list[EnterpriseYear] = []
     for asg, cap, cap_version in counters:
         ey = asg.enterprise_year or EnterpriseYear.open(
-            uscc=ent.uscc, agency_code=asg.agency.agency_code, year=year, at=at, actor=actor
+            uscc=ent.uscc, agency_code=asg.agency.agency_code, year=year, at=at, actor=actor,
         )
         ey.count_inspection(
-            inspection_id=str(inspection.id), cap=cap, cap_version=cap_version, at=at, actor=actor
+            inspection_id=str(inspection.id), cap=cap, cap_version=cap_version, at=at, actor=actor,
         )
         years.append(ey)
     return DispatchResult(inspection, tuple(years))

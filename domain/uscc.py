@@ -18,7 +18,7 @@ _WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 def uscc_check_char(first17: str) -> str:
     """Return the GB 32100 check character for a 17-character prefix."""
     r = 31 - sum(_VAL[c] * w for c, w in zip(first17, _WEIGHTS, strict=True)) % 31
-    return CHARSET[0 if r == 31 else r]
+    return CHARSET[0 if r == 31 else r]  # noqa: PLR2004 - GB 32100-2015: modulus 31, 18 characters
 
 
 def validate_uscc(value: object) -> str:
@@ -34,13 +34,13 @@ def validate_uscc(value: object) -> str:
         raise UsccInvalid("USCC contains whitespace", reason="whitespace", value=value)
     if any(unicodedata.east_asian_width(c) in ("F", "W") for c in value):
         raise UsccInvalid(
-            "USCC contains full-width characters", reason="fullwidth", value=value
+            "USCC contains full-width characters", reason="fullwidth", value=value,
         )
     if any(c.islower() for c in value):
         raise UsccInvalid("USCC contains lowercase letters", reason="lowercase", value=value)
-    if len(value) != 18:
+    if len(value) != 18:  # noqa: PLR2004 - GB 32100-2015: modulus 31, 18 characters
         raise UsccInvalid(
-            f"USCC must have 18 characters, got {len(value)}", reason="length", value=value
+            f"USCC must have 18 characters, got {len(value)}", reason="length", value=value,
         )
     bad = [c for c in value if c not in _VAL]
     if bad:
