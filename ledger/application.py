@@ -40,7 +40,7 @@ class LedgerApplication(EnforcementCommands, Application[UUID]):
 
     name = "Ledger"
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         env: Mapping[str, str],
         *,
@@ -65,9 +65,11 @@ class LedgerApplication(EnforcementCommands, Application[UUID]):
 
     # --- wiring -------------------------------------------------------------------------
     def construct_mapper(self) -> Mapper[UUID]:
+        """The mapper that turns domain events into signed canonical records and back."""
         return EntryMapper(self.codec)
 
     def construct_recorder(self) -> Any:
+        """The recorder, with the Merkle log attached when the store is ours."""
         recorder = self.factory.application_recorder()
         if isinstance(recorder, LedgerRecorder) and self._merkle is not None:
             recorder.attach(self._merkle, self._metadata, self.clock)
@@ -90,11 +92,13 @@ class LedgerApplication(EnforcementCommands, Application[UUID]):
 
     def open_ledger(self, root_key: SigningKey, *, principal: str, at: datetime) -> KeyRegistry:
         """Write the key registry's genesis entry: the root key registering itself."""
-        reg = KeyRegistry.open(actor=principal, at=at, key=key_body(root_key, principal, ROOT_ROLE, "custodial", to_micros(at)))
+        reg = KeyRegistry.open(actor=principal, at=at, key=key_body(root_key, principal, ROOT_ROLE, "custodial",
+                                                                    to_micros(at)))
         self.save(reg)
         return reg
 
     def key_registry(self) -> KeyRegistry:
+        """The key registry aggregate."""
         return self.repository.get(UUID(KEY_REGISTRY_ID))  # type: ignore[no-any-return]
 
     # --- reading raw entries ------------------------------------------------------------
@@ -143,7 +147,7 @@ class LedgerApplication(EnforcementCommands, Application[UUID]):
         class _Key:
             untrusted = True
 
-            def key_for(self, actor: str) -> bytes:
+            def key_for(self, actor: str) -> bytes:  # noqa: ARG002 - the Signer protocol's signature
                 return key
 
         if len(actors) > 1:
@@ -222,6 +226,7 @@ def key_body(sk: SigningKey, principal: str, role: str, mode: str, valid_from: i
 
 def public_key_body(pub: bytes, principal: str, role: str, mode: str, valid_from: int,
                     valid_until: int | None = None) -> dict[str, Any]:
+    """The registry body for an Ed25519 public key; ``KeyRegistryError`` unless it is 32 bytes."""
     if len(pub) != 32:  # noqa: PLR2004
         msg = "an Ed25519 public key is 32 bytes"
         raise KeyRegistryError(msg, code="E_KEY_MALFORMED")

@@ -12,15 +12,26 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import (BigInteger, Column, Engine, LargeBinary, MetaData, Table, Text, and_, create_engine, func,
-                        inspect, select)
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.exc import NoSuchTableError
 from sqlalchemy.types import NullType
 from sqlalchemy_utils.types.uuid import UUIDType
 
-from ledger.keys import KEY_REGISTRY_ID
+from ledger.keys import KEY_REGISTRY_ID, KeyRing
 from ledger.store import EVENTS_TABLE
-from ledger.keys import KeyRing
 from ledger.verify import Failure, Row, VerificationReport, build_keyring, case_batches, check_cases, verify_cases
 
 STREAM_BATCH = 5000
@@ -95,6 +106,7 @@ def stream_rows(engine: Engine, table: Table, *, registry: bool) -> Iterator[Row
 
 
 def count_rows(engine: Engine, table: Table) -> int:
+    """The number of rows in ``table``."""
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
 

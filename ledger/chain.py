@@ -8,7 +8,7 @@ index) live in the Merkle leaf, outside the signed bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ledger import encoding
 from ledger.errors import ChainBreakError, EncodingError
@@ -38,6 +38,7 @@ class Entry:
     v: int = FORMAT_VERSION
 
     def to_map(self) -> dict[str, Any]:
+        """The entry as the map that is canonically encoded and signed."""
         return {
             "v": self.v,
             "case": self.case,
@@ -77,7 +78,7 @@ def entry_map(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]
     The common case is checked in one expression; only a failing entry goes through the
     field-by-field checks that name what is wrong.
     """
-    m = encoding.decode(data, limits=limits)
+    m: dict[str, Any] = encoding.decode(data, limits=limits)
     if not (type(m) is dict and m.keys() == ENTRY_FIELDS and m["v"] == FORMAT_VERSION
             and type(m["case"]) is str and 0 < len(m["case"]) <= 128  # noqa: PLR2004
             and type(m["n"]) is int and m["n"] >= 1
@@ -177,6 +178,17 @@ def expected_prev(case: str, n: int, previous_hash: Digest | None) -> Digest:
     return previous_hash
 
 
+class Linked(Protocol):
+    """What ChainCursor reads of an entry: its case, number and prev link."""
+
+    @property
+    def case(self) -> str: ...
+    @property
+    def n(self) -> int: ...
+    @property
+    def prev(self) -> bytes: ...
+
+
 @dataclass(slots=True)
 class ChainCursor:
     """Walks one case in order of ``n`` and checks each link (spec 06 steps 1.5-1.6)."""
@@ -185,7 +197,8 @@ class ChainCursor:
     n: int = 0
     head: Digest | None = None
 
-    def advance(self, entry: Entry, ehash: Digest) -> None:
+    def advance(self, entry: Linked, ehash: Digest) -> None:
+        """Accept ``entry`` (whose hash is ``ehash``) as the next link, or raise ChainBreakError."""
         # Step 1.5: entries of a case are numbered 1, 2, 3 ... with no gap or repeat.
         if entry.case != self.case or entry.n != self.n + 1:
             raise ChainBreakError(
@@ -202,6 +215,14 @@ class ChainCursor:
 
 
 __all__ = [
-    "Entry", "ChainCursor", "encode_entry", "decode_entry", "entry_map", "encode_record", "decode_record",
-    "entry_hash", "expected_prev", "FORMAT_VERSION",
+    "FORMAT_VERSION",
+    "ChainCursor",
+    "Entry",
+    "decode_entry",
+    "decode_record",
+    "encode_entry",
+    "encode_record",
+    "entry_hash",
+    "entry_map",
+    "expected_prev",
 ]

@@ -1,13 +1,13 @@
-"""Signed checkpoints: C2SP tlog-checkpoint bodies in C2SP signed notes (docs/spec/04-checkpoints.md).
+r"""Signed checkpoints: C2SP tlog-checkpoint bodies in C2SP signed notes (docs/spec/04-checkpoints.md).
 
 A checkpoint commits to the whole log at one size::
 
-    <origin>\\n
-    <size, decimal>\\n
-    <base64 root>\\n
-    [extension lines\\n]
-    \\n
-    — <key name> <base64(key id[4] ‖ Ed25519 signature[64])>\\n
+    <origin>\n
+    <size, decimal>\n
+    <base64 root>\n
+    [extension lines\n]
+    \n
+    — <key name> <base64(key id[4] ‖ Ed25519 signature[64])>\n
     ...
 
 The ledger key signs the body bytes (everything up to and including the last body newline).
@@ -96,6 +96,7 @@ class NoteVerifier:
 
     @classmethod
     def from_signing_key(cls, name: str, signing_key: SigningKey) -> NoteVerifier:
+        """The verifier for the public half of ``signing_key``."""
         return cls.from_public_key(name, bytes(signing_key.verify_key))
 
     @classmethod
@@ -107,7 +108,7 @@ class NoteVerifier:
                 operator input, so this is a configuration error, not a verification one).
         """
         parts = vkey.strip().split("+", 2)
-        if len(parts) != 3:
+        if len(parts) != 3:  # noqa: PLR2004 - field counts fixed by the C2SP note format
             msg = "verifier key must be <name>+<hex key id>+<base64 key>"
             raise UsageError(msg)
         name, hex_id, b64 = parts
@@ -150,7 +151,8 @@ def vkey(name: str, public_key: bytes) -> str:
 
 def parse_trust_file(text: str) -> list[NoteVerifier]:
     """One verifier key per line; blank lines and lines starting with ``#`` are skipped."""
-    return [NoteVerifier.parse(line) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [NoteVerifier.parse(line) for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
 
 
 def _verifiers(keys: Iterable[NoteVerifier | str]) -> list[NoteVerifier]:
@@ -171,6 +173,7 @@ class NoteSignature:
     signature: bytes
 
     def line(self) -> str:
+        """The signature line of a signed note, newline included."""
         return f"{SIG_PREFIX}{self.name} {base64.b64encode(self.key_id + self.signature).decode()}\n"
 
 
@@ -182,6 +185,7 @@ class Note:
     signatures: tuple[NoteSignature, ...]
 
     def text(self) -> str:
+        """The signed note as text: body, blank line, signature lines."""
         return self.body + "\n" + "".join(s.line() for s in self.signatures)
 
 
@@ -229,7 +233,7 @@ def parse_note(note: str | bytes, *, limits: Limits = DEFAULT_LIMITS) -> Note:
             raise _malformed("4.3", f"signature line {i + 1} does not start with an em dash and a space",
                              expected=SIG_PREFIX, actual=line[:2])
         fields = line[len(SIG_PREFIX) :].split(" ")
-        if len(fields) != 2 or not is_valid_key_name(fields[0]):
+        if len(fields) != 2 or not is_valid_key_name(fields[0]):  # noqa: PLR2004 - field counts fixed by the C2SP note format
             raise _malformed("4.3", f"signature line {i + 1} is not '<name> <base64>'", actual=line)
         try:
             blob = base64.b64decode(fields[1], validate=True)
@@ -274,7 +278,7 @@ def _verified_names(note: Note, keys: Sequence[NoteVerifier], step: str) -> list
 
 
 def checkpoint_body(origin: str, size: int, root: bytes, extensions: Sequence[str] = ()) -> str:
-    """The checkpoint text ``<origin>\\n<size>\\n<base64 root>\\n[<extension>\\n ...]``."""
+    r"""The checkpoint text ``<origin>\n<size>\n<base64 root>\n[<extension>\n ...]``."""
     if not origin or _CONTROL_RE.search(origin) or "\n" in origin:
         msg = "origin must be a non-empty single line"
         raise UsageError(msg)
@@ -301,7 +305,7 @@ def parse_checkpoint_body(body: str) -> tuple[str, int, Digest, tuple[str, ...]]
     lines = body.split("\n")
     # Step 4.4: the body is an origin line, a decimal size without leading zeros, the base64
     # of a 32-byte root, then optional non-empty extension lines.
-    if len(lines) < 4 or lines[-1] != "":
+    if len(lines) < 4 or lines[-1] != "":  # noqa: PLR2004 - field counts fixed by the C2SP note format
         raise _malformed("4.4", "checkpoint body needs origin, size and root lines",
                          expected=">= 3 lines", actual=len(lines) - 1)
     origin, size_text, root_text, *extensions = lines[:-1]

@@ -30,6 +30,7 @@ def to_micros(ts: datetime) -> int:
 
 
 def from_micros(us: int) -> datetime:
+    """The UTC datetime of ``us`` microseconds since the epoch."""
     return _EPOCH + timedelta(microseconds=us)
 
 
@@ -62,9 +63,11 @@ class EventCodec:
 
     @property
     def type_names(self) -> frozenset[str]:
+        """Every registered wire type name."""
         return frozenset(self._by_name)
 
     def type_of(self, event: object) -> str:
+        """The wire type name of ``event``; ``EncodingError`` if its class is not registered."""
         try:
             return self._by_cls[type(event)]
         except KeyError:
@@ -72,6 +75,7 @@ class EventCodec:
             raise EncodingError(msg, code="E_UNKNOWN_EVENT_TYPE") from None
 
     def to_entry(self, event: Any, *, key: bytes, prev: bytes) -> Entry:
+        """The entry for ``event``, signed by ``key`` and linked to ``prev``."""
         cls = type(event)
         wire = self.type_of(event)
         body = {name: getattr(event, name) for name in self._fields[cls]}
@@ -81,6 +85,7 @@ class EventCodec:
         )
 
     def event_class(self, wire: str) -> type[Any]:
+        """The event class of wire type ``wire``; ``EncodingError`` if unknown."""
         try:
             return self._by_name[wire]
         except KeyError:
@@ -88,6 +93,7 @@ class EventCodec:
             raise EncodingError(msg, code="E_UNKNOWN_EVENT_TYPE") from None
 
     def to_event(self, entry: Entry) -> Any:
+        """The domain event an entry records; ``EncodingError`` if its body has the wrong fields."""
         cls = self.event_class(entry.type)
         expected = set(self._fields[cls])
         if set(entry.body) != expected:

@@ -23,6 +23,7 @@ _MIN_SECRET = 16
 
 
 def vault_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """The sealed-key table and the vault-salt table, defined on ``metadata``."""
     keys = Table(
         "custodial_keys", metadata,
         Column("key_id", LargeBinary(32), primary_key=True),
@@ -78,12 +79,13 @@ class KeyVault:
         return kid
 
     def key_for(self, actor: str) -> KeyId:
+        """The id of ``actor``'s current custodial key."""
         kid = self._current.get(actor)
         if kid is None:
             with self.engine.connect() as conn:
                 kid = conn.execute(
                     select(self.keys.c.key_id).where(self.keys.c.principal == actor)
-                    .order_by(self.keys.c.created_at.desc()).limit(1)
+                    .order_by(self.keys.c.created_at.desc()).limit(1),
                 ).scalar()
             if kid is None:
                 msg = f"no custodial key for {actor}"
@@ -110,6 +112,7 @@ class KeyVault:
         return sk
 
     def sign(self, kid: KeyId, digest: bytes) -> Signature:
+        """Sign an entry hash with the custodial key ``kid``."""
         return sign(self._load(kid), ENTRY_CONTEXT, digest)
 
     def signing_key(self, principal: str) -> SigningKey:

@@ -70,12 +70,13 @@ def encode(obj: Any, *, limits: Limits = DEFAULT_LIMITS) -> bytes:
             out-of-range integer, or nests too deep.
     """
     try:
-        return msgpack.packb(_canonical(obj, 0, limits), use_bin_type=True, strict_types=False)
+        packed: bytes = msgpack.packb(_canonical(obj, 0, limits), use_bin_type=True, strict_types=False)
     except (ValueError, OverflowError, TypeError) as e:  # pragma: no cover - guarded above
         raise EncodingError(str(e)) from e
+    return packed
 
 
-def _no_ext(code: int, data: bytes) -> Any:
+def _no_ext(code: int, data: bytes) -> Any:  # noqa: ARG001 - msgpack's ext_hook signature
     msg = f"ext type {code} is not allowed"
     raise EncodingError(msg, code="E_ENCODING_EXT")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -75,17 +75,17 @@ class EnforcementCommands:
             return None
 
     def _agency(self, code: str) -> Agency:
-        return self._load(Agency.id_for(code), UnknownAgency, code)
+        return cast("Agency", self._load(Agency.id_for(code), UnknownAgency, code))
 
     def _officer(self, cert_no: str) -> Officer:
-        return self._load(Officer.id_for(cert_no), UnknownOfficer, cert_no)
+        return cast("Officer", self._load(Officer.id_for(cert_no), UnknownOfficer, cert_no))
 
     def _enterprise(self, uscc: str) -> Enterprise:
         validate_uscc(uscc)
-        return self._load(Enterprise.id_for(uscc), UnknownEnterprise, uscc)
+        return cast("Enterprise", self._load(Enterprise.id_for(uscc), UnknownEnterprise, uscc))
 
     def get_inspection(self, inspection_id: UUID) -> Inspection:
-        return self._load(inspection_id, UnknownCase, str(inspection_id))
+        return cast("Inspection", self._load(inspection_id, UnknownCase, str(inspection_id)))
 
     def _certs(self, cert_nos: Iterable[str], at: datetime) -> tuple[Any, ...]:
         return services.certificates_as_of([self._officer(c) for c in cert_nos], at)
@@ -116,14 +116,14 @@ class EnforcementCommands:
         return agency.id
 
     def appoint_agency_head(
-        self, *, agency_code: str, head: str, effective_at: datetime, at: datetime, actor: str
+        self, *, agency_code: str, head: str, effective_at: datetime, at: datetime, actor: str,
     ) -> None:
         agency = self._agency(agency_code)
         agency.appoint_head(head=head, effective_at=effective_at, at=at, actor=actor)
         self.save(agency)
 
     def change_agency_status(
-        self, *, agency_code: str, status: str, effective_at: datetime, reason: str, at: datetime, actor: str
+        self, *, agency_code: str, status: str, effective_at: datetime, reason: str, at: datetime, actor: str,
     ) -> None:
         agency = self._agency(agency_code)
         agency.change_status(status=status, effective_at=effective_at, reason=reason, at=at, actor=actor)
@@ -152,7 +152,7 @@ class EnforcementCommands:
         return officer.id
 
     def change_certificate_status(
-        self, *, cert_no: str, status: str, effective_at: datetime, reason: str, at: datetime, actor: str
+        self, *, cert_no: str, status: str, effective_at: datetime, reason: str, at: datetime, actor: str,
     ) -> None:
         officer = self._officer(cert_no)
         officer.change_status(status=status, effective_at=effective_at, reason=reason, at=at, actor=actor)
@@ -192,14 +192,14 @@ class EnforcementCommands:
         return ent.id
 
     def change_risk_class(
-        self, *, uscc: str, risk_class: str, effective_at: datetime, at: datetime, actor: str
+        self, *, uscc: str, risk_class: str, effective_at: datetime, at: datetime, actor: str,
     ) -> None:
         ent = self._enterprise(uscc)
         ent.change_risk_class(risk_class=risk_class, effective_at=effective_at, at=at, actor=actor)
         self.save(ent)
 
     def set_positive_list(
-        self, *, uscc: str, on_list: bool, effective_at: datetime, reason: str, at: datetime, actor: str
+        self, *, uscc: str, on_list: bool, effective_at: datetime, reason: str, at: datetime, actor: str,
     ) -> None:
         ent = self._enterprise(uscc)
         ent.set_positive_list(on_list=on_list, effective_at=effective_at, reason=reason, at=at, actor=actor)
@@ -223,11 +223,11 @@ class EnforcementCommands:
             lst = ReferenceList.open(kind=kind, owner=owner, scope=scope, at=at, actor=actor)
         version = lst.publish(entries=entries, at=at, actor=actor)
         self.save(lst)
-        return version.version
+        return cast("int", version.version)
 
     def get_reference_list(self, *, kind: str, owner: str, scope: str = "") -> ReferenceList:
         key = f"{kind}/{owner}/{scope}"
-        return self._load(ReferenceList.id_for(kind, owner, scope), UnknownReferenceList, key)
+        return cast("ReferenceList", self._load(ReferenceList.id_for(kind, owner, scope), UnknownReferenceList, key))
 
     # ---------------------------------------------------------------- dispatch
     def dispatch_inspection(
@@ -282,7 +282,7 @@ class EnforcementCommands:
                     enterprise_year=self._load_optional(EnterpriseYear.id_for(uscc, code, int(year))),
                     assistance_request_ref=a.get("assistance_request_ref"),
                     roster=self._load_optional(ReferenceList.id_for(OFFICER_ROSTER, code)),
-                )
+                ),
             )
         result = services.dispatch_inspection(
             task_no=task_no, inspection_type=inspection_type, mode=mode, enterprise=enterprise,
@@ -304,11 +304,11 @@ class EnforcementCommands:
     def approve_inspection(self, *, inspection_id: UUID, agency_code: str, approver: str, at: datetime) -> None:
         agency = self._agency(agency_code)
         self._on_inspection(
-            inspection_id, lambda i: services.approve_dispatch(i, agency, approver=approver, at=at)
+            inspection_id, lambda i: services.approve_dispatch(i, agency, approver=approver, at=at),
         )
 
     def change_inspection_mode(
-        self, *, inspection_id: UUID, mode: str, reason: str, approved_by: str, at: datetime, actor: str
+        self, *, inspection_id: UUID, mode: str, reason: str, approved_by: str, at: datetime, actor: str,
     ) -> None:
         self._on_inspection(
             inspection_id,
@@ -317,7 +317,7 @@ class EnforcementCommands:
 
     # ---------------------------------------------------------------- on site
     def record_arrival(
-        self, *, inspection_id: UUID, scan: Mapping[str, Any] | None, location: str, at: datetime, actor: str
+        self, *, inspection_id: UUID, scan: Mapping[str, Any] | None, location: str, at: datetime, actor: str,
     ) -> None:
         self._on_inspection(inspection_id, lambda i: i.arrive(scan=scan, location=location, at=at, actor=actor))
 
@@ -393,25 +393,25 @@ class EnforcementCommands:
         )
 
     def notify_result(
-        self, *, inspection_id: UUID, recipient: str, summary_hash: str, secret: bytes, at: datetime, actor: str
+        self, *, inspection_id: UUID, recipient: str, summary_hash: str, secret: bytes, at: datetime, actor: str,
     ) -> str:
         """Returns the feedback QR token to show the enterprise (R21)."""
-        return self._on_inspection(
+        return cast("str", self._on_inspection(
             inspection_id,
             lambda i: i.notify_result(recipient=recipient, summary_hash=summary_hash, secret=secret,
                                       at=at, actor=actor),
-        )
+        ))
 
     def receive_feedback(
         self, *, inspection_id: UUID, token: str, rating: int, prohibition_code: str | None, comment: str,
         at: datetime, actor: str,
     ) -> str:
         """R20/R21: record the enterprise's feedback (signed by the intake principal); returns the qr_id."""
-        return self._on_inspection(
+        return cast("str", self._on_inspection(
             inspection_id,
             lambda i: i.receive_feedback(token=token, rating=rating, prohibition_code=prohibition_code,
                                          comment=comment, at=at, actor=actor),
-        )
+        ))
 
     # ---------------------------------------------------------------- case
     def file_case(
@@ -500,7 +500,8 @@ class EnforcementCommands:
     def _fine_register(self, insp: Inspection) -> FineRegister | None:
         if insp.violation is None:
             return None
-        return self._load_optional(FineRegister.id_for(insp.uscc, insp.violation["fingerprint"]))
+        fid = FineRegister.id_for(insp.uscc, insp.violation["fingerprint"])
+        return cast("FineRegister | None", self._load_optional(fid))
 
     def serve_decision(
         self,
@@ -563,7 +564,7 @@ class EnforcementCommands:
 
     def withdraw_publication(self, *, inspection_id: UUID, reason_text: str, at: datetime, actor: str) -> None:
         self._on_inspection(
-            inspection_id, lambda i: i.withdraw_publication(reason_text=reason_text, at=at, actor=actor)
+            inspection_id, lambda i: i.withdraw_publication(reason_text=reason_text, at=at, actor=actor),
         )
 
     def correct_publication(
@@ -607,7 +608,7 @@ class EnforcementCommands:
         return draw.pool_hash
 
     def perform_draw(
-        self, *, agency_code: str, draw_no: str, pool_hash: str, seed: str, count: int, at: datetime, actor: str
+        self, *, agency_code: str, draw_no: str, pool_hash: str, seed: str, count: int, at: datetime, actor: str,
     ) -> tuple[str, ...]:
         """双随机 step 2: the committed pool hash and the public seed give the selection (R14)."""
         draw = self.get_random_draw(agency_code=agency_code, draw_no=draw_no)
@@ -617,7 +618,7 @@ class EnforcementCommands:
 
     def get_random_draw(self, *, agency_code: str, draw_no: str) -> RandomDraw:
         ref = RandomDraw.ref_for(agency_code, draw_no)
-        return self._load(RandomDraw.id_for(agency_code, draw_no), UnknownEntity, ref)
+        return cast("RandomDraw", self._load(RandomDraw.id_for(agency_code, draw_no), UnknownEntity, ref))
 
     # ---------------------------------------------------------------- R11 special campaigns
     def assess_special_necessity(
@@ -641,8 +642,8 @@ class EnforcementCommands:
         return campaign.id
 
     def _campaign(self, agency_code: str, campaign_no: str) -> SpecialCampaign:
-        return self._load(SpecialCampaign.id_for(agency_code, campaign_no), UnknownEntity,
-                          f"{agency_code}/{campaign_no}")
+        return cast("SpecialCampaign", self._load(SpecialCampaign.id_for(agency_code, campaign_no), UnknownEntity,
+                                                  f"{agency_code}/{campaign_no}"))
 
     def approve_special_campaign(
         self, *, agency_code: str, campaign_no: str, approver: str, approver_role: str, approval_ref: str,
@@ -655,7 +656,7 @@ class EnforcementCommands:
         self.save(campaign)
 
     def file_special_campaign(
-        self, *, agency_code: str, campaign_no: str, receipt_ref: str, justice_office: str, at: datetime, actor: str
+        self, *, agency_code: str, campaign_no: str, receipt_ref: str, justice_office: str, at: datetime, actor: str,
     ) -> None:
         campaign = self._campaign(agency_code, campaign_no)
         campaign.file_with_justice(receipt_ref=receipt_ref, justice_office=justice_office, at=at, actor=actor)
@@ -706,7 +707,7 @@ class EnforcementCommands:
         )
 
     def hear_statement(
-        self, *, inspection_id: UUID, kind: str, statement_hash: str, adopted: bool, at: datetime, actor: str
+        self, *, inspection_id: UUID, kind: str, statement_hash: str, adopted: bool, at: datetime, actor: str,
     ) -> None:
         self._on_inspection(
             inspection_id,
@@ -715,10 +716,10 @@ class EnforcementCommands:
         )
 
     def waive_rights(
-        self, *, inspection_id: UUID, rights: Iterable[str], waiver_ref: str, at: datetime, actor: str
+        self, *, inspection_id: UUID, rights: Iterable[str], waiver_ref: str, at: datetime, actor: str,
     ) -> None:
         self._on_inspection(
-            inspection_id, lambda i: i.waive_rights(rights=rights, waiver_ref=waiver_ref, at=at, actor=actor)
+            inspection_id, lambda i: i.waive_rights(rights=rights, waiver_ref=waiver_ref, at=at, actor=actor),
         )
 
     def request_hearing(self, *, inspection_id: UUID, request_ref: str, at: datetime, actor: str) -> None:
@@ -777,7 +778,7 @@ class EnforcementCommands:
         )
 
     def approve_decision_extension(
-        self, *, inspection_id: UUID, approver: str, basis: str, at: datetime, days: int = 30
+        self, *, inspection_id: UUID, approver: str, basis: str, at: datetime, days: int = 30,
     ) -> None:
         """R30: one extension, by the lead agency's head as of ``at``."""
         insp = self.get_inspection(inspection_id)
@@ -810,9 +811,9 @@ class EnforcementCommands:
                                        suspension_ref=suspension_ref),
         )
 
-    # ---------------------------------------------------------------- recusal (R8)
+    # ---------------------------------------------------------------- recusal (R8)  # noqa: ERA001 - a section rule
     def request_recusal(
-        self, *, inspection_id: UUID, person_id: str, requested_by: str, reason: str, at: datetime, actor: str
+        self, *, inspection_id: UUID, person_id: str, requested_by: str, reason: str, at: datetime, actor: str,
     ) -> None:
         self._on_inspection(
             inspection_id,
@@ -821,7 +822,7 @@ class EnforcementCommands:
         )
 
     def decide_recusal(
-        self, *, inspection_id: UUID, person_id: str, granted: bool, reason: str, decider: str, at: datetime
+        self, *, inspection_id: UUID, person_id: str, granted: bool, reason: str, decider: str, at: datetime,
     ) -> None:
         insp = self.get_inspection(inspection_id)
         agency = self._agency(insp.lead_agency).state_as_of(at)
@@ -831,7 +832,7 @@ class EnforcementCommands:
 
     # ---------------------------------------------------------------- evidence procedures (R27, R28)
     def register_device(
-        self, *, device_id: str, agency_code: str, kind: str, location: str, at: datetime, actor: str
+        self, *, device_id: str, agency_code: str, kind: str, location: str, at: datetime, actor: str,
     ) -> UUID:
         self._agency(agency_code)
         if self._load_optional(MonitoringDevice.id_for(device_id)) is not None:
@@ -842,10 +843,10 @@ class EnforcementCommands:
         return device.id
 
     def _device(self, device_id: str) -> MonitoringDevice:
-        return self._load(MonitoringDevice.id_for(device_id), UnknownEntity, device_id)
+        return cast("MonitoringDevice", self._load(MonitoringDevice.id_for(device_id), UnknownEntity, device_id))
 
     def review_device(
-        self, *, device_id: str, legal_ok: bool, technical_ok: bool, reviewer: str, review_ref: str, at: datetime
+        self, *, device_id: str, legal_ok: bool, technical_ok: bool, reviewer: str, review_ref: str, at: datetime,
     ) -> None:
         device = self._device(device_id)
         device.review(legal_ok=legal_ok, technical_ok=technical_ok, reviewer=reviewer, review_ref=review_ref, at=at)
@@ -857,7 +858,7 @@ class EnforcementCommands:
         self.save(device)
 
     def review_device_record(
-        self, *, inspection_id: UUID, evidence_id: str, ok: bool, reviewer: str, party_notified: bool, at: datetime
+        self, *, inspection_id: UUID, evidence_id: str, ok: bool, reviewer: str, party_notified: bool, at: datetime,
     ) -> None:
         self._on_inspection(
             inspection_id,
@@ -883,7 +884,7 @@ class EnforcementCommands:
         self.save(insp)
 
     def decide_preservation(
-        self, *, inspection_id: UUID, preservation_id: str, outcome: str, reason: str, at: datetime, actor: str
+        self, *, inspection_id: UUID, preservation_id: str, outcome: str, reason: str, at: datetime, actor: str,
     ) -> None:
         self._on_inspection(
             inspection_id,
@@ -910,13 +911,14 @@ class EnforcementCommands:
                                               approver=approver, at=at),
         )
 
-    # ---------------------------------------------------------------- tracking (R9, R21, R24, R28, R30, R46, R48, R51)
+    # ---------------------------------------------------------------- tracking (R9, R21, R24, R28, R30, R46, R48, R51)  # noqa: ERA001 - a section rule
     def record_overdue(self, *, inspection_id: UUID, at: datetime, actor: str) -> tuple[str, ...]:
         """Append the newly overdue obligations of a case with their ``V_*`` flags."""
-        return self._on_inspection(inspection_id, lambda i: i.record_overdue(at=at, actor=actor))
+        return cast("tuple[str, ...]",
+                    self._on_inspection(inspection_id, lambda i: i.record_overdue(at=at, actor=actor)))
 
     def close_case(
-        self, *, inspection_id: UUID, at: datetime, actor: str, execution_ref: str | None = None
+        self, *, inspection_id: UUID, at: datetime, actor: str, execution_ref: str | None = None,
     ) -> None:
         self._on_inspection(inspection_id, lambda i: i.close_case(at=at, actor=actor, execution_ref=execution_ref))
 
@@ -970,10 +972,11 @@ class EnforcementCommands:
         return cm.id
 
     def get_coercive_measure(self, *, inspection_id: UUID, measure_no: str) -> CoerciveMeasure:
-        return self._load(CoerciveMeasure.id_for(inspection_id, measure_no), UnknownEntity, measure_no)
+        cid = CoerciveMeasure.id_for(inspection_id, measure_no)
+        return cast("CoerciveMeasure", self._load(cid, UnknownEntity, measure_no))
 
     def approve_coercive_measure(
-        self, *, inspection_id: UUID, measure_no: str, approver: str, at: datetime
+        self, *, inspection_id: UUID, measure_no: str, approver: str, at: datetime,
     ) -> None:
         cm = self.get_coercive_measure(inspection_id=inspection_id, measure_no=measure_no)
         cm.approve(agency=self._agency(cm.agency_code).state_as_of(at), approver=approver, at=at)
@@ -1013,7 +1016,7 @@ class EnforcementCommands:
         self.save(cm)
 
     def record_measure_overdue(
-        self, *, inspection_id: UUID, measure_no: str, at: datetime, actor: str
+        self, *, inspection_id: UUID, measure_no: str, at: datetime, actor: str,
     ) -> tuple[str, ...]:
         cm = self.get_coercive_measure(inspection_id=inspection_id, measure_no=measure_no)
         flags = cm.record_overdue(at=at, actor=actor)

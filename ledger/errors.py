@@ -31,6 +31,7 @@ class LedgerError(Exception):
 
     @property
     def message(self) -> str:
+        """The human-readable message."""
         return str(self.args[0]) if self.args else ""
 
 
@@ -79,14 +80,17 @@ class VerificationError(LedgerError):
 
 
 class SignatureError(VerificationError):
+    """An Ed25519 signature does not verify."""
     code = "E_SIGNATURE"
 
 
 class ChainBreakError(VerificationError):
+    """An entry's number or prev link does not follow its predecessor."""
     code = "E_CHAIN_BREAK"
 
 
 class ProofError(VerificationError):
+    """An inclusion or consistency proof does not verify or has the wrong length."""
     code = "E_PROOF"
 
 
@@ -97,6 +101,7 @@ class CheckpointError(VerificationError):
 
 
 class EquivocationError(VerificationError):
+    """Two validly signed checkpoints conflict."""
     code = "E_EQUIVOCATION"
 
 

@@ -16,6 +16,7 @@ BLOB_PREFIX = b""  # evidence blobs are plain SHA-256 of their bytes
 
 
 def sha256(data: bytes) -> Digest:
+    """SHA-256 of ``data``."""
     return Digest(hashlib.sha256(data).digest())
 
 

@@ -4,8 +4,8 @@ Pure: a verifier feeds it the decoded entries of the key-registry stream, in ord
 asks whether a key may sign for an actor at an instant.
 
 The key-registry stream has the fixed id ``KEY_REGISTRY_ID``. Its first entry
-(``key.registry_opened.v1``) registers the root key and is signed by that key itself; every later registry entry must be signed by a root
-key that is valid at the entry's ``occurred_at``.
+(``key.registry_opened.v1``) registers the root key and is signed by that key itself; every later
+registry entry must be signed by a root key that is valid at the entry's ``occurred_at``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ MODES = frozenset({"custodial", "client"})
 
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
+    """One registered key: who holds it, in which role, and when it is valid."""
     key_id: bytes
     public_key: bytes
     principal: str
@@ -44,6 +45,7 @@ class KeyRecord:
         return min(x for x in (self.valid_until, self.revoked_at, 2**64) if x is not None)
 
     def valid_at(self, t: int) -> bool:
+        """True if the key is valid at ``t`` (microseconds): from ``valid_from`` up to ``end``."""
         return self.valid_from <= t < self.end
 
 
@@ -76,9 +78,11 @@ class KeyRing:
         return len(self._keys)
 
     def get(self, kid: bytes) -> KeyRecord | None:
+        """The record of ``kid``, or None."""
         return self._keys.get(kid)
 
     def records(self) -> list[KeyRecord]:
+        """Every key record, in registration order."""
         return list(self._keys.values())
 
     def check(self, kid: bytes, actor: str, at: int) -> KeyRecord:
@@ -98,7 +102,8 @@ class KeyRing:
             raise KeyRegistryError(msg, code="E_KEY_WRONG_ACTOR")
         return rec
 
-    def authorise_registry_entry(self, n: int, kid: bytes, actor: str, at: int, etype: str, body: dict[str, Any]) -> None:
+    def authorise_registry_entry(self, n: int, kid: bytes, actor: str, at: int, etype: str, body: dict[str,
+                                                                                                       Any]) -> None:
         """Check who may write registry entry ``n`` (spec 02 §Key registry)."""
         if etype not in KEY_TYPES:
             msg = f"{etype} is not a key-registry entry type"

@@ -94,7 +94,7 @@ def walk_leaves(engine: Engine, table: Table, store: MerkleStore, report: Verifi
             orphan = conn.execute(
                 select(table.c.id, table.c.originator_id, table.c.originator_version)
                 .select_from(table.outerjoin(lv, table.c.id == lv.c.notification_id))
-                .where(lv.c.idx.is_(None)).order_by(table.c.id).limit(1)
+                .where(lv.c.idx.is_(None)).order_by(table.c.id).limit(1),
             ).first()
             if orphan is not None:
                 report.fail(Failure("5.4", "E_NOT_IN_LOG", "entry has no Merkle leaf", orphan[0], str(orphan[1]),

@@ -11,8 +11,8 @@ from typing import Protocol
 
 from nacl.signing import SigningKey
 
-from ledger.errors import KeyRegistryError, SignatureError
 from ledger.chain import decode_entry
+from ledger.errors import KeyRegistryError, SignatureError
 from ledger.hashing import KeyId, entry_hash, key_id
 from ledger.signing import ENTRY_CONTEXT, Signature, sign
 
@@ -23,9 +23,11 @@ class Signer(Protocol):
     #: True when signatures come from outside and must be checked before appending.
     untrusted: bool
 
-    def key_for(self, actor: str) -> KeyId: ...
+    def key_for(self, actor: str) -> KeyId:
+        """The id of the key that signs for ``actor``."""
 
-    def sign(self, kid: KeyId, digest: bytes) -> Signature: ...
+    def sign(self, kid: KeyId, digest: bytes) -> Signature:
+        """Sign an entry hash with key ``kid``."""
 
 
 class LocalSigner:
@@ -40,12 +42,14 @@ class LocalSigner:
             self.add(actor, sk)
 
     def add(self, actor: str, sk: SigningKey) -> KeyId:
+        """Hold ``sk`` as ``actor``'s key; returns its key id."""
         kid = key_id(bytes(sk.verify_key))
         self._by_actor[actor] = sk
         self._by_kid[kid] = sk
         return kid
 
     def key_for(self, actor: str) -> KeyId:
+        """The id of ``actor``'s key; ``KeyRegistryError`` if none is held."""
         try:
             return key_id(bytes(self._by_actor[actor].verify_key))
         except KeyError:
@@ -53,6 +57,7 @@ class LocalSigner:
             raise KeyRegistryError(msg, code="E_KEY_UNKNOWN") from None
 
     def sign(self, kid: KeyId, digest: bytes) -> Signature:
+        """Sign an entry hash with key ``kid``."""
         return sign(self._by_kid[kid], ENTRY_CONTEXT, digest)
 
 
@@ -77,12 +82,14 @@ class ClientSignatures:
             self.signatures[entry_hash(data)] = sig
 
     def key_for(self, actor: str) -> KeyId:
+        """The client's key id; ``KeyRegistryError`` if ``actor`` is not the client."""
         if actor != self.actor:
             msg = f"client signature is for {self.actor}, not {actor}"
             raise KeyRegistryError(msg, code="E_KEY_WRONG_ACTOR")
         return self.kid
 
-    def sign(self, kid: KeyId, digest: bytes) -> Signature:
+    def sign(self, kid: KeyId, digest: bytes) -> Signature:  # noqa: ARG002 - the Signer protocol's signature
+        """The client's signature for ``digest``; ``SignatureError`` (step 2.3) if it sent none."""
         try:
             return Signature(self.signatures[digest])
         except KeyError:

@@ -22,15 +22,18 @@ BUNDLE_CONTEXT = b"CaseLedger/v1/bundle-signature"
 
 
 def signed_message(context: bytes, digest: bytes) -> bytes:
+    """The bytes an Ed25519 signature covers: PAE(context, digest)."""
     return pae(context, digest)
 
 
 def sign(signing_key: SigningKey, context: bytes, digest: bytes) -> Signature:
+    """Sign PAE(context, digest) with ``signing_key``."""
     return Signature(signing_key.sign(signed_message(context, digest)).signature)
 
 
 @lru_cache(maxsize=4096)
 def verify_key_for(public_key: bytes) -> VerifyKey:
+    """The (cached) nacl verify key for a raw public key."""
     return VerifyKey(public_key)
 
 
@@ -46,4 +49,5 @@ def check_signature(public_key: bytes, context: bytes, digest: bytes, signature:
 
 
 def public_key_id(signing_key: SigningKey) -> KeyId:
+    """The key id of the public half of ``signing_key``."""
     return key_id(bytes(signing_key.verify_key))

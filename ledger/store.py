@@ -38,9 +38,11 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
     _pg_insert: str | None = None  # the PostgreSQL insert's text, built once
 
     def attach(self, merkle: MerkleStore, metadata: MetaData, clock: Callable[[], int]) -> None:
+        """Attach the Merkle log, its table metadata and the clock that stamps ``recorded_at``."""
         self.merkle, self.metadata, self.clock = merkle, metadata, clock
 
     def create_table(self) -> None:
+        """Create the events table and, with metadata attached, the Merkle tables."""
         super().create_table()
         if self.metadata is not None:
             assert self.datastore.engine is not None
@@ -52,7 +54,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         stored_events: Sequence[StoredEvent],
         *,
         leaf_inputs: Sequence[tuple[bytes, bytes]] | None = None,
-        **kwargs: Any,
+        **kwargs: Any,  # noqa: ARG002 - the eventsourcing method's signature
     ) -> Sequence[int]:
         """Insert the records, then their Merkle leaves, in the caller's transaction.
 
@@ -95,7 +97,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             if sql is None:
                 name = f"{self.schema_name}.{table.name}" if self.schema_name else table.name
                 sql = self._pg_insert = (
-                    f"INSERT INTO {name} (originator_id, originator_version, topic, state) "
+                    f"INSERT INTO {name} (originator_id, originator_version, topic, state) "  # noqa: S608 - the table name is ours; values are bound parameters
                     f"SELECT o, v, t, s FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) "
                     f"WITH ORDINALITY AS u(o, v, t, s, k) ORDER BY k RETURNING id")
             cols = ([e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
@@ -134,10 +136,12 @@ class EntryMapper(Mapper[Any]):
         super().__init__(transcoder=_NoTranscoder())
         self.codec = codec
 
-    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:  # noqa: ARG002 - the eventsourcing method's signature
+        """Refuse: entries are written only by ``LedgerApplication``, signed and chained."""
         msg = "entries are written only by LedgerApplication (signed and chained)"
         raise EncodingError(msg, code="E_UNSIGNED_WRITE")
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        """The domain event a stored record holds."""
         data, _sig = decode_record(stored_event.state)
         return self.codec.to_event(decode_entry(data))

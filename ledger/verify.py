@@ -39,6 +39,7 @@ class Failure:
     actual: Any = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The failure as a JSON-ready dict."""
         return {k: getattr(self, k) for k in self.__slots__}
 
 
@@ -60,6 +61,7 @@ class VerificationReport:
 
     @property
     def ok(self) -> bool:
+        """True when no step failed."""
         return self.failure is None
 
     def fail(self, f: Failure) -> None:
@@ -89,7 +91,8 @@ class Checked:
     body: Any = None
 
 
-def check_row(row: Row, pubkeys: dict[bytes, bytes], limits: Limits = DEFAULT_LIMITS, *, keep_body: bool = False) -> Checked:
+def check_row(row: Row, pubkeys: dict[bytes, bytes], limits: Limits = DEFAULT_LIMITS, *,
+              keep_body: bool = False) -> Checked:
     """Steps 1.1-1.4 for one stored row: canonical record, canonical entry, placement, signature."""
     pos, case, n, state = row
     try:
@@ -155,14 +158,14 @@ def check_cases(rows: list[Row], ring: KeyRing, limits: Limits = DEFAULT_LIMITS,
             ok = (k is not None and m["case"] == case and m["n"] == n == want_n  # steps 1.3, 1.5
                   and m["prev"] == head  # step 1.6
                   and k[1] == m["actor"] and k[2] <= m["occurred_at"] < k[3])  # step 1.7
-            if ok:
+            if ok and k is not None:  # (ok implies a known key)
                 k[0].verify(pae(ENTRY_CONTEXT, ehash), sig)  # step 1.4
         except (LedgerError, BadSignatureError, ValueError):
             ok = False
-        if ok:
+        if ok and k is not None:  # (ok implies a known key)
             want_n, head = n + 1, ehash
-            if k[4] is not None:  # type: ignore[index]  # the key is revoked: step 5.7 checks when it was recorded
-                uses[pos] = (k[4], case, n)  # type: ignore[index]
+            if k[4] is not None:  # the key is revoked: step 5.7 checks when it was recorded
+                uses[pos] = (k[4], case, n)
             continue
         f = _explain(row, pubkeys, ring, ChainCursor(case, want_n - 1, Digest(head) if want_n > 1 else None), limits)
         if f is None:  # the precise checks accept what the fast ones did not (cannot happen today)
