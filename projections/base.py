@@ -40,7 +40,7 @@ class RowCache:
         col = self.table.c[self.key]
         for part in chunks(need):
             for r in conn.execute(select(self.table).where(col.in_(part))):
-                d = dict(r._mapping)
+                d = dict(r._mapping)  # noqa: SLF001 - Row._mapping is SQLAlchemy's public API
                 self.rows[d[self.key]] = d
                 self._existing.add(d[self.key])
         self._loaded.update(need)

@@ -49,13 +49,16 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import operator
 import os
+import queue as _queue
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, delete, insert, select, update
 from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.types import TypeEngine
 
 from ledger.errors import LedgerError
 from ledger.keys import KEY_OPENED, KEY_REGISTRY_ID, KeyRing
@@ -79,7 +82,7 @@ from projections.projectors import (
     officer_acts,
     stat_key,
 )
-from projections.source import EVENTS, LEAVES, Item, decode_item
+from projections.source import EVENTS, LEAVES, Item, decode_item, head_position
 
 #: Tracking version while a bulk rebuild is under way (real versions start at 1).
 REBUILDING = 0
@@ -108,7 +111,7 @@ def case_part(case: str, parts: int) -> int:
     if parts == 1:
         return 0
     tail = case[-2:]
-    if len(case) == 36 and len(tail) == 2 and tail[0] in _HEX and tail[1] in _HEX:
+    if len(case) == 36 and len(tail) == 2 and tail[0] in _HEX and tail[1] in _HEX:  # noqa: PLR2004 - a UUID string is 36 characters; two hex digits; a (kind, value) message
         return int(tail, 16) % parts
     return 0
 
@@ -131,6 +134,13 @@ def _is_key_registry(oid: Any) -> bool:
 
 
 # ============================================================================ writing
+def _is_json(t: TypeEngine[Any]) -> bool:
+    """Whether a column type is stored as JSON (its affinity, so dialect variants count too)."""
+    affinity = t._type_affinity  # noqa: SLF001 - SQLAlchemy's own name for the generic type
+    assert affinity is not None  # every column type has one
+    return affinity.__name__ == "JSON"
+
+
 class Sink:
     """Writes through the driver's own cursor inside the connection's transaction."""
 
@@ -151,10 +161,9 @@ class Sink:
         self.pending = []
 
     def tuple_of(self, table: Table) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-        """row dict → values in column order, JSON columns encoded as SQLAlchemy's JSON type does."""
+        """Row dict → values in column order, JSON columns encoded as SQLAlchemy's JSON type does."""
         f = self._tuple.get(table.name)
         if f is None:
-            import operator
 
             names = [c.name for c in table.columns]
             js = [i for i, j in enumerate(self.json_flags(table)) if j]
@@ -184,11 +193,11 @@ class Sink:
     def json_flags(self, table: Table) -> tuple[bool, ...]:
         f = self._json.get(table.name)
         if f is None:
-            f = self._json[table.name] = tuple(c.type._type_affinity.__name__ == "JSON" for c in table.columns)
+            f = self._json[table.name] = tuple(_is_json(c.type) for c in table.columns)
         return f
 
     def _ph(self, table: Table, col: str) -> str:
-        if not self.sqlite and table.c[col].type._type_affinity.__name__ == "JSON":
+        if not self.sqlite and _is_json(table.c[col].type):
             return self.ph + "::json"
         return self.ph
 
@@ -200,7 +209,7 @@ class Sink:
         sql = self._sql.get(("i", table.name))
         if sql is None:
             cols = self._cols(table)
-            sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) "
+            sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) "  # noqa: S608 - table and column names are ours; values are bound parameters
                    f"VALUES ({', '.join(self._ph(table, c) for c in cols)})")
             self._sql[("i", table.name)] = sql
         cur = self.cursor
@@ -218,7 +227,7 @@ class Sink:
         sql = self._sql.get(("u", table.name))
         if sql is None:
             sets = ", ".join(f"{c} = {self._ph(table, c)}" for c in cols if c != key)
-            sql = f"UPDATE {table.name} SET {sets} WHERE {key} = {self.ph}"
+            sql = f"UPDATE {table.name} SET {sets} WHERE {key} = {self.ph}"  # noqa: S608 - table and column names are ours; values are bound parameters
             self._sql[("u", table.name)] = sql
         cur = self.cursor
         cur.executemany(sql, [(*r[:ki], *r[ki + 1:], r[ki]) for r in rows])
@@ -233,7 +242,7 @@ class Sink:
 
     def load(self, table: Table, key: str, k: Any) -> dict[str, Any] | None:
         r = self.conn.execute(select(table).where(table.c[key] == k)).first()
-        return None if r is None else dict(r._mapping)
+        return None if r is None else dict(r._mapping)  # noqa: SLF001 - Row._mapping is SQLAlchemy's public API
 
 
 def row_tuple(table: Table, row: dict[str, Any], flags: tuple[bool, ...]) -> tuple[Any, ...]:
@@ -270,13 +279,14 @@ class Rows:
         self.dirty.add(k)
         self.touched.add(k)
 
-    def victims(self, final: bool) -> list[Any]:
+    def victims(self, final: bool) -> list[Any]:  # noqa: FBT001 - the streams' flush(sink, final) interface
         return list(self.rows) if final else [k for k in self.rows if k not in self.touched]
 
-    def flush(self, sink: Sink, final: bool) -> None:
+    def flush(self, sink: Sink, final: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         out = self.victims(final)
         tup = sink.tuple_of(self.table)
-        new, changed = [], []
+        new: list[tuple[Any, ...]] = []
+        changed: list[tuple[Any, ...]] = []
         for k in sorted(out, key=str):
             if k in self.dirty:
                 (changed if k in self.in_db else new).append(tup(self.rows[k]))
@@ -330,10 +340,10 @@ def write_counts(sink: Sink, table: Table, counts: dict[str, list[Any]]) -> None
 class Fold:
     name: str
 
-    def apply(self, it: Item, own: bool) -> None:
+    def apply(self, it: Item, own: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         raise NotImplementedError
 
-    def flush(self, sink: Sink, final: bool) -> None:
+    def flush(self, sink: Sink, final: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         raise NotImplementedError
 
     def stores(self) -> list[Rows]:
@@ -361,7 +371,7 @@ class CaseFilesFold(Fold):
         self.docs.put(cid, d)
         return d
 
-    def apply(self, it: Item, own: bool) -> None:
+    def apply(self, it: Item, own: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         if own:
             k = stream_kind(it.type)
             if k == "inspection":
@@ -373,7 +383,7 @@ class CaseFilesFold(Fold):
             if rel and case_part(rel, self.parts) == self.part:
                 casefile.apply_related(self._doc(rel), it)
 
-    def flush(self, sink: Sink, final: bool) -> None:
+    def flush(self, sink: Sink, final: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         docs = self.docs
         out = sorted(docs.victims(final))
         fc, fd, fr = (sink.tuple_of(tables.CASE_FILE), sink.tuple_of(tables.DEADLINE),
@@ -394,13 +404,13 @@ class CaseFilesFold(Fold):
                 new.append(fc(row))
             agency = d["lead_agency"]
             for dl in d["deadlines"]:
-                deadlines.append(fd({
+                deadlines.append(fd({  # noqa: PERF401 - one append per deadline kind reads clearer
                     "case_id": cid, "kind": dl["kind"], "set_n": dl["set_n"], "agency_code": agency,
                     "start_day": dl["start"], "due_day": str(dl["due"]), "days": dl["days"], "unit": dl["unit"],
                     "calendar_version": dl["calendar_version"], "tracked": bool(dl.get("tracked", True)),
                     "met_n": dl["met_n"], "met_day": dl["met_day"], "late": dl["late"], "void_n": dl["void_n"]}))
             for c in casefile.role_conflicts(d):
-                conflicts.append(fr({"case_id": cid, "agency_code": agency, **c}))
+                conflicts.append(fr({"case_id": cid, "agency_code": agency, **c}))  # noqa: PERF401 - one append per deadline kind reads clearer
         sink.insert(tables.CASE_FILE, new)
         sink.update(tables.CASE_FILE, "case_id", changed)
         if again:
@@ -427,7 +437,7 @@ class NoticesFold(Fold):
     def stores(self) -> list[Rows]:
         return [self.src, self.rows]
 
-    def apply(self, it: Item, own: bool) -> None:
+    def apply(self, it: Item, own: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         if not own or not it.type.startswith("inspection.") or short_type(it.type) not in _NOTICE_TYPES:
             return
         s = self.src.get(it.case)
@@ -437,7 +447,7 @@ class NoticesFold(Fold):
         if new_row is not None:
             self.rows.put(it.case, new_row)
 
-    def flush(self, sink: Sink, final: bool) -> None:
+    def flush(self, sink: Sink, final: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         self.src.flush(sink, final)
         self.rows.flush(sink, final)
         f = sink.tuple_of(tables.NOTICE_VERSION)
@@ -457,7 +467,7 @@ class AuditFold(Fold):
     def stores(self) -> list[Rows]:
         return [self.streams]
 
-    def apply(self, it: Item, own: bool) -> None:
+    def apply(self, it: Item, own: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         ring = self.ring
         if it.case == KEY_REGISTRY_ID and it.type == KEY_OPENED:
             _apply_key(ring, it)
@@ -500,7 +510,7 @@ class AuditFold(Fold):
                          None if ra is None else ra - it.occurred_at,
                          ("," + ",".join(flags) + ",") if flags else "", s["agency_code"], kind))
 
-    def flush(self, sink: Sink, final: bool) -> None:
+    def flush(self, sink: Sink, final: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         sink.insert(tables.AUDIT, self.out)
         self.out = []
         self.streams.flush(sink, final)
@@ -526,7 +536,7 @@ class SupervisionFold(Fold):
     def counts(self) -> dict[str, dict[str, list[Any]]]:
         return {tables.FEEDBACK.name: self.feedback.c, tables.OFFICER_ACTIVITY.name: self.activity.c}
 
-    def apply(self, it: Item, own: bool) -> None:
+    def apply(self, it: Item, own: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         if not own:
             return
         kind, t, b = stream_kind(it.type), short_type(it.type), it.body
@@ -538,13 +548,15 @@ class SupervisionFold(Fold):
         agency = s["agency_code"]
         pos = it.position
         if kind == "enterprise_year":
-            Supervision._enterprise_year(self.eys, it)  # type: ignore[arg-type]
+            Supervision._enterprise_year(self.eys, it)  # type: ignore[arg-type]  # noqa: SLF001 - Row._mapping is SQLAlchemy's public API
         code = b.get("prohibition_code")
         if code:
             for c in code if isinstance(code, list | tuple) else [code]:
                 key = f"{year}|{agency}|{c}|{t}"
-                self.feedback.bump(key, lambda key=key, c=c: {"key": key, "year": year, "agency_code": agency,
-                                                              "code": str(c), "kind": t}, 1, pos)
+                def template(key: str = key, c: Any = c) -> dict[str, Any]:
+                    return {"key": key, "year": year, "agency_code": agency, "code": str(c), "kind": t}
+
+                self.feedback.bump(key, template, 1, pos)
         if kind != "inspection":
             return
         activity = self.activity
@@ -558,7 +570,7 @@ class SupervisionFold(Fold):
             else:
                 e[2] += 1
 
-    def flush(self, sink: Sink, final: bool) -> None:
+    def flush(self, sink: Sink, final: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         self.eys.flush(sink, final)
         self.streams.flush(sink, final)
 
@@ -597,12 +609,12 @@ class StatisticsFold(Fold):
     def counts(self) -> dict[str, dict[str, list[Any]]]:
         return {tables.STAT.name: self.stats.c}
 
-    def apply(self, it: Item, own: bool) -> None:
+    def apply(self, it: Item, own: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         if own and it.type.startswith("inspection."):
             self.pos = it.position
             self.fold.apply(it)
 
-    def flush(self, sink: Sink, final: bool) -> None:
+    def flush(self, sink: Sink, final: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         self.streams.flush(sink, final)
 
 
@@ -665,12 +677,12 @@ def run_partition(conn: Connection, names: Sequence[str], part: int, parts: int,
     raw = conn.connection.driver_connection
     ph = sink.ph
     e, lv = EVENTS.name, LEAVES.name
-    sql = (f"SELECT e.id, e.state, l.idx, l.recorded_at, e.originator_id, e.topic FROM {e} e "
+    sql = (f"SELECT e.id, e.state, l.idx, l.recorded_at, e.originator_id, e.topic FROM {e} e "  # noqa: S608 - table and column names are ours; values are bound parameters
            f"LEFT OUTER JOIN {lv} l ON l.notification_id = e.id WHERE e.id > {ph} AND e.id <= {ph} "
            f"ORDER BY e.id LIMIT {ph}")
     pos, since, decoded, read = 0, 0, 0, 0
 
-    def write(final: bool) -> None:
+    def write(final: bool) -> None:  # noqa: FBT001 - the streams' flush(sink, final) interface
         for f in folds:
             f.flush(sink, final)
         _begin_write(conn)
@@ -713,9 +725,9 @@ def run_partition(conn: Connection, names: Sequence[str], part: int, parts: int,
         if progress:
             progress(pos)
         if since >= window:
-            write(False)
+            write(False)  # noqa: FBT003 - final=False / final=True of the stream flush
             since = 0
-    write(True)
+    write(True)  # noqa: FBT003 - final=False / final=True of the stream flush
     counts: dict[str, dict[str, list[Any]]] = {}
     for f in folds:
         counts.update(f.counts())
@@ -752,8 +764,6 @@ def _can_fork_workers(engine: Engine) -> bool:
 def prepare(engine: Engine, names: Sequence[str]) -> int:
     """Drop the tables, create them without secondary indexes, mark the projections as being rebuilt.
     Returns the head position the rebuild will stop at."""
-    from projections.source import head_position
-
     with engine.begin() as conn:
         tables.METADATA.create_all(conn, tables=[tables.TRACKING], checkfirst=True)
         ts = [t for n in names for t in tables.TABLES[n]]
@@ -783,8 +793,8 @@ def finish(engine: Engine, names: Sequence[str], versions: dict[str, int], head:
                 write_counts(sink, COUNTER_TABLES[t], merge_counts(parts))
             sink.run()
             for n in names:
-                for t in tables.TABLES[n]:
-                    for ix in sorted(t.indexes, key=lambda i: str(i.name)):
+                for tbl in tables.TABLES[n]:
+                    for ix in sorted(tbl.indexes, key=lambda i: str(i.name)):
                         conn.execute(CreateIndex(ix))
             for n in names:
                 r = conn.execute(update(tables.TRACKING)
@@ -856,11 +866,12 @@ def _proc_main(url: str, names: list[str], part: int, parts: int, head: int, win
 
 def _in_processes(engine: Engine, names: Sequence[str], jobs: int, head: int, window: int, page: int,
                   report: Callable[[int], Any]) -> list[dict[str, Any]]:
-    import queue as _queue
 
     url = engine.url.render_as_string(hide_password=False)
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    ctx = multiprocessing.get_context(method)
+    ctx: multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext = (
+        multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods()
+        else multiprocessing.get_context("spawn")
+    )
     engine.dispose()  # no pooled connection crosses the fork
     q = ctx.Queue()
     procs = [ctx.Process(target=_proc_main, args=(url, list(names), k, jobs, head, window, page, q), daemon=True)
@@ -880,7 +891,7 @@ def _in_processes(engine: Engine, names: Sequence[str], jobs: int, head: int, wi
                     msg = f"a rebuild worker died (exit code {dead[0].exitcode})"
                     error = ProjectionFailed(msg, position=0, projection=",".join(names))
                 continue
-            if isinstance(msg, tuple) and len(msg) == 2:
+            if isinstance(msg, tuple) and len(msg) == 2:  # noqa: PLR2004 - a UUID string is 36 characters; two hex digits; a (kind, value) message
                 seen[msg[0]] = max(seen[msg[0]], msg[1])
                 report(min(seen.values()))
             elif msg[0] == "done":

@@ -33,7 +33,7 @@ DEADLINE_KINDS = ("result_notice", "decision", "service", "publication", "withdr
 def short_type(wire: str) -> str:
     """``inspection.case_filed.v1`` → ``case_filed``."""
     parts = wire.split(".")
-    return parts[1] if len(parts) >= 3 else wire
+    return parts[1] if len(parts) >= 3 else wire  # noqa: PLR2004 - domain.event.version
 
 
 def stream_kind_of(it: Item) -> str:
@@ -60,7 +60,8 @@ def new_case_file(case_id: str) -> dict[str, Any]:
         "case_id": case_id, "kind": "inspection", "stage": None, "task_no": None, "lead_agency": None,
         "agencies": [], "inspection_type": None, "mode": None, "year": None, "dispatched_at": None,
         "dispatched_by": None, "flag_reason": None, "party": {"uscc": None}, "emergency": False,
-        "legal_rep_required": False, "legal_rep_basis": None, "plan": None, "special_approval": None, "random_draw_ref": None,
+        "legal_rep_required": False, "legal_rep_basis": None, "plan": None, "special_approval": None,
+        "random_draw_ref": None,
         "assignments": [], "officers": [], "approvals": [], "mode_changes": [], "cancelled": None,
         "arrival": None, "record": None, "conclusion": None, "notified": None, "feedback": None, "case": None,
         "evidence": [], "reviews": [], "education": [], "decision": None, "decision_evidence_set": None,
@@ -299,7 +300,7 @@ def _due_keys(keys: tuple[str, ...]) -> bool:
     return any(k.endswith("_due") and k != "previous_due" for k in keys)
 
 
-def _generic_deadlines(doc: dict[str, Any], it: Item, kind: str) -> None:
+def _generic_deadlines(doc: dict[str, Any], it: Item, kind: str) -> None:  # noqa: ARG001 - the deadline handlers' common signature
     """Any ``<kind>_due`` field holding a deadline record starts (or, when one of the same kind is
     open, supersedes) a deadline. Kinds with no known meeting entry are listed but not tracked."""
     for key, value in it.body.items():

@@ -58,7 +58,7 @@ class BadAsOf(BadQuery):
     code = "E_BAD_AS_OF"
 
 
-class UnknownCaseFile(ProjectionError, UnknownCase):  # type: ignore[misc]
+class UnknownCaseFile(ProjectionError, UnknownCase):
     """No case file, notice or inspection with this id in the projection."""
 
     code = "E_UNKNOWN_CASE"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert
 
 from ledger.errors import KeyRegistryError
 from ledger.keys import KEY_OPENED, KEY_REGISTRY_ID, KeyRing
@@ -37,7 +37,7 @@ class CaseFiles(Projection):
     version = 4
     tables = tables.TABLES["case_files"]
 
-    def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:
+    def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:  # noqa: ARG002 - the Projector.process signature
         cases, regs = RowCache(tables.CASE_FILE, "case_id"), RowCache(tables.REGISTER, "stream_id")
         case_ids, reg_ids = set(), set()
         for it in items:
@@ -102,8 +102,8 @@ def _apply_register(row: dict[str, Any] | None, it: Item) -> dict[str, Any]:
             **{k: v for k, v in b.items() if k in ("status", "head", "effective_at", "reason", "risk_class",
                                                    "on_list", "valid_from", "valid_until")}}
     doc["history"] = [*doc.get("history", []), hist]
-    if t == "registered" or t == "certificate_issued":
-        doc.update({k: v for k, v in b.items()})
+    if t in {"registered", "certificate_issued"}:
+        doc.update(dict(b.items()))
         doc.setdefault("status", "active")
     elif t == "head_appointed":
         doc["head"] = b["head"]
@@ -137,7 +137,7 @@ class PublicNotices(Projection):
     version = 2
     tables = tables.TABLES["public_notices"]
 
-    def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:
+    def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:  # noqa: ARG002 - the Projector.process signature
         mine = [it for it in items if stream_kind(it.type) == "inspection" and short_type(it.type) in _NOTICE_TYPES]
         if not mine:
             return
@@ -157,7 +157,6 @@ class PublicNotices(Projection):
         src.flush(conn, hook)
         rows.flush(conn, hook)
         if versions:
-            from sqlalchemy import insert
 
             conn.execute(insert(tables.NOTICE_VERSION), versions)
 
@@ -214,7 +213,8 @@ def _notice_apply(state: dict[str, Any], row: dict[str, Any] | None, it: Item,
         versions.append({"case_id": it.case, "n": it.n, "event": "published", "at": it.occurred_at,
                          "fields": fields, "content_hash": b["content_hash"], "reason": None, "event_id": eid})
         return {"agency_code": state.get("agency"), "status": "published", "published_at": it.occurred_at,
-                "public_until": state.get("public_until") or fields.get("cf_gsjzq"), "decision_no": (state.get("decision") or {}).get("decision_no"),
+                "public_until": state.get("public_until") or fields.get("cf_gsjzq"),
+                "decision_no": (state.get("decision") or {}).get("decision_no"),
                 "fields": fields, "search": _search_text(fields), "content_hash": b["content_hash"],
                 "redaction_map_hash": b["redaction_map_hash"], "regime_version": b["regime"],
                 "calendar_version": (state.get("decision") or {}).get("calendar_version"), "event_id": eid,
@@ -353,7 +353,6 @@ class AuditTrail(Projection):
                     "agency_code": s["agency_code"], "stream_kind": kind,
                 })
             if out:
-                from sqlalchemy import insert
 
                 conn.execute(insert(tables.AUDIT), out)
                 if hook:
@@ -366,7 +365,7 @@ class AuditTrail(Projection):
 
 
 def _apply_key(ring: KeyRing, it: Item) -> None:
-    try:
+    try:  # noqa: SIM105 - an unknown key is skipped, as the incremental fold does
         ring.apply(it.type, it.body)
     except KeyRegistryError:
         pass  # a malformed registry entry: the entries it would authorise show as unknown_key
@@ -415,7 +414,7 @@ class Supervision(Projection):
     version = 1
     tables = tables.TABLES["supervision"]
 
-    def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:
+    def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:  # noqa: ARG002 - the Projector.process signature
         eys, streams = RowCache(tables.ENTERPRISE_YEAR, "stream_id"), RowCache(tables.SUPERVISION_STREAM, "case_id")
         feedback, activity = Counters(tables.FEEDBACK), Counters(tables.OFFICER_ACTIVITY)
         eys.load(conn, {it.case for it in items if stream_kind(it.type) == "enterprise_year"})
@@ -543,7 +542,7 @@ class Statistics(Projection):
     version = 1
     tables = tables.TABLES["statistics"]
 
-    def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:
+    def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:  # noqa: ARG002 - the Projector.process signature
         streams, counters = RowCache(tables.STAT_STREAM, "case_id"), Counters(tables.STAT)
         streams.load(conn, {it.case for it in items if stream_kind(it.type) == "inspection"})
 

@@ -25,12 +25,15 @@ from sqlalchemy import Engine, MetaData, and_, func, or_, select
 from sqlalchemy.exc import NoSuchTableError, OperationalError, ProgrammingError
 
 from domain.calendar import legal_day
-from ledger.chain import ChainCursor
+from ledger.chain import ChainCursor, Entry, decode_record
 from ledger.codec import to_micros
+from ledger.errors import EncodingError
+from ledger.hashing import entry_hash
 from ledger.limits import DEFAULT_LIMITS, Limits
+from ledger.signing import ENTRY_CONTEXT, check_signature
 from projections import casefile, notices, statistics
 from projections.errors import BadAsOf, BadCursor, BadQuery, UnknownCaseFile
-from projections.source import Item, read_case, read_positions
+from projections.source import EVENTS, Item, read_case, read_positions
 from projections.tables import (
     AUDIT,
     CASE_FILE,
@@ -141,7 +144,7 @@ class Projections:
     def refresh(self, *, max_batches: int | None = None) -> int:
         """Bring every projection up to date in this process. Returns the notifications processed."""
         if self._runner is None:
-            from projections.runner import ProjectionRunner
+            from projections.runner import ProjectionRunner  # noqa: PLC0415 - loaded only when a query catches up
 
             self._runner = ProjectionRunner(self.engine, limits=self.limits)
             self._runner.setup()
@@ -300,7 +303,7 @@ class Projections:
         ``q`` searches the public text (case-insensitive substring).
         """
         limit = _limit(limit)
-        if q is not None and (not isinstance(q, str) or len(q) > 200):
+        if q is not None and (not isinstance(q, str) or len(q) > 200):  # noqa: PLR2004 - input bounds of the query API
             msg = "q must be a string of at most 200 characters"
             raise BadQuery(msg)
         if agency is not None and not isinstance(agency, str):
@@ -350,8 +353,8 @@ class Projections:
         return [self._notice_out(r, today) for r in rows]
 
     def export_notices_csv(self, *, now: datetime | None = None) -> str:
-        """Visible notices as CSV: header row, cf_* columns in 信用中国 order (the four never-public
-        columns omitted), then the ledger columns (``notices.EXPORT_COLUMNS``); ``\\r\\n`` lines."""
+        r"""Visible notices as CSV: header row, cf_* columns in 信用中国 order (the four never-public
+        columns omitted), then the ledger columns (``notices.EXPORT_COLUMNS``); ``\r\n`` lines."""
         return notices.to_csv(self._export_rows(now))
 
     def export_notices_json(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -361,14 +364,14 @@ class Projections:
     def _export_rows(self, now: datetime | None) -> list[dict[str, Any]]:
         out = []
         for n in self._all_visible(now):
-            n = dict(n)
+            n = dict(n)  # noqa: PLW2901 - a copy of the same row
             n["published_at"] = n["published_day"]
             out.append(n)
         return out
 
     # ----------------------------------------------------------------- audit trail
     def audit_trail(self, *, actor: str | None = None, agency: str | None = None, case: str | None = None,
-                    type: str | None = None, since: datetime | None = None,
+                    type: str | None = None, since: datetime | None = None,  # noqa: A002 - the query API's parameter name
                     until: datetime | None = None, cursor: str | None = None,
                     limit: int = 100, verify_signatures: bool = True) -> tuple[list[dict[str, Any]], str | None]:
         """Entries in log order, filtered (all filters combine with AND).
@@ -387,7 +390,7 @@ class Projections:
         """
         limit = _limit(limit)
         for name, v in (("actor", actor), ("agency", agency), ("type", type)):
-            if v is not None and (not isinstance(v, str) or not v or len(v) > 200):
+            if v is not None and (not isinstance(v, str) or not v or len(v) > 200):  # noqa: PLR2004 - input bounds of the query API
                 msg = f"{name} must be a non-empty string"
                 raise BadQuery(msg)
         cid = _case_id(case) if case is not None else None
@@ -411,7 +414,7 @@ class Projections:
             (after,) = _decode_cursor(cursor, "audit", fp, (int,))
             stmt = stmt.where(AUDIT.c.position > after)
         rows = self._rows(stmt.order_by(AUDIT.c.position).limit(limit + 1))
-        items = [{**dict(r._mapping), "flags": [f for f in r.flags.split(",") if f]}
+        items = [{**dict(r._mapping), "flags": [f for f in r.flags.split(",") if f]}  # noqa: SLF001 - Row._mapping is SQLAlchemy's public API
                  for r in rows[:limit]]
         statuses = self._signatures(items) if verify_signatures else {}
         for it in items:
@@ -422,12 +425,6 @@ class Projections:
 
     def _signatures(self, items: list[dict[str, Any]]) -> dict[int, str]:
         """Check each entry's stored bytes now: same hash as when projected, and a valid signature."""
-        from ledger.chain import decode_record
-        from ledger.errors import EncodingError
-        from ledger.hashing import entry_hash
-        from ledger.signing import ENTRY_CONTEXT, check_signature
-        from projections.source import EVENTS
-
         positions = [it["position"] for it in items]
         stored = {int(r[0]): bytes(r[1]) for r in self._rows(select(EVENTS.c.id, EVENTS.c.state)
                                                              .where(EVENTS.c.id.in_(positions)))} if positions else {}
@@ -460,7 +457,7 @@ class Projections:
                               agency: str | None = None) -> dict[str, Any]:
         """``{"today", "overdue": [...], "upcoming": [...]}``: open deadlines (not met, not void) past
         their due day at ``now``, and those due within ``horizon_days`` (most urgent first)."""
-        if not isinstance(horizon_days, int) or isinstance(horizon_days, bool) or not 0 <= horizon_days <= 366:
+        if not isinstance(horizon_days, int) or isinstance(horizon_days, bool) or not 0 <= horizon_days <= 366:  # noqa: PLR2004 - input bounds of the query API
             msg = "horizon_days must be an integer from 0 to 366"
             raise BadQuery(msg)
         if now is None:
@@ -546,7 +543,7 @@ class Projections:
             o["activities"][r.activity] = int(r.count)
         return list(out.values())
 
-    # ----------------------------------------------------------------- statistics (R61)
+    # ----------------------------------------------------------------- statistics (R61)  # noqa: ERA001 - a section rule
     def annual_statistics(self, year: int, *, agency: str | None = None) -> dict[str, Any]:
         """Counts for ``year`` (``counts[metric]["all"]`` and per dim: inspections by type/mode,
         decisions by outcome, penalties by kind, cases by class, alterations by kind, ...), the same
@@ -610,14 +607,13 @@ class Projections:
 
 
 def _year(year: object) -> int:
-    if not isinstance(year, int) or isinstance(year, bool) or not 1949 <= year <= 9999:
+    if not isinstance(year, int) or isinstance(year, bool) or not 1949 <= year <= 9999:  # noqa: PLR2004 - input bounds of the query API
         msg = f"year must be an integer from 1949 to 9999, got {year!r}"
         raise BadQuery(msg)
     return year
 
 
 def _as_entry(it: Item) -> Any:
-    from ledger.chain import Entry
 
     return Entry(case=it.case, n=it.n, type=it.type, occurred_at=it.occurred_at, actor=it.actor, key=it.key,
                  prev=it.prev, body=it.body)

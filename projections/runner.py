@@ -23,17 +23,23 @@ visible in id order and no notification can appear behind a position already pas
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger.errors import LedgerError
 from ledger.limits import DEFAULT_LIMITS, Limits
 from projections.base import Hook, Projection
+from projections.bulk import REBUILDING, WINDOW, bulk_rebuild
 from projections.errors import ProjectionFailed, StaleProjection, UnknownProjection
 from projections.projectors import BY_NAME
 from projections.source import head_position, read_batch
@@ -127,8 +133,6 @@ class ProjectionRunner:
 
     def drop(self) -> None:
         """Drop the tables of these projections and forget their positions."""
-        from sqlalchemy import delete
-
         METADATA.drop_all(self.engine, tables=[t for n in self.names for t in TABLES[n]], checkfirst=True)
         METADATA.create_all(self.engine, tables=[TRACKING], checkfirst=True)
         with self.engine.begin() as conn:
@@ -145,8 +149,6 @@ class ProjectionRunner:
         return {n: rows.get(n, 0) for n in self.names}
 
     def _rebuilding(self, conn: Connection) -> set[str]:
-        from projections.bulk import REBUILDING
-
         q = select(TRACKING.c.name).where(TRACKING.c.version == REBUILDING, TRACKING.c.name.in_(self.names))
         return {r[0] for r in conn.execute(q)}
 
@@ -258,8 +260,6 @@ class ProjectionRunner:
         processing. ``fast=False``: ordinary exactly-once batches of ``batch_size`` (default
         ``max(self.batch_size, REBUILD_BATCH)``), as a follower would process the log."""
         if fast and not self.strict and self.hook is None:
-            from projections.bulk import WINDOW, bulk_rebuild
-
             with self._lock:
                 self._invalidate()
                 try:
@@ -279,8 +279,6 @@ class ProjectionRunner:
 
 def dump(engine: Engine, names: Sequence[str] | None = None) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the named projections' tables, sorted (for comparing two builds)."""
-    import json
-
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
         for n in resolve(names):
@@ -300,12 +298,7 @@ def parallel_rebuild(url: str, names: Iterable[str] | None = None, *, jobs: int 
     rebuild takes about as long as its slowest share. ``url`` must be the database URL (workers open
     their own engines). Returns the number of notifications in the log when the rebuild finished.
     """
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from projections.worker import engine_for
+    from projections.worker import engine_for  # noqa: PLC0415 - worker imports this module
 
     chosen = resolve(names)
     engine = engine_for(url)
@@ -320,7 +313,7 @@ def parallel_rebuild(url: str, names: Iterable[str] | None = None, *, jobs: int 
         args = [sys.executable, "-m", "projections.worker", "--db", url, "--batch", str(batch_size)]
         for n in share:
             args += ["--name", n]
-        procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=root))
+        procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=root))  # noqa: S603 - runs this interpreter on our own module, no shell
     done = 0
     try:
         while any(p.poll() is None for p in procs):

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -26,7 +26,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy_utils.types.uuid import UUIDType  # type: ignore[import-untyped]
+from sqlalchemy_utils.types.uuid import UUIDType
 
 from ledger.chain import decode_entry, decode_record
 from ledger.errors import EncodingError

@@ -27,7 +27,7 @@ def engine_for(url: str) -> Engine:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from projections.runner import DEFAULT_BATCH, ProjectionRunner
+    from projections.runner import DEFAULT_BATCH, ProjectionRunner  # noqa: PLC0415 - loaded once the arguments parse
 
     p = argparse.ArgumentParser(prog="python -m projections.worker")
     p.add_argument("--db", required=True)
