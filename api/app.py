@@ -221,9 +221,9 @@ def create_app(
         feedback,
         health,
         notices,
-        oversight,  # noqa: PLC0415
+        oversight,
     )
-    from api.routers import log as log_router
+    from api.routers import log as log_router  # noqa: PLC0415
     from api.routers.feedback import FeedbackStore  # noqa: PLC0415
 
     cfg = config or default_config(container)

@@ -41,7 +41,7 @@ from sqlalchemy import (
     update,
 )
 
-TOKEN_PREFIX = "clk_"
+TOKEN_PREFIX = "clk_"  # noqa: S105 - the token prefix, not a secret
 
 
 class Role(StrEnum):

@@ -27,11 +27,11 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 EVIDENCE_TYPE = "inspection.evidence_logged.v1"
 
 
-class BlobTooLarge(Exception):  # noqa: N818 - a condition, mapped to 413 by the router
+class BlobTooLarge(Exception):
     """The upload exceeded the store's size limit (nothing was kept)."""
 
 
-class BlobEmpty(Exception):  # noqa: N818 - a condition, mapped to 400 by the router
+class BlobEmpty(Exception):
     """The upload had no bytes (nothing was kept)."""
 
 
@@ -88,7 +88,7 @@ class BlobStore:
             return False
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp, 0o444)  # noqa: PTH101
-        os.replace(tmp, dest)  # atomic on one filesystem; identical content if raced
+        os.replace(tmp, dest)  # atomic on one filesystem; identical content if raced  # noqa: PTH105 - tmp and dest are str paths; os.replace is the atomic rename
         return True
 
     async def put_stream(self, chunks: AsyncIterator[bytes], *, expected_sha256: str | None = None) -> StoredBlob:
@@ -125,7 +125,7 @@ class BlobStore:
             created = self._commit(tmp, digest)
             return StoredBlob(digest, size, created)
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            Path(tmp).unlink(missing_ok=True)  # noqa: ASYNC240 - cleanup of a local temp file on the error path
 
     def put_bytes(self, data: bytes) -> StoredBlob:
         """Store ``data`` (tests, demo)."""

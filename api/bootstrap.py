@@ -14,9 +14,10 @@ from api.settings import Settings, sqlalchemy_url
 from ledger.application import LedgerApplication
 from ledger.custody import KeyVault
 from ledger.errors import UsageError
+from ledger.hashing import KeyId
 from ledger.merkle_store import MerkleStore
 from ledger.signers import Signer
-
+from ledger.signing import Signature
 
 ROOT_PRINCIPAL = "root"
 #: The principal whose custodial key signs accepted enterprise feedback (role ``feedback_intake``, R21).
@@ -91,13 +92,13 @@ def bootstrap(
 class _NoSigner:
     untrusted = False
 
-    def key_for(self, actor: str) -> bytes:
+    def key_for(self, actor: str) -> KeyId:  # noqa: ARG002 - the Signer protocol's signature
         from ledger.errors import UsageError  # noqa: PLC0415
 
         msg = "no signer configured: set CASELEDGER_MASTER_SECRET for custodial keys or pass a signer"
         raise UsageError(msg)
 
-    def sign(self, kid: bytes, digest: bytes) -> bytes:  # pragma: no cover
+    def sign(self, kid: KeyId, digest: bytes) -> Signature:  # pragma: no cover
         raise NotImplementedError
 
 

@@ -47,7 +47,7 @@ def _progress(total: int | None, desc: str) -> Any:
                 ncols=None if sized else 80, nrows=None if sized else 24)
 
 
-def cmd_verify(args: argparse.Namespace) -> int:  # noqa: C901, PLR0912 - one report, several outputs
+def cmd_verify(args: argparse.Namespace) -> int:
     import dataclasses  # noqa: PLC0415
     import os  # noqa: PLC0415
 

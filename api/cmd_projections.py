@@ -50,7 +50,7 @@ def _engine(command: str, db: str) -> Any:
 def _progress(total: int, desc: str) -> Any:
     if not sys.stderr.isatty():
         return None
-    from tqdm import tqdm  # type: ignore[import-untyped]
+    from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="entry", unit_scale=True, file=sys.stderr)
 

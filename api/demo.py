@@ -78,7 +78,7 @@ def enroll(c: Container, principals: list[tuple[str, str]], at: datetime) -> Non
     c.app.save(reg)
 
 
-def seed(c: Container, cases: int, *, yearly_cap: int = 4) -> dict[str, Any]:  # noqa: PLR0915 - one linear story
+def seed(c: Container, cases: int, *, yearly_cap: int = 4) -> dict[str, Any]:
     """Seed the registers, reference lists and ``cases`` inspections; return how many of each story."""
     app = c.app
     blobs = BlobStore(Path(c.settings.data_dir) / "blobs")
@@ -110,7 +110,8 @@ def seed(c: Container, cases: int, *, yearly_cap: int = 4) -> dict[str, Any]:  #
         app.publish_reference_list(kind="annual_plan", owner=code, scope="2025", at=t, actor="registrar",
                                    entries=[{"item_code": f"I-{c}"} for c in cats])
         app.publish_reference_list(kind="frequency_caps", owner=code, at=t, actor="registrar",
-                                   entries=[{"sector": c, "risk_class": r, "cap": yearly_cap} for c in cats for r in "ABCD"])
+                                   entries=[{"sector": c, "risk_class": r,
+                                             "cap": yearly_cap} for c in cats for r in "ABCD"])
         app.publish_reference_list(kind="discretion_benchmark", owner=code, at=t, actor="registrar",
                                    entries=[{"code": "B-GEN", "min_fen": 100_000, "max_fen": 20_000_000}])
     stories = {"clean": 0, "penalty_published": 0, "revoked_after_publication": 0, "off_site": 0}
@@ -122,7 +123,8 @@ def seed(c: Container, cases: int, *, yearly_cap: int = 4) -> dict[str, Any]:  #
         certs = [o[2] for o in team]
         lead = team[0][0]
         day = datetime(2025, 3, 3, 9, 0, tzinfo=SHANGHAI) + timedelta(days=7 * i)
-        story = ["clean", "penalty_published", "revoked_after_publication", "off_site"][i % 4] if i else "penalty_published"
+        story = ["clean", "penalty_published", "revoked_after_publication",
+                 "off_site"][i % 4] if i else "penalty_published"
         stories[story] += 1
         mode = "off_site" if story == "off_site" else "on_site"
         iid = app.dispatch_inspection(task_no=f"2025-{ai + 1}-{i + 1:04d}", inspection_type="routine", mode=mode,
@@ -134,7 +136,8 @@ def seed(c: Container, cases: int, *, yearly_cap: int = 4) -> dict[str, Any]:  #
         h = hashlib.sha256(f"{iid}/{i}".encode()).hexdigest()  # stands in for a photo's SHA-256
         if mode == "on_site":
             arrive = day + timedelta(days=1, hours=1)
-            app.record_arrival(inspection_id=iid, scan={"code_id": f"QR-{i}", "uscc": uscc, "scanned_at": to_micros(arrive)},
+            app.record_arrival(inspection_id=iid, scan={"code_id": f"QR-{i}", "uscc": uscc,
+                                                        "scanned_at": to_micros(arrive)},
                                location="企业生产经营场所", at=arrive, actor=lead)
             for person, _n, cert, _a in team:
                 app.show_certificate(inspection_id=iid, cert_no=cert, at=arrive + timedelta(minutes=5), actor=person)
@@ -155,7 +158,7 @@ def seed(c: Container, cases: int, *, yearly_cap: int = 4) -> dict[str, Any]:  #
                                   at=done + timedelta(hours=1), actor=lead)
         if result == "no_issue":
             if story == "off_site":  # the enterprise answers through its QR invitation (R21); one complains (R20)
-                complains = i % 8 == 3
+                complains = i % 8 == 3  # noqa: PLR2004 - every eighth case of the demo complains
                 app.receive_feedback(inspection_id=iid, token=token, rating=2 if complains else 5,
                                      prohibition_code="2" if complains else None,
                                      comment="检查时要求法定代表人到场" if complains else "",
@@ -166,7 +169,8 @@ def seed(c: Container, cases: int, *, yearly_cap: int = 4) -> dict[str, Any]:  #
         app.file_case(inspection_id=iid, case_no=f"榕市监立〔2025〕{i + 1}号", investigators=[lead],
                       case_class="ordinary", requires_legal_review=True, at=filed, actor=lead,
                       violation={"fingerprint": hashlib.sha256(f"violation/{uscc}/{i}".encode()).hexdigest(),
-                                 "description_hash": h, "violation_end_on": (done - timedelta(days=10)).date().isoformat(),
+                                 "description_hash": h,
+                                 "violation_end_on": (done - timedelta(days=10)).date().isoformat(),
                                  "discovered_on": done.date().isoformat()})
         app.serve_penalty_notice(inspection_id=iid, notice_no=f"榕市监告〔2025〕{i + 1}号", penalty_kinds=["罚款"],
                                  fine_fen=fine, facts_hash=h, hearing_right=False, at=filed + timedelta(days=2),
@@ -175,7 +179,7 @@ def seed(c: Container, cases: int, *, yearly_cap: int = 4) -> dict[str, Any]:  #
                          at=filed + timedelta(days=3), actor=lead)
         draft = content_hash({"draft": i})
         app.give_legal_review(inspection_id=iid, reviewer="reviewer-liu", draft_hash=draft, result="pass",
-                              checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True,
+                              checklist=dict.fromkeys(REVIEW_POINTS, "ok"), first_time=False, legal_qualification=True,
                               at=filed + timedelta(days=10))
         decided = filed + timedelta(days=14)
         no = f"榕市监罚〔2025〕{i + 1}号"

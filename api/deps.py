@@ -363,7 +363,7 @@ class IdempotencyStore:
 
 # =========================================================================== signing and the save hook
 
-class _Previewed(Exception):  # noqa: N818 - control flow inside the pipeline, never escapes it
+class _Previewed(Exception):
     pass
 
 
@@ -504,7 +504,7 @@ def etag(version: int) -> str:
 class CommandContext:
     """One POST's control headers and the pipeline that runs its command."""
 
-    def __init__(  # noqa: PLR0913 - FastAPI fills these from the request
+    def __init__(
         self,
         request: Request,
         services: ServicesDep,
@@ -521,7 +521,7 @@ class CommandContext:
         x_signature: Annotated[str | None, Header(
             alias="X-Signature", pattern=r"^[0-9a-fA-F]{128}(,[0-9a-fA-F]{128}){0,15}$",
             description="client-signed mode: hex signatures, comma-separated, one per previewed entry")] = None,
-        preview: Annotated[bool, Query(description="return the entries this command would append, "
+        preview: Annotated[bool, Query(description="return the entries this command would append, "  # noqa: FBT002 - a FastAPI query parameter
                                                    "for the client to sign; writes nothing")] = False,
     ) -> None:
         self.request = request
@@ -570,7 +570,7 @@ class CommandContext:
         return None
 
     # -- the pipeline ------------------------------------------------------------------------
-    def run(  # noqa: PLR0913
+    def run(
         self,
         command: Callable[[datetime], dict[str, Any] | None],
         *,
@@ -655,7 +655,7 @@ class CommandContext:
                            "again with X-Key-Id and X-Signature (hex, comma-separated, in this order)",
         })
 
-    def _execute(  # noqa: PLR0913
+    def _execute(
         self, command: Callable[[datetime], Any], at: datetime, case_id: UUID | None, expect: int | None,
         key_id: bytes | None, sigs: list[bytes] | None, signed_entries: list[SignedEntry] | None,
     ) -> tuple[Any, _Run]:
@@ -679,7 +679,7 @@ class CommandContext:
                 app.refresh_keys()
         raise AssertionError  # pragma: no cover
 
-    def _client_signer(  # noqa: PLR0913
+    def _client_signer(
         self, command: Callable[[datetime], Any], at: datetime, case_id: UUID | None, expect: int | None,
         key_id: bytes | None, sigs: list[bytes] | None, signed_entries: list[SignedEntry] | None,
     ) -> ClientSignatures:
@@ -698,7 +698,7 @@ class CommandContext:
             raise BadRequest("client-signed mode needs X-Key-Id (or key_id)", code="E_BAD_HEADER")
         probe = _Run(case_id=case_id, expect_version=expect, preview_key=key_id)
         with self.services.gate.running(probe):
-            try:
+            try:  # noqa: SIM105 - the preview ends the transaction by raising; pass says so
                 command(at)
             except _Previewed:
                 pass

@@ -158,7 +158,7 @@ def _internal(exc: BaseException) -> JSONResponse:
     return problem(500, "E_INTERNAL", "internal error; the request was not completed")
 
 
-def problem_for(exc: BaseException) -> JSONResponse:  # noqa: PLR0911 - one branch per mapped error
+def problem_for(exc: BaseException) -> JSONResponse:
     """The problem response for any exception (style.md §3). The only error→HTTP mapping."""
     if isinstance(exc, ApiError):
         return problem(exc.status, exc.code, exc.detail, headers=exc.headers, **exc.extra)

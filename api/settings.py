@@ -56,7 +56,7 @@ class Settings:
 
 def sqlalchemy_url(db_url: str) -> str:
     """Normalise a user-given URL: psycopg 3 driver for PostgreSQL, a busy timeout for SQLite."""
-    if db_url.startswith("postgresql://") or db_url.startswith("postgres://"):
+    if db_url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + db_url.split("://", 1)[1]
     if db_url.startswith("sqlite") and "timeout=" not in db_url and ":memory:" not in db_url:
         return db_url + ("&" if "?" in db_url else "?") + "timeout=30"

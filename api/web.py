@@ -83,7 +83,8 @@ ENTRY_LABELS: dict[str, str] = {
     "inspection.decision_document_issued.v1": "制发决定书", "inspection.simple_decision_filed.v1": "简易程序备案",
     "inspection.fine_paid.v1": "缴纳罚款", "inspection.recusal_requested.v1": "申请回避",
     "inspection.recusal_decided.v1": "回避决定", "inspection.evidence_preserved.v1": "先行登记保存",
-    "inspection.preservation_decided.v1": "保存物品处理决定", "inspection.device_record_reviewed.v1": "电子技术监控记录审核",
+    "inspection.preservation_decided.v1": "保存物品处理决定",
+    "inspection.device_record_reviewed.v1": "电子技术监控记录审核",
     "inspection.publication_period_set.v1": "确定公示期限", "inspection.publication_expired.v1": "公示期满",
     "inspection.credit_repair_approved.v1": "信用修复", "inspection.overdue_recorded.v1": "逾期记录",
     "inspection.case_closed.v1": "结案",
@@ -253,7 +254,7 @@ def verify_case(services: Services, case_id: UUID) -> CaseVerification:
     ring = c.app.keyring
     cursor = ChainCursor(str(case_id))
     for n, state, idx, rec in rows:
-        idx, rec = int(idx), int(rec)
+        idx, rec = int(idx), int(rec)  # noqa: PLW2901 - the same values, parsed
         try:
             data, sig = decode_record(bytes(state))
             entry = decode_entry(data)
@@ -322,7 +323,7 @@ def display_facts(facts: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(key, Chinese label, text) rows for the verification page."""
     rows: list[tuple[str, str, str]] = []
     for k, v in facts.items():
-        if k in {"position", "entries"} or v is None or v == "" or v == []:
+        if k in {"position", "entries"} or v is None or v in ("", []):
             continue
         if k == "agency":
             text = _named(v, "code")
@@ -353,7 +354,8 @@ def _verification_page(request: Request, services: Services, case_id: str, *, to
     png = base64.b64encode(qr_png(url)).decode()
     code = str(facts.get("behaviour_code") or cid)
     return _html(request, "verify.html", {
-        "case_id": str(cid), "facts": display_facts(facts), "check": check, "qr_svg": qr_svg(url), "qr_png": png, "url": url,
+        "case_id": str(cid), "facts": display_facts(facts), "check": check, "qr_svg": qr_svg(url), "qr_png": png,
+        "url": url,
         "behaviour_code": code, "token": token, "message": message, "error": error,
         "feedback_given": getattr(services.container.app.get_inspection(cid), "feedback", None) is not None,
     }, status_code=status_code)

@@ -31,8 +31,10 @@ router = APIRouter(prefix="/v1/blobs", tags=["evidence blobs"])
 async def upload_blob(
     request: Request, services: ServicesDep, principal: PrincipalDep,
     content_length: Annotated[int | None, Header(ge=0)] = None,
-    x_content_sha256: Annotated[str | None, Header(alias="X-Content-Sha256", max_length=71,
-                                                   description="optional: refuse if the content hashes otherwise")] = None,
+    x_content_sha256: Annotated[
+        str | None,
+        Header(alias="X-Content-Sha256", max_length=71, description="optional: refuse if the content hashes otherwise"),
+    ] = None,
 ) -> Any:
     require(principal, Role.OFFICER)
     store = services.blobs

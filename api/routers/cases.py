@@ -8,7 +8,7 @@ is about may read it; to everyone else the case does not exist (404).
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
@@ -22,7 +22,8 @@ from api.errors import Conflict
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 CaseId = Annotated[str, Path(description="the case (inspection stream) id, a UUID", max_length=64)]
-_READ: dict[int | str, dict[str, Any]] = {401: {"description": "no token"}, 404: {"description": "unknown case, or not yours to see"}}
+_READ: dict[int | str, dict[str, Any]] = {401: {"description": "no token"},
+                                          404: {"description": "unknown case, or not yours to see"}}
 
 #: Fields an enterprise does not see in its own case file (internal deliberation).
 _ENTERPRISE_HIDDEN = frozenset({"reviews", "flags"})
@@ -45,7 +46,7 @@ def _case_file(services: Any, scope: Any) -> dict[str, Any]:
     if int(cf.get("last_n") or 0) < services.case_version(scope.case_id):
         services.catch_up()
         cf = services.projections.case_file(str(scope.case_id))
-    return cf
+    return cast("dict[str, Any]", cf)
 
 
 @router.get("/{case_id}", summary="the case file (案卷); ETag is the case version", responses={**_READ, 304: {}})
@@ -67,7 +68,8 @@ def case_file(
 def case_history(
     case_id: CaseId, services: ServicesDep, principal: PrincipalDep,
     n: Annotated[int | None, Query(ge=0, le=2**31, description="up to this entry number (inclusive)")] = None,
-    at: Annotated[AwareDatetime | None, Query(description="up to the last entry recorded at or before this instant")] = None,
+    at: Annotated[AwareDatetime | None,
+                  Query(description="up to the last entry recorded at or before this instant")] = None,
 ) -> dict[str, Any]:
     scope = readable_case(services, principal, case_id)
     if n is not None and at is not None:

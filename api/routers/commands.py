@@ -57,7 +57,8 @@ FIELD_DOCS: dict[str, str] = {
     "inspection_type": "routine | case | special", "mode": "on_site | off_site",
     "uscc": "统一社会信用代码 (GB 32100)", "agency_code": "the enforcement subject's 统一社会信用代码",
     "result": "inspection: no_issue | rectification_ordered | case_filed | referral; review: pass | fail",
-    "case_class": "ordinary | complex | major", "outcome": "penalty | no_penalty_minor | no_penalty_unproven | referral",
+    "case_class": "ordinary | complex | major",
+    "outcome": "penalty | no_penalty_minor | no_penalty_unproven | referral",
     "decider_role": "agency_head | collective", "kind": "see the rulebook for the step's kinds",
     "evidence_type": "one of the eight statutory types (R22)", "sha256": "hash of a blob uploaded with POST /v1/blobs",
     "fine_fen": "integer fen (1 yuan = 100 fen)", "checklist": "a verdict for each of the eight points (R38)",
@@ -107,7 +108,7 @@ class Spec:
 
 # ----------------------------------------------------------------------------- type mapping
 
-def _field_type(tp: Any) -> Any:  # noqa: PLR0911 - one branch per kind of parameter
+def _field_type(tp: Any) -> Any:
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
@@ -162,7 +163,7 @@ def body_model(spec: Spec, path_params: Sequence[str]) -> type[CommandBody]:
     for name, (tp, default) in spec.options.items():
         fields[name] = (tp, Field(default, description=FIELD_DOCS.get(name)))
     model_name = "".join(w.capitalize() for w in spec.method.split("_")) + "Body"
-    return create_model(model_name, __base__=CommandBody, **fields)  # type: ignore[call-overload,no-any-return]
+    return create_model(model_name, __base__=CommandBody, **fields)
 
 
 # ----------------------------------------------------------------------------- special steps
@@ -246,7 +247,8 @@ DISPATCH_OPTIONS: dict[str, tuple[Any, Any]] = {
 SPECS: list[Spec] = [
     # -- dispatch and the inspection ----------------------------------------------------------
     Spec("dispatch_inspection", "/v1/cases", (OFFICER, HEAD), "派单: dispatch an inspection (creates the case)",
-         options=DISPATCH_OPTIONS, types={"assignments": Annotated[list[Assignment], Field(min_length=1, max_length=8)]},
+         options=DISPATCH_OPTIONS, types={"assignments": Annotated[list[Assignment], Field(min_length=1,
+                                                                                           max_length=8)]},
          status_code=201, prepare=_lead_is_own, result=_case_created),
     Spec("approve_inspection", f"{C}/approvals", (HEAD,), "R9: the agency head approves the dispatch",
          types={"agency_code": Short | None}, prepare=_own_agency),
@@ -273,7 +275,8 @@ SPECS: list[Spec] = [
          "R27: review of a technical monitoring device's record"),
     Spec("give_legal_review", f"{C}/legal-reviews", (REVIEWER,), "R36-R38: 法制审核 by a legal reviewer"),
     Spec("record_education", f"{C}/education", (OFFICER,), "R41: record education of the party"),
-    Spec("serve_penalty_notice", f"{C}/penalty-notice", (OFFICER,), "R33, R35: 事先告知, the notice of intended penalty",
+    Spec("serve_penalty_notice", f"{C}/penalty-notice", (OFFICER,),
+         "R33, R35: 事先告知, the notice of intended penalty",
          options={"confiscation_fen": (Annotated[int, Field(ge=0, le=10**15)], 0),
                   "party_kind": (Short, "organisation"), "new_facts": (bool, False)}),
     Spec("hear_statement", f"{C}/statements", (OFFICER,), "R34: the party's statement and defence (陈述申辩)"),

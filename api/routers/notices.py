@@ -6,7 +6,7 @@ withdrawn notice shows its public reason and no content.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Query
 
@@ -31,4 +31,4 @@ def list_notices(
 @router.get("/{case_id}", summary="one notice (also a withdrawn or expired one, with its status)",
             responses={404: {"description": "no notice for this case"}})
 def get_notice(case_id: Annotated[str, Path(max_length=64)], services: ServicesDep) -> dict[str, Any]:
-    return services.projections.notice(str(parse_case_id(case_id)))
+    return cast("dict[str, Any]", services.projections.notice(str(parse_case_id(case_id))))

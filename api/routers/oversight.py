@@ -7,7 +7,7 @@ agency scope (a supervision body) sees all agencies.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
@@ -36,7 +36,7 @@ def _agency(principal: Principal, wanted: str | None) -> str | None:
 
 @router.get("/audit-trail", tags=["oversight"], summary="entries in log order with signature status",
             responses=_RESP)
-def audit_trail(  # noqa: PLR0913
+def audit_trail(
     services: ServicesDep, principal: PrincipalDep,
     agency: Agency = None,
     actor: Annotated[str | None, Query(max_length=128)] = None,
@@ -62,8 +62,8 @@ def deadlines(
     now: Annotated[AwareDatetime | None, Query(description="default: now")] = None,
 ) -> dict[str, Any]:
     scoped = _agency(principal, agency)
-    return services.projections.supervision_deadlines(now or services.now(), horizon_days=horizon_days,
-                                                      agency=scoped)
+    return cast("dict[str, Any]", services.projections.supervision_deadlines(
+        now or services.now(), horizon_days=horizon_days, agency=scoped))
 
 
 @router.get("/supervision/inspection-counts", summary="R12: inspections per enterprise against the yearly cap",
@@ -101,4 +101,4 @@ def feedback(services: ServicesDep, principal: PrincipalDep,
 def annual_statistics(services: ServicesDep, principal: PrincipalDep, year: Year,
                       agency: Agency = None) -> dict[str, Any]:
     scoped = _agency(principal, agency)
-    return services.projections.annual_statistics(year, agency=scoped)
+    return cast("dict[str, Any]", services.projections.annual_statistics(year, agency=scoped))
