@@ -75,14 +75,14 @@ def make_ledger(url: str, *, signer: LocalSigner | None = None, open_registry: b
 
 def seeded_key(actor: str) -> SigningKey:
     """A deterministic test key per principal."""
-    import hashlib  # noqa: PLC0415
+    import hashlib
 
     return SigningKey(hashlib.sha256(b"test-key:" + actor.encode()).digest())
 
 
 def make_enforcement_ledger(url: str, actors: list[str]) -> Container:
     """A ledger with the domain's event types and a registered key for each actor."""
-    from api.bootstrap import domain_event_types  # noqa: PLC0415
+    from api.bootstrap import domain_event_types
 
     signer = LocalSigner({"root": ROOT, **{a: seeded_key(a) for a in actors}})
     c = bootstrap(Settings(db_url=url), signer=signer, clock=StepClock(datetime(2024, 1, 1, tzinfo=UTC)),

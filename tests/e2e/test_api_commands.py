@@ -75,7 +75,7 @@ def test_a_case_goes_from_dispatch_to_withdrawal_over_http_and_the_ledger_verifi
              waiver_ref="放弃声明-API")
     draft = content_hash({"draft": "api"})
     v = step(w, cid, "legal-reviews", "reviewer-liu", filed + timedelta(days=10), v, draft_hash=draft, result="pass",
-             checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True)
+             checklist=dict.fromkeys(REVIEW_POINTS, "ok"), first_time=False, legal_qualification=True)
     decided = filed + timedelta(days=14)
     v = step(w, cid, "decision", "head-sj", decided, v, decision_no="API罚1号", outcome="penalty", draft_hash=draft,
              decider_role="agency_head", evidence_refs=["EV-API-1"], penalty_kinds=["罚款"], fine_fen=500_000,
@@ -196,7 +196,7 @@ def test_a_client_signed_entry_is_previewed_signed_on_the_device_and_appended(wo
         f"/v1/cases/{cid}/certificates-shown", json=pv.json()["command"],
         headers=w.h("p-lin", **{"X-Key-Id": kid, "X-Signature": sig}))
     assert ok.status_code == 200, ok.json()
-    last, data, stored_sig = list(w.container.app.case_records(cid))[-1]
+    last, data, stored_sig = list(w.container.app.case_records(cid))[-1]  # noqa: RUF059 - the shape of a case record, spelled out
     assert data.hex() == entries[0]["entry"]
     assert stored_sig.hex() == sig
 
@@ -273,10 +273,10 @@ def test_registers_are_kept_by_the_registrar_only(world: World) -> None:
 
 
 def test_every_enforcement_command_has_an_endpoint() -> None:
-    import inspect  # noqa: PLC0415
+    import inspect
 
-    from api.routers.commands import SPECS  # noqa: PLC0415
-    from ledger.enforcement import EnforcementCommands  # noqa: PLC0415
+    from api.routers.commands import SPECS
+    from ledger.enforcement import EnforcementCommands
 
     commands = {n for n, f in inspect.getmembers(EnforcementCommands, inspect.isfunction)
                 if not n.startswith(("_", "get_")) and n != "save"}

@@ -83,7 +83,7 @@ def _without_intake_key(w: World) -> Iterator[None]:
     assert vault is not None
     with w.container.engine.begin() as conn:
         conn.execute(update(vault.keys).where(vault.keys.c.principal == INTAKE_PRINCIPAL).values(principal="parked"))
-    vault._current.pop(INTAKE_PRINCIPAL, None)  # noqa: SLF001 - the vault caches the key id per principal
+    vault._current.pop(INTAKE_PRINCIPAL, None)
     try:
         yield
     finally:

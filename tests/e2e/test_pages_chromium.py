@@ -98,8 +98,8 @@ def test_search_filters_the_notices(site: tuple[World, str], page: Page) -> None
 
 def test_a_notice_leads_to_its_verification_page_whose_qr_code_encodes_that_page(site: tuple[World, str],
                                                                                   page: Page) -> None:
-    import zxingcpp  # noqa: PLC0415
-    from PIL import Image  # noqa: PLC0415
+    import zxingcpp
+    from PIL import Image
 
     w, base = site
     target = next(n for n in _all_notices(w) if n["status"] == "published")
@@ -111,7 +111,8 @@ def test_a_notice_leads_to_its_verification_page_whose_qr_code_encodes_that_page
     assert page.eval("document.querySelector('#verify-status').dataset.status") == "verified"
     assert "全部" in page.text("#verify-status")
     statuses = page.eval("Array.from(document.querySelectorAll('#entries tbody tr')).map(r => r.className)")
-    assert statuses and set(statuses) == {"entry-verified"}
+    assert statuses
+    assert set(statuses) == {"entry-verified"}
     facts = page.text("#facts")
     assert target["fields"]["cf_xdr_mc"] in facts
     assert "p-lin" not in page.eval("document.body.innerText")  # no principal ids on the public page

@@ -57,7 +57,7 @@ BY_ROLE = {"officer": "p-lin", "legal_reviewer": "reviewer-liu", "agency_head": 
            "public": None}
 
 
-def T(s: str) -> datetime:  # noqa: N802
+def T(s: str) -> datetime:
     return datetime.fromisoformat(s).replace(tzinfo=SHANGHAI)
 
 
@@ -103,8 +103,8 @@ class World:
 
 def _classify(c: Container) -> dict[str, list[str]]:
     """Demo cases by story and lead agency: clean, published, withdrawn, off_site, concluded."""
-    from domain.inspection import Inspection  # noqa: PLC0415
-    from ledger.audit import events_table  # noqa: PLC0415
+    from domain.inspection import Inspection
+    from ledger.audit import events_table
 
     table = events_table(c.engine)
     with c.engine.connect() as conn:
@@ -152,7 +152,7 @@ def build_world(db_url: str, data_dir: Path, *, cases: int = 12, checkpoint: boo
     seed(c, cases)
     if checkpoint:
         sign_checkpoint(c)
-        from ledger.checkpoint import vkey  # noqa: PLC0415
+        from ledger.checkpoint import vkey
 
         (data_dir / "trust.vkey").write_text(vkey(settings.origin, bytes(c.ledger_key().verify_key)) + "\n")
     app = create_app(c, config=default_config(c))
@@ -184,11 +184,11 @@ def later(at: datetime, minutes: int) -> str:
 @contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
     """Serve ``app`` with uvicorn on a free loopback port in a thread; yields the base URL."""
-    import socket  # noqa: PLC0415
-    import threading  # noqa: PLC0415
-    import time  # noqa: PLC0415
+    import socket
+    import threading
+    import time
 
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

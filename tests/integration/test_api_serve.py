@@ -32,7 +32,7 @@ def test_serve_answers_health_readiness_and_logs_json(db_url: str, tmp_path: Pat
     log = tmp_path / "serve.log"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
            "CASELEDGER_DATA_DIR": str(tmp_path / "data"), "CASELEDGER_PROJECT": "off"}
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env, stdout=log.open("wb"),  # noqa: S603
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env, stdout=log.open("wb"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -44,7 +44,7 @@ def test_serve_answers_health_readiness_and_logs_json(db_url: str, tmp_path: Pat
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        assert ready is not None and ready.status_code == 200, log.read_text()
+        assert ready is not None and ready.status_code == 200, log.read_text()  # noqa: PT018 - one readiness condition
         assert ready.json()["status"] == "ready"
         with httpx.Client(base_url=base) as http:
             assert http.get("/healthz").json() == {"status": "ok"}
@@ -65,12 +65,12 @@ def test_serve_answers_health_readiness_and_logs_json(db_url: str, tmp_path: Pat
     assert all({"ts", "level", "method", "path", "status", "duration_ms"} <= set(r) for r in requests)
 
 
-def test_token_add_prints_a_token_that_authenticates_and_revoke_ends_it(tmp_path: Path, capsys) -> None:  # noqa: ANN001
-    import argparse  # noqa: PLC0415
+def test_token_add_prints_a_token_that_authenticates_and_revoke_ends_it(tmp_path: Path, capsys) -> None:
+    import argparse
 
-    from sqlalchemy import MetaData, create_engine  # noqa: PLC0415
+    from sqlalchemy import MetaData, create_engine
 
-    from api.auth import Role, TokenAuthenticator, TokenStore, add_token_arguments, cmd_token  # noqa: PLC0415
+    from api.auth import Role, TokenAuthenticator, TokenStore, add_token_arguments, cmd_token
 
     db = f"sqlite:///{tmp_path / 'ledger.db'}"
     p = argparse.ArgumentParser()

@@ -159,7 +159,7 @@ def test_keys_rotated_and_revoked_after_signing_still_verify(db_url: str) -> Non
     c = make(db_url)
     case = busy_case(c)
     reg = c.app.key_registry()
-    from nacl.signing import SigningKey  # noqa: PLC0415
+    from nacl.signing import SigningKey
 
     new = SigningKey(bytes([7]) * 32)
     later = datetime.now(UTC) + timedelta(days=1)  # the test aggregates' events carry the real time
@@ -268,8 +268,8 @@ def test_an_entry_a_stale_process_accepted_after_a_revocation_fails_verify_and_t
     """Threat model: a process that has not reloaded the key registry accepts a revoked key's entry
     back-dated before the revocation. Its leaf's recorded_at is after revoked_at: step 5.7 of
     ``verify`` and step 7.5.8 of the bundle verifier refuse it."""
-    from ledger.audit import verify_database  # noqa: PLC0415
-    from ledger.merkle_audit import check_merkle  # noqa: PLC0415
+    from ledger.audit import verify_database
+    from ledger.merkle_audit import check_merkle
 
     c = make(db_url)
     case = busy_case(c)
@@ -277,7 +277,8 @@ def test_an_entry_a_stale_process_accepted_after_a_revocation_fails_verify_and_t
     stale = bootstrap(Settings(db_url=db_url), clock=StepClock(now + timedelta(days=2)), event_types=TYPES,
                       signer=LocalSigner({"root": ROOT, "alice": ALICE, "bob": BOB, "mallory": MALLORY}))
     reg = c.app.key_registry()
-    reg.revoke(actor="root", at=at(600), key_id=c.app.signer.key_for("bob"), revoked_at=to_micros(now + timedelta(days=1)),
+    reg.revoke(actor="root", at=at(600), key_id=c.app.signer.key_for("bob"),
+               revoked_at=to_micros(now + timedelta(days=1)),
                reason="device stolen")
     c.app.save(reg)
     assert verify_database(c.engine, workers=1, merkle_check=check_merkle()).ok  # bob's earlier entry stands

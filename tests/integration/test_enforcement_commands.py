@@ -25,7 +25,8 @@ ENT = "91350100M000100Y43"
 H = "a" * 64
 VIOLATION = {"fingerprint": "f" * 64, "description_hash": "d" * 64, "violation_end_on": "2025-08-20",
              "discovered_on": "2025-09-02"}
-DOC = {"party": "某食品公司，福州市", "facts_and_evidence": "过期食品；笔录", "penalty_and_basis": "罚款2000元；食品安全法",
+DOC = {"party": "某食品公司，福州市", "facts_and_evidence": "过期食品；笔录",
+       "penalty_and_basis": "罚款2000元；食品安全法",
        "performance": "十五日内缴纳", "remedy": "60日内申请行政复议或者6个月内提起行政诉讼",
        "agency_and_date": "市场监管局 2025-09-26"}
 
@@ -94,7 +95,7 @@ def test_a_whole_lifecycle_persists_and_reloads_to_the_same_state(app: App) -> N
     app.waive_rights(inspection_id=iid, rights=["statement"], waiver_ref="声明-1", at=T("2025-09-11 09:00"),
                      actor="party")
     app.give_legal_review(inspection_id=iid, reviewer="r1", draft_hash="b" * 64, result="pass",
-                          checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True,
+                          checklist=dict.fromkeys(REVIEW_POINTS, "ok"), first_time=False, legal_qualification=True,
                           at=T("2025-09-20 09:00"))
     app.decide(inspection_id=iid, decision_no="罚1", outcome="penalty", draft_hash="b" * 64, decider="head",
                decider_role="agency_head", evidence_refs=["EV-1"], at=T("2025-09-26 10:00"),
@@ -109,7 +110,8 @@ def test_a_whole_lifecycle_persists_and_reloads_to_the_same_state(app: App) -> N
                        at=T("2025-09-30 10:00"), actor="head")
     app.withdraw_publication(inspection_id=iid, reason_text="已撤销", at=T("2025-10-11 10:00"), actor="pub")
     insp = app.get_inspection(iid)
-    assert insp.publication["status"] == "withdrawn" and insp.decision["status"] == "revoked"
+    assert insp.publication["status"] == "withdrawn"
+    assert insp.decision["status"] == "revoked"
     events = list(app.events.get(iid))
     rebuilt = None
     for e in events:
@@ -263,7 +265,7 @@ def filed(app: App, task_no: str, *, waive: bool = True, review_at: str = "2025-
         app.waive_rights(inspection_id=iid, rights=["statement"], waiver_ref="声明-1", at=T("2025-09-11 09:00"),
                          actor="party")
     app.give_legal_review(inspection_id=iid, reviewer="r1", draft_hash="b" * 64, result="pass",
-                          checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True,
+                          checklist=dict.fromkeys(REVIEW_POINTS, "ok"), first_time=False, legal_qualification=True,
                           at=T(review_at))
     return iid
 
@@ -334,7 +336,8 @@ def test_credit_repair_before_the_minimum_period_is_refused_and_writes_nothing(a
     iid = filed(app, "T-C")
     decide_fine(app, iid)
     doc = {"cf_wsh": "罚1"}
-    app.serve_decision(inspection_id=iid, method="direct", documents=["行政处罚决定书"], document_hash=content_hash(doc),
+    app.serve_decision(inspection_id=iid, method="direct", documents=["行政处罚决定书"],
+                       document_hash=content_hash(doc),
                        publication_notice=True, at=T("2025-09-26 15:00"), actor="p1")
     app.record_payment(inspection_id=iid, amount_fen=200_000, surcharge_fen=0, receipt_ref="r",
                        at=T("2025-09-28 09:00"), actor="p1")
@@ -382,7 +385,8 @@ def test_a_coercive_measure_persists_reloads_and_refuses_a_second_extension(app:
         at=T("2025-10-01 09:00")))
     cm = app.get_coercive_measure(inspection_id=iid, measure_no="M-1")
     # 30 days after 09-02 fall in the National Day holiday (→ 10-09); +30 is Sat 11-08 (→ Mon 11-10).
-    assert cm.extensions == 1 and cm.term_due["due"] == "2025-11-10"
+    assert cm.extensions == 1
+    assert cm.term_due["due"] == "2025-11-10"
 
 
 def test_a_special_inspection_dispatches_by_its_filed_campaign(app: App) -> None:

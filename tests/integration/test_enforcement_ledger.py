@@ -25,7 +25,7 @@ H = "a" * 64
 ACTORS = ["reg", "head", "p1", "C1", "C2", "dispatcher", "r1", "pub"]
 
 
-def T(s: str) -> datetime:  # noqa: N802
+def T(s: str) -> datetime:
     return datetime.fromisoformat(s).replace(tzinfo=SHANGHAI)
 
 
@@ -54,7 +54,8 @@ def setup(url: str) -> Any:
 
 def dispatch(app: Any, task_no: str, at: datetime) -> Any:
     return app.dispatch_inspection(task_no=task_no, inspection_type="routine", mode="on_site", uscc=ENT,
-                                   assignments=[{"agency_code": AGENCY, "item_codes": ["I1"], "cert_nos": ["C1", "C2"]}],
+                                   assignments=[{"agency_code": AGENCY, "item_codes": ["I1"], "cert_nos": ["C1",
+                                                                                                           "C2"]}],
                                    at=at, actor="dispatcher")
 
 
@@ -85,12 +86,13 @@ def test_a_whole_lifecycle_is_signed_chained_and_replays(db_url: str) -> None:
     app.waive_rights(inspection_id=iid, rights=["statement"], waiver_ref="声明-1", at=T("2025-09-11 09:00"),
                      actor="p1")
     app.give_legal_review(inspection_id=iid, reviewer="r1", draft_hash="b" * 64, result="pass",
-                          checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True,
+                          checklist=dict.fromkeys(REVIEW_POINTS, "ok"), first_time=False, legal_qualification=True,
                           at=T("2025-09-20 09:00"))
     app.decide(inspection_id=iid, decision_no="罚1", outcome="penalty", draft_hash="b" * 64, decider="head",
                decider_role="agency_head", evidence_refs=["EV-1"], at=T("2025-09-26 10:00"),
                penalty_kinds=["罚款"], fine_fen=200_000, benchmark_code="B1", seal_ref="seal-1",
-               document={"party": "某食品公司", "facts_and_evidence": "过期食品；笔录", "penalty_and_basis": "罚款；食品安全法",
+               document={"party": "某食品公司", "facts_and_evidence": "过期食品；笔录",
+                         "penalty_and_basis": "罚款；食品安全法",
                          "performance": "十五日内缴纳", "remedy": "60日内申请行政复议或者6个月内提起行政诉讼",
                          "agency_and_date": "市场监管局 2025-09-26"})
     doc = {"cf_wsh": "罚1", "cf_xdr_zjhm": "secret-id"}

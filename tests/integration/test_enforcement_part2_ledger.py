@@ -26,7 +26,8 @@ H = "a" * 64
 ACTORS = ["reg", "head", "p1", "C1", "C2", "dispatcher", "r1", "pub", "party", "h1", "bank", "credit"]
 VIOLATION = {"fingerprint": "f" * 64, "description_hash": "d" * 64, "violation_end_on": "2025-08-20",
              "discovered_on": "2025-09-02"}
-DOC = {"party": "某食品公司，福州市", "facts_and_evidence": "过期食品；笔录", "penalty_and_basis": "罚款2000元；食品安全法",
+DOC = {"party": "某食品公司，福州市", "facts_and_evidence": "过期食品；笔录",
+       "penalty_and_basis": "罚款2000元；食品安全法",
        "performance": "十五日内缴纳", "remedy": "60日内申请行政复议或者6个月内提起行政诉讼",
        "agency_and_date": "市场监管局 2025-10-20"}
 
@@ -112,7 +113,7 @@ def test_a_part_two_lifecycle_is_signed_chained_verified_and_replays(db_url: str
     app.end_coercive_measure(inspection_id=iid, measure_no="M-1", outcome="disposal_decided", reason="依法处理",
                              decision_ref="处理决定-1", at=T("2025-09-29 09:00"), actor="p1")
     app.give_legal_review(inspection_id=iid, reviewer="r1", draft_hash="b" * 64, result="pass",
-                          checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True,
+                          checklist=dict.fromkeys(REVIEW_POINTS, "ok"), first_time=False, legal_qualification=True,
                           at=T("2025-10-15 09:00"))
     with pytest.raises(DomainError) as info:  # R34: heavier after the defence
         app.decide(inspection_id=iid, decision_no="罚1", outcome="penalty", draft_hash="b" * 64, decider="head",
@@ -137,7 +138,8 @@ def test_a_part_two_lifecycle_is_signed_chained_verified_and_replays(db_url: str
     app.close_case(inspection_id=iid, at=T("2026-01-22 09:00"), actor="p1")
 
     insp = app.get_inspection(iid)
-    assert insp.publication["status"] == "repaired" and insp.closed
+    assert insp.publication["status"] == "repaired"
+    assert insp.closed
     assert insp.publication["public_until"] == "2026-04-20"
     types = [e.type for e, _, _ in app.case_records(iid)]
     for wire in ("inspection.violation_recorded.v1", "inspection.penalty_notice_served.v1",

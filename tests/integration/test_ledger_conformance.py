@@ -21,20 +21,20 @@ from ledger.signing import ENTRY_CONTEXT, sign
 from tests.fakes import ALICE, BOB, T0, Ticket, at, make_ledger
 
 
-def count(c) -> int:  # noqa: ANN001
+def count(c) -> int:
     with c.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(events_table(c.engine))).scalar() or 0)
 
 
-def full_verify(c):  # noqa: ANN001, ANN201
+def full_verify(c):
     return verify_database(c.engine, workers=2, merkle_check=check_merkle())
 
 
-def _listen(c, channel: str):  # noqa: ANN001, ANN202
+def _listen(c, channel: str):
     """On PostgreSQL, a connection LISTENing on ``channel`` (in the ledger's schema's database)."""
     if c.engine.dialect.name != "postgresql":
         return None
-    import psycopg  # noqa: PLC0415
+    import psycopg
 
     conn = psycopg.connect(c.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
                            autocommit=True)
@@ -65,7 +65,8 @@ def test_a_multi_event_save_gets_its_notification_ids_and_leaves_in_event_order(
         tickets[k % 3].note(actor="alice", text=f"n{k}", amount=k)
     recordings = c.app.save(*tickets)
     ids = [r.notification.id for r in recordings]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids) == 11
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids) == 11
     table = events_table(c.engine)
     with c.engine.connect() as conn:
         stored = {r.id: (str(r.originator_id), r.originator_version) for r in conn.execute(select(table))}
@@ -149,12 +150,12 @@ def test_key_not_yet_valid_at_occurred_at_is_refused(db_url: str) -> None:
     carol = SigningKey(bytes([9]) * 32)
     c.app.signer.add("carol", carol)
     reg = c.app.key_registry()
-    from ledger.application import key_body  # noqa: PLC0415
+    from ledger.application import key_body
 
     reg.register(actor="root", at=T0, key=key_body(carol, "carol", "officer", "custodial", to_micros(at(60))))
     c.app.save(reg)
     before = count(c)
-    t = Ticket._create(Ticket.Opened, id=uuid.uuid4(), timestamp=at(30), actor="carol", title="early")  # noqa: SLF001
+    t = Ticket._create(Ticket.Opened, id=uuid.uuid4(), timestamp=at(30), actor="carol", title="early")
     with pytest.raises(KeyRegistryError) as ei:
         c.app.save(t)
     assert ei.value.code == "E_KEY_NOT_VALID"
@@ -170,7 +171,7 @@ def test_revoked_key_is_refused_even_when_back_dated(db_url: str) -> None:
     c.app.clock.t = to_micros(at(15))  # type: ignore[attr-defined] - the ledger's now is past the revocation
     before = count(c)
     for when in (at(20), at(5)):
-        t = Ticket._create(Ticket.Opened, id=uuid.uuid4(), timestamp=when, actor="bob", title="x")  # noqa: SLF001
+        t = Ticket._create(Ticket.Opened, id=uuid.uuid4(), timestamp=when, actor="bob", title="x")
         with pytest.raises(KeyRegistryError) as ei:
             c.app.save(t)
         assert ei.value.code == "E_KEY_REVOKED"
@@ -179,7 +180,7 @@ def test_revoked_key_is_refused_even_when_back_dated(db_url: str) -> None:
 
 def test_rotated_key_replaces_the_old_one_from_its_valid_from(db_url: str) -> None:
     c = make_ledger(db_url)
-    from ledger.application import key_body  # noqa: PLC0415
+    from ledger.application import key_body
 
     new = SigningKey(bytes([7]) * 32)
     reg = c.app.key_registry()
@@ -187,7 +188,7 @@ def test_rotated_key_replaces_the_old_one_from_its_valid_from(db_url: str) -> No
                new=key_body(new, "alice", "officer", "custodial", to_micros(at(10))))
     c.app.save(reg)
     old_signer = c.app.signer
-    t = Ticket._create(Ticket.Opened, id=uuid.uuid4(), timestamp=at(20), actor="alice", title="x")  # noqa: SLF001
+    t = Ticket._create(Ticket.Opened, id=uuid.uuid4(), timestamp=at(20), actor="alice", title="x")
     with pytest.raises(KeyRegistryError) as ei:
         c.app.save(t)
     assert ei.value.code == "E_KEY_NOT_VALID"
@@ -242,7 +243,7 @@ def test_client_signed_entries_are_appended_when_the_signature_verifies(db_url: 
     c.app.signer, custodial = ClientSignatures("alice", kid, [(data, sig)]), c.app.signer
     c.app.save(t)
     c.app.signer = custodial
-    (e, stored, stored_sig), = c.app.case_records(t.id)
+    (e, stored, stored_sig), = c.app.case_records(t.id)  # noqa: RUF059 - the shape of a case record, spelled out
     assert stored == data
     assert stored_sig == sig
     assert full_verify(c).ok

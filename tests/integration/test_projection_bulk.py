@@ -17,13 +17,13 @@ from projections.tables import AUDIT, TRACKING
 from tests.integration.test_projection_exactly_once import a_busy_ledger
 
 
-def _incremental(engine) -> dict:  # noqa: ANN001
+def _incremental(engine) -> dict:
     r = ProjectionRunner(engine, batch_size=7)
     r.rebuild(fast=False, batch_size=7)
     return dump(engine)
 
 
-def _tracking(engine) -> list[tuple]:  # noqa: ANN001
+def _tracking(engine) -> list[tuple]:
     with engine.connect() as conn:
         return sorted(tuple(r) for r in conn.execute(select(TRACKING)))
 
@@ -34,7 +34,8 @@ def test_the_bulk_rebuild_equals_incremental_processing(db_url: str) -> None:
     want_tracking = _tracking(c.engine)
     with c.engine.connect() as conn:
         head = head_position(conn)
-    assert want_tracking and all(t[1] == head for t in want_tracking)
+    assert want_tracking
+    assert all(t[1] == head for t in want_tracking)
 
     n = ProjectionRunner(c.engine).rebuild(jobs=1)
     assert n == len(want["proj_audit"])

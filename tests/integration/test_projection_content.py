@@ -63,7 +63,8 @@ def test_case_file_shows_parties_officers_timeline_evidence_deadlines_and_flags(
 
     cf = p.case_file(str(iid), now=NOW)
 
-    assert cf["party"]["uscc"] == ENT and cf["party"]["name"] == "某食品公司"
+    assert cf["party"]["uscc"] == ENT
+    assert cf["party"]["name"] == "某食品公司"
     assert [(o["cert_no"], o["name"], o["shown_n"]) for o in cf["officers"]] == [("C1", "officer p1", 4),
                                                                                   ("C2", "officer p2", 5)]
     assert cf["officers"][0]["certificate"]["valid_until"] == "2027-12-31"
@@ -74,8 +75,10 @@ def test_case_file_shows_parties_officers_timeline_evidence_deadlines_and_flags(
     assert (ev["evidence_id"], ev["sha256"], ev["capture"], ev["admissible"], ev["post_decision"]) == (
         "EV-1", "a" * 64, {"device_id": "cam-7"}, True, False)
     assert cf["decision_evidence_set"]["relied_on"][0]["evidence_id"] == "EV-1"
-    assert cf["reviews"][0]["result"] == "pass" and cf["decision"]["fine_fen"] == 200_000
-    assert cf["services"][0]["method"] == "direct" and cf["publication"]["status"] == "published"
+    assert cf["reviews"][0]["result"] == "pass"
+    assert cf["decision"]["fine_fen"] == 200_000
+    assert cf["services"][0]["method"] == "direct"
+    assert cf["publication"]["status"] == "published"
     deadlines = {d["kind"]: d for d in cf["deadlines"]}
     assert {"result_notice", "decision", "statement", "service", "publication"} <= set(deadlines)
     assert all(d["status"] == "met" and d["calendar_version"] for d in deadlines.values())
@@ -125,13 +128,16 @@ def test_replay_as_of_an_entry_or_an_instant_shows_the_case_as_it_was(db_url: st
     full = p.case_file(str(iid), now=NOW)
 
     at5 = p.case_file_as_of(c.app, str(iid), n=5, now=NOW)
-    assert at5["last_n"] == 5 and at5["stage"] == "on_site" and at5["decision"] is None
+    assert at5["last_n"] == 5
+    assert at5["stage"] == "on_site"
+    assert at5["decision"] is None
     assert [o["shown_n"] for o in at5["officers"]] == [4, 5]
     recorded_9 = full["timeline"][8]["recorded_at"]
     from ledger.codec import from_micros
 
     at_t = p.case_file_as_of(c.app, str(iid), at=from_micros(recorded_9), now=NOW)
-    assert at_t["last_n"] == 9 and at_t["as_of"]["basis"] == "recorded_at"
+    assert at_t["last_n"] == 9
+    assert at_t["as_of"]["basis"] == "recorded_at"
     whole = p.case_file_as_of(c.app, str(iid), now=NOW)
     assert {k: v for k, v in whole.items() if k != "as_of"} == full
 
@@ -145,12 +151,15 @@ def test_a_notice_shows_only_allow_listed_fields_and_never_personal_ids(db_url: 
 
     items, nxt = p.public_notices(now=NOW)
 
-    assert nxt is None and len(items) == 1
+    assert nxt is None
+    assert len(items) == 1
     n = items[0]
     assert list(n["fields"]) == [f for f in notices.PUBLIC_CF_FIELDS if f in n["fields"]]
-    assert n["fields"]["cf_wsh"] == "榕市监罚〔2025〕1号" and n["fields"]["cf_nr_fk"] == "0.2"
+    assert n["fields"]["cf_wsh"] == "榕市监罚〔2025〕1号"
+    assert n["fields"]["cf_nr_fk"] == "0.2"
     cf = p.case_file(str(iid), now=NOW)
-    assert n["status"] == "published" and n["public_until"] == cf["publication_period"]["public_until"]
+    assert n["status"] == "published"
+    assert n["public_until"] == cf["publication_period"]["public_until"]
     assert n["fields"]["cf_gsjzq"] == n["public_until"]  # R53: the decided period, not the document's
     assert n["event_id"] == entry_of(cf, "inspection.published.v1")["entry_hash"]
     assert n["content_hash"] == content_hash(published_content())
@@ -161,7 +170,8 @@ def test_a_notice_shows_only_allow_listed_fields_and_never_personal_ids(db_url: 
 
 def test_an_identity_number_in_free_text_is_scrubbed_from_every_public_surface(db_url: str) -> None:
     c, p = given(db_url)
-    valid_id = next(f"11010519491231002{ch}" for ch in "0123456789X" if notices.is_resident_id(f"11010519491231002{ch}"))
+    valid_id = next(f"11010519491231002{ch}" for ch in "0123456789X"
+                    if notices.is_resident_id(f"11010519491231002{ch}"))
     served = {**SERVED, "cf_sy": f"当事人（身份证号{valid_id}）销售过期食品。"}
     iid = _served_with(c.app, "T-2", served)
     publish(c.app, iid, T("2025-09-29 10:00"), served=served)
@@ -169,7 +179,8 @@ def test_an_identity_number_in_free_text_is_scrubbed_from_every_public_surface(d
 
     public = everything_public(p, str(iid))
 
-    assert valid_id not in public and notices.SCRUBBED in public
+    assert valid_id not in public
+    assert notices.SCRUBBED in public
 
 
 def _served_with(app: Any, task_no: str, served: dict[str, str]) -> Any:
@@ -195,7 +206,8 @@ def test_a_withdrawn_notice_shows_its_reason_in_place_of_the_content(db_url: str
 
     n = p.notice(str(iid), now=NOW)
 
-    assert n["status"] == "withdrawn" and n["withdrawal_reason"] == "该处罚决定已被复议机关撤销"
+    assert n["status"] == "withdrawn"
+    assert n["withdrawal_reason"] == "该处罚决定已被复议机关撤销"
     assert set(n["fields"]) == {"cf_wsh", "cf_cfjgdm", "cf_cfjg"}
     cf = p.case_file(str(iid), now=NOW)
     assert n["cause_event_id"] == entry_of(cf, "inspection.decision_altered.v1")["entry_hash"]
@@ -204,7 +216,9 @@ def test_a_withdrawn_notice_shows_its_reason_in_place_of_the_content(db_url: str
     for content in ("销售过期食品", "某食品公司", "经查", "张三"):
         assert content not in public
     row = next(csv.DictReader(io.StringIO(p.export_notices_csv(now=NOW))))
-    assert row["status"] == "withdrawn" and row["cf_sy"] == "" and row["withdrawal_reason"]
+    assert row["status"] == "withdrawn"
+    assert row["cf_sy"] == ""
+    assert row["withdrawal_reason"]
     assert p.public_notices(q="过期", now=NOW)[0] == []
     assert p.public_notices(q="复议", now=NOW)[0][0]["case_id"] == str(iid)
     assert next(d for d in cf["deadlines"] if d["kind"] == "withdrawal")["status"] == "met"
@@ -222,7 +236,8 @@ def test_a_correction_supersedes_the_published_content(db_url: str) -> None:
 
     n = p.notice(str(iid), now=NOW)
 
-    assert n["status"] == "corrected" and "cf_frdb" not in n["fields"]
+    assert n["status"] == "corrected"
+    assert "cf_frdb" not in n["fields"]
     assert n["content_hash"] == content_hash(published_content(SERVED, more))
     assert [v["event"] for v in n["versions"]] == ["published", "corrected"]
     assert "张三" not in everything_public(p, str(iid))
@@ -240,7 +255,8 @@ def test_a_notice_disappears_after_public_until(db_url: str) -> None:
     assert p.public_notices(now=day_after)[0] == []
     assert p.export_notices_json(now=day_after) == []
     expired = p.notice(str(iid), now=day_after)
-    assert expired["status"] == "expired" and expired["fields"] == {}
+    assert expired["status"] == "expired"
+    assert expired["fields"] == {}
 
 
 def test_the_exports_use_the_xinyong_china_column_order(db_url: str) -> None:
@@ -254,9 +270,11 @@ def test_the_exports_use_the_xinyong_china_column_order(db_url: str) -> None:
     js = p.export_notices_json(now=NOW)
 
     assert rows[0] == list(notices.EXPORT_COLUMNS)
-    assert rows[0][:3] == ["cf_xdr_mc", "cf_xdr_lb", "cf_xdr_shxym"] and rows[0][25] == "bz"
+    assert rows[0][:3] == ["cf_xdr_mc", "cf_xdr_lb", "cf_xdr_shxym"]
+    assert rows[0][25] == "bz"
     assert not set(rows[0]) & notices.NEVER_PUBLIC
-    assert len(rows) == 4 and all(list(r) == list(notices.EXPORT_COLUMNS) for r in js)
+    assert len(rows) == 4
+    assert all(list(r) == list(notices.EXPORT_COLUMNS) for r in js)
     assert js[0]["published_at"] == "2025-09-29"
 
 
@@ -295,7 +313,8 @@ def test_the_audit_trail_has_actor_key_signature_positions_and_time_gap(db_url: 
     assert [e["n"] for e in mine] == list(range(1, last_n + 1))
     e = decided[0]
     assert (e["actor"], e["acting_as"], e["key_role"]) == ("head", "agency_head", "officer")
-    assert e["gap_us"] == e["recorded_at"] - e["occurred_at"] and len(e["key_id"]) == 64
+    assert e["gap_us"] == e["recorded_at"] - e["occurred_at"]
+    assert len(e["key_id"]) == 64
     assert e["leaf_index"] is not None
     assert {x["actor"] for x in by_actor} == {"head"}
     assert len(insp) == last_n
@@ -304,7 +323,8 @@ def test_the_audit_trail_has_actor_key_signature_positions_and_time_gap(db_url: 
     from ledger.codec import from_micros
 
     window, _ = p.audit_trail(since=from_micros(t), until=from_micros(t + 1), limit=1000)
-    assert window and all(x["recorded_at"] == t for x in window)
+    assert window
+    assert all(x["recorded_at"] == t for x in window)
 
 
 # ----------------------------------------------------------------------------- supervision and statistics
@@ -318,7 +338,8 @@ def test_supervision_counts_inspections_against_the_cap_and_lists_role_conflicts
     p.refresh()
 
     counts = p.inspection_counts(2025)
-    assert [(r["uscc"], r["count"], r["cap"], r["remaining"], r["over_cap"]) for r in counts] == [(ENT, 3, 50, 47, False)]
+    assert [(r["uscc"], r["count"], r["cap"], r["remaining"], r["over_cap"]) for r in counts] == [(ENT, 3, 50,
+                                                                                                   47, False)]
     assert p.role_conflicts() == []
     activity = {a["officer"]: a["activities"] for a in p.officer_activity(year=2025)}
     assert activity["C1"]["inspections_assigned"] == 3
@@ -376,7 +397,8 @@ def test_annual_statistics_give_year_over_year_change_and_a_reproducible_replay_
 
     s = p.annual_statistics(2025)
 
-    assert s["counts"]["inspections"]["all"] == 1 and s["previous"]["inspections"]["all"] == 2
+    assert s["counts"]["inspections"]["all"] == 1
+    assert s["previous"]["inspections"]["all"] == 2
     assert s["counts"]["inspections"]["type"] == {"routine": 1}
     assert s["counts"]["decisions"]["outcome"] == {"penalty": 1}
     assert s["counts"]["fines_fen"]["all"] == 200_000
@@ -385,8 +407,10 @@ def test_annual_statistics_give_year_over_year_change_and_a_reproducible_replay_
     assert p.annual_statistics(2025, agency=AGENCY)["counts"] == s["counts"]
     assert p.verify_annual_statistics(2025)["ok"]
     again = p.annual_statistics(2025)
-    assert again["replay_hash"] == s["replay_hash"] and len(s["replay_hash"]) == 64
-    assert s["statistics"]["inspections"] == 1 and s["statistics"]["inspections.type.routine"] == 1
+    assert again["replay_hash"] == s["replay_hash"]
+    assert len(s["replay_hash"]) == 64
+    assert s["statistics"]["inspections"] == 1
+    assert s["statistics"]["inspections.type.routine"] == 1
 
     mine = p.annual_statistics(2025, agency=AGENCY)
     c.app.publish_annual_statistics(agency_code=AGENCY, year=2025, statistics=mine["statistics"],
@@ -394,7 +418,8 @@ def test_annual_statistics_give_year_over_year_change_and_a_reproducible_replay_
     p.refresh()
 
     published = p.annual_statistics(2025, agency=AGENCY)["published"]
-    assert published["replay_hash"] == mine["replay_hash"] and published["statistics_match"]
+    assert published["replay_hash"] == mine["replay_hash"]
+    assert published["statistics_match"]
     assert p.annual_statistics(2024, agency=AGENCY)["published"] is None
 
 

@@ -142,7 +142,8 @@ def test_tables_of_an_older_projection_version_are_rebuilt_on_setup(db_url: str)
     runner = ProjectionRunner(c.engine)
     reset = runner.setup()
 
-    assert reset == ["statistics"] and runner.positions()["statistics"] == 0
+    assert reset == ["statistics"]
+    assert runner.positions()["statistics"] == 0
     runner.run()
     assert dump(c.engine) == before
 

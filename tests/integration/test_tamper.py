@@ -22,7 +22,7 @@ from tests.fakes import BOB, Ticket, make_ledger
 ROOT_DIR = Path(__file__).resolve().parents[2]
 
 
-def seeded(url: str):  # noqa: ANN201
+def seeded(url: str):
     """A ledger with two tickets of three entries each; returns (container, ticket, {n: row id})."""
     c = make_ledger(url)
     other = Ticket(actor="bob", title="other")
@@ -38,19 +38,19 @@ def seeded(url: str):  # noqa: ANN201
     return c, t, {n: rid for rid, n in rows}
 
 
-def state_of(c, rid: int) -> bytes:  # noqa: ANN001
+def state_of(c, rid: int) -> bytes:
     tbl = events_table(c.engine)
     with c.engine.connect() as conn:
         return bytes(conn.execute(select(tbl.c.state).where(tbl.c.id == rid)).scalar_one())
 
 
-def set_state(c, rid: int, state: bytes) -> None:  # noqa: ANN001
+def set_state(c, rid: int, state: bytes) -> None:
     tbl = events_table(c.engine)
     with c.engine.begin() as conn:
         conn.execute(update(tbl).where(tbl.c.id == rid).values(state=state))
 
 
-def first_failure(c):  # noqa: ANN001, ANN201
+def first_failure(c):
     report = verify_database(c.engine, workers=2, merkle_check=check_merkle())
     assert not report.ok
     return report.failure
@@ -149,7 +149,7 @@ def test_cli_reports_the_first_failing_entry_and_exits_1(db_url: str) -> None:
     out = subprocess.run([sys.executable, "-m", "api.cli", "verify", "--db", db_url, "--json"],
                          capture_output=True, text=True, cwd=ROOT_DIR, check=False)
     assert out.returncode == 1, out.stderr
-    import json  # noqa: PLC0415
+    import json
 
     rep = json.loads(out.stdout)
     assert rep["failure"]["position"] == ids[2]
@@ -213,7 +213,7 @@ def test_writer_killed_mid_append_leaves_no_partial_entry(db_url: str) -> None:
 
 
 def test_verify_shows_a_progress_bar_on_a_terminal_only(sqlite_url: str) -> None:
-    import pty  # noqa: PLC0415
+    import pty
 
     seeded(sqlite_url)
     master, slave = pty.openpty()

@@ -60,7 +60,7 @@ def path(m: int, d: list[bytes]) -> list[bytes]:
     return [*path(m - k, d[k:]), mth(d[:k])]
 
 
-def subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:  # noqa: FBT001
+def subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
     """SUBPROOF(m, D[n], b) (RFC 9162 §2.1.4.1)."""
     n = len(d)
     if m == n:
@@ -82,7 +82,7 @@ def proof(m: int, d: list[bytes]) -> list[bytes]:
 def leaf_input(entry_hash: bytes, sig: bytes, recorded_at: int, index: int) -> bytes:
     # Keys already in bytewise order; msgpack-python packs ints minimally and bytes as bin.
     return msgpack.packb(
-        {"entry_hash": entry_hash, "index": index, "recorded_at": recorded_at, "sig": sig}, use_bin_type=True
+        {"entry_hash": entry_hash, "index": index, "recorded_at": recorded_at, "sig": sig}, use_bin_type=True,
     )
 
 
@@ -97,7 +97,7 @@ def hx(b: bytes) -> str:
 def build_merkle_leaves() -> dict[str, Any]:
     cases = []
     for i, (eh_seed, recorded_at, index) in enumerate(
-        [(b"a", 0, 0), (b"b", 1_767_225_600_000_000, 1), (b"c", 2**32, 255), (b"d", 2**63 - 1, 2**32 + 7)]
+        [(b"a", 0, 0), (b"b", 1_767_225_600_000_000, 1), (b"c", 2**32, 255), (b"d", 2**63 - 1, 2**32 + 7)],
     ):
         eh = sha(b"entry-" + eh_seed)
         sig = sha(b"sig1-" + eh_seed) + sha(b"sig2-" + eh_seed)
@@ -129,13 +129,13 @@ def build_merkle_proofs() -> dict[str, Any]:
     for tree_name, d in (("ct8", leaves), ("u13", big)):
         for size in range(1, len(d) + 1):
             for i in range(size):
-                inclusion.append({
+                inclusion.append({  # noqa: PERF401 - one vector per loop step
                     "name": f"{tree_name}_incl_{i}_of_{size}", "index": i, "size": size,
                     "leaf_hash": hx(sha(b"\x00" + d[i])), "root": hx(mth(d[:size])),
                     "proof": [hx(h) for h in path(i, d[:size])], "want_step": None,
                 })
             for s1 in range(1, size + 1):
-                consistency.append({
+                consistency.append({  # noqa: PERF401 - one vector per loop step
                     "name": f"{tree_name}_cons_{s1}_to_{size}", "size1": s1, "size2": size,
                     "root1": hx(mth(d[:s1])), "root2": hx(mth(d[:size])),
                     "proof": [hx(h) for h in proof(s1, d[:size])], "want_step": None,
@@ -266,7 +266,8 @@ def build_checkpoints() -> dict[str, Any]:
         "witness_seed": hx(WITNESS_SEED),
         "origin": ORIGIN,
         "cases": cases,
-        "forked_checkpoint": {"name": "forked_checkpoint", "note_a": ok, "note_b": fb + "\n" + _sigline(ORIGIN, log, fb),
+        "forked_checkpoint": {"name": "forked_checkpoint", "note_a": ok, "note_b": fb + "\n" + _sigline(ORIGIN,
+                                                                                                        log, fb),
                               "want_step": "4.8"},
     }
 

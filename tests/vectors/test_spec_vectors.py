@@ -60,7 +60,8 @@ CONS = PROOFS["consistency"]
 
 @pytest.mark.parametrize("case", INCL, ids=[c["name"] for c in INCL])
 def test_inclusion_vector(case: dict[str, Any]) -> None:
-    args = (case["index"], case["size"], bytes.fromhex(case["leaf_hash"]), _h(case["proof"]), bytes.fromhex(case["root"]))
+    args = (case["index"], case["size"], bytes.fromhex(case["leaf_hash"]), _h(case["proof"]),
+            bytes.fromhex(case["root"]))
     if case["want_step"] is None:
         merkle.verify_inclusion(*args)
     else:

@@ -256,7 +256,7 @@ class World:
     def review(self, insp: Inspection, *, at: datetime, reviewer: str = "r1", draft_hash: str = "b" * 64,
                result: str = "pass", **kw: Any) -> None:
         insp.give_legal_review(reviewer=reviewer, draft_hash=draft_hash, result=result,
-                               checklist=kw.pop("checklist", {p: "ok" for p in REVIEW_POINTS}),
+                               checklist=kw.pop("checklist", dict.fromkeys(REVIEW_POINTS, "ok")),
                                first_time=kw.pop("first_time", False), legal_qualification=True, at=at, **kw)
 
     def decide(self, insp: Inspection, *, at: datetime, **kw: Any) -> None:

@@ -3,11 +3,7 @@ R45/R46/R50 service, R48/R49 publication, R51 withdrawal, R52 correction."""
 
 from __future__ import annotations
 
-from domain.base import content_hash
-from domain.errors import CalendarUnavailable
-from domain.inspection import REVIEW_POINTS, Inspection
-from domain.services import resolve_benchmark
-
+import pytest
 from enforcement_world import (
     HEAD,
     PUBLIC_DOC,
@@ -18,7 +14,10 @@ from enforcement_world import (
     assert_refused,
 )
 
-import pytest
+from domain.base import content_hash
+from domain.errors import CalendarUnavailable
+from domain.inspection import REVIEW_POINTS, Inspection
+from domain.services import resolve_benchmark
 
 
 def test_filing_a_case_records_the_90_natural_day_deadline_with_its_calendar(world: World) -> None:
@@ -49,7 +48,7 @@ def test_a_reviewer_who_is_an_investigator_is_refused(world: World) -> None:
 
 def test_a_review_missing_a_checklist_point_is_refused(world: World) -> None:
     insp = world.given("educated")
-    partial = {p: "ok" for p in REVIEW_POINTS[:-1]}
+    partial = dict.fromkeys(REVIEW_POINTS[:-1], "ok")
     assert_refused("E_REVIEW_INCOMPLETE", lambda: world.review(insp, at=T("2025-09-20 09:00"), checklist=partial),
                    insp)
 
@@ -57,7 +56,7 @@ def test_a_review_missing_a_checklist_point_is_refused(world: World) -> None:
 def test_a_first_time_reviewer_without_qualification_is_refused(world: World) -> None:
     insp = world.given("educated")
     assert_refused("E_REVIEWER_UNQUALIFIED", lambda: insp.give_legal_review(
-        reviewer="r2", draft_hash="b" * 64, result="pass", checklist={p: "ok" for p in REVIEW_POINTS},
+        reviewer="r2", draft_hash="b" * 64, result="pass", checklist=dict.fromkeys(REVIEW_POINTS, "ok"),
         first_time=True, legal_qualification=False, at=T("2025-09-20 09:00")), insp)
 
 
@@ -107,7 +106,8 @@ def test_no_penalty_without_education_is_refused(world: World) -> None:
     insp.record_education(summary="教育", at=T("2025-09-26 10:00"), actor="p1")
     world.decide(insp, at=T("2025-09-26 10:00"), outcome="no_penalty_minor", penalty_kinds=[], fine_fen=0,
                  benchmark=None)
-    assert insp.decision["publishable"] is False and insp.decision["publication_due"] is None
+    assert insp.decision["publishable"] is False
+    assert insp.decision["publication_due"] is None
 
 
 def test_penalising_a_no_penalty_listed_first_violation_needs_a_justification_and_is_flagged(world: World) -> None:
@@ -204,11 +204,13 @@ def test_publication_before_service_is_refused(world: World) -> None:
 
 
 def test_publication_records_the_redaction_map_and_never_public_fields(world: World) -> None:
-    insp = world.given("published", )
+    insp = world.given("published" )
     event = world.history[-1]
     assert isinstance(event, Inspection.Published)
-    assert "cf_fr_zjhm" not in event.content and event.redaction_map == {"cf_fr_zjhm": "personal information (OGI art. 15)"}
-    assert event.content_hash == content_hash(PUBLIC_DOC) and event.flags == ()
+    assert "cf_fr_zjhm" not in event.content
+    assert event.redaction_map == {"cf_fr_zjhm": "personal information (OGI art. 15)"}
+    assert event.content_hash == content_hash(PUBLIC_DOC)
+    assert event.flags == ()
     assert insp.publication["status"] == "published"
 
 
@@ -279,7 +281,8 @@ def test_a_changed_decision_is_withdrawn_then_served_and_published_again(world: 
     insp = world.given("published")
     insp.alter_decision(kind="changed", reason="变更罚款数额", basis_ref="变更决定-1", at=T("2025-09-30 10:00"),
                         actor=HEAD, calendar=world.cal, new_draft_hash="c" * 64)
-    assert insp.decision["version"] == 2 and insp.decision["publication_due"]["due"] == "2025-10-16"
+    assert insp.decision["version"] == 2
+    assert insp.decision["publication_due"]["due"] == "2025-10-16"
     insp.collect_events()
     assert_refused("E_OUT_OF_ORDER", lambda: world.publish(insp, at=T("2025-10-09 10:00")), insp)
     insp.withdraw_publication(reason_text="决定已变更", at=T("2025-10-09 10:00"), actor="p")
@@ -309,12 +312,14 @@ def test_a_correction_supersedes_the_published_content_by_a_new_event(world: Wor
                              content_hash=content_hash(public), redaction_reviewer="r1", at=T("2025-09-30 10:00"),
                              actor="publisher")
     event = insp.pending_events[-1]
-    assert isinstance(event, Inspection.PublicationCorrected) and event.supersedes_seq == world.history[-1].originator_version
+    assert isinstance(event, Inspection.PublicationCorrected)
+    assert event.supersedes_seq == world.history[-1].originator_version
     assert insp.publication["content_hash"] == content_hash(public)
 
 
 def test_a_correction_of_nothing_published_is_refused(world: World) -> None:
     insp = world.given("served")
     assert_refused("E_OUT_OF_ORDER", lambda: insp.correct_publication(
-        reason="r", served_document=SERVED_DOC, redaction_map={"cf_fr_zjhm": "pi"}, content_hash=content_hash(PUBLIC_DOC),
+        reason="r", served_document=SERVED_DOC, redaction_map={"cf_fr_zjhm": "pi"},
+        content_hash=content_hash(PUBLIC_DOC),
         redaction_reviewer="r1", at=T("2025-09-30 10:00"), actor="p"), insp)

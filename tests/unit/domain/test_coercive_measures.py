@@ -49,8 +49,10 @@ def test_a_seizure_with_every_statutory_step_records_its_30_day_term(world: Worl
     insp = world.given("shown")
     cm = CoerciveMeasure.take(inspection=insp, **params(world))
     (event,) = cm.pending_events
-    assert event.TYPE == "coercive.measure_taken.v1" and event.officers == ("C1", "C2")
-    assert event.term_due["due"] == "2025-10-09" and event.term_due["unit"] == "natural_days"
+    assert event.TYPE == "coercive.measure_taken.v1"
+    assert event.officers == ("C1", "C2")
+    assert event.term_due["due"] == "2025-10-09"
+    assert event.term_due["unit"] == "natural_days"
     assert event.approval == {"approver": HEAD, "approver_role": "agency_head"}
 
 

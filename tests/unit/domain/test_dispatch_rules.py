@@ -32,13 +32,16 @@ def test_a_routine_on_site_dispatch_records_lists_officers_and_frequency(world: 
     assert isinstance(event, Inspection.Dispatched)
     assert event.actor == "dispatcher"
     row = event.assignments[0]
-    assert row["item_list"]["version"] == 1 and row["item_list"]["content_hash"].startswith("sha256:")
+    assert row["item_list"]["version"] == 1
+    assert row["item_list"]["content_hash"].startswith("sha256:")
     assert row["plan"]["kind"] == "annual_plan"
-    assert row["frequency"]["ytd_before"] == 0 and row["frequency"]["cap"] == 2
+    assert row["frequency"]["ytd_before"] == 0
+    assert row["frequency"]["cap"] == 2
     assert [o["cert_no"] for o in row["officers"]] == ["C1", "C2"]
     assert insp.id == Inspection.id_for(AGENCY, "T-1")
     (ey,) = res.enterprise_years
-    assert ey.id == EnterpriseYear.id_for(ENT, AGENCY, 2025) and ey.ytd == 1
+    assert ey.id == EnterpriseYear.id_for(ENT, AGENCY, 2025)
+    assert ey.ytd == 1
 
 
 def test_dispatch_is_flagged_when_it_reaches_the_yearly_cap(world: World) -> None:
@@ -46,7 +49,8 @@ def test_dispatch_is_flagged_when_it_reaches_the_yearly_cap(world: World) -> Non
     res = world.dispatch(task_no="T-2", at=T("2025-09-02 09:00"), collect=False)
     assert "W_FREQUENCY_AT_CAP" in res.inspection.pending_events[0].flags
     counted = res.enterprise_years[0].pending_events[-1]
-    assert counted.flags == ("W_FREQUENCY_AT_CAP",) and counted.ytd_before == 1
+    assert counted.flags == ("W_FREQUENCY_AT_CAP",)
+    assert counted.ytd_before == 1
 
 
 def test_dispatch_is_refused_when_yearly_cap_reached(world: World) -> None:
@@ -85,7 +89,8 @@ def test_a_joint_dispatch_carries_each_agencys_items_officers_and_counter(world:
                                                                             officers=("D1", "D2"))], collect=False)
     rows = res.inspection.pending_events[0].assignments
     assert [r["agency_code"] for r in rows] == [AGENCY, AGENCY2]
-    assert rows[1]["item_codes"] == ["E1"] and rows[1]["categories"] == ["env"]
+    assert rows[1]["item_codes"] == ["E1"]
+    assert rows[1]["categories"] == ["env"]
     assert {ey.agency_code for ey in res.enterprise_years} == {AGENCY, AGENCY2}
     insp = res.inspection
     approve_dispatch(insp, world.agency, approver=HEAD, at=T("2025-09-01 09:30"))
@@ -153,7 +158,8 @@ def test_a_special_inspection_filed_after_the_dispatch_instant_is_refused(world:
 def test_a_special_inspection_with_assessment_approval_and_filing_records_their_refs(world: World) -> None:
     res = world.dispatch(inspection_type="special", special_campaign=world.campaign(), collect=False)
     sa = res.inspection.pending_events[0].special_approval
-    assert sa["justice_filing_receipt"] == "司法备-1" and sa["approver_role"] == "subject_head"
+    assert sa["justice_filing_receipt"] == "司法备-1"
+    assert sa["approver_role"] == "subject_head"
     assert sa["campaign_ref"] == f"{AGENCY}/ZX-1"
 
 
@@ -189,20 +195,22 @@ def test_double_random_items_need_the_random_draw(world: World) -> None:
 def test_an_on_site_check_of_an_offsite_capable_item_is_flagged(world: World) -> None:
     res = world.dispatch(assignments=[world.assignment(items=("I2",))], mode_reason="需现场核验", collect=False)
     ev = res.inspection.pending_events[0]
-    assert "W_MERGE_OR_OFFSITE_POSSIBLE" in ev.flags and ev.flag_reason == "需现场核验"
+    assert "W_MERGE_OR_OFFSITE_POSSIBLE" in ev.flags
+    assert ev.flag_reason == "需现场核验"
 
 
 def test_an_enterprise_outside_the_jurisdiction_needs_an_assistance_request(world: World) -> None:
     far = Enterprise.register(uscc=ENT2, name="外地企业", sector="food", admin_division="230500", risk_class="B",
                               positive_list=False, at=T("2025-01-02 09:00"), actor=REG)
     assert_refused("E_OUT_OF_JURISDICTION", lambda: world.dispatch(enterprise=far))
-    world.dispatch(enterprise=far, assignments=[world.assignment(assistance_request_ref="协助函-1", enterprise_year=None)])
+    world.dispatch(enterprise=far, assignments=[world.assignment(assistance_request_ref="协助函-1",
+                                                                 enterprise_year=None)])
 
 
 def test_a_routine_on_site_check_of_a_positive_list_enterprise_is_refused(world: World) -> None:
     world.enterprise.set_positive_list(on_list=True, effective_at=T("2025-08-01 00:00"), reason="正面清单",
                                        at=T("2025-08-01 09:00"), actor=REG)
-    assert_refused("E_POSITIVE_LIST", lambda: world.dispatch())
+    assert_refused("E_POSITIVE_LIST", lambda: world.dispatch())  # noqa: PLW0108 - the call is made inside assert_refused
     world.dispatch(mode="off_site")
     world.dispatch(task_no="T-2", inspection_type="case", at=T("2025-09-02 09:00"))  # complaint-driven: allowed
 
@@ -237,7 +245,7 @@ def test_a_dispatch_with_another_agencys_officer_is_refused(world: World) -> Non
 def test_a_dispatch_by_a_suspended_subject_is_refused(world: World) -> None:
     world.agency.change_status(status="suspended", effective_at=T("2025-08-01 00:00"), reason="r",
                                at=T("2025-08-01 09:00"), actor=REG)
-    assert_refused("E_SUBJECT_NOT_QUALIFIED", lambda: world.dispatch())
+    assert_refused("E_SUBJECT_NOT_QUALIFIED", lambda: world.dispatch())  # noqa: PLW0108 - the call is made inside assert_refused
 
 
 def test_a_dispatch_without_a_published_cap_fails_closed(world: World) -> None:

@@ -37,9 +37,10 @@ def _check_value(value: object) -> None:
 def test_every_event_class_has_a_unique_versioned_wire_name() -> None:
     assert len(EVENT_TYPES) == len(set(EVENT_TYPES.values())) == len(WIRE_NAMES)
     for name, cls in EVENT_TYPES.items():
-        assert cls.TYPE == name
+        assert name == cls.TYPE
         prefix, _, version = name.rpartition(".")
-        assert version.startswith("v") and version[1:].isdigit()
+        assert version.startswith("v")
+        assert version[1:].isdigit()
         kind = {"reference": "reference_list"}.get(prefix.split(".")[0], prefix.split(".")[0])
         assert kind in AGGREGATE_TYPES, f"{name}: {kind!r} is not an aggregate wire name"
         assert cls.__qualname__.split(".")[0] == AGGREGATE_TYPES[kind].__name__, name
@@ -71,9 +72,9 @@ def test_each_event_can_be_constructed_from_its_fields(name: str) -> None:
     kwargs: dict[str, object] = {}
     for f in dataclasses.fields(cls):
         kwargs[f.name] = {"originator_id": uuid4(), "originator_version": 1, "timestamp": T("2025-01-01 00:00"),
-                          "originator_topic": "x:y"}.get(f.name, None)
+                          "originator_topic": "x:y"}.get(f.name)
     event = cls(**kwargs)
-    assert event.TYPE == name
+    assert name == event.TYPE
 
 
 def test_a_full_lifecycle_has_primitive_values_actors_and_timestamps_from_at(world: World) -> None:
@@ -86,10 +87,12 @@ def test_a_full_lifecycle_has_primitive_values_actors_and_timestamps_from_at(wor
                 continue
             _check_value(getattr(e, f.name))
         assert e.actor
-        assert isinstance(e.timestamp, datetime) and e.timestamp.tzinfo is not None
+        assert isinstance(e.timestamp, datetime)
+        assert e.timestamp.tzinfo is not None
     assert events[0].timestamp == T("2025-09-01 09:00")
     rebuilt = replay(events)
-    assert isinstance(rebuilt, Inspection) and rebuilt == insp
+    assert isinstance(rebuilt, Inspection)
+    assert rebuilt == insp
 
 
 def test_replay_from_list_valued_events_reproduces_the_same_state(world: World) -> None:

@@ -102,7 +102,8 @@ def preserved(world: World) -> Inspection:
 def test_preservation_records_its_7_working_day_deadline_across_national_day(world: World) -> None:
     insp = preserved(world)
     event = insp.pending_events[-1]
-    assert event.decision_due["due"] == "2025-10-13" and event.warn_on == "2025-10-11"
+    assert event.decision_due["due"] == "2025-10-13"
+    assert event.warn_on == "2025-10-11"
 
 
 def test_a_preservation_decided_after_7_working_days_is_appended_and_flagged(world: World) -> None:

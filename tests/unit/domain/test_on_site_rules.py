@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import hashlib
 
+from enforcement_world import ENT, SECRET, H, T, World, assert_refused
+
 from domain.base import feedback_token
 from domain.inspection import Inspection
-
-from enforcement_world import ENT, H, SECRET, T, World, assert_refused
 
 SCAN = {"code_id": "QR-1", "uscc": ENT, "scanned_at": 1}
 
@@ -22,13 +22,14 @@ def test_arrival_before_the_heads_approval_is_refused(world: World) -> None:
 def test_an_emergency_arrival_before_approval_is_appended_and_late_approval_flagged(world: World) -> None:
     insp = world.given("dispatched", emergency=True)
     insp.arrive(scan=None, location="x", at=T("2025-09-01 10:00"), actor="p1")
-    from domain.services import approve_dispatch
-
     from enforcement_world import HEAD
+
+    from domain.services import approve_dispatch
 
     approve_dispatch(insp, world.agency, approver=HEAD, at=T("2025-09-03 10:00"))
     approved = insp.pending_events[-1]
-    assert approved.retroactive and approved.flags == ("V_APPROVAL_NOT_REGULARISED",)
+    assert approved.retroactive
+    assert approved.flags == ("V_APPROVAL_NOT_REGULARISED",)
 
 
 def test_an_off_site_inspection_that_gets_an_arrival_is_refused(world: World) -> None:
@@ -182,7 +183,8 @@ def test_the_result_notice_carries_a_deterministic_feedback_qr(world: World) -> 
     assert token == feedback_token(insp.id, SECRET)
     event = insp.pending_events[-1]
     assert event.qr_id == hashlib.sha256(token.encode()).hexdigest()[:32]
-    assert token not in repr(event) and event.flags == ()
+    assert token not in repr(event)
+    assert event.flags == ()
 
 
 def test_a_late_result_notice_is_appended_and_flagged(world: World) -> None:
@@ -222,5 +224,6 @@ def test_evidence_after_the_decision_is_appended_flagged_and_cannot_support_it(w
     insp = world.given("decided")
     world.log(insp, "EV-LATE", at=T("2025-09-27 10:00"), source="on_site")
     event = insp.pending_events[-1]
-    assert isinstance(event, Inspection.EvidenceLogged) and event.post_decision
+    assert isinstance(event, Inspection.EvidenceLogged)
+    assert event.post_decision
     assert "EV-LATE" not in insp.decision["evidence_refs"]

@@ -206,7 +206,8 @@ def test_a_late_hearing_request_is_recorded_as_late_and_does_not_block(world: Wo
     insp = noticed(world, hearing_right=True, penalty_kinds=["责令停产停业"], fine_fen=0)
     insp.request_hearing(request_ref="迟到的申请", at=T("2025-09-18 09:00"), actor="party")
     event = insp.pending_events[-1]
-    assert event.late and event.flags == ("W_HEARING_REQUEST_LATE",)
+    assert event.late
+    assert event.flags == ("W_HEARING_REQUEST_LATE",)
     insp.collect_events()
     reviewed(world, insp, at="2025-09-19 09:00")
     world.decide(insp, at=T("2025-09-22 10:00"), penalty_kinds=["责令停产停业"], fine_fen=0)
@@ -261,7 +262,8 @@ def test_a_major_case_decided_after_the_discussion_of_its_draft_is_accepted(worl
 def test_an_approved_extension_moves_the_decision_due_date(world: World) -> None:
     insp = world.given("noticed")
     insp.approve_decision_extension(agency=world.agency.state_as_of(T("2025-11-20 09:00")), approver=HEAD,
-                                    basis="案情复杂，《市场监督管理行政处罚程序规定》第六十四条", at=T("2025-11-20 09:00"),
+                                    basis="案情复杂，《市场监督管理行政处罚程序规定》第六十四条",
+                                    at=T("2025-11-20 09:00"),
                                     calendar=world.cal)
     assert insp.case["decision_due"]["due"] == "2026-01-04"  # 2026-01-01 is a holiday
     insp.collect_events()
@@ -344,7 +346,8 @@ def test_a_penalty_without_recorded_violation_facts_is_refused(world: World) -> 
 def test_the_same_violation_cannot_be_fined_twice(world: World) -> None:
     first = world.given("reviewed")
     register = decide_case(first, None, at=T("2025-09-26 10:00"), **penalty_params(world, T("2025-09-26 10:00")))
-    assert register is not None and register.id == FineRegister.id_for(ENT, FINGERPRINT)
+    assert register is not None
+    assert register.id == FineRegister.id_for(ENT, FINGERPRINT)
     register.collect_events()
     second = world.given("reviewed", task_no="T-2")
     assert_refused("E_DOUBLE_FINE", lambda: decide_case(second, register, at=T("2025-09-27 10:00"),
@@ -360,7 +363,8 @@ def test_a_revoked_fine_releases_the_violation(world: World) -> None:
     register.collect_events()
     released = alter_decision(first, register, kind="revoked", reason="复议撤销", basis_ref="复-1",
                               at=T("2025-09-27 09:00"), actor=HEAD, calendar=world.cal)
-    assert released is register and register.fines == {}
+    assert released is register
+    assert register.fines == {}
     second = world.given("reviewed", task_no="T-2")
     decide_case(second, register, at=T("2025-09-28 10:00"), **penalty_params(world, T("2025-09-28 10:00")))
 
@@ -397,8 +401,10 @@ def test_the_decision_document_is_recorded_with_its_hash_and_seal(world: World) 
     insp = reviewed(world, world.given("noticed"))
     world.decide(insp, at=T("2025-09-26 10:00"))
     doc_event = next(e for e in insp.pending_events if isinstance(e, Inspection.DecisionDocumentIssued))
-    assert doc_event.seal_ref and doc_event.document_hash.startswith("sha256:")
-    assert doc_event.violation_fingerprint == FINGERPRINT and doc_event.procedure == "normal"
+    assert doc_event.seal_ref
+    assert doc_event.document_hash.startswith("sha256:")
+    assert doc_event.violation_fingerprint == FINGERPRINT
+    assert doc_event.procedure == "normal"
 
 
 # ------------------------------------------------------------------ R44 simple procedure
@@ -416,7 +422,8 @@ def test_an_on_the_spot_fine_above_3000_yuan_for_an_organisation_is_refused(worl
     assert_refused("E_SIMPLE_PROCEDURE_LIMIT", lambda: world.decide(
         insp, at=T("2025-09-02 11:20"), procedure="simple", form_serial="No.0001", fine_fen=300_001), insp)
     world.decide(insp, at=T("2025-09-02 11:20"), procedure="simple", form_serial="No.0001", fine_fen=300_000)
-    assert insp.decision["procedure"] == "simple" and not insp.decision["publishable"]
+    assert insp.decision["procedure"] == "simple"
+    assert not insp.decision["publishable"]
 
 
 def test_an_on_the_spot_fine_above_200_yuan_for_a_natural_person_is_refused(world: World) -> None:
@@ -458,7 +465,7 @@ def test_an_off_site_inspection_cannot_decide_on_the_spot(world: World) -> None:
 
 def served(world: World) -> Inspection:
     insp = world.given("served")  # served Fri 2025-09-26; 15 days → Sat 2025-10-11 (an adjusted workday)
-    return insp
+    return insp  # noqa: RET504 - names what the helper builds
 
 
 def test_a_fine_paid_on_time_has_no_surcharge(world: World) -> None:
@@ -466,7 +473,9 @@ def test_a_fine_paid_on_time_has_no_surcharge(world: World) -> None:
     insp.record_payment(amount_fen=200_000, surcharge_fen=0, receipt_ref="银行回单-1", at=T("2025-10-11 15:00"),
                         actor="bank", calendar=world.cal)
     event = insp.pending_events[-1]
-    assert event.payment_due["due"] == "2025-10-11" and event.days_late == 0 and event.flags == ()
+    assert event.payment_due["due"] == "2025-10-11"
+    assert event.days_late == 0
+    assert event.flags == ()
 
 
 def test_a_late_payment_carries_3_percent_per_day(world: World) -> None:

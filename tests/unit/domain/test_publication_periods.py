@@ -39,7 +39,8 @@ def test_from_2026_04_01_a_serious_entry_is_published_one_to_three_years(world: 
     period = compute_publication_period(regime="penalty_118", decided_on=date(2026, 4, 1),
                                         published_on=date(2026, 4, 3), penalty_kinds=("罚款",), fine_fen=1,
                                         category="serious")
-    assert period.public_until == date(2029, 4, 1) and period.repair_min_until == date(2027, 4, 1)
+    assert period.public_until == date(2029, 4, 1)
+    assert period.repair_min_until == date(2027, 4, 1)
     with pytest.raises(RuleViolation) as info:
         compute_publication_period(regime="penalty_118", decided_on=date(2026, 4, 1), published_on=date(2026, 4, 3),
                                    penalty_kinds=("罚款",), fine_fen=1, category="serious", period_months=6)
@@ -54,7 +55,8 @@ def test_under_the_2026_rules_a_minor_violation_is_not_published_unless_necessar
     period = compute_publication_period(regime="penalty_118", decided_on=date(2026, 4, 1),
                                         published_on=date(2026, 4, 3), penalty_kinds=("罚款",), fine_fen=1,
                                         category="minor", necessity_reason="涉及公共安全")
-    assert period.period_months == 3 and period.public_until == date(2026, 7, 1)
+    assert period.period_months == 3
+    assert period.public_until == date(2026, 7, 1)
 
 
 def test_samr_periods_run_from_publication_three_months_for_low_fines_three_years_otherwise() -> None:
@@ -76,10 +78,12 @@ def test_an_entry_is_hidden_after_public_until_and_its_expiry_is_recorded(world:
     insp = world.given("served")
     world.publish(insp, at=T("2025-09-29 10:00"), credit_category="general", period_months=3)
     insp.collect_events()
-    assert insp.publication_visible_on(date(2025, 12, 26)) and not insp.publication_visible_on(date(2025, 12, 27))
+    assert insp.publication_visible_on(date(2025, 12, 26))
+    assert not insp.publication_visible_on(date(2025, 12, 27))
     assert_refused("E_OUT_OF_ORDER", lambda: insp.expire_publication(at=T("2025-12-26 23:00"), actor="sys"), insp)
     insp.expire_publication(at=T("2025-12-27 00:01"), actor="sys")
-    assert insp.publication["status"] == "expired" and not insp.publication_visible_on(date(2025, 12, 27))
+    assert insp.publication["status"] == "expired"
+    assert not insp.publication_visible_on(date(2025, 12, 27))
 
 
 def test_a_period_outside_the_regime_range_is_refused(world: World) -> None:
@@ -113,7 +117,8 @@ def test_credit_repair_after_the_minimum_period_with_all_conditions_removes_the_
     insp = published(world)
     insp.approve_credit_repair(conditions=ALL_MET, application_ref="修复申请-1", approver="信用科",
                                at=T("2025-12-26 09:00"))
-    assert insp.publication["status"] == "repaired" and not insp.publication_visible_on(date(2025, 12, 26))
+    assert insp.publication["status"] == "repaired"
+    assert not insp.publication_visible_on(date(2025, 12, 26))
 
 
 def test_credit_repair_with_an_unmet_condition_is_refused(world: World) -> None:
@@ -152,7 +157,9 @@ def test_annual_statistics_by_31_january_are_on_time(world: World) -> None:
     world.agency.publish_annual_statistics(year=2025, statistics={"inspections": 120, "penalties": 9},
                                            replay_hash="a" * 64, at=T("2026-01-31 18:00"), actor="stat")
     event = world.agency.pending_events[-1]
-    assert event.due == "2026-01-31" and event.flags == () and event.content_hash.startswith("sha256:")
+    assert event.due == "2026-01-31"
+    assert event.flags == ()
+    assert event.content_hash.startswith("sha256:")
 
 
 def test_annual_statistics_after_31_january_are_appended_and_flagged(world: World) -> None:

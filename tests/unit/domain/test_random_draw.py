@@ -54,9 +54,13 @@ def test_a_performed_draw_records_pool_hash_seed_and_selection_for_auditors() ->
     selected = draw.perform(pool_hash=compute_pool_hash(POOL), seed=SEED, count=3, at=T("2025-08-30 10:00"),
                             actor="dispatcher")
     (event,) = draw.collect_events()
-    assert isinstance(event, RandomDraw.Performed) and event.TYPE == "random_draw.performed.v1"
-    assert event.selected == selected and event.seed == SEED and event.algorithm == ALGORITHM
-    assert len(set(selected)) == 3 and set(selected) <= set(POOL)
+    assert isinstance(event, RandomDraw.Performed)
+    assert event.TYPE == "random_draw.performed.v1"
+    assert event.selected == selected
+    assert event.seed == SEED
+    assert event.algorithm == ALGORITHM
+    assert len(set(selected)) == 3
+    assert set(selected) <= set(POOL)
     verified = draw.verify()
     assert verified.selected == selected
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from enforcement_world import AGENCY, ENT, REG, T, World, assert_refused, replay
 
 from domain.errors import CertificateInvalid, RuleViolation
 from domain.registers import Agency, Enterprise, EnterpriseYear, Officer
-
-from enforcement_world import AGENCY, ENT, REG, T, World, assert_refused, replay
 
 
 def test_ids_are_deterministic_from_natural_keys(world: World) -> None:
@@ -53,10 +52,12 @@ def test_an_entrusted_subject_acts_only_within_its_published_entrustment() -> No
     ent = Agency.register(
         agency_code=AGENCY, name="受委托组织", kind="entrusted_organisation", jurisdiction=["35"],
         at=T("2025-01-02 09:00"), actor=REG,
-        entrustment={"ref": "委托书-1", "published_on": "2025-03-01", "item_codes": ["I1"], "valid_until": "2025-12-31"},
+        entrustment={"ref": "委托书-1", "published_on": "2025-03-01", "item_codes": ["I1"],
+                     "valid_until": "2025-12-31"},
     )
     ent.check_may_inspect(T("2025-09-01 09:00"), ["I1"])
-    for at, items in [(T("2025-09-01 09:00"), ["I2"]), (T("2025-02-01 09:00"), ["I1"]), (T("2026-01-01 09:00"), ["I1"])]:
+    for at, items in [(T("2025-09-01 09:00"), ["I2"]), (T("2025-02-01 09:00"), ["I1"]), (T("2026-01-01 09:00"),
+                                                                                         ["I1"])]:
         with pytest.raises(RuleViolation) as info:
             ent.check_may_inspect(at, items)
         assert info.value.code == "E_ENTRUSTMENT"

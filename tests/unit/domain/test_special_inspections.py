@@ -18,7 +18,8 @@ def test_an_emergency_task_acts_before_approval_and_is_approved_within_the_windo
     insp.arrive(scan=None, location="事故现场", at=T("2025-09-01 09:20"), actor="p1")
     approve_dispatch(insp, world.agency, approver=HEAD, at=T("2025-09-01 20:00"))
     approved = insp.pending_events[-1]
-    assert approved.retroactive and approved.flags == ()
+    assert approved.retroactive
+    assert approved.flags == ()
 
 
 def test_an_emergency_task_never_approved_is_recorded_overdue_after_24_hours(world: World) -> None:
@@ -81,7 +82,7 @@ def test_a_joint_dispatch_needs_each_agency_within_its_jurisdiction_or_an_assist
 def test_a_positive_list_enterprise_gets_off_site_and_complaint_driven_checks_only(world: World) -> None:
     world.enterprise.set_positive_list(on_list=True, effective_at=T("2025-08-01 00:00"), reason="正面清单",
                                        at=T("2025-08-01 09:00"), actor=REG)
-    assert_refused("E_POSITIVE_LIST", lambda: world.dispatch())
+    assert_refused("E_POSITIVE_LIST", lambda: world.dispatch())  # noqa: PLW0108 - the call is made inside assert_refused
     world.dispatch(task_no="T-OFF", mode="off_site")
     world.dispatch(task_no="T-CASE", inspection_type="case", at=T("2025-09-02 09:00"))
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from enforcement_world import T, assert_refused
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.errors import UsccInvalid
 from domain.registers import Enterprise
 from domain.uscc import CHARSET, is_valid_uscc, make_uscc, uscc_check_char, validate_uscc
-
-from enforcement_world import T, assert_refused
 
 
 def test_the_standards_worked_example_computes_check_character_3() -> None:
@@ -30,8 +29,8 @@ def test_rulebook_valid_codes_are_accepted(code: str) -> None:
         ("91310115MA1H8R7C6D", "check_digit"),  # the blog's invalid "example"
         ("91350100M000100Y44", "check_digit"),
         ("91350100m000100Y43", "lowercase"),
-        ("９1350100M000100Y43", "fullwidth"),
-        ("91350100Ｍ000100Y43", "fullwidth"),
+        ("９1350100M000100Y43", "fullwidth"),  # noqa: RUF001 - fullwidth input is the case under test
+        ("91350100Ｍ000100Y43", "fullwidth"),  # noqa: RUF001 - fullwidth input is the case under test
         ("91350100M000100Y4", "length"),
         ("91350100M000100Y433", "length"),
         (" 91350100M000100Y43", "whitespace"),

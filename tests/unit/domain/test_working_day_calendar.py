@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
+from enforcement_world import FakeCalendar
 
 from domain.calendar import (
     HolidayCalendar,
@@ -18,8 +19,6 @@ from domain.calendar import (
 )
 from domain.errors import CalendarUnavailable, UsageError
 from ledger.holidays import ChineseCalendar
-
-from enforcement_world import FakeCalendar
 
 CAL = ChineseCalendar()
 
@@ -85,14 +84,14 @@ def test_the_adapter_and_the_fake_satisfy_the_calendar_port() -> None:
 
 
 def test_legal_day_is_the_date_in_shanghai_not_utc() -> None:
-    at = datetime(2025, 6, 30, 16, 0, tzinfo=timezone.utc)  # 2025-07-01 00:00 in Shanghai
+    at = datetime(2025, 6, 30, 16, 0, tzinfo=UTC)  # 2025-07-01 00:00 in Shanghai
     assert legal_day(at) == date(2025, 7, 1)
 
 
 def test_an_act_on_the_due_day_is_in_time_and_the_next_day_is_late() -> None:
     rec = {"due": "2025-10-13"}
-    assert not is_after_deadline(rec, datetime(2025, 10, 13, 15, 59, tzinfo=timezone.utc))
-    assert is_after_deadline(rec, datetime(2025, 10, 13, 16, 0, tzinfo=timezone.utc))
+    assert not is_after_deadline(rec, datetime(2025, 10, 13, 15, 59, tzinfo=UTC))
+    assert is_after_deadline(rec, datetime(2025, 10, 13, 16, 0, tzinfo=UTC))
 
 
 def test_naive_datetimes_are_a_usage_error() -> None:

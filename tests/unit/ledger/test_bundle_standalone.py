@@ -31,7 +31,7 @@ def imports_of(path: Path) -> set[str]:
 
 
 def allowed(module: str) -> bool:
-    top = module.split(".")[0]
+    top = module.split(".", maxsplit=1)[0]
     if top in sys.stdlib_module_names or top in THIRD_PARTY or module == "__future__":
         return True
     return module == "ledger" or (top == "ledger" and module.split(".")[1] in PURE)

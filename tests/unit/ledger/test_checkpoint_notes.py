@@ -53,7 +53,7 @@ def test_key_id_and_signature_match_go_sumdb_note_example() -> None:
     assert v.to_vkey() == GO_VKEY
     parsed = cp.parse_note(GO_NOTE)
     assert cp.Note(parsed.body, (cp.sign_note(parsed.body, "PeterNeumann", key),)).text() == GO_NOTE
-    assert cp._verified_names(parsed, [v], "4.6") == ["PeterNeumann"]  # noqa: SLF001
+    assert cp._verified_names(parsed, [v], "4.6") == ["PeterNeumann"]
 
 
 # --- happy paths ------------------------------------------------------------------------------
@@ -198,7 +198,8 @@ def test_bad_signature_by_known_key_rejects_even_with_another_good_one() -> None
 
 def test_wrong_origin_is_refused() -> None:
     with pytest.raises(CheckpointError) as e:
-        cp.verify_checkpoint(note_at(4, origin="other.test/log"), [cp.NoteVerifier.from_signing_key("other.test/log", LOG)],
+        cp.verify_checkpoint(note_at(4, origin="other.test/log"),
+                             [cp.NoteVerifier.from_signing_key("other.test/log", LOG)],
                              origin=ORIGIN)
     assert e.value.step == "4.5"
 
@@ -206,7 +207,8 @@ def test_wrong_origin_is_refused() -> None:
 def test_too_many_signatures_is_refused() -> None:
     note = GOOD
     for i in range(64):
-        note = cp.add_cosignature(note, f"w{i}.test", SigningKey(bytes([i + 20]) * 32), limits=Limits(max_note_signatures=100))
+        note = cp.add_cosignature(note, f"w{i}.test", SigningKey(bytes([i + 20]) * 32),
+                                  limits=Limits(max_note_signatures=100))
     with pytest.raises(CheckpointError) as e:
         cp.verify_checkpoint(note, [LOG_V])
     assert e.value.step == "4.3"

@@ -80,7 +80,7 @@ def test_signature_under_another_context_does_not_verify() -> None:
     lambda m: m.__setitem__("body", []),
 ], ids=["missing_field", "extra_field", "unknown_version", "n_zero", "short_key", "body_not_map"])
 def test_malformed_envelopes_are_refused(mutate: Any) -> None:
-    from ledger.encoding import encode  # noqa: PLC0415
+    from ledger.encoding import encode
 
     m = entry_of(VECS[0]).to_map()
     mutate(m)
@@ -90,7 +90,7 @@ def test_malformed_envelopes_are_refused(mutate: Any) -> None:
 
 
 def test_record_layout_round_trips_and_refuses_other_shapes() -> None:
-    from ledger.encoding import encode  # noqa: PLC0415
+    from ledger.encoding import encode
 
     for size in (10, 300, 70000):
         entry = bytes(range(256)) * (size // 256) + bytes(size % 256)
@@ -116,7 +116,7 @@ def test_record_layout_round_trips_and_refuses_other_shapes() -> None:
 @given(entry=st.binary(max_size=70_000), sig=st.binary(min_size=64, max_size=64))
 @settings(max_examples=60, deadline=None)
 def test_record_written_by_layout_is_the_canonical_map_and_reads_back(entry: bytes, sig: bytes) -> None:
-    from ledger import encoding  # noqa: PLC0415
+    from ledger import encoding
 
     rec = encode_record(entry, sig)
     assert rec == encoding.encode({"entry": entry, "sig": sig})

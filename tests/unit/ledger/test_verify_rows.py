@@ -130,7 +130,8 @@ def _hash_of(state: bytes) -> bytes:
 
 
 BASE = ledger(4, 5)
-KINDS = ["flip", "delete", "swap", "duplicate", "revoked", "expired", "early", "wrong_actor", "wrong_case", "bad_prev", "renumber"]
+KINDS = ["flip", "delete", "swap", "duplicate", "revoked", "expired", "early", "wrong_actor", "wrong_case",
+         "bad_prev", "renumber"]
 
 
 def test_an_intact_ledger_passes_both() -> None:
@@ -147,4 +148,5 @@ def test_fast_loop_names_the_same_first_failure_as_the_steps(kinds: list[tuple[s
     got, want = check_cases(rows, ring()), reference(rows, ring())
     assert got == want
     if rows != BASE and want[2] is not None:
-        assert got[2] is not None and got[2].step.startswith("1.")
+        assert got[2] is not None
+        assert got[2].step.startswith("1.")

@@ -90,7 +90,7 @@ def to_decision(app: Any, task_no: str = "T-1", day: str = "2025-09-") -> Any:
     app.waive_rights(inspection_id=iid, rights=["statement"], waiver_ref="声明-" + task_no,
                      at=T(day + "11 09:00"), actor="p1")
     app.give_legal_review(inspection_id=iid, reviewer="r1", draft_hash=DRAFT, result="pass",
-                          checklist={p: "ok" for p in REVIEW_POINTS}, first_time=False, legal_qualification=True,
+                          checklist=dict.fromkeys(REVIEW_POINTS, "ok"), first_time=False, legal_qualification=True,
                           at=T(day + "20 09:00"))
     decide_penalty(app, iid, "罚" + task_no, T(day + "26 10:00"))
     app.serve_decision(inspection_id=iid, method="direct", documents=["行政处罚决定书"],
