@@ -15,7 +15,7 @@ hashing, signing, chain, keys, merkle, checkpoint, errors, limits). Usage::
     python -m ledger.bundle BUNDLE --trust KEYFILE [--json]
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 - ledger.errors on two lines (see pyproject: bundle.py)
 
 import argparse
 import base64
@@ -29,15 +29,8 @@ from typing import Any
 from ledger import encoding, merkle
 from ledger.chain import Entry, decode_entry, expected_prev
 from ledger.checkpoint import NoteVerifier, VerifiedCheckpoint, parse_trust_file, verify_checkpoint
-from ledger.errors import (
-    ChainBreakError,
-    EncodingError,
-    KeyRegistryError,
-    ProofError,
-    SignatureError,
-    UsageError,
-    VerificationError,
-)
+from ledger.errors import (ChainBreakError, EncodingError, KeyRegistryError, ProofError, SignatureError, UsageError,
+                           VerificationError)
 from ledger.hashing import Digest, entry_hash
 from ledger.keys import KEY_REGISTRY_ID, KeyRing
 from ledger.limits import DEFAULT_LIMITS, Limits
@@ -78,15 +71,12 @@ class BundleReport:
 
     @property
     def ok(self) -> bool:
-        """True when no step failed."""
         return self.failure is None
 
     def passed(self, step: str, detail: str) -> None:
-        """Record that ``step`` passed, with a short detail."""
         self.steps[step] = ("ok", detail)
 
     def as_dict(self) -> dict[str, Any]:
-        """The report as a JSON-ready dict."""
         f = self.failure
         return {
             "ok": self.ok, "case": self.case, "entries": self.entries, "notes": self.notes,
@@ -97,7 +87,6 @@ class BundleReport:
         }
 
     def text(self) -> str:
-        """The report as text, one line per step."""
         lines = ["CaseLedger court bundle verification (docs/spec/05-bundles.md)"]
         lines += [f"  {s:<4} {STEPS[s]:<32} {st:<8} {d}".rstrip() for s, (st, d) in self.steps.items()]
         lines += [f"  note: {n}" for n in self.notes]
@@ -236,8 +225,7 @@ def _check_items(items: list[dict[str, Any]], stream: str, cp: VerifiedCheckpoin
                 pub = ring.check(e.key, e.actor, e.occurred_at).public_key
         except (KeyRegistryError, KeyError, TypeError, ValueError) as err:
             raise VerificationError(f"{s}.4", f"{where}: {err}", expected=f"key valid for {e.actor} at "
-                                    f"{e.occurred_at}", actual=e.key, code=getattr(err, "code",
-                                                                                   "E_KEY_MALFORMED")) from err
+                                    f"{e.occurred_at}", actual=e.key, code=getattr(err, "code", "E_KEY_MALFORMED")) from err  # noqa: E501
         # Step 7.4.5 and 7.5.5: the Ed25519 signature verifies over PAE(entry context, entry hash).
         ehash = entry_hash(rec["entry"])
         if not check_signature(pub, ENTRY_CONTEXT, ehash, rec["sig"]):
@@ -264,8 +252,7 @@ def _check_items(items: list[dict[str, Any]], stream: str, cp: VerifiedCheckpoin
         revoked_at = None if registry else ring.check(e.key, e.actor, e.occurred_at).revoked_at
         if revoked_at is not None and leaf["recorded_at"] >= revoked_at:
             raise VerificationError(f"{s}.8", f"{where}: recorded after its key was revoked at {revoked_at}",
-                                    code="E_KEY_REVOKED", expected=f"recorded_at < {revoked_at}",
-                                    actual=leaf["recorded_at"])
+                                    code="E_KEY_REVOKED", expected=f"recorded_at < {revoked_at}", actual=leaf["recorded_at"])  # noqa: E501
         if registry:
             try:
                 ring.apply(e.type, e.body)
@@ -331,8 +318,7 @@ def _verify(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], limits: Li
     # Step 7.6: the evidence list equals the capture hashes named in the entries' bodies (spec 05 §Evidence).
     evidence, given = evidence_of(entries), b["evidence"]
     if given != evidence:
-        i = next((i for i, (x, y) in enumerate(zip(given, evidence, strict=False)) if x != y), min(len(given),
-                                                                                                   len(evidence)))
+        i = next((i for i, (x, y) in enumerate(zip(given, evidence)) if x != y), min(len(given), len(evidence)))  # noqa: B905 - stops at the shorter on purpose
         raise VerificationError("7.6", f"evidence item {i} does not match the entries", code="E_EVIDENCE",
                                 expected=evidence[i] if i < len(evidence) else "no item",
                                 actual=given[i] if i < len(given) else "no item")
@@ -402,7 +388,6 @@ def run(path: str, trust: str, *, as_json: bool = False, limits: Limits = DEFAUL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ledger.bundle FILE --trust TRUST [--json]``; returns the exit status of ``run``."""
     p = argparse.ArgumentParser(prog="python -m ledger.bundle", description="Verify a CaseLedger court bundle offline.")
     p.add_argument("file", help="the bundle file")
     p.add_argument("--trust", required=True, help="file of trusted checkpoint verifier keys, one per line")
