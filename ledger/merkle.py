@@ -25,8 +25,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import msgpack
-
 from ledger.errors import EncodingError, ProofError, UsageError
 from ledger.hashing import Digest
 from ledger.limits import DEFAULT_LIMITS, Limits
@@ -57,7 +55,9 @@ class NodeFetcher(Protocol):
     requested :data:`NodeId` (extra entries are ignored) or raise.
     """
 
-    def __call__(self, nodes: Collection[NodeId], /) -> Mapping[NodeId, bytes]: ...
+    def __call__(self, nodes: Collection[NodeId], /) -> Mapping[NodeId, bytes]:
+        """The hash of every node in ``nodes``, by NodeId."""
+        ...
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,28 +78,48 @@ def leaf_data(entry_hash: bytes, signature: bytes, recorded_at: int, index: int)
         index: the leaf's position in the global log, from 0.
 
     Raises:
-        EncodingError: a field has the wrong type, length or range (code ``E_LEAF``).
+        EncodingError: a field is malformed (code ``E_LEAF``).
     """
+    return _leaf_bytes(b"", entry_hash, signature, recorded_at, index)
+
+
+def _leaf_bytes(prefix: bytes, entry_hash: bytes, signature: bytes, recorded_at: int, index: int) -> bytes:
+    """``prefix ‖ leaf_data(...)``, checking every field (:func:`leaf_data`)."""
     if not isinstance(entry_hash, bytes) or len(entry_hash) != HASH_SIZE:
         msg = "leaf entry_hash must be 32 bytes"
         raise EncodingError(msg, code="E_LEAF")
     if not isinstance(signature, bytes) or len(signature) != _SIG_SIZE:
         msg = "leaf sig must be 64 bytes"
         raise EncodingError(msg, code="E_LEAF")
-    for name, value in (("recorded_at", recorded_at), ("index", index)):
-        if type(value) is not int or not 0 <= value <= _U63:
-            msg = f"leaf {name} must be an integer in 0..2**63-1"
-            raise EncodingError(msg, code="E_LEAF")
-    # The canonical map written by layout: its keys are fixed and already in order, and msgpack
-    # writes a non-negative integer in its shortest form (checked against encoding.encode in tests).
-    return b"".join((_LEAF_HEAD, entry_hash, _LEAF_INDEX, msgpack.packb(index), _LEAF_RECORDED,
-                     msgpack.packb(recorded_at), _LEAF_SIG, signature))
+    if type(recorded_at) is not int or not 0 <= recorded_at <= _U63:
+        msg = "leaf recorded_at must be an integer in 0..2**63-1"
+        raise EncodingError(msg, code="E_LEAF")
+    if type(index) is not int or not 0 <= index <= _U63:
+        msg = "leaf index must be an integer in 0..2**63-1"
+        raise EncodingError(msg, code="E_LEAF")
+    # The canonical map written by layout: its keys are fixed and already in order, and each
+    # integer is msgpack's shortest form (checked against encoding.encode in tests).
+    return b"".join((prefix, _LEAF_HEAD, entry_hash, _LEAF_INDEX, _uint(index), _LEAF_RECORDED,
+                     _uint(recorded_at), _LEAF_SIG, signature))
 
 
+def _uint(n: int) -> bytes:
+    """The shortest msgpack encoding of an integer in 0..2**64-1."""
+    if n < len(_FIXINT):
+        return _FIXINT[n]
+    head, width = _UINT_FORMS[(n.bit_length() + 7) >> 3]
+    return head + n.to_bytes(width, "big")
+
+
+_FIXINT = [bytes((i,)) for i in range(0x80)]
+"""Positive fixint: an integer below 128 is its own byte."""
+_UINT_FORMS = [(b"", 0), (b"\xcc", 1), (b"\xcd", 2), (b"\xce", 4), (b"\xce", 4), *[(b"\xcf", 8)] * 4]
+"""msgpack uint 8/16/32/64 (marker, width) by the number of bytes the integer needs."""
 _LEAF_HEAD = b"\x84\xaaentry_hash\xc4\x20"
 _LEAF_INDEX = b"\xa5index"
 _LEAF_RECORDED = b"\xabrecorded_at"
 _LEAF_SIG = b"\xa3sig\xc4\x40"
+_sha256 = hashlib.sha256
 
 
 def leaf_hash(data: bytes) -> Digest:
@@ -114,7 +134,7 @@ def node_hash(left: bytes, right: bytes) -> Digest:
 
 def compute_leaf_hash(entry_hash: bytes, signature: bytes, recorded_at: int, index: int) -> Digest:
     """``leaf_hash(leaf_data(...))``: the hash of the leaf for one committed entry."""
-    return leaf_hash(leaf_data(entry_hash, signature, recorded_at, index))
+    return _sha256(_leaf_bytes(LEAF_PREFIX, entry_hash, signature, recorded_at, index)).digest()  # type: ignore[return-value]
 
 
 def split_point(n: int) -> int:

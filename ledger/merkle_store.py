@@ -20,13 +20,15 @@ perfect subtrees that make up ``[0, size)``) is read back from the two tables, s
 is insert-only and an append writes only new rows.
 
 Costs: on SQLite, ``append`` of one transaction is one guarded insert of its first leaf
-(inserted only if the log's tail is the one the store remembers; otherwise the frontier is read
-back) and ``executemany`` inserts of the rest and of the closed nodes, writing one leaf row and
+(inserted only if the log's tail is the one the store remembers; otherwise the tail and
+frontier are read back and the rows inserted plainly) and inserts of the rest and of the
+closed nodes (``executemany``, or one ``execute`` for a single node), writing one leaf row and
 on average one node row per *leaf*. Roots and proofs for any size up to the current one are
-folds of O(log n) stored hashes read in one ``SELECT``, with no tree rebuild. On SQLite both
-keys are rowid aliases. The hot statements run on the DBAPI cursor of the caller's connection
-(SQLAlchemy's statement handling costs more than these primary-key reads and writes); driver
-errors are re-raised wrapped as SQLAlchemy's ``DBAPIError`` subclasses, as before.
+folds of O(log n) stored hashes read in one ``SELECT`` by primary key, with no tree rebuild.
+On SQLite both keys are rowid aliases. The hot statements run on the DBAPI connection of the
+caller's connection (SQLAlchemy's statement handling costs more than these primary-key reads
+and writes); driver errors are re-raised wrapped as SQLAlchemy's ``DBAPIError`` subclasses, as
+before.
 
 Node cache: the hashes of complete subtrees never change once committed, so the store keeps
 the upper levels of the tree in memory (the levels that fit in half of ``node_cache`` entries
@@ -51,7 +53,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import (
     BigInteger,
@@ -117,7 +119,7 @@ class MerkleStore:
     """
 
     def __init__(self, metadata: MetaData, *, node_cache: int = 1 << 17) -> None:
-        """Define the four tables on ``metadata`` (``metadata.create_all`` creates them)."""
+        """Define the three tables on ``metadata`` (``metadata.create_all`` creates them)."""
         self.metadata = metadata
         self.leaves = Table(
             "merkle_leaves", metadata,
@@ -141,7 +143,8 @@ class MerkleStore:
             Column("created_at", BigInteger, nullable=False),
         )
         self._q_size = select(func.max(self.leaves.c.idx))
-        self._memo: tuple[int, bytes, merkle.Frontier] | None = None
+        # (index and hash of the last leaf appended, the frontier's hashes after it)
+        self._memo: tuple[int, bytes, tuple[bytes, ...]] | None = None
         if node_cache < 0:
             msg = "node_cache must be >= 0"
             raise UsageError(msg)
@@ -160,11 +163,12 @@ class MerkleStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _frontier(self, conn: Connection) -> merkle.Frontier:
-        size = self.size(conn)
-        nodes = merkle.perfect_nodes(0, size)
-        got = self._hashes(conn, [merkle.inorder_position(n) for n in nodes], 2 * size)
-        return merkle.Frontier(size, [Digest(got[merkle.inorder_position(n)]) for n in nodes])
+    def _frontier(self, conn: Connection, size: int | None = None) -> merkle.Frontier:
+        if size is None:
+            size = self.size(conn)
+        pos = _perfect_positions(0, size)
+        got = self._hashes(conn, pos, 2 * size)
+        return merkle.Frontier(size, [Digest(got[p]) for p in pos])
 
     def append(self, conn: Connection, leaves: Sequence[LeafInput], *, notify: str | None = None) -> list[int]:
         """Append one leaf per committed entry, in the given order; return their indexes.
@@ -187,7 +191,9 @@ class MerkleStore:
         if not leaves:
             return []
         try:
-            return self._append(conn, leaves, notify if conn.dialect.name == "postgresql" else None)
+            if conn.dialect.name == "postgresql":
+                return self._append_pg(conn, leaves, notify)
+            return self._append_sqlite(conn, leaves)
         finally:
             # Reads in this transaction may now see uncommitted nodes: keep them out of the cache.
             tx = conn.get_transaction()
@@ -195,69 +201,95 @@ class MerkleStore:
                 _APPENDED[tx] = True
 
     def _statements(self, mark: str) -> tuple[str, str, str, str]:
-        """(tail read, guarded first-leaf insert, leaf insert, node insert) for a paramstyle."""
+        """(tail read, guarded first-leaf insert, leaf insert, node insert) for a paramstyle; the
+        leaf statements take rows as :func:`_grow` makes them, the guarded one two more parameters."""
         got = self._dml.get(mark)
         if got is None:
             lv, nd = self.leaves.name, self.nodes.name
-            cols = f"INSERT INTO {lv} (idx, notification_id, recorded_at, entry_hash, leaf_hash) "
+            cols = f"INSERT INTO {lv} (idx, notification_id, recorded_at, entry_hash, leaf_hash) VALUES "  # noqa: S608 - our table names; values bound
+            marks = ", ".join([mark] * 4)
             got = self._dml[mark] = (
-                f"SELECT idx, leaf_hash FROM {lv} ORDER BY idx DESC LIMIT 1",
-                # Leaf indexes have no gaps, so "leaf i has hash h and leaf i+1 does not exist"
-                # says that (i, h) is the tail.
-                f"{cols}SELECT {', '.join([mark] * 5)} WHERE EXISTS "
-                f"(SELECT 1 FROM {lv} WHERE idx = {mark} AND leaf_hash = {mark}) "
-                f"AND NOT EXISTS (SELECT 1 FROM {lv} WHERE idx = {mark})",
-                f"{cols}VALUES ({', '.join([mark] * 5)})",
-                f"INSERT INTO {nd} (pos, hash) VALUES ({mark}, {mark})",
+                f"SELECT idx, leaf_hash FROM {lv} ORDER BY idx DESC LIMIT 1",  # noqa: S608 - our table names; values bound
+                # leaf_hash is NULL (refused: NOT NULL) unless leaf i has hash h, and the primary
+                # key refuses the row if leaf i + 1 exists; leaf indexes have no gaps, so the
+                # row goes in only if (i, h) is the tail. A single-row VALUES reads the table
+                # without materialising the read first, as INSERT ... SELECT from it would.
+                f"{cols}({marks}, (SELECT {mark} FROM {lv} WHERE idx = {mark} AND leaf_hash = {mark}))",  # noqa: S608 - our table names; values bound
+                f"{cols}({marks}, {mark})",
+                f"INSERT INTO {nd} (pos, hash) VALUES ({mark}, {mark})",  # noqa: S608 - our table names; values bound
             )
         return got
 
-    def _append(self, conn: Connection, leaves: Sequence[LeafInput], notify: str | None) -> list[int]:
+    def _append_sqlite(self, conn: Connection, leaves: Sequence[LeafInput]) -> list[int]:
         memo = self._memo
-        postgres = conn.dialect.name == "postgresql"
-        if memo is not None:
-            frontier = merkle.Frontier(memo[2].size, list(memo[2].hashes))
-            leaf_rows, node_rows = _rows(frontier, leaves)
-            if postgres:
-                # Fast path: one statement that inserts only if the log's tail is the remembered one.
-                done = self._insert_if_tail(conn, memo[0], memo[1], leaf_rows, node_rows, notify)
-                notify = None  # sent with the statement, whether the tail matched or not
+        if memo is not None and conn.in_transaction():
+            # Fast path: insert the first leaf only if the log's tail is the remembered one (one
+            # statement for a single leaf), then the rest as usual.
+            last, last_hash, hashes = memo
+            rows, nodes, frontier = _grow(last + 1, hashes, leaves)
+            _, guarded, ins_leaf, ins_node = self._statements("?")
+            params = (*rows[0], last, last_hash)
+            dbc = conn.connection.dbapi_connection
+            try:
+                dbc.execute(guarded, params)  # type: ignore[union-attr]
+            except Exception as e:
+                dbapi = conn.dialect.loaded_dbapi
+                if not isinstance(e, dbapi.IntegrityError):
+                    if isinstance(e, dbapi.Error):
+                        _raise_wrapped(conn, e, guarded, params, None, many=False)
+                    raise
+                # The tail is not the remembered one, or the row is refused on its own account:
+                # read the tail back (the slow path raises the latter again).
             else:
-                # Fast path: insert the first leaf only if the log's tail is the remembered one,
-                # then the rest as usual.
-                _, guarded, ins_leaf, ins_node = self._statements(_mark(conn))
-                done = _run(conn, guarded, (*leaf_rows[0], memo[0], memo[1], memo[0] + 1), rowcount=True) == 1
-                if done:
-                    if len(leaf_rows) > 1:
-                        _run(conn, ins_leaf, leaf_rows[1:], many=True)
-                    if len(node_rows) == 1:
-                        _run(conn, ins_node, node_rows[0])
-                    elif node_rows:
-                        _run(conn, ins_node, node_rows, many=True)
+                if len(rows) > 1:
+                    _run(conn, ins_leaf, rows[1:], many=True)
+                if len(nodes) == 1:
+                    try:
+                        dbc.execute(ins_node, nodes[0])  # type: ignore[union-attr]
+                    except conn.dialect.loaded_dbapi.Error as e:
+                        _raise_wrapped(conn, e, ins_node, nodes[0], None, many=False)
+                elif nodes:
+                    _run(conn, ins_node, nodes, many=True)
+                self._memo = (rows[-1][0], rows[-1][4], frontier)
+                return list(range(last + 1, last + 1 + len(rows)))
+        return self._append_tail(conn, leaves, None)
+
+    def _append_pg(self, conn: Connection, leaves: Sequence[LeafInput], notify: str | None) -> list[int]:
+        memo = self._memo
+        if memo is not None:
+            # Fast path: one statement that inserts only if the log's tail is the remembered one.
+            rows, nodes, frontier = _grow(memo[0] + 1, memo[2], leaves)
+            done = self._insert_if_tail(conn, memo[0], memo[1], rows, nodes, notify)
             if done:
-                self._memo = (frontier.size - 1, leaf_rows[-1][4], frontier)
-                return list(range(memo[0] + 1, frontier.size))
+                self._memo = (rows[-1][0], rows[-1][4], frontier)
+                return list(range(memo[0] + 1, memo[0] + 1 + len(rows)))
+            notify = None  # sent with the statement, whether the tail matched or not
+        return self._append_tail(conn, leaves, notify)
+
+    def _append_tail(self, conn: Connection, leaves: Sequence[LeafInput], notify: str | None) -> list[int]:
+        """Append after reading the log's tail (and, unless it is the remembered one, the frontier)."""
         q_tail, _, ins_leaf, ins_node = self._statements(_mark(conn))
         tail = _run(conn, q_tail, (), fetch=True)
+        memo = self._memo
+        hashes: tuple[bytes, ...]
         if not tail:
-            frontier = merkle.Frontier()
+            size, hashes = 0, ()
         elif memo is not None and memo[0] == tail[0][0] and memo[1] == bytes(tail[0][1]):
-            frontier = merkle.Frontier(memo[2].size, list(memo[2].hashes))
+            size, hashes = memo[0] + 1, memo[2]
         else:
-            frontier = self._frontier(conn)
-        first = frontier.size
-        leaf_rows, node_rows = _rows(frontier, leaves)
-        _run(conn, ins_leaf, leaf_rows, many=True)
-        if node_rows:
-            _run(conn, ins_node, node_rows, many=True)
+            size = int(tail[0][0]) + 1
+            hashes = tuple(self._frontier(conn, size).hashes)
+        rows, nodes, frontier = _grow(size, hashes, leaves)
+        _run(conn, ins_leaf, rows, many=True)
+        if nodes:
+            _run(conn, ins_node, nodes, many=True)
         if notify is not None:
             _run(conn, "SELECT 1 FROM pg_notify(%s, '')", (notify,), fetch=True)
-        self._memo = (frontier.size - 1, leaf_rows[-1][4], frontier)
-        return list(range(first, frontier.size))
+        self._memo = (rows[-1][0], rows[-1][4], frontier)
+        return list(range(size, size + len(rows)))
 
-    def _insert_if_tail(self, conn: Connection, last_idx: int, last_hash: bytes,
-                        leaf_rows: list[tuple[int, int, int, bytes, Digest]],
-                        node_rows: list[tuple[int, Digest]], notify: str | None) -> bool:
+    def _insert_if_tail(self, conn: Connection, last_idx: int, last_hash: bytes, rows: list[_Row],
+                        nodes: list[tuple[int, bytes]], notify: str | None) -> bool:
         """PostgreSQL: insert leaves and nodes in one statement iff the tail is (last_idx, last_hash),
         and ``pg_notify(notify)`` whether or not (the caller's transaction decides).
 
@@ -268,7 +300,7 @@ class MerkleStore:
         if sql is None:
             lv, nd = self.leaves.name, self.nodes.name
             sql = self._pg_insert_if_tail = (
-                f"WITH ok AS (SELECT 1 FROM {lv} WHERE idx = %s AND leaf_hash = %s "
+                f"WITH ok AS (SELECT 1 FROM {lv} WHERE idx = %s AND leaf_hash = %s "  # noqa: S608 - our table names; values bound
                 f"AND NOT EXISTS (SELECT 1 FROM {lv} WHERE idx = %s)), "
                 f"l AS (INSERT INTO {lv} (idx, notification_id, recorded_at, entry_hash, leaf_hash) "
                 f"SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bytea[], %s::bytea[]) "
@@ -276,12 +308,12 @@ class MerkleStore:
                 f"n AS (INSERT INTO {nd} (pos, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[]) "
                 f"WHERE EXISTS (SELECT 1 FROM ok) RETURNING 1) "
                 f"SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM pg_notify(%s, '') WHERE %s)")
-        cols = list(zip(*leaf_rows, strict=True))
-        nodes = list(zip(*node_rows, strict=True)) or [(), ()]
-        params = (last_idx, last_hash, last_idx + 1, *(list(c) for c in cols), *(list(c) for c in nodes),
+        cols = list(zip(*rows, strict=True))
+        node_cols = list(zip(*nodes, strict=True)) or [(), ()]
+        params = (last_idx, last_hash, last_idx + 1, *(list(c) for c in cols), *(list(c) for c in node_cols),
                   notify or "", notify is not None)
-        rows = _run(conn, sql, params, fetch=True)
-        return int(rows[0][0]) == len(leaf_rows)
+        got = _run(conn, sql, params, fetch=True)
+        return int(got[0][0]) == len(rows)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -314,17 +346,24 @@ class MerkleStore:
 
     def _read(self, conn: Connection, inner: list[int], leaf_ids: list[int], scale: int) -> dict[int, bytes]:
         """Read inner nodes (by position) and leaves (by index) in one ``SELECT``; fill the cache."""
+        lv, nd = self.leaves.name, self.nodes.name
         mark = _mark(conn)
         key = (mark, len(inner), len(leaf_ids))
         sql = self._sql.get(key)
         if sql is None:
-            parts = []
-            if inner:
-                parts.append(f"SELECT pos, hash FROM {self.nodes.name} WHERE pos IN ({', '.join([mark] * len(inner))})")
-            if leaf_ids:
-                parts.append(f"SELECT idx * 2, leaf_hash FROM {self.leaves.name} "
-                             f"WHERE idx IN ({', '.join([mark] * len(leaf_ids))})")
-            sql = " UNION ALL ".join(parts)
+            node = f"SELECT pos, hash FROM {nd} WHERE pos "  # noqa: S608 - our table names; values bound
+            leaf = f"SELECT idx * 2, leaf_hash FROM {lv} WHERE idx "  # noqa: S608 - our table names; values bound
+            if mark == "?" and len(inner) + len(leaf_ids) <= _SHAPES:
+                # SQLite: one primary-key lookup per hash beats an IN list, which it first builds
+                # and sorts (and a compound SELECT has at most 500 terms).
+                sql = " UNION ALL ".join([f"{node}= ?"] * len(inner) + [f"{leaf}= ?"] * len(leaf_ids))
+            else:
+                parts = []
+                if inner:
+                    parts.append(f"{node}IN ({', '.join([mark] * len(inner))})")
+                if leaf_ids:
+                    parts.append(f"{leaf}IN ({', '.join([mark] * len(leaf_ids))})")
+                sql = " UNION ALL ".join(parts)
             if len(inner) + len(leaf_ids) <= _SHAPES:
                 self._sql[key] = sql
         rows = _run(conn, sql, (*inner, *leaf_ids), fetch=True)
@@ -344,7 +383,8 @@ class MerkleStore:
             # scale / 2**low <= cap / 2 nodes; the rest of the cap is slack.
             cap = 1 << self._cache_bits
             low = max(0, scale.bit_length() - self._cache_bits + 1)
-            keep = [(p, h) for p, h in fresh.items() if (p ^ (p + 1)).bit_length() > low]
+            mask = (1 << low) - 1  # level >= low: p + 1 has at least low trailing zeros
+            keep = [(p, h) for p, h in fresh.items() if not (p + 1) & mask]
             if len(cache) + len(keep) > cap:
                 _prune(cache, low, cap - len(keep))
             cache.update(keep)
@@ -370,36 +410,38 @@ class MerkleStore:
         # keeps the folds of cut subtrees, keyed by their tuple of positions: proofs against
         # the same size share them.
         cache = self._caches.get(conn.engine, _NO_CACHE) if self._cache_bits >= 0 else _NO_CACHE
-        out: list[Any] = []
-        holes: list[int] = []
+        get = cache.get
+        out: list[Any] = [get(x) for x in plan]
+        holes = [i for i, h in enumerate(out) if h is None]
+        if not holes:
+            return out
         cut: list[int] = []
         known: dict[int, bytes] = {}
         inner: list[int] = []
         leaf_ids: list[int] = []
-        for x in plan:
-            h = cache.get(x)
-            if h is None:
-                if type(x) is int:
-                    holes.append(len(out))
-                    if x & 1:
-                        inner.append(x)
-                    else:
-                        leaf_ids.append(x >> 1)
+        for i in holes:
+            x = plan[i]
+            if type(x) is int:
+                if x & 1:
+                    inner.append(x)
                 else:
-                    cut.append(len(out))
-                    for p in x:  # type: ignore[union-attr]
-                        hp = cache.get(p)
-                        if hp is not None:
-                            known[p] = hp
-                        elif p & 1:
-                            inner.append(p)
-                        else:
-                            leaf_ids.append(p >> 1)
-            out.append(h)
+                    leaf_ids.append(x >> 1)
+            else:
+                cut.append(i)
+                for p in x:  # type: ignore[union-attr]
+                    hp = get(p)
+                    if hp is not None:
+                        known[p] = hp
+                    elif p & 1:
+                        inner.append(p)
+                    else:
+                        leaf_ids.append(p >> 1)
         if inner or leaf_ids:
             known.update(self._read(conn, inner, leaf_ids, 2 * size))
         for i in holes:
-            out[i] = known[plan[i]]  # type: ignore[index]
+            x = plan[i]
+            if type(x) is int:
+                out[i] = known[x]
         if cut:
             folds = []
             for i in cut:
@@ -407,9 +449,9 @@ class MerkleStore:
                 out[i] = h = merkle.fold_nodes([known[p] for p in x])  # type: ignore[union-attr]
                 folds.append((x, h))
             if self._cache_bits >= 0 and _clean(conn):
-                cache = self._caches.get(conn.engine)
-                if cache is not None and len(cache) + len(folds) <= 1 << self._cache_bits:
-                    cache.update(folds)
+                held = self._caches.get(conn.engine)
+                if held is not None and len(held) + len(folds) <= 1 << self._cache_bits:
+                    held.update(folds)
         return out
 
     def root(self, conn: Connection, size: int | None = None) -> Digest:
@@ -491,22 +533,35 @@ class MerkleStore:
         return None if row is None else _checkpoint(row)
 
 
-def _rows(frontier: merkle.Frontier, leaves: Sequence[LeafInput],
-          ) -> tuple[list[tuple[int, int, int, bytes, Digest]], list[tuple[int, Digest]]]:
-    """Leaf rows and newly completed node rows for ``leaves`` appended to ``frontier`` (mutated).
+_Row = tuple[int, int, int, bytes, bytes]
+"""A leaf row: ``(idx, notification_id, recorded_at, entry_hash, leaf_hash)``."""
 
-    Leaf rows are ``(idx, notification_id, recorded_at, entry_hash, leaf_hash)``, node rows
-    ``(pos, hash)``.
+
+def _grow(size: int, hashes: tuple[bytes, ...], leaves: Sequence[LeafInput],
+          ) -> tuple[list[_Row], list[tuple[int, bytes]], tuple[bytes, ...]]:
+    """Leaf rows and newly completed node rows ``(pos, hash)`` for ``leaves`` appended to the tree
+    of ``size`` leaves whose frontier is ``hashes`` (:class:`ledger.merkle.Frontier`), and the
+    frontier after them.
+
+    A leaf completes one perfect subtree per trailing 1 bit of its index (levels 1, 2, ...,
+    merging equal neighbours like a binary counter).
     """
-    leaf_rows: list[tuple[int, int, int, bytes, Digest]] = []
-    node_rows: list[tuple[int, Digest]] = []
+    stack = list(hashes)
+    rows: list[_Row] = []
+    nodes: list[tuple[int, bytes]] = []
     for nid, recorded_at, ehash, sig in leaves:
-        idx = frontier.size
-        lh = merkle.compute_leaf_hash(ehash, sig, recorded_at, idx)
-        leaf_rows.append((idx, nid, recorded_at, ehash, lh))
-        for node, h in frontier.append(lh):
-            node_rows.append((merkle.inorder_position(node), h))
-    return leaf_rows, node_rows
+        h = lh = merkle.compute_leaf_hash(ehash, sig, recorded_at, size)
+        i = size
+        level = 0
+        while i & 1:
+            h = merkle.node_hash(stack.pop(), h)
+            level += 1
+            i >>= 1
+            nodes.append(((i << (level + 1)) + (1 << level) - 1, h))  # node (level, i)
+        stack.append(h)
+        rows.append((size, nid, recorded_at, ehash, lh))
+        size += 1
+    return rows, nodes, tuple(stack)
 
 
 _NO_CACHE: Mapping[Any, bytes] = {}
@@ -528,9 +583,8 @@ def _mark(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
-def _run(conn: Connection, sql: str, params: Sequence[Any], *, many: bool = False,
-         rowcount: bool = False, fetch: bool = False) -> Any:
-    """Run ``sql`` on the DBAPI cursor of ``conn``; rows (or the row count) as plain tuples.
+def _run(conn: Connection, sql: str, params: Sequence[Any], *, many: bool = False, fetch: bool = False) -> Any:
+    """Run ``sql`` on the DBAPI cursor of ``conn``; rows as plain tuples.
 
     ``fetch`` reads the rows even before the cursor has described them (psycopg's pipeline mode).
 
@@ -543,30 +597,37 @@ def _run(conn: Connection, sql: str, params: Sequence[Any], *, many: bool = Fals
             conn.exec_driver_sql(sql, list(params))
             return None
         res = conn.exec_driver_sql(sql, tuple(params))
-        if rowcount:
-            return res.rowcount
         return [tuple(r) for r in res] if res.returns_rows else None
-    dbapi = conn.dialect.loaded_dbapi
-    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dbc = conn.connection.dbapi_connection
+    if fetch and conn.dialect.name == "sqlite":
+        try:  # sqlite3's Connection.execute makes and drops its cursor in C
+            return dbc.execute(sql, params).fetchall()  # type: ignore[union-attr]
+        except conn.dialect.loaded_dbapi.Error as e:
+            _raise_wrapped(conn, e, sql, params, None, many=False)
+    cur = dbc.cursor()  # type: ignore[union-attr]
     try:
         if many:
             cur.executemany(sql, params)
             return None
         cur.execute(sql, params)
-        if rowcount:
-            return cur.rowcount
         return cur.fetchall() if fetch or cur.description is not None else None
-    except dbapi.Error as e:
-        # As SQLAlchemy does for its own statements: a lost connection is invalidated, so that
-        # the pool does not hand it out again.
-        lost = conn.dialect.is_disconnect(e, conn.connection.dbapi_connection, cur)
-        if lost:
-            conn.invalidate(e)
-        raise exc.DBAPIError.instance(sql, params, e, dbapi.Error, dialect=conn.dialect, ismulti=many,
-                                      connection_invalidated=lost) from e
+    except conn.dialect.loaded_dbapi.Error as e:
+        _raise_wrapped(conn, e, sql, params, cur, many=many)
     finally:
         if not conn.invalidated:
             cur.close()
+
+
+def _raise_wrapped(conn: Connection, e: Exception, sql: str, params: Sequence[Any], cur: Any, *,
+                   many: bool) -> NoReturn:
+    """Raise the driver error ``e`` as SQLAlchemy does for its own statements: wrapped in a
+    ``DBAPIError`` subclass, and a lost connection invalidated (so that the pool does not hand
+    it out again)."""
+    lost = conn.dialect.is_disconnect(e, conn.connection.dbapi_connection, cur)  # type: ignore[arg-type]
+    if lost:
+        conn.invalidate(e)
+    raise exc.DBAPIError.instance(sql, params, e, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect,
+                                  ismulti=many, connection_invalidated=lost) from e
 
 
 def _prune(cache: dict[Any, bytes], low: int, room: int) -> None:
@@ -598,9 +659,13 @@ def _path(plan: list[int | tuple[int, ...]], index: int, size: int, low: int, in
     of its perfect parts (a tuple of positions). Above it, the path has a left sibling at each
     level where ``index`` has a 1 bit, and nothing at the others.
     """
-    for level in range(low, inner):
-        width = 1 << level
-        start = ((index >> level) ^ 1) << level
+    if low < inner:
+        # Below the top level the siblings lie in the same half as ``index``, wholly before the
+        # last leaf: sibling (level, (index >> level) ^ 1) is complete.
+        top = inner - 1
+        plan += [(((index >> level) ^ 1) << (level + 1)) + (1 << level) - 1 for level in range(low, top)]
+        width = 1 << top
+        start = ((index >> top) ^ 1) << top
         if start + width <= size:
             plan.append(2 * start + width - 1)
         else:
@@ -653,13 +718,13 @@ def consistency_plan(size1: int, size2: int) -> list[int | tuple[int, ...]]:
 
 
 def _leaf(row: object) -> MerkleLeaf:
-    r = row._mapping  # type: ignore[attr-defined]
+    r = row._mapping  # type: ignore[attr-defined]  # noqa: SLF001 - Row._mapping is SQLAlchemy's public API
     return MerkleLeaf(int(r["idx"]), int(r["notification_id"]), int(r["recorded_at"]),
                       bytes(r["entry_hash"]), bytes(r["leaf_hash"]))
 
 
 def _checkpoint(row: object) -> StoredCheckpoint:
-    r = row._mapping  # type: ignore[attr-defined]
+    r = row._mapping  # type: ignore[attr-defined]  # noqa: SLF001 - Row._mapping is SQLAlchemy's public API
     return StoredCheckpoint(int(r["id"]), int(r["size"]), bytes(r["root"]), str(r["note"]), int(r["created_at"]))
 
 

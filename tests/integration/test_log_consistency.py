@@ -17,14 +17,14 @@ from tests.fakes import ROOT, Ticket, make_ledger
 ORIGIN = "test.example/log"
 
 
-def checkpoint(c, tmp: Path, name: str) -> Path:  # noqa: ANN001
+def checkpoint(c, tmp: Path, name: str) -> Path:
     note = issue_checkpoint(c, origin=ORIGIN, signing_key=ROOT, clock=c.app.clock).note
     p = tmp / name
     p.write_text(note)
     return p
 
 
-def grow(c, n: int, tag: str) -> list:  # noqa: ANN001
+def grow(c, n: int, tag: str) -> list:
     out = []
     for i in range(n):
         t = Ticket(actor="alice", title=f"{tag}{i}")
@@ -34,8 +34,9 @@ def grow(c, n: int, tag: str) -> list:  # noqa: ANN001
     return out
 
 
-def verify(c, trust: Path, older: Path | None = None):  # noqa: ANN001, ANN201
-    return verify_database(c.engine, workers=1, merkle_check=check_merkle(trust=str(trust), older=str(older) if older else None))
+def verify(c, trust: Path, older: Path | None = None):
+    check = check_merkle(trust=str(trust), older=str(older) if older else None)
+    return verify_database(c.engine, workers=1, merkle_check=check)
 
 
 def trust_file(tmp: Path) -> Path:
@@ -85,7 +86,7 @@ def test_a_dropped_case_with_a_rebuilt_log_is_caught(db_url: str, tmp_path: Path
         conn.execute(delete(store.leaves))
         conn.execute(delete(store.nodes))
         conn.execute(delete(store.checkpoints))
-    store._memo = None  # noqa: SLF001 - the DBA's own process has no memory of the old log
+    store._memo = None  # the DBA's own process has no memory of the old log
     with c.engine.begin() as conn:
         leaves = []
         for nid, state in kept:

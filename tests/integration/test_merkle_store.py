@@ -89,14 +89,16 @@ class TestMerkleStoreConformance:
             assert [x.notification_id for x in leaves] == [100 + 3 * i for i in range(13)]
             assert [x.idx for x in store.iter_leaves(conn, start=11, batch=1)] == [11, 12]
             leaf = store.leaf(conn, 5)
-            assert leaf is not None and leaf.entry_hash == entry(5)[0] and leaf.recorded_at == 1_700_000_000_000_005
+            assert leaf is not None
+            assert leaf.entry_hash == entry(5)[0]
+            assert leaf.recorded_at == 1_700_000_000_000_005
             assert store.leaf(conn, 13) is None
             by_nid = store.leaf_for_notification(conn, 100 + 3 * 5)
             assert by_nid == leaf
 
     def test_rolled_back_append_leaves_no_trace(self, engine: Engine, store: MerkleStore) -> None:
         ref = append_batches(engine, store, [3])
-        with pytest.raises(RuntimeError), engine.begin() as conn:
+        with pytest.raises(RuntimeError), engine.begin() as conn:  # noqa: PT012 - the block is the transaction that must roll back
             store.append(conn, [(999, 1, *entry(99))])
             raise RuntimeError
         with engine.connect() as conn:
@@ -131,17 +133,20 @@ class TestMerkleStoreConformance:
         assert a < b < c
         with engine.connect() as conn:
             latest = store.latest_checkpoint(conn)
-            assert latest is not None and (latest.note, latest.size, latest.created_at) == ("note c", 3, 30)
+            assert latest is not None
+            assert (latest.note, latest.size, latest.created_at) == ("note c", 3, 30)
             at7 = store.checkpoint_at(conn, 7)
-            assert at7 is not None and at7.root == b"\x02" * 32
+            assert at7 is not None
+            assert at7.root == b"\x02" * 32
             at3 = store.checkpoint_at(conn, 3)
-            assert at3 is not None and at3.id == c
+            assert at3 is not None
+            assert at3.id == c
             assert store.checkpoint_at(conn, 4) is None
 
     def test_node_cache_holds_about_one_row_per_leaf(self, engine: Engine, store: MerkleStore) -> None:
         append_batches(engine, store, [1] * 37 + [100])
-        from sqlalchemy import func, select  # noqa: PLC0415
+        from sqlalchemy import func, select
 
         with engine.connect() as conn:
             rows = conn.execute(select(func.count()).select_from(store.nodes)).scalar_one()
-        assert rows == 137 - bin(137).count("1")
+        assert rows == 137 - (137).bit_count()

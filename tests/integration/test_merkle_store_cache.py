@@ -81,7 +81,7 @@ class TestNodeCache:
         store = make_store(engine)
         append_batches(engine, store, [5, 1, 2])  # 8 leaves, committed
         all_proofs(engine, store, 8)  # warm the cache with the committed tree
-        with pytest.raises(RuntimeError), engine.begin() as conn:
+        with pytest.raises(RuntimeError), engine.begin() as conn:  # noqa: PT012 - the block is the transaction that must roll back
             store.append(conn, other_leaves(8, 15))
             # Reads in the appending transaction see its uncommitted nodes (23 = 16 + 4 + 2 + 1
             # leaves, so proofs also fold cut subtrees)...
@@ -101,7 +101,7 @@ class TestNodeCache:
     def test_another_store_appending_in_the_transaction_also_keeps_reads_out(self, engine: Engine) -> None:
         reader, writer = make_store(engine), make_store(engine)
         append_batches(engine, writer, [4])
-        with pytest.raises(RuntimeError), engine.begin() as conn:
+        with pytest.raises(RuntimeError), engine.begin() as conn:  # noqa: PT012 - the block is the transaction that must roll back
             writer.append(conn, other_leaves(4, 12))
             for i in range(16):
                 reader.inclusion_proof(conn, i, 16)
@@ -131,9 +131,9 @@ class TestNodeCache:
             assert cached.root(conn) == plain.root(conn) == merkle.root_of(ref)
             nodes = [(lvl, i) for lvl in range(9) for i in range(size >> lvl)]
             assert cached.fetcher(conn)(nodes) == plain.fetcher(conn)(nodes)
-        cache = cached._caches[engine]  # noqa: SLF001 - the bound is part of the contract
+        cache = cached._caches[engine]  # the bound is part of the contract
         assert 0 < len(cache) <= 64
-        assert not plain._caches  # noqa: SLF001
+        assert not plain._caches
 
     def test_a_warm_cache_serves_upper_levels_without_the_tables(self, engine: Engine) -> None:
         store = make_store(engine)
@@ -180,7 +180,7 @@ class TestAppendPaths:
         store = make_store(engine)
         append_batches(engine, store, [3])
         for _ in range(2):
-            with pytest.raises(RuntimeError), engine.begin() as conn:
+            with pytest.raises(RuntimeError), engine.begin() as conn:  # noqa: PT012 - the block is the transaction that must roll back
                 store.append(conn, other_leaves(3, 2))
                 raise RuntimeError
         with engine.begin() as conn:
@@ -189,6 +189,36 @@ class TestAppendPaths:
             assert store.append(conn, [(4001, 1, *entry(4001)), (4002, 1, *entry(4002))]) == [4, 5]
         ref = reference(engine, store)
         assert all_proofs(engine, store, 6) == expected_proofs(ref, 6)
+
+    def test_a_rolled_back_tail_replaced_by_another_writer_is_noticed(self, engine: Engine) -> None:
+        """The remembered tail index still exists but holds another leaf: the frontier is read back."""
+        a, b = make_store(engine), make_store(engine)
+        append_batches(engine, a, [5])
+        with pytest.raises(RuntimeError), engine.begin() as conn:  # noqa: PT012 - the block is the transaction that must roll back
+            assert a.append(conn, other_leaves(5, 1)) == [5]  # a remembers leaf 5 ...
+            raise RuntimeError  # ... which rolls back
+        with engine.begin() as conn:
+            assert b.append(conn, [(6000, 2, *entry(6000))]) == [5]  # another leaf 5
+        with engine.begin() as conn:
+            assert a.append(conn, [(6001, 2, *entry(6001))]) == [6]
+        with engine.begin() as conn:
+            assert a.append(conn, [(6002 + j, 2, *entry(6002 + j)) for j in range(3)]) == [7, 8, 9]
+        ref = reference(engine, a)
+        assert all_proofs(engine, a, 10) == all_proofs(engine, b, 10) == expected_proofs(ref, 10)
+
+    def test_append_outside_a_begun_transaction(self, engine: Engine) -> None:
+        """The connection begins its transaction on the append's first statement, as SQLAlchemy does."""
+        store = make_store(engine)
+        append_batches(engine, store, [3])
+        with engine.connect() as conn:
+            assert not conn.in_transaction()
+            assert store.append(conn, [(7000, 3, *entry(7000))]) == [3]
+            assert conn.in_transaction()
+            conn.commit()
+        with engine.connect() as conn:
+            assert store.size(conn) == 4
+        ref = reference(engine, store)
+        assert all_proofs(engine, store, 4) == expected_proofs(ref, 4)
 
     @pytest.mark.parametrize("warm", [False, True])
     def test_driver_errors_are_wrapped(self, engine: Engine, *, warm: bool) -> None:
