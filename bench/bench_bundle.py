@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def drop_pg_schema(base: str, url: str) -> None:
     """Drop the schema that ``fresh_pg_schema`` made for this run."""
-    from sqlalchemy import create_engine, text  # noqa: PLC0415
+    from sqlalchemy import create_engine, text
 
     schema = url.rsplit("search_path%3D", 1)[1]
     eng = create_engine(base)
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace, pg_url: str | None) -> int:
 
 
 def _items(data: bytes) -> list[dict[str, Any]]:
-    from ledger import encoding  # noqa: PLC0415
+    from ledger import encoding
 
     b = encoding.decode(data, max_bytes=len(data))
     return [*b["entries"], *b["keys"]]

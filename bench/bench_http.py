@@ -146,7 +146,7 @@ async def append_level(base: str, token: str, sha: str, cases: list[str], start:
                     errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
                     continue
                 lat.append(time.perf_counter() - s)
-                if r.status_code != 200:  # noqa: PLR2004
+                if r.status_code != 200:
                     errors[r.status_code] = errors.get(r.status_code, 0) + 1
 
         t0 = time.perf_counter()
@@ -170,7 +170,7 @@ async def read_level(base: str, clients: int, total: int) -> dict[str, Any]:
                 s = time.perf_counter()
                 r = await http.get("/v1/notices", params={"limit": 20, **({"cursor": cursor} if cursor else {})})
                 lat.append(time.perf_counter() - s)
-                if r.status_code != 200:  # noqa: PLR2004
+                if r.status_code != 200:
                     errors[r.status_code] = errors.get(r.status_code, 0) + 1
                     cursor = None
                     continue
@@ -187,11 +187,12 @@ async def read_level(base: str, clients: int, total: int) -> dict[str, Any]:
 
 def start_server(url: str, data_dir: Path, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CASELEDGER_DB": url, "CASELEDGER_MASTER_SECRET": SECRET.decode(),
-           "CASELEDGER_DATA_DIR": str(data_dir), "CASELEDGER_PROJECT": os.environ.get("BENCH_PROJECT", "follow"), "PYTHONPATH": os.getcwd()}
+           "CASELEDGER_DATA_DIR": str(data_dir), "CASELEDGER_PROJECT": os.environ.get("BENCH_PROJECT", "follow"),
+           "PYTHONPATH": str(Path.cwd())}
     code = ("import argparse, sys; from api.serve import cmd_serve; "
             f"sys.exit(cmd_serve(argparse.Namespace(db={url!r}, host='127.0.0.1', port={port}, workers={workers}, "
             "log_level='info', public_url=None, checkpoint_every=0)))")
-    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=log.open("wb"),  # noqa: S603
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=log.open("wb"),
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -199,7 +200,7 @@ def wait_ready(base: str, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:  # noqa: PLR2004
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

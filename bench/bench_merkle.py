@@ -89,7 +89,7 @@ def log(msg: str) -> None:
     sys.stderr.flush()
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear script
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--leaves", type=int, default=1_000_000)
     ap.add_argument("--quick", action="store_true", help="100,000 leaves, 300 single commits, 500 queries")
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
     if args.quick:
         args.leaves, args.sample_commits, args.queries = 100_000, 300, 500
     n, sample = args.leaves, min(args.sample_commits, args.leaves)
-    import pymerkle  # noqa: PLC0415 - optional bench dependency
+    import pymerkle
 
     t_all = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="bench-merkle-", dir=args.dir))
@@ -215,10 +215,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
 
     # ---- same tree everywhere ------------------------------------------------------------------
     t = time.perf_counter()
-    assert ptree.get_root() == our_root, "pymerkle SQLite root differs"  # noqa: S101
+    assert ptree.get_root() == our_root, "pymerkle SQLite root differs"
     res["pymerkle_sqlite_root_s"] = time.perf_counter() - t
     if mtree is not None:
-        assert mtree.get_root() == our_root, "pymerkle in-memory root differs"  # noqa: S101
+        assert mtree.get_root() == our_root, "pymerkle in-memory root differs"
     log("roots agree")
 
     # ---- proofs --------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
         with (workdir / f).open("rb") as fh:
             while fh.read(1 << 20):
                 pass
-    rng = random.Random(20260302)  # noqa: S311 - benchmark sampling
+    rng = random.Random(20260302)
     warm_i = [rng.randrange(n) for _ in range(args.warmup)]
     warm_c = [rng.randrange(1, n) for _ in range(args.warmup)] if n > 1 else []
     q_i = [rng.randrange(n) for _ in range(args.queries)]
@@ -283,8 +283,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a linear scri
     )
     res["ratios"] = ratios
     res["targets"] = {
-        "pymerkle_sqlite_over_ours >= 10": all(v >= 10 for k, v in ratios.items() if k.endswith("pymerkle_sqlite_over_ours")),
-        "ours_over_pymerkle_inmemory <= 2": all(v <= 2 for k, v in ratios.items() if k.endswith("ours_over_pymerkle_inmemory")),
+        "pymerkle_sqlite_over_ours >= 10": all(
+            v >= 10 for k, v in ratios.items() if k.endswith("pymerkle_sqlite_over_ours")),
+        "ours_over_pymerkle_inmemory <= 2": all(
+            v <= 2 for k, v in ratios.items() if k.endswith("ours_over_pymerkle_inmemory")),
         "append ours >= pymerkle sqlite": ratios["append_per_commit_ours_over_pymerkle_sqlite"] >= 1,
     }
     res["total_s"] = time.perf_counter() - t_all

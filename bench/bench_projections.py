@@ -89,7 +89,8 @@ CONTENT = {
     "cf_xdr_mc": "某食品公司", "cf_xdr_lb": "法人及非法人组织", "cf_frdb": "张三", "cf_wsh": "榕市监罚〔2025〕1号",
     "cf_wfxw": "销售过期食品", "cf_sy": "经查，当事人销售超过保质期的食品。", "cf_yj": "《食品安全法》第一百二十四条",
     "cf_cflb": "罚款", "cf_nr": "罚款人民币贰仟元", "cf_nr_fk": "0.2", "cf_jdrq": "2025-09-26", "cf_yxq": "2026-09-26",
-    "cf_gsjzq": "2026-09-26", "cf_cfjg": "市场监管局", "cf_cfjgdm": AGENCY, "cf_sjly": "市场监管局", "cf_sjlydm": AGENCY,
+    "cf_gsjzq": "2026-09-26", "cf_cfjg": "市场监管局", "cf_cfjgdm": AGENCY, "cf_sjly": "市场监管局",
+    "cf_sjlydm": AGENCY,
 }
 
 
@@ -183,10 +184,9 @@ def case_entries(signer: Signer, j: int) -> Iterator[StoredEvent]:
     base = to_micros(T0) + (j % 700) * DAY - 350 * DAY  # spread over two years
     year = (T0 + timedelta(microseconds=base - to_micros(T0))).astimezone(SHANGHAI).year
     prev, ey_prev = genesis_prev(str(case)), genesis_prev(str(ey))
-    for n, (wire, actor, minutes, body) in enumerate(lifecycle(j, uscc, str(case)), start=1):
+    for n, (wire, actor, minutes, step_body) in enumerate(lifecycle(j, uscc, str(case)), start=1):
         at = base + minutes * 60_000_000
-        if n == 1:
-            body = {**body, "year": year}
+        body = {**step_body, "year": year} if n == 1 else step_body
         se, prev = signer.stored(case, n, wire, actor, at, body, prev)
         yield se
         if n == 1:
@@ -439,7 +439,8 @@ def main() -> None:
             full1.append(rebuild(engine, args.batch, jobs=1))
             log(f"run {r + 1}: raw read {raw[-1][0]:,.0f}/s (cpu {raw[-1][2]:,.0f}), +fast decode "
                 f"{raw_fast[-1][0]:,.0f}/s, +checked decode {raw_dec[-1][0]:,.0f}/s "
-                f"(cpu {raw_dec[-1][2]:,.0f}), read+fast decode in {args.jobs or 2} processes {ceil[-1]:,.0f}/s, rebuild in one process {full1[-1][0]:,.0f}/s (cpu {full1[-1][2]:,.0f}) "
+                f"(cpu {raw_dec[-1][2]:,.0f}), read+fast decode in {args.jobs or 2} processes {ceil[-1]:,.0f}/s, "
+                f"rebuild in one process {full1[-1][0]:,.0f}/s (cpu {full1[-1][2]:,.0f}) "
                 f"({full1[-1][1]}), in {args.jobs or 2} partitions {full[-1][0]:,.0f}/s")
 
         def med(xs: list[tuple[float, int, float]], i: int) -> float:
@@ -483,7 +484,8 @@ def main() -> None:
               f"{result['raw_read_decode_per_s']:,}/s, full rebuild {result['rebuild_all_per_s']:,}/s "
               f"({result['rebuild_vs_raw_read']:.0%} of raw read, {result['rebuild_vs_raw_read_decode']:.0%} of "
               f"read+decode; decoding alone reaches {result['ceiling_one_process_vs_raw_read']:.0%} in one process, "
-              f"{result['ceiling_partitioned_vs_raw_read']:.0%} in {result['rebuild_partitions']}); lag at {result['lag']['write_rate_achieved']}/s writes: median "
+              f"{result['ceiling_partitioned_vs_raw_read']:.0%} in {result['rebuild_partitions']}); "
+              f"lag at {result['lag']['write_rate_achieved']}/s writes: median "
               f"{result['lag']['lag_entries']['median']} entries / {result['lag']['lag_seconds']['median']} s, "
               f"p95 {result['lag']['lag_entries']['p95']} / {result['lag']['lag_seconds']['p95']} s -> {out}")
     finally:

@@ -45,10 +45,10 @@ def build(path: Path, n: int) -> str:
 def raw_rate(url: str, sample: int) -> tuple[float, float]:
     """Entries/s of a bare PyNaCl verify loop over the ledger's own signed messages (one core):
     (per wall second, per CPU second of this process)."""
-    from sqlalchemy import create_engine, text  # noqa: PLC0415
+    from sqlalchemy import create_engine, text
 
-    from ledger.chain import decode_entry  # noqa: PLC0415
-    from ledger.hashing import entry_hash, key_id  # noqa: PLC0415
+    from ledger.chain import decode_entry
+    from ledger.hashing import entry_hash, key_id
 
     by_kid = {key_id(bytes(k.verify_key)): VerifyKey(bytes(k.verify_key)) for k in OFFICERS}
     eng = create_engine(url)
@@ -66,7 +66,7 @@ def raw_rate(url: str, sample: int) -> tuple[float, float]:
     return len(msgs) / (time.perf_counter() - t), len(msgs) / (time.process_time() - cpu)
 
 
-def run_verify(url: str, workers: int, merkle: bool) -> dict[str, Any]:
+def run_verify(url: str, workers: int, *, merkle: bool) -> dict[str, Any]:
     """Run verify in a child process so that its peak RSS (and its workers') is its own."""
     code = f"""
 import json, resource, time
@@ -87,7 +87,7 @@ print(json.dumps({{"ok": r.ok, "entries": r.entries, "seconds": dt, "rate": r.en
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=HERE.parent)
-    import json  # noqa: PLC0415
+    import json
 
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -36,7 +36,7 @@ def median_of(fn: Callable[[], float], rounds: int) -> tuple[float, list[float]]
 
 def percentile(xs: list[float], p: float) -> float:
     s = sorted(xs)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def write_result(name: str, data: dict[str, Any]) -> Path:
@@ -50,7 +50,7 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
 
 def fresh_pg_schema(base: str) -> str:
     """A PostgreSQL URL with its own empty schema (bench isolation)."""
-    from sqlalchemy import create_engine, text  # noqa: PLC0415
+    from sqlalchemy import create_engine, text
 
     schema = "bench_" + uuid.uuid4().hex[:10]
     eng = create_engine(base)
@@ -61,7 +61,7 @@ def fresh_pg_schema(base: str) -> str:
 
 
 def drop_pg_schema(url: str) -> None:
-    from sqlalchemy import create_engine, text  # noqa: PLC0415
+    from sqlalchemy import create_engine, text
 
     base, _, opts = url.partition("?options=-csearch_path%3D")
     eng = create_engine(base)
