@@ -27,7 +27,7 @@ from ledger.chain import Entry, encode_entry
 from ledger.checkpoint import sign_checkpoint, vkey
 from ledger.errors import VerificationError
 from ledger.hashing import entry_hash, genesis_prev, key_id
-from ledger.keys import KEY_OPENED, KEY_REGISTERED, KEY_REGISTRY_ID
+from ledger.keys import KEY_OPENED, KEY_REGISTERED, KEY_REGISTRY_ID, KEY_REVOKED
 from ledger.limits import Limits
 from ledger.signing import ENTRY_CONTEXT, sign
 
@@ -65,12 +65,21 @@ def _chain(case: str, specs: list[tuple[str, str, SigningKey, int, dict[str, Any
     return out
 
 
-def build_sample() -> dict[str, Any]:
-    """The sample log, checkpoint and bundle (everything fixed, so the bytes never change)."""
-    keys = _chain(KEY_REGISTRY_ID, [
+def build_sample(*, alice_revoked_at: int | None = None) -> dict[str, Any]:
+    """The sample log, checkpoint and bundle (everything fixed, so the bytes never change).
+
+    With ``alice_revoked_at`` the registry also revokes alice's key from that instant (a third
+    registry entry, at leaf 2) and the leaves are recorded five minutes apart instead of one, so
+    that entry 3 (leaf 9) is recorded after the revocation although it claims an earlier time.
+    """
+    registry = [
         (KEY_OPENED, "root", ROOT, T0, _key_body(ROOT, "root", "root")),
         (KEY_REGISTERED, "root", ROOT, T0, _key_body(ALICE, "alice", "officer")),
-    ])
+    ]
+    if alice_revoked_at is not None:
+        registry.append((KEY_REVOKED, "root", ROOT, T0, {"key_id": key_id(bytes(ALICE.verify_key)),
+                                                         "revoked_at": alice_revoked_at, "reason": "device stolen"}))
+    keys = _chain(KEY_REGISTRY_ID, registry)
     entries = _chain(CASE, [
         ("inspection.opened.v1", "alice", ALICE, T0 + 10 * MIN, {"title": "检查 2026-001", "enterprise": "E-1"}),
         ("evidence.captured.v1", "alice", ALICE, T0 + 20 * MIN,
@@ -80,20 +89,23 @@ def build_sample() -> dict[str, Any]:
     ])
     # Global log: registry at 0-1, the case at 4, 6 and 9, other cases' leaves in between.
     layout = {0: ("k", 0), 1: ("k", 1), 4: ("e", 0), 6: ("e", 1), 9: ("e", 2)}
+    if alice_revoked_at is not None:
+        layout[2] = ("k", 2)
+    step = MIN if alice_revoked_at is None else 5 * MIN
     size = 11
     leaves, placed = [], {}
     for idx in range(size):
         if idx in layout:
             kind, i = layout[idx]
             data, sig = (keys if kind == "k" else entries)[i]
-            rec_at = T0 + idx * MIN + 5
+            rec_at = T0 + idx * step + 5
             leaves.append(merkle.compute_leaf_hash(entry_hash(data), sig, rec_at, idx))
             placed[(kind, i)] = (idx, rec_at)
         else:
             leaves.append(merkle.leaf_hash(b"another case's leaf %d" % idx))
     fetch = merkle.memory_fetcher(leaves)
     root = merkle.root_of(leaves)
-    ext = f"{bundle.KEYS_EXTENSION} 2 {base64.b64encode(entry_hash(keys[-1][0])).decode()}"
+    ext = f"{bundle.KEYS_EXTENSION} {len(keys)} {base64.b64encode(entry_hash(keys[-1][0])).decode()}"
     note = sign_checkpoint(ORIGIN, size, root, ORIGIN, ROOT, extensions=[ext])
 
     def items(kind: str, stream: list[tuple[bytes, bytes]]) -> list[dict[str, Any]]:
@@ -225,6 +237,13 @@ def generate() -> dict[str, Any]:
         data = attack(encoding.decode(good, max_bytes=len(good)), good)
         vectors.append({"name": name, "description": desc, "bundle": data.hex(), "trust": TRUST,
                         "expect": {"ok": False, "step": step}})
+    # Not a mutation of the sample: a whole log in which the registry revokes alice's key at
+    # T0 + 35 min and her third entry (claiming T0 + 30 min) was recorded at T0 + 45 min.
+    revoked = build_sample(alice_revoked_at=T0 + 35 * MIN)["bundle"]
+    vectors.append({"name": "entry_recorded_after_its_key_was_revoked",
+                    "description": "the registry revokes alice's key at T0 + 35 min; her entry 3 claims T0 + 30 min "
+                                   "but its leaf was recorded at T0 + 45 min (a back-dated entry of a revoked key)",
+                    "bundle": revoked.hex(), "trust": TRUST, "expect": {"ok": False, "step": "7.5.8"}})
     return {
         "description": "Court bundles (docs/spec/05-bundles.md). Verify each 'bundle' (hex) with the 'trust' "
                        "verifier keys; a negative vector must fail at exactly 'expect.step'.",
