@@ -82,7 +82,7 @@ if TYPE_CHECKING:
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
 _IDEM_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _STALE_RESERVATION_US = 5 * 60 * 1_000_000
-_CONFLICT_RETRIES = 3
+CONFLICT_RETRIES = 3  # a command that lost a version race is reloaded and re-run this many times
 
 
 # =========================================================================== configuration
@@ -662,7 +662,7 @@ class CommandContext:
         gate = self.services.gate
         app = self.services.container.app
         client = sigs is not None or signed_entries is not None
-        for attempt in range(_CONFLICT_RETRIES + 1):
+        for attempt in range(CONFLICT_RETRIES + 1):
             run = _Run(case_id=case_id, expect_version=expect)
             try:
                 if client:
@@ -670,7 +670,7 @@ class CommandContext:
                 with gate.running(run):
                     return command(at), run
             except ConflictError:
-                if client or expect is not None or attempt == _CONFLICT_RETRIES:
+                if client or expect is not None or attempt == CONFLICT_RETRIES:
                     raise
             except KeyRegistryError as e:
                 # Another process may have registered or rotated keys since this one loaded them.

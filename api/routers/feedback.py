@@ -34,12 +34,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from api.bootstrap import INTAKE_PRINCIPAL
-from api.deps import ServicesDep, case_scope, parse_case_id
+from api.deps import CONFLICT_RETRIES, ServicesDep, case_scope, parse_case_id
 from api.errors import Conflict, Unavailable, Unprocessable
 from domain.errors import RuleViolation
 from ledger.errors import ConflictError, KeyRegistryError
-
-_CONFLICT_RETRIES = 3
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
 
@@ -111,7 +109,7 @@ def submit_feedback(services: Any, body: FeedbackBody) -> str:
     except KeyRegistryError:
         raise Unavailable(f"feedback intake is not enrolled: principal {INTAKE_PRINCIPAL!r} has no signing key",
                           code="E_FEEDBACK_UNAVAILABLE") from None
-    for attempt in range(_CONFLICT_RETRIES + 1):
+    for attempt in range(CONFLICT_RETRIES + 1):
         try:
             qr_id = app.receive_feedback(inspection_id=scope.case_id, token=body.token, rating=body.rating,
                                          prohibition_code=body.prohibition_code, comment=body.comment,
@@ -122,7 +120,7 @@ def submit_feedback(services: Any, body: FeedbackBody) -> str:
                 raise Unprocessable(e.message, code=e.code) from None
             raise
         except ConflictError:  # another entry of this case committed first: reload and decide again
-            if attempt == _CONFLICT_RETRIES:
+            if attempt == CONFLICT_RETRIES:
                 raise
     insp = app.get_inspection(scope.case_id)
     services.feedback.add(qr_id=qr_id, case_id=str(scope.case_id), agency=scope.lead_agency,
