@@ -230,9 +230,9 @@ def verify_case(services: Services, case_id: UUID) -> CaseVerification:
 
     c = services.container
     table = services.events_table()
-    lv = c.merkle.leaves
-    q = (select(table.c.originator_version, table.c.state, lv.c.idx, lv.c.recorded_at)
-         .select_from(table.join(lv, lv.c.notification_id == table.c.id))
+    nd = c.merkle.nodes
+    q = (select(table.c.originator_version, table.c.state, c.merkle.leaf_index, nd.c.recorded_at)
+         .select_from(table.join(nd, c.merkle.leaf_on(table.c.id)))
          .where(table.c.originator_id == case_id).order_by(table.c.originator_version))
     with c.engine.connect() as conn:
         rows = conn.execute(q).all()

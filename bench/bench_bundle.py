@@ -6,8 +6,10 @@
 
 Setup: a ledger (tests.fakes.make_ledger: root, alice, bob registered) whose Merkle log also
 holds ``--leaves`` other leaves, bulk-appended through ``MerkleStore.append`` in transactions
-of 10,000. The case's 50 entries are saved through the application one by one, spread evenly
-through the log, so their inclusion proofs have the full log(n) length. Then a checkpoint is
+of 10,000, each beside a placeholder row of the events table (a stream of its own, never read)
+whose id is the leaf's notification id, as leaves' ids must rise with their index. The case's
+50 entries are saved through the application one by one, spread evenly through the log, so
+their inclusion proofs have the full log(n) length. Then a checkpoint is
 signed and the case exported.
 
 Measured (median of ``--runs``, after one warm-up):
@@ -28,11 +30,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection, insert
+
 from bench.common import fresh_pg_schema, write_result
 from ledger import merkle
+from ledger.audit import events_table
 from ledger.bundle import load_verified_bundle, verify_bundle
 from ledger.bundle_export import export_bundle, issue_checkpoint
 from ledger.checkpoint import vkey
@@ -41,7 +47,7 @@ from tests.fakes import ROOT, StepClock, Ticket, make_ledger
 ORIGIN = "caseledger.bench/ledger"
 CASE_ENTRIES = 50
 BATCH = 10_000
-FILLER_NID = 10**12  # notification ids of filler leaves, far from the events table's ids
+FILLER_STREAM = uuid.UUID(int=1)  # the placeholder rows' originator id
 
 
 def log(msg: str) -> None:
@@ -49,9 +55,14 @@ def log(msg: str) -> None:
     sys.stderr.flush()
 
 
-def filler(start: int, n: int) -> list[tuple[int, int, bytes, bytes]]:
-    return [(FILLER_NID + i, 1_772_413_200_000_000 + i, hashlib.sha256(b"entry %d" % i).digest(),
-             hashlib.sha512(b"sig %d" % i).digest()) for i in range(start, start + n)]
+def filler(conn: Connection, start: int, n: int) -> list[tuple[int, int, bytes, bytes]]:
+    """Leaves for ``n`` other entries, with a placeholder events row each for its notification id."""
+    table = events_table(conn.engine)
+    rows = [{"originator_id": FILLER_STREAM, "originator_version": i, "topic": "filler", "state": b""}
+            for i in range(start, start + n)]
+    ids = [int(r[0]) for r in conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)]
+    return [(nid, 1_772_413_200_000_000 + i, hashlib.sha256(b"entry %d" % i).digest(),
+             hashlib.sha512(b"sig %d" % i).digest()) for nid, i in zip(ids, range(start, start + n), strict=True)]
 
 
 def build(url: str, leaves: int) -> tuple[Any, str]:
@@ -67,7 +78,7 @@ def build(url: str, leaves: int) -> tuple[Any, str]:
         while done < target:
             n = min(BATCH, target - done)
             with c.engine.begin() as conn:
-                c.merkle.append(conn, filler(done, n))
+                c.merkle.append(conn, filler(conn, done, n))
             done += n
         case.note(actor="alice" if k % 2 else "bob", text=f"step {k}", amount=k)
         c.app.save(case)

@@ -87,10 +87,10 @@ def assemble(case: str, checkpoint: str, entries: list[dict[str, Any]], keys: li
 
 def _stream(conn: Connection, table: Table, store: MerkleStore, case: str, size: int) -> list[tuple[Any, ...]]:
     """(n, record, leaf index, recorded_at) of one stream's entries with a leaf below ``size``, by n."""
-    lv = store.leaves
-    q = (select(table.c.originator_version, table.c.state, lv.c.idx, lv.c.recorded_at)
-         .select_from(table.join(lv, lv.c.notification_id == table.c.id))
-         .where(table.c.originator_id == uuid.UUID(case), lv.c.idx < size)
+    nd = store.nodes
+    q = (select(table.c.originator_version, table.c.state, store.leaf_index, nd.c.recorded_at)
+         .select_from(table.join(nd, store.leaf_on(table.c.id)))
+         .where(table.c.originator_id == uuid.UUID(case), nd.c.pos // 2 < size)
          .order_by(table.c.originator_version))
     return [(int(n), bytes(state), int(idx), int(rec)) for n, state, idx, rec in conn.execute(q)]
 

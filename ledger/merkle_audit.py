@@ -41,21 +41,30 @@ def check_merkle(trust: str | None = None, older: str | None = None) -> Check:
 def walk_leaves(engine: Engine, table: Table, store: MerkleStore, report: VerificationReport) -> None:
     """Steps 5.1-5.4 and 5.7: each leaf matches its entry; leaves and entries pair one to one; no
     entry of a revoked key was recorded after the revocation took effect."""
-    lv = store.leaves
-    q = (select(lv.c.idx, lv.c.notification_id, lv.c.recorded_at, lv.c.entry_hash, lv.c.leaf_hash, table.c.state,
+    nd = store.nodes
+    q = (select(store.leaf_index, nd.c.notification_id, nd.c.recorded_at, nd.c.entry_hash, nd.c.hash, table.c.state,
                 table.c.originator_id, table.c.originator_version)
-         .select_from(lv.outerjoin(table, table.c.id == lv.c.notification_id)).order_by(lv.c.idx))
+         .select_from(nd.outerjoin(table, table.c.id == nd.c.notification_id))
+         .where(nd.c.notification_id.is_not(None)).order_by(nd.c.pos))
     frontier = merkle.Frontier()
-    last_time = -1
+    last_time = last_nid = -1
+    runs: list[tuple[int, int]] = []
     revoked = report.revoked_uses
     with engine.connect() as conn:
         rows = conn.execution_options(stream_results=True, yield_per=5000).execute(q)
         for idx, nid, rec_at, ehash, lhash, state, oid, n in rows:
             case = str(oid) if oid is not None else None
-            # Step 5.1: leaves are numbered 0, 1, 2 ... without gaps.
+            # Step 5.1: leaves are numbered 0, 1, 2 ... without gaps, and their notification ids rise.
             if idx != frontier.size:
                 report.fail(Failure("5.1", "E_PROOF", "leaf index gap", nid, case, n, frontier.size, idx))
                 return
+            if nid <= last_nid:
+                report.fail(Failure("5.1", "E_PROOF", "leaf notification ids do not rise", nid, case, n,
+                                    f"> {last_nid}", nid))
+                return
+            if nid != last_nid + 1 or idx == 0:
+                runs.append((nid, idx))
+            last_nid = nid
             # Step 5.2: the leaf's entry exists and its hash equals the leaf's entry hash.
             if state is None:
                 report.fail(Failure("5.2", "E_ENTRY_MISSING", "leaf refers to a deleted entry", nid, None, None,
@@ -88,13 +97,25 @@ def walk_leaves(engine: Engine, table: Table, store: MerkleStore, report: Verifi
                 report.notes.append(f"recorded_at goes backwards at leaf {idx}")
             last_time = rec_at
             frontier.append(want)
+        # Step 5.1: the run index that finds leaves by notification id lists exactly the leaves
+        # whose id is not the previous leaf's plus one.
+        r = store.runs
+        stored_runs = [(int(a), int(b)) for a, b in conn.execute(select(r.c.notification_id, r.c.idx)
+                                                                 .order_by(r.c.notification_id))]
+        if stored_runs != runs:
+            bad = next((i for i, (a, b) in enumerate(zip(stored_runs, runs, strict=False)) if a != b),
+                       min(len(runs), len(stored_runs)))
+            report.fail(Failure("5.1", "E_PROOF", "the run index (merkle_runs) does not match the leaves", None,
+                                None, None, runs[bad] if bad < len(runs) else None,
+                                stored_runs[bad] if bad < len(stored_runs) else None))
+            return
         entries = conn.execute(select(func.count()).select_from(table)).scalar() or 0
         # Step 5.4: every entry has a leaf (no entry was slipped in outside the log).
         if entries != frontier.size:
             orphan = conn.execute(
                 select(table.c.id, table.c.originator_id, table.c.originator_version)
-                .select_from(table.outerjoin(lv, table.c.id == lv.c.notification_id))
-                .where(lv.c.idx.is_(None)).order_by(table.c.id).limit(1),
+                .select_from(table.outerjoin(nd, store.leaf_on(table.c.id)))
+                .where(nd.c.pos.is_(None)).order_by(table.c.id).limit(1),
             ).first()
             if orphan is not None:
                 report.fail(Failure("5.4", "E_NOT_IN_LOG", "entry has no Merkle leaf", orphan[0], str(orphan[1]),

@@ -2,33 +2,38 @@
 
 Tables (created on the ``MetaData`` passed in, so they share the events' schema and engine):
 
-``merkle_leaves(idx, notification_id, recorded_at, entry_hash, leaf_hash)``
-    One row per committed entry. ``idx`` is the leaf index (0, 1, 2 ... with no gaps);
-    ``notification_id`` is the event's id in the notification log, kept separately because
-    PostgreSQL sequences can skip values when a transaction rolls back.
-``merkle_nodes(pos, hash)``
-    The hash of every *complete* perfect subtree of level >= 1, keyed by its in-order position
-    (:func:`ledger.merkle.inorder_position`: node ``(level, idx)``, covering leaves
-    ``[idx << level, (idx + 1) << level)``, is at ``idx * 2**(level+1) + 2**level - 1``). A
-    complete subtree never changes, so rows are only ever inserted. There are
-    ``size - popcount(size)`` of them: about one per leaf.
+``merkle_nodes(pos, hash, notification_id, recorded_at, entry_hash)``
+    Every node of the tree that is a *complete* perfect subtree, leaves included, keyed by its
+    in-order position (:func:`ledger.merkle.inorder_position`: node ``(level, idx)``, covering
+    leaves ``[idx << level, (idx + 1) << level)``, is at ``idx * 2**(level+1) + 2**level - 1``).
+    Leaf ``i`` is the row at ``2 * i``; only leaf rows carry the last three columns (the event's
+    id in the notification log, the time the log recorded it, its entry hash). A complete
+    subtree never changes, so rows are only ever inserted: one per leaf and, on average, one
+    inner node per leaf (``size - popcount(size)`` in all). The highest position is always the
+    last leaf's.
+``merkle_runs(notification_id, idx)``
+    How to find a leaf by notification id without an index on it. Leaves' notification ids
+    rise with their index but may skip values (PostgreSQL sequences skip the ids of rolled-back
+    inserts). A *run* is a stretch of leaves whose ids go up by one; this table has one row per
+    run, its first leaf's id and index. The leaf of id ``n`` is then at index ``idx + n -
+    notification_id`` of the last run starting at or below ``n``, if that leaf's id is ``n``
+    (:meth:`MerkleStore.leaf_on`). On SQLite, where ids do not skip, it holds one row.
 ``checkpoints(id, size, root, note, created_at)``
     Signed checkpoint notes as issued (spec 04). The store does not verify them.
 
-There is no mutable state row: the size is ``max(idx) + 1`` and the frontier (the O(log n)
-perfect subtrees that make up ``[0, size)``) is read back from the two tables, so every table
-is insert-only and an append writes only new rows.
+There is no mutable state row: the size is ``max(pos) / 2 + 1`` and the frontier (the O(log n)
+perfect subtrees that make up ``[0, size)``) is read back from the nodes, so every table is
+insert-only and an append writes only new rows. Keeping leaves and inner nodes in one table, and
+no secondary index, makes a single-leaf commit dirty one table page (ADR 0002).
 
-Costs: on SQLite, ``append`` of one transaction is one guarded insert of its first leaf
-(inserted only if the log's tail is the one the store remembers; otherwise the tail and
-frontier are read back and the rows inserted plainly) and inserts of the rest and of the
-closed nodes (``executemany``, or one ``execute`` for a single node), writing one leaf row and
-on average one node row per *leaf*. Roots and proofs for any size up to the current one are
-folds of O(log n) stored hashes read in one ``SELECT`` by primary key, with no tree rebuild.
-On SQLite both keys are rowid aliases. The hot statements run on the DBAPI connection of the
-caller's connection (SQLAlchemy's statement handling costs more than these primary-key reads
-and writes); driver errors are re-raised wrapped as SQLAlchemy's ``DBAPIError`` subclasses, as
-before.
+Costs: on SQLite, ``append`` of one transaction is one guarded insert of its first leaf and the
+nodes it closes (inserted only if the log's tail is the one the store remembers; otherwise the
+tail and frontier are read back and the rows inserted plainly) and inserts of the rest
+(``executemany``). Roots and proofs for any size up to the current one are folds of O(log n)
+stored hashes read in one ``SELECT`` by primary key, with no tree rebuild. On SQLite the keys
+are rowid aliases. The hot statements run on the DBAPI connection of the caller's connection
+(SQLAlchemy's statement handling costs more than these primary-key reads and writes); driver
+errors are re-raised wrapped as SQLAlchemy's ``DBAPIError`` subclasses, as before.
 
 Node cache: the hashes of complete subtrees never change once committed, so the store keeps
 the upper levels of the tree in memory (the levels that fit in half of ``node_cache`` entries
@@ -44,8 +49,8 @@ inside the caller's transaction. Appends must be serialised by the caller: the l
 recorder holds its events-table lock (PostgreSQL ``LOCK TABLE ... IN EXCLUSIVE MODE``,
 SQLite's single-writer lock) while it calls :meth:`MerkleStore.append`, so this module takes
 no lock of its own (ADR 0002). Two unserialised appenders would both compute the same next
-index and one would fail on the primary key, never fork the tree silently. Reads need no lock:
-every row they use is immutable.
+position and one would fail on the primary key, never fork the tree silently. Reads need no
+lock: every row they use is immutable.
 """
 
 from __future__ import annotations
@@ -57,7 +62,9 @@ from typing import Any, NoReturn
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
+    ColumnElement,
     Connection,
     Engine,
     Integer,
@@ -65,9 +72,11 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    and_,
     exc,
     func,
     insert,
+    literal,
     select,
 )
 from sqlalchemy.engine import RootTransaction
@@ -109,9 +118,10 @@ class MerkleStore:
     """The persistent Merkle log. All state lives in the tables.
 
     For speed, the store remembers the frontier it last computed, keyed by the last leaf's
-    index and hash. Every append first checks the log's real tail in the caller's transaction
-    and uses the remembered frontier only if the tail matches; a rolled-back append or another
-    process's append changes the tail, and the frontier is then read back from the tables.
+    position, hash and notification id. Every append first checks the log's real tail in the
+    caller's transaction and uses the remembered frontier only if the tail matches; a
+    rolled-back append or another process's append changes the tail, and the frontier is then
+    read back from the table.
 
     It also caches the hashes of committed complete subtrees of the upper levels, per
     database (engine), for proofs: at most ``node_cache`` entries per database, about 150 bytes
@@ -121,18 +131,22 @@ class MerkleStore:
     def __init__(self, metadata: MetaData, *, node_cache: int = 1 << 17) -> None:
         """Define the three tables on ``metadata`` (``metadata.create_all`` creates them)."""
         self.metadata = metadata
-        self.leaves = Table(
-            "merkle_leaves", metadata,
-            Column("idx", _ID, primary_key=True, autoincrement=False),
-            Column("notification_id", BigInteger, nullable=False, unique=True),
-            Column("recorded_at", BigInteger, nullable=False),
-            Column("entry_hash", LargeBinary(32), nullable=False),
-            Column("leaf_hash", LargeBinary(32), nullable=False),
-        )
         self.nodes = Table(
             "merkle_nodes", metadata,
             Column("pos", _ID, primary_key=True, autoincrement=False),
             Column("hash", LargeBinary(32), nullable=False),
+            Column("notification_id", BigInteger),
+            Column("recorded_at", BigInteger),
+            Column("entry_hash", LargeBinary(32)),
+            # Leaf rows (even positions) carry all three leaf columns, inner nodes none.
+            CheckConstraint("CASE WHEN pos % 2 = 0 THEN notification_id IS NOT NULL AND recorded_at IS NOT NULL "
+                            "AND entry_hash IS NOT NULL ELSE notification_id IS NULL AND recorded_at IS NULL "
+                            "AND entry_hash IS NULL END", name="merkle_nodes_leaf_columns"),
+        )
+        self.runs = Table(
+            "merkle_runs", metadata,
+            Column("notification_id", _ID, primary_key=True, autoincrement=False),
+            Column("idx", BigInteger, nullable=False, unique=True),
         )
         self.checkpoints = Table(
             "checkpoints", metadata,
@@ -142,9 +156,11 @@ class MerkleStore:
             Column("note", Text, nullable=False),
             Column("created_at", BigInteger, nullable=False),
         )
-        self._q_size = select(func.max(self.leaves.c.idx))
-        # (index and hash of the last leaf appended, the frontier's hashes after it)
-        self._memo: tuple[int, bytes, tuple[bytes, ...]] | None = None
+        #: A leaf row's index, for queries that select leaf rows of ``nodes``.
+        self.leaf_index = (self.nodes.c.pos // 2).label("idx")
+        self._q_size = select(func.max(self.nodes.c.pos))
+        # (index, hash and notification id of the last leaf appended, the frontier's hashes after it)
+        self._memo: tuple[int, bytes, tuple[bytes, ...], int] | None = None
         if node_cache < 0:
             msg = "node_cache must be >= 0"
             raise UsageError(msg)
@@ -152,14 +168,28 @@ class MerkleStore:
         self._cache_bits = node_cache.bit_length() - 1
         # Per database: node hashes by in-order position, and folds of cut subtrees by their positions.
         self._caches: weakref.WeakKeyDictionary[Engine, dict[Any, bytes]] = weakref.WeakKeyDictionary()
-        self._sql: dict[tuple[str, int, int], str] = {}
-        self._dml: dict[str, tuple[str, str, str, str]] = {}
+        self._sql: dict[tuple[str, int], str] = {}
+        self._guarded: dict[int, str] = {}
+        self._dml: dict[str, tuple[str, str, str]] = {}
         self._pg_insert_if_tail: str | None = None
 
     def clear_cache(self) -> None:
         """Forget every cached node hash (for a process that rebuilt the Merkle tables)."""
         self._caches = weakref.WeakKeyDictionary()
         self._memo = None
+
+    # -- finding leaves by notification id ---------------------------------------------------
+
+    def leaf_on(self, nid: ColumnElement[Any]) -> ColumnElement[bool]:
+        """Join condition on ``nodes``: the leaf row of the entry whose notification id is ``nid``.
+
+        One lookup in ``merkle_runs`` and one by primary key per joined row (no index on the
+        notification id; see the module docstring).
+        """
+        nd, r = self.nodes, self.runs
+        at = (select((r.c.idx + nid - r.c.notification_id) * 2).where(r.c.notification_id <= nid)
+              .order_by(r.c.notification_id.desc()).limit(1).scalar_subquery())
+        return and_(nd.c.pos == at, nd.c.notification_id == nid)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -178,7 +208,8 @@ class MerkleStore:
 
         Args:
             conn: a connection inside the caller's transaction.
-            leaves: ``(notification_id, recorded_at, entry_hash, signature)`` per entry.
+            leaves: ``(notification_id, recorded_at, entry_hash, signature)`` per entry;
+                notification ids must rise with the leaf index.
             notify: PostgreSQL only: a channel to ``NOTIFY`` (delivered at commit, as the
                 recorder's own NOTIFY is), sent with the append's statement to save a round trip.
 
@@ -187,6 +218,7 @@ class MerkleStore:
 
         Raises:
             EncodingError: a field is malformed (see :func:`ledger.merkle.leaf_data`).
+            UsageError: a notification id is not above the previous leaf's.
         """
         if not leaves:
             return []
@@ -200,97 +232,112 @@ class MerkleStore:
             if tx is not None:
                 _APPENDED[tx] = True
 
-    def _statements(self, mark: str) -> tuple[str, str, str, str]:
-        """(tail read, guarded first-leaf insert, leaf insert, node insert) for a paramstyle; the
-        leaf statements take rows as :func:`_grow` makes them, the guarded one two more parameters."""
+    def _statements(self, mark: str) -> tuple[str, str, str]:
+        """(tail read, row insert, run insert) for a paramstyle; rows as :func:`_grow` makes them."""
         got = self._dml.get(mark)
         if got is None:
-            lv, nd = self.leaves.name, self.nodes.name
-            cols = f"INSERT INTO {lv} (idx, notification_id, recorded_at, entry_hash, leaf_hash) VALUES "  # noqa: S608 - our table names; values bound
-            marks = ", ".join([mark] * 4)
+            nd, r = self.nodes.name, self.runs.name
             got = self._dml[mark] = (
-                f"SELECT idx, leaf_hash FROM {lv} ORDER BY idx DESC LIMIT 1",  # noqa: S608 - our table names; values bound
-                # leaf_hash is NULL (refused: NOT NULL) unless leaf i has hash h, and the primary
-                # key refuses the row if leaf i + 1 exists; leaf indexes have no gaps, so the
-                # row goes in only if (i, h) is the tail. A single-row VALUES reads the table
-                # without materialising the read first, as INSERT ... SELECT from it would.
-                f"{cols}({marks}, (SELECT {mark} FROM {lv} WHERE idx = {mark} AND leaf_hash = {mark}))",  # noqa: S608 - our table names; values bound
-                f"{cols}({marks}, {mark})",
-                f"INSERT INTO {nd} (pos, hash) VALUES ({mark}, {mark})",  # noqa: S608 - our table names; values bound
+                f"SELECT pos, hash, notification_id FROM {nd} ORDER BY pos DESC LIMIT 1",  # noqa: S608 - our table names; values bound
+                f"INSERT INTO {nd} ({_COLS}) VALUES ({', '.join([mark] * 5)})",  # noqa: S608 - our table names; values bound
+                f"INSERT INTO {r} (notification_id, idx) VALUES ({mark}, {mark})",  # noqa: S608 - our table names; values bound
             )
         return got
 
+    def _guarded_insert(self, rows: int) -> str:
+        """SQLite: insert ``rows`` rows, the first a leaf inserted only after the remembered tail.
+
+        The leaf's hash is NULL (refused: NOT NULL) unless the leaf at the position given has
+        that hash and notification id, and the primary key refuses the row if the next leaf
+        exists; leaf positions have no gaps, so the rows go in only if the remembered leaf is
+        the tail. A ``VALUES`` list reads the table without materialising the read first, as
+        ``INSERT ... SELECT`` from it would.
+        """
+        sql = self._guarded.get(rows)
+        if sql is None:
+            tail = f"(SELECT ? FROM {self.nodes.name} WHERE pos = ? AND hash = ? AND notification_id = ?)"  # noqa: S608 - our table names; values bound
+            values = [f"(?, {tail}, ?, ?, ?)"] + ["(?, ?, ?, ?, ?)"] * (rows - 1)
+            sql = self._guarded[rows] = f"INSERT INTO {self.nodes.name} ({_COLS}) VALUES {', '.join(values)}"  # noqa: S608 - our table names; values bound
+        return sql
+
     def _append_sqlite(self, conn: Connection, leaves: Sequence[LeafInput]) -> list[int]:
         memo = self._memo
-        if memo is not None and conn.in_transaction():
-            # Fast path: insert the first leaf only if the log's tail is the remembered one (one
-            # statement for a single leaf), then the rest as usual.
-            last, last_hash, hashes = memo
-            rows, nodes, frontier = _grow(last + 1, hashes, leaves)
-            _, guarded, ins_leaf, ins_node = self._statements("?")
-            params = (*rows[0], last, last_hash)
+        if memo is not None and conn.in_transaction() and leaves[0][0] > memo[3]:
+            # Fast path: one statement inserts the first leaf, and the nodes it closes, only if the
+            # log's tail is the remembered one; then the rest as usual.
+            last, last_hash, hashes, last_nid = memo
+            rows, runs, frontier = _grow(last + 1, hashes, last_nid, leaves)
+            head = 1
+            while head < len(rows) and rows[head][2] is None:
+                head += 1
+            first = rows[0]
+            params = (first[0], first[1], 2 * last, last_hash, last_nid, *first[2:],
+                      *(v for row in rows[1:head] for v in row))
+            sql = self._guarded_insert(head)
             dbc = conn.connection.dbapi_connection
             try:
-                dbc.execute(guarded, params)  # type: ignore[union-attr]
+                dbc.execute(sql, params)  # type: ignore[union-attr]
             except Exception as e:
                 dbapi = conn.dialect.loaded_dbapi
                 if not isinstance(e, dbapi.IntegrityError):
                     if isinstance(e, dbapi.Error):
-                        _raise_wrapped(conn, e, guarded, params, None, many=False)
+                        _raise_wrapped(conn, e, sql, params, None, many=False)
                     raise
-                # The tail is not the remembered one, or the row is refused on its own account:
+                # The tail is not the remembered one, or a row is refused on its own account:
                 # read the tail back (the slow path raises the latter again).
             else:
-                if len(rows) > 1:
-                    _run(conn, ins_leaf, rows[1:], many=True)
-                if len(nodes) == 1:
-                    try:
-                        dbc.execute(ins_node, nodes[0])  # type: ignore[union-attr]
-                    except conn.dialect.loaded_dbapi.Error as e:
-                        _raise_wrapped(conn, e, ins_node, nodes[0], None, many=False)
-                elif nodes:
-                    _run(conn, ins_node, nodes, many=True)
-                self._memo = (rows[-1][0], rows[-1][4], frontier)
-                return list(range(last + 1, last + 1 + len(rows)))
+                _, ins_row, ins_run = self._statements("?")
+                if head < len(rows):
+                    _run(conn, ins_row, rows[head:], many=True)
+                if runs:
+                    _run(conn, ins_run, runs, many=True)
+                self._memo = frontier
+                return list(range(last + 1, frontier[0] + 1))
         return self._append_tail(conn, leaves, None)
 
     def _append_pg(self, conn: Connection, leaves: Sequence[LeafInput], notify: str | None) -> list[int]:
         memo = self._memo
-        if memo is not None:
+        if memo is not None and leaves[0][0] > memo[3]:
             # Fast path: one statement that inserts only if the log's tail is the remembered one.
-            rows, nodes, frontier = _grow(memo[0] + 1, memo[2], leaves)
-            done = self._insert_if_tail(conn, memo[0], memo[1], rows, nodes, notify)
+            rows, runs, frontier = _grow(memo[0] + 1, memo[2], memo[3], leaves)
+            done = self._insert_if_tail(conn, memo, rows, runs, notify)
             if done:
-                self._memo = (rows[-1][0], rows[-1][4], frontier)
-                return list(range(memo[0] + 1, memo[0] + 1 + len(rows)))
+                self._memo = frontier
+                return list(range(memo[0] + 1, frontier[0] + 1))
             notify = None  # sent with the statement, whether the tail matched or not
         return self._append_tail(conn, leaves, notify)
 
     def _append_tail(self, conn: Connection, leaves: Sequence[LeafInput], notify: str | None) -> list[int]:
         """Append after reading the log's tail (and, unless it is the remembered one, the frontier)."""
-        q_tail, _, ins_leaf, ins_node = self._statements(_mark(conn))
+        q_tail, ins_row, ins_run = self._statements(_mark(conn))
         tail = _run(conn, q_tail, (), fetch=True)
         memo = self._memo
         hashes: tuple[bytes, ...]
+        last_nid: int | None
         if not tail:
-            size, hashes = 0, ()
-        elif memo is not None and memo[0] == tail[0][0] and memo[1] == bytes(tail[0][1]):
-            size, hashes = memo[0] + 1, memo[2]
+            size, hashes, last_nid = 0, (), None
         else:
-            size = int(tail[0][0]) + 1
-            hashes = tuple(self._frontier(conn, size).hashes)
-        rows, nodes, frontier = _grow(size, hashes, leaves)
-        _run(conn, ins_leaf, rows, many=True)
-        if nodes:
-            _run(conn, ins_node, nodes, many=True)
+            pos, last_hash, last_nid = int(tail[0][0]), bytes(tail[0][1]), tail[0][2]
+            if pos & 1 or last_nid is None:
+                msg = f"the Merkle log's last row (position {pos}) is not a leaf"
+                raise UsageError(msg)
+            size = pos // 2 + 1
+            if memo is not None and memo[0] == size - 1 and memo[1] == last_hash and memo[3] == last_nid:
+                hashes = memo[2]
+            else:
+                hashes = tuple(self._frontier(conn, size).hashes)
+        rows, runs, frontier = _grow(size, hashes, last_nid, leaves)
+        _run(conn, ins_row, rows, many=True)
+        if runs:
+            _run(conn, ins_run, runs, many=True)
         if notify is not None:
             _run(conn, "SELECT 1 FROM pg_notify(%s, '')", (notify,), fetch=True)
-        self._memo = (rows[-1][0], rows[-1][4], frontier)
-        return list(range(size, size + len(rows)))
+        self._memo = frontier
+        return list(range(size, frontier[0] + 1))
 
-    def _insert_if_tail(self, conn: Connection, last_idx: int, last_hash: bytes, rows: list[_Row],
-                        nodes: list[tuple[int, bytes]], notify: str | None) -> bool:
-        """PostgreSQL: insert leaves and nodes in one statement iff the tail is (last_idx, last_hash),
+    def _insert_if_tail(self, conn: Connection, memo: _Memo, rows: list[_Row], runs: list[tuple[int, int]],
+                        notify: str | None) -> bool:
+        """PostgreSQL: insert rows and runs in one statement iff the tail is the remembered leaf,
         and ``pg_notify(notify)`` whether or not (the caller's transaction decides).
 
         The rows travel as one array per column, so the statement's text is the same for every
@@ -298,19 +345,21 @@ class MerkleStore:
         """
         sql = self._pg_insert_if_tail
         if sql is None:
-            lv, nd = self.leaves.name, self.nodes.name
+            nd, r = self.nodes.name, self.runs.name
             sql = self._pg_insert_if_tail = (
-                f"WITH ok AS (SELECT 1 FROM {lv} WHERE idx = %s AND leaf_hash = %s "  # noqa: S608 - our table names; values bound
-                f"AND NOT EXISTS (SELECT 1 FROM {lv} WHERE idx = %s)), "
-                f"l AS (INSERT INTO {lv} (idx, notification_id, recorded_at, entry_hash, leaf_hash) "
-                f"SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bytea[], %s::bytea[]) "
+                f"WITH ok AS (SELECT 1 FROM {nd} WHERE pos = %s AND hash = %s AND notification_id = %s "  # noqa: S608 - our table names; values bound
+                f"AND NOT EXISTS (SELECT 1 FROM {nd} WHERE pos = %s)), "
+                f"n AS (INSERT INTO {nd} ({_COLS}) "
+                f"SELECT * FROM unnest(%s::bigint[], %s::bytea[], %s::bigint[], %s::bigint[], %s::bytea[]) "
                 f"WHERE EXISTS (SELECT 1 FROM ok) RETURNING 1), "
-                f"n AS (INSERT INTO {nd} (pos, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[]) "
+                f"r AS (INSERT INTO {r} (notification_id, idx) SELECT * FROM unnest(%s::bigint[], %s::bigint[]) "
                 f"WHERE EXISTS (SELECT 1 FROM ok) RETURNING 1) "
-                f"SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM pg_notify(%s, '') WHERE %s)")
+                f"SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM r), "
+                f"(SELECT count(*) FROM pg_notify(%s, '') WHERE %s)")
         cols = list(zip(*rows, strict=True))
-        node_cols = list(zip(*nodes, strict=True)) or [(), ()]
-        params = (last_idx, last_hash, last_idx + 1, *(list(c) for c in cols), *(list(c) for c in node_cols),
+        run_cols = list(zip(*runs, strict=True)) or [(), ()]
+        last = 2 * memo[0]
+        params = (last, memo[1], memo[3], last + 2, *(list(c) for c in cols), *(list(c) for c in run_cols),
                   notify or "", notify is not None)
         got = _run(conn, sql, params, fetch=True)
         return int(got[0][0]) == len(rows)
@@ -320,7 +369,7 @@ class MerkleStore:
     def size(self, conn: Connection) -> int:
         """The number of leaves committed (as seen by ``conn``'s transaction)."""
         top = conn.execute(self._q_size).scalar()
-        return 0 if top is None else int(top) + 1
+        return 0 if top is None else int(top) // 2 + 1
 
     def _hashes(self, conn: Connection, positions: Collection[int], scale: int) -> dict[int, bytes]:
         """Hashes of the nodes at these in-order positions (leaf ``i`` is ``2i``), cache first.
@@ -330,46 +379,36 @@ class MerkleStore:
         """
         cache = self._caches.get(conn.engine) if self._cache_bits >= 0 else None
         got: dict[int, bytes] = {}
-        inner: list[int] = []
-        leaf_ids: list[int] = []
+        want: list[int] = []
         for p in positions:
             h = None if cache is None else cache.get(p)
             if h is not None:
                 got[p] = h
-            elif p & 1:
-                inner.append(p)
             else:
-                leaf_ids.append(p >> 1)
-        if inner or leaf_ids:
-            got.update(self._read(conn, inner, leaf_ids, scale))
+                want.append(p)
+        if want:
+            got.update(self._read(conn, want, scale))
         return got
 
-    def _read(self, conn: Connection, inner: list[int], leaf_ids: list[int], scale: int) -> dict[int, bytes]:
-        """Read inner nodes (by position) and leaves (by index) in one ``SELECT``; fill the cache."""
-        lv, nd = self.leaves.name, self.nodes.name
+    def _read(self, conn: Connection, want: list[int], scale: int) -> dict[int, bytes]:
+        """Read node hashes by position in one ``SELECT``; fill the cache."""
         mark = _mark(conn)
-        key = (mark, len(inner), len(leaf_ids))
+        key = (mark, len(want))
         sql = self._sql.get(key)
         if sql is None:
-            node = f"SELECT pos, hash FROM {nd} WHERE pos "  # noqa: S608 - our table names; values bound
-            leaf = f"SELECT idx * 2, leaf_hash FROM {lv} WHERE idx "  # noqa: S608 - our table names; values bound
-            if mark == "?" and len(inner) + len(leaf_ids) <= _SHAPES:
+            node = f"SELECT pos, hash FROM {self.nodes.name} WHERE pos "  # noqa: S608 - our table names; values bound
+            if mark == "?" and len(want) <= _SHAPES:
                 # SQLite: one primary-key lookup per hash beats an IN list, which it first builds
                 # and sorts (and a compound SELECT has at most 500 terms).
-                sql = " UNION ALL ".join([f"{node}= ?"] * len(inner) + [f"{leaf}= ?"] * len(leaf_ids))
+                sql = " UNION ALL ".join([f"{node}= ?"] * len(want))
             else:
-                parts = []
-                if inner:
-                    parts.append(f"{node}IN ({', '.join([mark] * len(inner))})")
-                if leaf_ids:
-                    parts.append(f"{leaf}IN ({', '.join([mark] * len(leaf_ids))})")
-                sql = " UNION ALL ".join(parts)
-            if len(inner) + len(leaf_ids) <= _SHAPES:
+                sql = f"{node}IN ({', '.join([mark] * len(want))})"
+            if len(want) <= _SHAPES:
                 self._sql[key] = sql
-        rows = _run(conn, sql, (*inner, *leaf_ids), fetch=True)
+        rows = _run(conn, sql, want, fetch=True)
         fresh = {int(p): h if type(h) is bytes else bytes(h) for p, h in rows}
-        if len(fresh) != len(inner) + len(leaf_ids):
-            absent = (set(inner) | {2 * i for i in leaf_ids}) - set(fresh)
+        if len(fresh) != len(want):
+            absent = set(want) - set(fresh)
             if absent:
                 p = min(absent)
                 level = (p ^ (p + 1)).bit_length() - 1
@@ -417,27 +456,21 @@ class MerkleStore:
             return out
         cut: list[int] = []
         known: dict[int, bytes] = {}
-        inner: list[int] = []
-        leaf_ids: list[int] = []
+        want: list[int] = []
         for i in holes:
             x = plan[i]
             if type(x) is int:
-                if x & 1:
-                    inner.append(x)
-                else:
-                    leaf_ids.append(x >> 1)
+                want.append(x)
             else:
                 cut.append(i)
                 for p in x:  # type: ignore[union-attr]
                     hp = get(p)
                     if hp is not None:
                         known[p] = hp
-                    elif p & 1:
-                        inner.append(p)
                     else:
-                        leaf_ids.append(p >> 1)
-        if inner or leaf_ids:
-            known.update(self._read(conn, inner, leaf_ids, 2 * size))
+                        want.append(p)
+        if want:
+            known.update(self._read(conn, want, 2 * size))
         for i in holes:
             x = plan[i]
             if type(x) is int:
@@ -465,17 +498,32 @@ class MerkleStore:
         got = self._hashes(conn, pos, 2 * size) if pos else {}
         return merkle.fold_nodes([got[p] for p in pos])
 
+    def _leaf_rows(self) -> Any:
+        nd = self.nodes
+        return select(self.leaf_index, nd.c.notification_id, nd.c.recorded_at, nd.c.entry_hash, nd.c.hash)
+
     def leaf(self, conn: Connection, idx: int) -> MerkleLeaf | None:
         """The leaf at ``idx``, or None."""
-        lv = self.leaves
-        row = conn.execute(select(lv).where(lv.c.idx == idx)).first()
+        row = conn.execute(self._leaf_rows().where(self.nodes.c.pos == 2 * idx)).first()
         return None if row is None else _leaf(row)
 
     def leaf_for_notification(self, conn: Connection, notification_id: int) -> MerkleLeaf | None:
         """The leaf of the event with this notification id, or None."""
-        lv = self.leaves
-        row = conn.execute(select(lv).where(lv.c.notification_id == notification_id)).first()
+        row = conn.execute(self._leaf_rows().where(self.leaf_on(literal(notification_id, BigInteger)))).first()
         return None if row is None else _leaf(row)
+
+    def size_at_notification(self, conn: Connection, notification_id: int) -> int:
+        """The number of leaves whose notification id is ``<= notification_id``."""
+        r = self.runs
+        later = select(func.min(r.c.idx)).where(r.c.notification_id > notification_id).scalar_subquery()
+        row = conn.execute(select(r.c.idx + (notification_id - r.c.notification_id), later)
+                           .where(r.c.notification_id <= notification_id)
+                           .order_by(r.c.notification_id.desc()).limit(1)).first()
+        if row is None:
+            return 0
+        # The run's leaves up to this id, unless the run (or the log) ends first.
+        end = int(row[1]) if row[1] is not None else self.size(conn)
+        return min(int(row[0]) + 1, end)
 
     def inclusion_proof(self, conn: Connection, index: int, size: int) -> list[Digest]:
         """RFC 9162 inclusion proof for leaf ``index`` in the tree of ``size`` leaves.
@@ -501,15 +549,16 @@ class MerkleStore:
         if batch < 1:
             msg = "batch must be >= 1"
             raise UsageError(msg)
-        lv = self.leaves
-        nxt = start
+        nd = self.nodes
+        nxt = 2 * start
         while True:
-            rows = conn.execute(select(lv).where(lv.c.idx >= nxt).order_by(lv.c.idx).limit(batch)).all()
+            q = self._leaf_rows().where(nd.c.pos >= nxt, nd.c.notification_id.is_not(None)).order_by(nd.c.pos)
+            rows = conn.execute(q.limit(batch)).all()
             for row in rows:
                 yield _leaf(row)
             if len(rows) < batch:
                 return
-            nxt = int(rows[-1].idx) + 1
+            nxt = 2 * int(rows[-1].idx) + 2
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -533,35 +582,59 @@ class MerkleStore:
         return None if row is None else _checkpoint(row)
 
 
-_Row = tuple[int, int, int, bytes, bytes]
-"""A leaf row: ``(idx, notification_id, recorded_at, entry_hash, leaf_hash)``."""
+_COLS = "pos, hash, notification_id, recorded_at, entry_hash"
+
+_Row = tuple[int, bytes, int | None, int | None, bytes | None]
+"""A row of ``merkle_nodes``: ``(pos, hash, notification_id, recorded_at, entry_hash)``, the last
+three None for an inner node."""
+
+_Memo = tuple[int, bytes, tuple[bytes, ...], int]
+"""The last leaf's index, hash and notification id, and the frontier's hashes after it."""
 
 
-def _grow(size: int, hashes: tuple[bytes, ...], leaves: Sequence[LeafInput],
-          ) -> tuple[list[_Row], list[tuple[int, bytes]], tuple[bytes, ...]]:
-    """Leaf rows and newly completed node rows ``(pos, hash)`` for ``leaves`` appended to the tree
-    of ``size`` leaves whose frontier is ``hashes`` (:class:`ledger.merkle.Frontier`), and the
-    frontier after them.
+def _grow(size: int, hashes: tuple[bytes, ...], last_nid: int | None, leaves: Sequence[LeafInput],
+          ) -> tuple[list[_Row], list[tuple[int, int]], _Memo]:
+    """Rows for ``leaves`` appended to the tree of ``size`` leaves whose frontier is ``hashes``
+    (:class:`ledger.merkle.Frontier`) and whose last leaf has notification id ``last_nid``: each
+    leaf's row followed by the rows of the nodes it completes; the ``merkle_runs`` rows
+    ``(notification_id, idx)`` of leaves that start a run; and the memo after them.
 
     A leaf completes one perfect subtree per trailing 1 bit of its index (levels 1, 2, ...,
     merging equal neighbours like a binary counter).
     """
     stack = list(hashes)
     rows: list[_Row] = []
-    nodes: list[tuple[int, bytes]] = []
+    runs: list[tuple[int, int]] = []
+    lh = b""
+    nid = last_nid
     for nid, recorded_at, ehash, sig in leaves:
+        if last_nid is None or nid != last_nid + 1:
+            if last_nid is not None and not nid > last_nid:
+                msg = f"notification id {nid} is not above the previous leaf's ({last_nid})"
+                raise UsageError(msg)
+            runs.append((nid, size))
+        last_nid = nid
         h = lh = merkle.compute_leaf_hash(ehash, sig, recorded_at, size)
+        rows.append((2 * size, lh, nid, recorded_at, ehash))
         i = size
         level = 0
         while i & 1:
             h = merkle.node_hash(stack.pop(), h)
             level += 1
             i >>= 1
-            nodes.append(((i << (level + 1)) + (1 << level) - 1, h))  # node (level, i)
+            rows.append(((i << (level + 1)) + (1 << level) - 1, h, None, None, None))  # node (level, i)
         stack.append(h)
-        rows.append((size, nid, recorded_at, ehash, lh))
         size += 1
-    return rows, nodes, tuple(stack)
+    assert nid is not None
+    return rows, runs, (size - 1, lh, tuple(stack), nid)
+
+
+def leaf_join_sql(events: str, leaf: str, runs: str = "merkle_runs") -> str:
+    """:meth:`MerkleStore.leaf_on` as SQL text, for hand-written queries: ``leaf`` is an alias of
+    ``merkle_nodes`` and ``events.id`` the notification id."""
+    return (f"{leaf}.pos = 2 * (SELECT r.idx + {events}.id - r.notification_id FROM {runs} r "  # noqa: S608 - our table and alias names
+            f"WHERE r.notification_id <= {events}.id ORDER BY r.notification_id DESC LIMIT 1) "
+            f"AND {leaf}.notification_id = {events}.id")
 
 
 _NO_CACHE: Mapping[Any, bytes] = {}
@@ -720,7 +793,7 @@ def consistency_plan(size1: int, size2: int) -> list[int | tuple[int, ...]]:
 def _leaf(row: object) -> MerkleLeaf:
     r = row._mapping  # type: ignore[attr-defined]  # noqa: SLF001 - Row._mapping is SQLAlchemy's public API
     return MerkleLeaf(int(r["idx"]), int(r["notification_id"]), int(r["recorded_at"]),
-                      bytes(r["entry_hash"]), bytes(r["leaf_hash"]))
+                      bytes(r["entry_hash"]), bytes(r["hash"]))
 
 
 def _checkpoint(row: object) -> StoredCheckpoint:
@@ -728,4 +801,5 @@ def _checkpoint(row: object) -> StoredCheckpoint:
     return StoredCheckpoint(int(r["id"]), int(r["size"]), bytes(r["root"]), str(r["note"]), int(r["created_at"]))
 
 
-__all__ = ["LeafInput", "MerkleLeaf", "MerkleStore", "StoredCheckpoint", "consistency_plan", "inclusion_plan"]
+__all__ = ["LeafInput", "MerkleLeaf", "MerkleStore", "StoredCheckpoint", "consistency_plan", "inclusion_plan",
+           "leaf_join_sql"]

@@ -16,7 +16,7 @@ empty and nothing else writes them, so
 * counters (``proj_stat``, ``proj_feedback``, ``proj_officer_activity``) are summed in memory
   and written at the end;
 * secondary indexes are created after the rows are in (one sort instead of ~1M B-tree inserts);
-* the log is read with the driver's cursor (``ledger_events`` ⋈ ``merkle_leaves``, in id order,
+* the log is read with the driver's cursor (``ledger_events`` ⋈ ``merkle_nodes``, in id order,
   pages of ``page``) and decoded by :func:`projections.source.decode_item` as usual.
 
 With ``jobs > 1`` the streams are partitioned between worker processes by the last byte of the
@@ -63,6 +63,7 @@ from sqlalchemy.types import TypeEngine
 from ledger.errors import LedgerError
 from ledger.keys import KEY_OPENED, KEY_REGISTRY_ID, KeyRing
 from ledger.limits import DEFAULT_LIMITS, Limits
+from ledger.merkle_store import leaf_join_sql
 from projections import casefile, tables
 from projections.base import stream_kind
 from projections.casefile import EY_COUNTED, EY_RELEASED, short_type
@@ -82,7 +83,7 @@ from projections.projectors import (
     officer_acts,
     stat_key,
 )
-from projections.source import EVENTS, LEAVES, Item, decode_item, head_position
+from projections.source import EVENTS, LEAVES, LOG, Item, decode_item, head_position
 
 #: Tracking version while a bulk rebuild is under way (real versions start at 1).
 REBUILDING = 0
@@ -677,8 +678,8 @@ def run_partition(conn: Connection, names: Sequence[str], part: int, parts: int,
     raw = conn.connection.driver_connection
     ph = sink.ph
     e, lv = EVENTS.name, LEAVES.name
-    sql = (f"SELECT e.id, e.state, l.idx, l.recorded_at, e.originator_id, e.topic FROM {e} e "  # noqa: S608 - table and column names are ours; values are bound parameters
-           f"LEFT OUTER JOIN {lv} l ON l.notification_id = e.id WHERE e.id > {ph} AND e.id <= {ph} "
+    sql = (f"SELECT e.id, e.state, l.pos / 2, l.recorded_at, e.originator_id, e.topic FROM {e} e "  # noqa: S608 - table and column names are ours; values are bound parameters
+           f"LEFT OUTER JOIN {lv} l ON {leaf_join_sql('e', 'l', LOG.runs.name)} WHERE e.id > {ph} AND e.id <= {ph} "
            f"ORDER BY e.id LIMIT {ph}")
     pos, since, decoded, read = 0, 0, 0, 0
 

@@ -1,6 +1,6 @@
 """Reading the notification log for projections: decoded entries in log order.
 
-A projection reads the ledger's own tables (``ledger_events`` and ``merkle_leaves``) with
+A projection reads the ledger's own tables (``ledger_events`` and ``merkle_nodes``) with
 SQLAlchemy Core on the same engine; it never writes them. An :class:`Item` is one notification:
 the decoded, signed entry plus the ledger's attestations about it (notification id = position,
 leaf index, ``recorded_at``), and the entry hash and signature so the audit trail can check them.
@@ -32,6 +32,7 @@ from ledger.chain import decode_entry, decode_record
 from ledger.errors import EncodingError
 from ledger.hashing import ENTRY_PREFIX, entry_hash
 from ledger.limits import DEFAULT_LIMITS, Limits
+from ledger.merkle_store import MerkleStore
 from ledger.store import EVENTS_TABLE
 
 _META = MetaData()
@@ -44,13 +45,9 @@ EVENTS = Table(
     Column("topic", Text),
     Column("state", LargeBinary),
 )
-#: The Merkle leaves (ledger.merkle_store), for ``recorded_at`` and the leaf index.
-LEAVES = Table(
-    "merkle_leaves", _META,
-    Column("idx", BigInteger, primary_key=True),
-    Column("notification_id", BigInteger),
-    Column("recorded_at", BigInteger),
-)
+#: The Merkle log's tables (ledger.merkle_store), for ``recorded_at`` and the leaf index.
+LOG = MerkleStore(_META, node_cache=0)
+LEAVES = LOG.nodes
 
 
 _unpackb = msgpack.unpackb
@@ -110,8 +107,8 @@ def decode_item(position: int, state: bytes, leaf_index: int | None, recorded_at
 
 
 def _joined() -> Any:
-    return (select(EVENTS.c.id, EVENTS.c.state, LEAVES.c.idx, LEAVES.c.recorded_at)
-            .select_from(EVENTS.outerjoin(LEAVES, LEAVES.c.notification_id == EVENTS.c.id)))
+    return (select(EVENTS.c.id, EVENTS.c.state, LOG.leaf_index, LEAVES.c.recorded_at)
+            .select_from(EVENTS.outerjoin(LEAVES, LOG.leaf_on(EVENTS.c.id))))
 
 
 def read_raw(conn: Connection, after: int, limit: int) -> list[Any]:
@@ -167,7 +164,4 @@ def head_position(conn: Connection) -> int:
 
 def log_size_at(conn: Connection, position: int) -> int:
     """The number of Merkle leaves whose notification id is ≤ ``position``."""
-    q = (select(LEAVES.c.idx).where(LEAVES.c.notification_id <= position)
-         .order_by(LEAVES.c.notification_id.desc()).limit(1))
-    v = conn.execute(q).scalar()
-    return 0 if v is None else int(v) + 1
+    return LOG.size_at_notification(conn, position)

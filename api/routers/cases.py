@@ -88,9 +88,9 @@ def case_entries(case_id: CaseId, services: ServicesDep, principal: PrincipalDep
     scope = readable_case(services, principal, case_id)
     c = services.container
     table = services.events_table()
-    lv = c.merkle.leaves
-    q = (select(table.c.originator_version, table.c.state, lv.c.idx, lv.c.recorded_at)
-         .select_from(table.join(lv, lv.c.notification_id == table.c.id))
+    nd = c.merkle.nodes
+    q = (select(table.c.originator_version, table.c.state, c.merkle.leaf_index, nd.c.recorded_at)
+         .select_from(table.join(nd, c.merkle.leaf_on(table.c.id)))
          .where(table.c.originator_id == scope.case_id).order_by(table.c.originator_version))
     out = []
     with c.engine.connect() as conn:

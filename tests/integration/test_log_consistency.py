@@ -63,10 +63,13 @@ def test_tail_truncation_is_caught_by_the_checkpoint(db_url: str, tmp_path: Path
     size = int(latest.read_text().splitlines()[1])
     store, tbl = c.merkle, events_table(c.engine)
     with c.engine.begin() as conn:  # the DBA drops the last two entries and their leaves
-        tail = conn.execute(select(store.leaves.c.idx, store.leaves.c.notification_id)
-                            .where(store.leaves.c.idx >= size - 2)).all()
-        conn.execute(delete(store.leaves).where(store.leaves.c.idx >= size - 2))
-        conn.execute(delete(tbl).where(tbl.c.id.in_([nid for _, nid in tail])))
+        nd = store.nodes
+        tail = conn.execute(select(nd.c.notification_id).where(nd.c.pos >= 2 * (size - 2),
+                                                               nd.c.notification_id.is_not(None))).scalars().all()
+        assert len(tail) == 2
+        conn.execute(delete(nd).where(nd.c.pos >= 2 * (size - 2)))
+        conn.execute(delete(store.runs).where(store.runs.c.idx >= size - 2))
+        conn.execute(delete(tbl).where(tbl.c.id.in_(tail)))
         conn.execute(delete(store.checkpoints))  # and hides the stored checkpoints
     report = verify(c, trust_file(tmp_path), latest)
     assert not report.ok
@@ -82,9 +85,11 @@ def test_a_dropped_case_with_a_rebuilt_log_is_caught(db_url: str, tmp_path: Path
     with c.engine.begin() as conn:  # the DBA deletes one case and rebuilds a self-consistent log
         conn.execute(delete(tbl).where(tbl.c.originator_id == victims[1].id))
         kept = conn.execute(select(tbl.c.id, tbl.c.state).order_by(tbl.c.id)).all()
-        times = dict(conn.execute(select(store.leaves.c.notification_id, store.leaves.c.recorded_at)).all())
-        conn.execute(delete(store.leaves))
-        conn.execute(delete(store.nodes))
+        nd = store.nodes
+        times = dict(conn.execute(select(nd.c.notification_id, nd.c.recorded_at)
+                                  .where(nd.c.notification_id.is_not(None))).all())
+        conn.execute(delete(nd))
+        conn.execute(delete(store.runs))
         conn.execute(delete(store.checkpoints))
     store._memo = None  # the DBA's own process has no memory of the old log
     with c.engine.begin() as conn:

@@ -143,10 +143,14 @@ class TestMerkleStoreConformance:
             assert at3.id == c
             assert store.checkpoint_at(conn, 4) is None
 
-    def test_node_cache_holds_about_one_row_per_leaf(self, engine: Engine, store: MerkleStore) -> None:
+    def test_one_row_per_leaf_and_per_complete_inner_node(self, engine: Engine, store: MerkleStore) -> None:
         append_batches(engine, store, [1] * 37 + [100])
         from sqlalchemy import func, select
 
+        nd = store.nodes
         with engine.connect() as conn:
-            rows = conn.execute(select(func.count()).select_from(store.nodes)).scalar_one()
-        assert rows == 137 - (137).bit_count()
+            leaves = conn.execute(select(func.count()).where(nd.c.notification_id.is_not(None))).scalar_one()
+            inner = conn.execute(select(func.count()).where(nd.c.notification_id.is_(None))).scalar_one()
+            odd = conn.execute(select(func.count()).where(nd.c.pos % 2 == 1)).scalar_one()
+        assert leaves == 137
+        assert inner == odd == 137 - (137).bit_count()

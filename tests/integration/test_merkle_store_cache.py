@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, MetaData, create_engine, delete, exc
+from sqlalchemy import Engine, MetaData, create_engine, delete, exc, insert
 
 from ledger import merkle
 from ledger.errors import UsageError
@@ -41,6 +41,12 @@ def append_batches(engine: Engine, store: MerkleStore, sizes: list[int]) -> list
         assert idxs == list(range(len(ref), len(ref) + b))
         ref += [merkle.compute_leaf_hash(eh, sig, ra, i) for (_n, ra, eh, sig), i in zip(leaves, idxs, strict=True)]
     return ref
+
+
+def plant_run(engine: Engine, store: MerkleStore, nid: int) -> None:
+    """Put a ``merkle_runs`` row for ``nid`` in the way: appending a leaf of that id then fails in the driver."""
+    with engine.begin() as conn:
+        conn.execute(insert(store.runs).values(notification_id=nid, idx=99))
 
 
 def make_store(engine: Engine, **kw: int) -> MerkleStore:
@@ -141,7 +147,6 @@ class TestNodeCache:
         want = all_proofs(engine, store, 64)
         with engine.begin() as conn:  # the upper levels are gone from the tables, not from the cache
             conn.execute(delete(store.nodes))
-            conn.execute(delete(store.leaves))
         assert all_proofs(engine, store, 64) == want == expected_proofs(ref, 64)
         store.clear_cache()
         with engine.connect() as conn, pytest.raises(UsageError, match="no complete subtree"):
@@ -226,19 +231,30 @@ class TestAppendPaths:
         append_batches(engine, store, [2])  # notification ids 100 and 103
         if not warm:
             store.clear_cache()  # no remembered frontier: the tail-read path
+        plant_run(engine, store, 200)
         with pytest.raises(exc.IntegrityError), engine.begin() as conn:
-            store.append(conn, [(100, 1, *entry(7))])
+            store.append(conn, [(200, 1, *entry(7))])  # starts a run, whose row is already there
+        with engine.connect() as conn:
+            assert store.size(conn) == 2
+
+    def test_a_notification_id_that_does_not_rise_is_refused(self, engine: Engine) -> None:
+        store = make_store(engine)
+        append_batches(engine, store, [2])  # notification ids 100 and 103
+        for leaves in ([(103, 1, *entry(7))], [(100, 1, *entry(7))], [(104, 1, *entry(7)), (104, 1, *entry(8))]):
+            with pytest.raises(UsageError, match="is not above the previous leaf's"), engine.begin() as conn:
+                store.append(conn, leaves)
         with engine.connect() as conn:
             assert store.size(conn) == 2
 
     def test_a_lost_connection_is_invalidated(self, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
         store = make_store(engine)
         append_batches(engine, store, [2])
+        plant_run(engine, store, 200)
         with engine.connect() as conn:
             conn.begin()
             monkeypatch.setattr(conn.dialect, "is_disconnect", lambda *_: True)
             with pytest.raises(exc.DBAPIError) as err:
-                store.append(conn, [(100, 1, *entry(7))])  # a driver error, taken for a lost connection
+                store.append(conn, [(200, 1, *entry(7))])  # a driver error, taken for a lost connection
             assert err.value.connection_invalidated
             assert conn.invalidated
             monkeypatch.undo()
