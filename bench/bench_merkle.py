@@ -7,19 +7,21 @@ Same leaf bytes for everybody (``ledger.merkle.leaf_data`` of synthetic entries;
 them with the same 0x00 prefix, so all three trees have the same root, which is checked).
 
 Measured:
-* **append, per committed entry**: ``--sample-commits`` transactions of one leaf each, as the
-  ledger commits single events (ours: ``MerkleStore.append`` in its own transaction on one open
-  connection; pymerkle SQLite: ``append_entry``, which commits each leaf on the one connection
-  it keeps open), run in
-  ``--blocks`` alternating blocks (ours, pymerkle, ours, ...) so that both sides meet the same
-  disk noise; each rate is the side's commits over its summed time. Both on a SQLite file with the driver's
-  default durability (journal_mode=DELETE, synchronous=FULL); the script reads both settings
-  back from both connections, records them and refuses to run if they differ.
-* **append call inside a caller's transaction** (not a target; for reference): the time of
-  ``MerkleStore.append`` of one leaf in a transaction that has already written its own row, as
-  the ledger calls it after inserting the entry, before the commit both share (a separate file).
-* **bulk build** of the remaining leaves (ours: 10,000 leaves per transaction; pymerkle:
-  ``append_entries``; in-memory: ``append_entries``).
+* **bulk build** of all but ``2 * --sample-commits`` leaves (ours: 10,000 leaves per
+  transaction; pymerkle: ``append_entries``; in-memory: ``append_entries``, of all of them).
+* **appends at the full size, one leaf per commit**, ``--sample-commits`` per side and scenario,
+  in ``--blocks`` alternating blocks (ours, pymerkle, ours, ...) so that every side meets the
+  same disk noise; each rate is the side's commits over its summed time:
+  - *standalone* (the issue's target): the log's own transaction per leaf. Ours:
+    ``MerkleStore.append`` in ``conn.begin()`` on one open SQLAlchemy connection; pymerkle
+    SQLite: ``append_entry``, which commits each leaf on the one connection it keeps open.
+  - *ledger entry and its leaf*: an application row and its leaf, per entry. Ours in one
+    transaction, as the ledger commits an entry and its leaf; pymerkle cannot join a caller's
+    transaction, so the row is committed on the application's own file and the leaf then by
+    ``append_entry``. The time of ours's ``append`` call inside that transaction is recorded too.
+  Both stores on SQLite files with the driver's default durability (journal_mode=DELETE,
+  synchronous=FULL); the script reads both settings back from both connections, records them
+  and refuses to run if they differ.
 * **proof generation** p50/p99 over ``--queries`` random requests against the full tree:
   inclusion (random index, size N) and consistency (random size1 < N, size2 = N). Ours reads
   from the persistent store through one open connection, with its node cache of upper levels on
@@ -41,6 +43,7 @@ import json
 import platform
 import random
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -131,72 +134,87 @@ def main(argv: list[str] | None = None) -> int:
         msg = f"durability settings differ: {res['sqlite_settings']}"
         raise SystemExit(msg)
 
-    # ---- appends, one leaf per commit: alternating blocks, so both sides see the same noise ---------
-    first = leaf_inputs(sample)
-    first_bytes = leaf_bytes(first, 0)
-    dt_ours = dt_theirs = 0.0
-    block = max(1, sample // args.blocks)
-    held = engine.connect()  # one open connection, as pymerkle keeps its own
-    for lo in range(0, sample, block):
-        t = time.perf_counter()
-        for leaf in first[lo : lo + block]:
-            with held.begin():
-                store.append(held, [leaf])
-        dt_ours += time.perf_counter() - t
-        t = time.perf_counter()
-        for data in first_bytes[lo : lo + block]:
-            ptree.append_entry(data)
-        dt_theirs += time.perf_counter() - t
-    held.close()
-    res["ours_append_per_commit_per_s"] = sample / dt_ours
-    res["pymerkle_sqlite_append_per_commit_per_s"] = sample / dt_theirs
-    # Not the target's measure (that is the line above): what the log adds to a transaction the
-    # ledger commits anyway, its entry's own (pymerkle's backend cannot join a caller's
-    # transaction). A separate file and store; the caller's own row is written first, as the
-    # entry's INSERT is, so starting the write transaction is not charged to the append.
-    side = create_engine(f"sqlite:///{workdir / 'inside.db'}")
-    side_md = MetaData()
-    side_store = MerkleStore(side_md)
-    side_md.create_all(side)
-    in_txn: list[float] = []
-    with side.connect() as c:
-        c.exec_driver_sql("CREATE TABLE caller_rows (x INTEGER)")
-        c.commit()
-        for leaf in first:
-            with c.begin():
-                c.exec_driver_sql("INSERT INTO caller_rows (x) VALUES (1)")
-                t1 = time.perf_counter()
-                side_store.append(c, [leaf])
-                in_txn.append(time.perf_counter() - t1)
-    side.dispose()
-    res["ours_append_call_in_txn_us"] = {"p50": pct(in_txn, 50) * 1e6, "p99": pct(in_txn, 99) * 1e6}
-    log(f"{sample} single-leaf commits each, in blocks of {block}: ours {sample / dt_ours:,.0f}/s, "
-        f"pymerkle sqlite {sample / dt_theirs:,.0f}/s")
-
-    # ---- bulk builds ------------------------------------------------------------------------------
+    # ---- bulk builds of all but the single-commit leaves ----------------------------------------
+    bulk = max(0, n - 2 * sample)
     t = time.perf_counter()
-    done = sample
-    while done < n:
-        b = min(args.batch, n - done)
+    done = 0
+    while done < bulk:
+        b = min(args.batch, bulk - done)
         batch = leaf_inputs(b, done)
         with engine.begin() as conn:
             store.append(conn, batch)
         done += b
     dt = time.perf_counter() - t
-    res["ours_bulk_leaves_per_s"] = (n - sample) / dt if n > sample else None
-    log(f"ours: bulk build {n - sample} leaves in {dt:.1f}s")
-    with engine.connect() as conn:
-        our_root = store.root(conn)
-    res["db_bytes_ours"] = (workdir / "ours.db").stat().st_size
+    res["ours_bulk_leaves_per_s"] = bulk / dt if bulk else None
+    log(f"ours: bulk build {bulk} leaves in {dt:.1f}s")
     t = time.perf_counter()
-    done = sample
-    while done < n:
-        b = min(100_000, n - done)
+    done = 0
+    while done < bulk:
+        b = min(100_000, bulk - done)
         ptree.append_entries(leaf_bytes(leaf_inputs(b, done), done))
         done += b
     dt = time.perf_counter() - t
-    res["pymerkle_sqlite_bulk_leaves_per_s"] = (n - sample) / dt if n > sample else None
+    res["pymerkle_sqlite_bulk_leaves_per_s"] = bulk / dt if bulk else None
     log(f"pymerkle sqlite: bulk build in {dt:.1f}s")
+
+    # ---- appends at the full size, one leaf per commit: alternating blocks, so every side sees
+    # the same disk noise. Both trees get the same leaves in the same order.
+    # Standalone: the log's append and its commit, nothing else (ours: MerkleStore.append in
+    # conn.begin(); pymerkle: append_entry, which commits on its one open connection).
+    # Ledger entry: an application row and its leaf. Ours share one transaction (as the ledger
+    # commits an entry and its leaf); pymerkle cannot join a caller's transaction, so the row
+    # is committed on the application's own file and the leaf then by append_entry.
+    held = engine.connect()  # one open connection, as pymerkle keeps its own
+    held.exec_driver_sql("CREATE TABLE caller_rows (x INTEGER)")
+    held.commit()
+    app = sqlite3.connect(workdir / "app.db")  # pymerkle's caller: the application's database
+    app.execute("CREATE TABLE caller_rows (x INTEGER)")
+    app.commit()
+    block = max(1, sample // args.blocks)
+    dt = dict.fromkeys(("ours", "pymerkle", "ours_entry", "pymerkle_entry"), 0.0)
+    in_txn: list[float] = []
+    nxt = bulk
+    for lo in range(0, sample, block):
+        k = min(block, sample - lo)
+        for scenario in ("standalone", "entry"):
+            leaves = leaf_inputs(k, nxt)
+            data = leaf_bytes(leaves, nxt)
+            nxt += k
+            if scenario == "standalone":
+                t = time.perf_counter()
+                for leaf in leaves:
+                    with held.begin():
+                        store.append(held, [leaf])
+                dt["ours"] += time.perf_counter() - t
+                t = time.perf_counter()
+                for d in data:
+                    ptree.append_entry(d)
+                dt["pymerkle"] += time.perf_counter() - t
+            else:
+                t = time.perf_counter()
+                for leaf in leaves:
+                    with held.begin():
+                        held.exec_driver_sql("INSERT INTO caller_rows (x) VALUES (1)")
+                        t1 = time.perf_counter()
+                        store.append(held, [leaf])
+                        in_txn.append(time.perf_counter() - t1)
+                dt["ours_entry"] += time.perf_counter() - t
+                t = time.perf_counter()
+                for d in data:
+                    with app:
+                        app.execute("INSERT INTO caller_rows (x) VALUES (1)")
+                    ptree.append_entry(d)
+                dt["pymerkle_entry"] += time.perf_counter() - t
+    held.close()
+    app.close()
+    for side, secs in dt.items():
+        res[f"{side}_append_per_commit_per_s"] = sample / secs
+    res["ours_append_call_in_txn_us"] = {"p50": pct(in_txn, 50) * 1e6, "p99": pct(in_txn, 99) * 1e6}
+    log(f"{sample} single-leaf commits per side at {bulk:,} leaves, in blocks of {block}: "
+        + ", ".join(f"{side} {sample / secs:,.0f}/s" for side, secs in dt.items()))
+    with engine.connect() as conn:
+        our_root = store.root(conn)
+    res["db_bytes_ours"] = (workdir / "ours.db").stat().st_size
     res["db_bytes_pymerkle"] = (workdir / "pymerkle.db").stat().st_size
 
     # ---- pymerkle in-memory --------------------------------------------------------------------
@@ -279,7 +297,10 @@ def main(argv: list[str] | None = None) -> int:
             if "pymerkle_inmemory" in proofs:
                 ratios[f"{kind}_{p[:3]}_ours_over_pymerkle_inmemory"] = ours / proofs["pymerkle_inmemory"][kind][p]
     ratios["append_per_commit_ours_over_pymerkle_sqlite"] = (
-        res["ours_append_per_commit_per_s"] / res["pymerkle_sqlite_append_per_commit_per_s"]
+        res["ours_append_per_commit_per_s"] / res["pymerkle_append_per_commit_per_s"]
+    )
+    ratios["entry_and_leaf_per_commit_ours_over_pymerkle_sqlite"] = (
+        res["ours_entry_append_per_commit_per_s"] / res["pymerkle_entry_append_per_commit_per_s"]
     )
     res["ratios"] = ratios
     res["targets"] = {
@@ -300,8 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     w(f"  append call inside the caller's transaction (ours, before its commit): p50 "
       f"{res['ours_append_call_in_txn_us']['p50']:.0f} us, p99 {res['ours_append_call_in_txn_us']['p99']:.0f} us\n")
     w(f"  append, 1 leaf per commit: ours {res['ours_append_per_commit_per_s']:,.0f}/s, "
-      f"pymerkle SQLite {res['pymerkle_sqlite_append_per_commit_per_s']:,.0f}/s "
+      f"pymerkle SQLite {res['pymerkle_append_per_commit_per_s']:,.0f}/s "
       f"(x{ratios['append_per_commit_ours_over_pymerkle_sqlite']:.2f})\n")
+    w(f"  ledger entry + its leaf per commit: ours {res['ours_entry_append_per_commit_per_s']:,.0f}/s, "
+      f"pymerkle SQLite {res['pymerkle_entry_append_per_commit_per_s']:,.0f}/s "
+      f"(x{ratios['entry_and_leaf_per_commit_ours_over_pymerkle_sqlite']:.2f})\n")
     if res["ours_bulk_leaves_per_s"]:
         w(f"  bulk build: ours {res['ours_bulk_leaves_per_s']:,.0f} leaves/s, pymerkle SQLite "
           f"{res['pymerkle_sqlite_bulk_leaves_per_s']:,.0f} leaves/s\n")

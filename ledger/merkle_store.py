@@ -265,15 +265,21 @@ class MerkleStore:
         if memo is not None and conn.in_transaction() and leaves[0][0] > memo[3]:
             # Fast path: one statement inserts the first leaf, and the nodes it closes, only if the
             # log's tail is the remembered one; then the rest as usual.
-            last, last_hash, hashes, last_nid = memo
-            rows, runs, frontier = _grow(last + 1, hashes, last_nid, leaves)
-            head = 1
-            while head < len(rows) and rows[head][2] is None:
-                head += 1
-            first = rows[0]
-            params = (first[0], first[1], 2 * last, last_hash, last_nid, *first[2:],
-                      *(v for row in rows[1:head] for v in row))
-            sql = self._guarded_insert(head)
+            last = memo[0]
+            if len(leaves) == 1:  # the common case, kept lean: one leaf, no run row unless ids skip
+                params, frontier = _grow_one(memo, leaves[0])
+                rows: list[_Row] = []
+                runs = [] if leaves[0][0] == memo[3] + 1 else [(leaves[0][0], last + 1)]
+                head = (len(params) - 8) // 5 + 1
+            else:
+                rows, runs, frontier = _grow(last + 1, memo[2], memo[3], leaves)
+                head = 1
+                while head < len(rows) and rows[head][2] is None:
+                    head += 1
+                first = rows[0]
+                params = (first[0], first[1], 2 * last, memo[1], memo[3], *first[2:],
+                          *(v for row in rows[1:head] for v in row))
+            sql = self._guarded.get(head) or self._guarded_insert(head)
             dbc = conn.connection.dbapi_connection
             try:
                 dbc.execute(sql, params)  # type: ignore[union-attr]
@@ -286,11 +292,12 @@ class MerkleStore:
                 # The tail is not the remembered one, or a row is refused on its own account:
                 # read the tail back (the slow path raises the latter again).
             else:
-                _, ins_row, ins_run = self._statements("?")
-                if head < len(rows):
-                    _run(conn, ins_row, rows[head:], many=True)
-                if runs:
-                    _run(conn, ins_run, runs, many=True)
+                if head < len(rows) or runs:
+                    _, ins_row, ins_run = self._statements("?")
+                    if head < len(rows):
+                        _run(conn, ins_row, rows[head:], many=True)
+                    if runs:
+                        _run(conn, ins_run, runs, many=True)
                 self._memo = frontier
                 return list(range(last + 1, frontier[0] + 1))
         return self._append_tail(conn, leaves, None)
@@ -627,6 +634,25 @@ def _grow(size: int, hashes: tuple[bytes, ...], last_nid: int | None, leaves: Se
         size += 1
     assert nid is not None
     return rows, runs, (size - 1, lh, tuple(stack), nid)
+
+
+def _grow_one(memo: _Memo, leaf: LeafInput) -> tuple[tuple[Any, ...], _Memo]:
+    """:func:`_grow` of one leaf after the remembered tail, as the parameters of
+    :meth:`MerkleStore._guarded_insert` (the leaf, the tail it must follow, the nodes it closes)."""
+    last, last_hash, hashes, last_nid = memo
+    nid, recorded_at, ehash, sig = leaf
+    idx = last + 1
+    h = lh = merkle.compute_leaf_hash(ehash, sig, recorded_at, idx)
+    params: tuple[Any, ...] = (2 * idx, lh, 2 * last, last_hash, last_nid, nid, recorded_at, ehash)
+    keep = len(hashes)
+    i, level = idx, 0
+    while i & 1:
+        keep -= 1
+        h = merkle.node_hash(hashes[keep], h)
+        level += 1
+        i >>= 1
+        params += ((i << (level + 1)) + (1 << level) - 1, h, None, None, None)  # node (level, i)
+    return params, (idx, lh, (*hashes[:keep], h), nid)
 
 
 def leaf_join_sql(events: str, leaf: str, runs: str = "merkle_runs") -> str:
