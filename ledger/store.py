@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import MetaData, insert
+from sqlalchemy import MetaData, insert, inspect
 
 from ledger.chain import decode_entry, decode_record
-from ledger.errors import EncodingError
+from ledger.errors import EncodingError, UsageError
 from ledger.hashing import entry_hash
 
 if TYPE_CHECKING:
@@ -46,6 +46,10 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         super().create_table()
         if self.metadata is not None:
             assert self.datastore.engine is not None
+            if inspect(self.datastore.engine).has_table("merkle_leaves", schema=self.schema_name or None):
+                msg = ("this database keeps its Merkle log in the old layout (a merkle_leaves table, before "
+                       "ADR 0002's single node table): export what you need and start a new database")
+                raise UsageError(msg)
             self.metadata.create_all(self.datastore.engine, checkfirst=True)
 
     def _insert_stored_events(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, MetaData, create_engine
@@ -96,6 +97,27 @@ class TestMerkleStoreConformance:
             by_nid = store.leaf_for_notification(conn, 100 + 3 * 5)
             assert by_nid == leaf
 
+    def test_leaves_are_found_by_notification_id_across_runs(self, engine: Engine, store: MerkleStore) -> None:
+        # ids 10-14, then a skip to 20-22, then 23 in its own transaction, then 30: three runs
+        nids = [10, 11, 12, 13, 14, 20, 21, 22, 23, 30]
+        for batch in (nids[:5], nids[5:8], nids[8:9], nids[9:]):
+            with engine.begin() as conn:
+                store.append(conn, [(n, 5, *entry(n)) for n in batch])
+        from sqlalchemy import select
+
+        with engine.connect() as conn:
+            runs = conn.execute(select(store.runs.c.notification_id, store.runs.c.idx)
+                                .order_by(store.runs.c.notification_id)).all()
+            assert [tuple(r) for r in runs] == [(10, 0), (20, 5), (30, 9)]
+            for i, n in enumerate(nids):
+                leaf = store.leaf_for_notification(conn, n)
+                assert leaf is not None
+                assert (leaf.idx, leaf.notification_id, leaf.entry_hash) == (i, n, entry(n)[0])
+            for absent in (9, 15, 19, 24, 29, 31):
+                assert store.leaf_for_notification(conn, absent) is None
+            sizes = {n: store.size_at_notification(conn, n) for n in (0, 9, 10, 14, 15, 19, 20, 23, 29, 30, 99)}
+            assert sizes == {0: 0, 9: 0, 10: 1, 14: 5, 15: 5, 19: 5, 20: 6, 23: 9, 29: 9, 30: 10, 99: 10}
+
     def test_rolled_back_append_leaves_no_trace(self, engine: Engine, store: MerkleStore) -> None:
         ref = append_batches(engine, store, [3])
         with pytest.raises(RuntimeError), engine.begin() as conn:  # noqa: PT012 - the block is the transaction that must roll back
@@ -154,3 +176,18 @@ class TestMerkleStoreConformance:
             odd = conn.execute(select(func.count()).where(nd.c.pos % 2 == 1)).scalar_one()
         assert leaves == 137
         assert inner == odd == 137 - (137).bit_count()
+
+
+def test_a_database_in_the_old_merkle_layout_is_refused(tmp_path: Path) -> None:
+    from sqlalchemy import inspect
+
+    from tests.fakes import make_ledger
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    eng = create_engine(url)
+    with eng.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE merkle_leaves (idx INTEGER PRIMARY KEY, notification_id BIGINT UNIQUE)")
+    with pytest.raises(UsageError, match="old layout"):
+        make_ledger(url)
+    assert not inspect(eng).has_table("merkle_runs")  # nothing of the new layout was created
+    eng.dispose()

@@ -233,3 +233,23 @@ def test_verify_shows_a_progress_bar_on_a_terminal_only(sqlite_url: str) -> None
     plain = subprocess.run([sys.executable, "-m", "api.cli", "verify", "--db", sqlite_url],
                            capture_output=True, cwd=ROOT_DIR, check=False)
     assert b"entry/s" not in plain.stderr
+
+
+def test_a_tampered_run_index_is_located(db_url: str) -> None:
+    c, _, _ = seeded(db_url)
+    runs = c.merkle.runs
+    with c.engine.begin() as conn:  # the first run now claims to start one leaf later
+        conn.execute(update(runs).where(runs.c.idx == 0).values(idx=1))
+    f = first_failure(c)
+    assert (f.step, f.code) == ("5.1", "E_PROOF")
+    assert "run index" in f.message
+
+
+def test_a_leaf_moved_to_another_notification_id_is_located(db_url: str) -> None:
+    c, _, ids = seeded(db_url)
+    nd = c.merkle.nodes
+    with c.engine.begin() as conn:  # the leaf of the case's entry 2 now points at entry 1's id
+        conn.execute(update(nd).where(nd.c.notification_id == ids[2]).values(notification_id=ids[1]))
+    f = first_failure(c)
+    assert (f.step, f.code) == ("5.1", "E_PROOF")
+    assert "do not rise" in f.message
