@@ -13,6 +13,7 @@ QUICK = [
     ["bench.bench_append", "--saves", "200", "--rounds", "5"],
     ["bench.bench_verify", "--entries", "100000", "--small", "10000", "--rounds", "3"],
     ["bench.bench_merkle", "--quick"],
+    ["bench.bench_merkle_commit", "--commits", "1000"],
     ["bench.bench_bundle"],
     ["bench.bench_projections"],
 ]
