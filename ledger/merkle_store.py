@@ -605,40 +605,31 @@ def _grow(size: int, hashes: tuple[bytes, ...], last_nid: int | None, leaves: Se
     (:class:`ledger.merkle.Frontier`) and whose last leaf has notification id ``last_nid``: each
     leaf's row followed by the rows of the nodes it completes; the ``merkle_runs`` rows
     ``(notification_id, idx)`` of leaves that start a run; and the memo after them.
+    """
+    rows: list[_Row] = []
+    runs: list[tuple[int, int]] = []
+    memo: tuple[Any, ...] = (size - 1, b"", hashes, last_nid)
+    for leaf in leaves:
+        nid, prev = leaf[0], memo[3]
+        if prev is None or nid != prev + 1:
+            if prev is not None and not nid > prev:
+                msg = f"notification id {nid} is not above the previous leaf's ({prev})"
+                raise UsageError(msg)
+            runs.append((nid, memo[0] + 1))
+        params, memo = _grow_one(memo, leaf)
+        rows.append((params[0], params[1], *params[5:8]))
+        rows += [params[i:i + 5] for i in range(8, len(params), 5)]
+    return rows, runs, memo
+
+
+def _grow_one(memo: _Memo, leaf: LeafInput) -> tuple[tuple[Any, ...], _Memo]:
+    """One leaf appended after the remembered tail: the parameters of
+    :meth:`MerkleStore._guarded_insert` (the leaf, the tail it must follow, the nodes it closes),
+    and the memo after it.
 
     A leaf completes one perfect subtree per trailing 1 bit of its index (levels 1, 2, ...,
     merging equal neighbours like a binary counter).
     """
-    stack = list(hashes)
-    rows: list[_Row] = []
-    runs: list[tuple[int, int]] = []
-    lh = b""
-    nid = last_nid
-    for nid, recorded_at, ehash, sig in leaves:
-        if last_nid is None or nid != last_nid + 1:
-            if last_nid is not None and not nid > last_nid:
-                msg = f"notification id {nid} is not above the previous leaf's ({last_nid})"
-                raise UsageError(msg)
-            runs.append((nid, size))
-        last_nid = nid
-        h = lh = merkle.compute_leaf_hash(ehash, sig, recorded_at, size)
-        rows.append((2 * size, lh, nid, recorded_at, ehash))
-        i = size
-        level = 0
-        while i & 1:
-            h = merkle.node_hash(stack.pop(), h)
-            level += 1
-            i >>= 1
-            rows.append(((i << (level + 1)) + (1 << level) - 1, h, None, None, None))  # node (level, i)
-        stack.append(h)
-        size += 1
-    assert nid is not None
-    return rows, runs, (size - 1, lh, tuple(stack), nid)
-
-
-def _grow_one(memo: _Memo, leaf: LeafInput) -> tuple[tuple[Any, ...], _Memo]:
-    """:func:`_grow` of one leaf after the remembered tail, as the parameters of
-    :meth:`MerkleStore._guarded_insert` (the leaf, the tail it must follow, the nodes it closes)."""
     last, last_hash, hashes, last_nid = memo
     nid, recorded_at, ehash, sig = leaf
     idx = last + 1
