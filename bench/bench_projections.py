@@ -63,7 +63,7 @@ from ledger.merkle_store import leaf_join_sql
 from ledger.signing import ENTRY_CONTEXT, sign
 from projections.bulk import oid_part
 from projections.runner import ProjectionRunner, projection_names
-from projections.source import EVENTS, LEAVES, LOG, decode_item, head_position, read_raw
+from projections.source import EVENTS, LOG, decode_item, head_position, read_raw
 from projections.tables import TRACKING
 from tests.fakes import make_enforcement_ledger, seeded_key
 
@@ -309,7 +309,7 @@ def _decode_part(url: str, part: int, parts: int, batch: int, out: Any) -> None:
 
 
 _CEILING_SQL = (f"SELECT e.id, e.state, l.pos / 2, l.recorded_at, e.originator_id FROM {EVENTS.name} e "
-                f"LEFT OUTER JOIN {LEAVES.name} l ON {leaf_join_sql('e', 'l', LOG.runs.name)} WHERE e.id > {{ph}} "
+                f"LEFT OUTER JOIN {LOG.nodes.name} l ON {leaf_join_sql('e', 'l', LOG.runs.name)} WHERE e.id > {{ph}} "
                 f"ORDER BY e.id LIMIT {{ph}}")
 
 

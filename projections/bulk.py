@@ -83,7 +83,7 @@ from projections.projectors import (
     officer_acts,
     stat_key,
 )
-from projections.source import EVENTS, LEAVES, LOG, Item, decode_item, head_position
+from projections.source import EVENTS, LOG, Item, decode_item, head_position
 
 #: Tracking version while a bulk rebuild is under way (real versions start at 1).
 REBUILDING = 0
@@ -677,7 +677,7 @@ def run_partition(conn: Connection, names: Sequence[str], part: int, parts: int,
     shared_needed = any(n in ("case_files", "audit_trail") for n in names)
     raw = conn.connection.driver_connection
     ph = sink.ph
-    e, lv = EVENTS.name, LEAVES.name
+    e, lv = EVENTS.name, LOG.nodes.name
     sql = (f"SELECT e.id, e.state, l.pos / 2, l.recorded_at, e.originator_id, e.topic FROM {e} e "  # noqa: S608 - table and column names are ours; values are bound parameters
            f"LEFT OUTER JOIN {lv} l ON {leaf_join_sql('e', 'l', LOG.runs.name)} WHERE e.id > {ph} AND e.id <= {ph} "
            f"ORDER BY e.id LIMIT {ph}")

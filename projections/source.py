@@ -47,7 +47,6 @@ EVENTS = Table(
 )
 #: The Merkle log's tables (ledger.merkle_store), for ``recorded_at`` and the leaf index.
 LOG = MerkleStore(_META, node_cache=0)
-LEAVES = LOG.nodes
 
 
 _unpackb = msgpack.unpackb
@@ -107,8 +106,8 @@ def decode_item(position: int, state: bytes, leaf_index: int | None, recorded_at
 
 
 def _joined() -> Any:
-    return (select(EVENTS.c.id, EVENTS.c.state, LOG.leaf_index, LEAVES.c.recorded_at)
-            .select_from(EVENTS.outerjoin(LEAVES, LOG.leaf_on(EVENTS.c.id))))
+    return (select(EVENTS.c.id, EVENTS.c.state, LOG.leaf_index, LOG.nodes.c.recorded_at)
+            .select_from(EVENTS.outerjoin(LOG.nodes, LOG.leaf_on(EVENTS.c.id))))
 
 
 def read_raw(conn: Connection, after: int, limit: int) -> list[Any]:
