@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -11,22 +12,32 @@ from typing import Any
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 
 
-def int_in(lo: int, hi: int | None = None) -> Any:
-    """An argparse type: an integer in ``lo .. hi``; anything else is a usage error (exit 2)."""
+def number_in(kind: type[float], lo: float, hi: float | None = None) -> Any:
+    """An argparse type: a finite ``kind`` (``int`` or ``float``) in ``lo .. hi``; anything else is
+    a usage error (exit 2)."""
+    noun = "an integer" if kind is int else "a number"
 
-    def parse(text: str) -> int:
+    def parse(text: str) -> float:
         try:
-            v = int(text)
+            v = kind(text)
         except ValueError:
-            msg = f"{text!r} is not an integer"
+            msg = f"{text!r} is not {noun}"
             raise argparse.ArgumentTypeError(msg) from None
+        if not math.isfinite(v):
+            msg = f"{text!r} is not a finite number"
+            raise argparse.ArgumentTypeError(msg)
         if v < lo or (hi is not None and v > hi):
-            msg = f"{v} is out of range: must be {lo} or more" if hi is None else f"{v} is not in {lo}..{hi}"
+            msg = f"{text} is out of range: must be {lo} or more" if hi is None else f"{text} is not in {lo}..{hi}"
             raise argparse.ArgumentTypeError(msg)
         return v
 
-    parse.__name__ = "integer"
+    parse.__name__ = "integer" if kind is int else "number"
     return parse
+
+
+def int_in(lo: int, hi: int | None = None) -> Any:
+    """An argparse type: an integer in ``lo .. hi`` (:func:`number_in`)."""
+    return number_in(int, lo, hi)
 
 
 def _progress(total: int | None, desc: str) -> Any:

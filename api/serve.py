@@ -42,7 +42,7 @@ def app_from_env() -> FastAPI:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``serve`` options (api/cli.py wires them)."""
-    from api.cli import int_in  # noqa: PLC0415 - api.cli imports this module lazily
+    from api.cli import int_in, number_in  # noqa: PLC0415 - api.cli imports this module lazily
 
     p.add_argument("--db", default=None, help="database URL (default: $CASELEDGER_DB or sqlite:///./caseledger.db)")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
@@ -51,23 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="uvicorn worker processes (default 1; use PostgreSQL for >1)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--public-url", default=None, help="absolute base URL put into QR codes (default: the request's)")
-    p.add_argument("--checkpoint-every", type=_seconds, default=0.0,
+    p.add_argument("--checkpoint-every", type=number_in(float, 0), default=0.0,
                    help="sign a checkpoint every N seconds when the log has grown (needs the master secret; 0: off)")
-
-
-def _seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds, 0 or more."""
-    import math  # noqa: PLC0415
-
-    try:
-        v = float(text)
-    except ValueError:
-        msg = f"{text!r} is not a number of seconds"
-        raise argparse.ArgumentTypeError(msg) from None
-    if not math.isfinite(v) or v < 0:
-        msg = f"{text} is not a number of seconds >= 0"
-        raise argparse.ArgumentTypeError(msg)
-    return v
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
