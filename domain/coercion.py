@@ -37,12 +37,14 @@ from domain.base import (
 )
 from domain.calendar import (
     HolidayCalendar,
+    deadline_or_pending,
+    due_day,
     from_micros,
     is_after_deadline,
     iso_day,
     legal_day,
-    natural_day_deadline,
     parse_day,
+    require_due,
     to_micros,
 )
 from domain.errors import RuleViolation, UsageError
@@ -333,7 +335,7 @@ class CoerciveMeasure(Aggregate):
                 f" {from_micros(gaps[0][0]).isoformat()}..{from_micros(gaps[0][1]).isoformat()} (R25)",
                 gaps=[list(g) for g in gaps],
             )
-        term = natural_day_deadline(calendar, legal_day(at), TERM_DAYS)
+        term = deadline_or_pending(calendar, legal_day(at), TERM_DAYS, "natural_days")
         return cls._create(
             cls.Taken,
             id=cls.id_for(inspection.id, measure_no),
@@ -403,13 +405,14 @@ class CoerciveMeasure(Aggregate):
                 f"measure {self.measure_no} was already extended once (R57)")
         require(_int(days) and 1 <= days <= MAX_EXTENSION_DAYS, "E_EXTENSION_LIMIT",
                 f"an extension is 1..{MAX_EXTENSION_DAYS} days, not {days!r} (R57)")
-        require(not is_after_deadline(self.term_due, at), "E_EXTENSION_LIMIT",
-                f"the term ended on {self.term_due['due']}; it can no longer be extended (R57)")
+        term_end = require_due(self.term_due, calendar)
+        require(legal_day(at) <= term_end, "E_EXTENSION_LIMIT",
+                f"the term ended on {iso_day(term_end)}; it can no longer be extended (R57)")
         self._head(agency, approver, at)
         require_text(reason, "reason")
         require(bool(str(notice_ref).strip()), "E_COERCIVE_PROCEDURE",
                 "the extension is notified to the party in writing (R57)")
-        new_due = natural_day_deadline(calendar, parse_day(str(self.term_due["due"])), days)
+        new_due = deadline_or_pending(calendar, term_end, days, "natural_days")
         self.trigger_event(self.Extended, timestamp=at, actor=approver, days=days, approver=approver, reason=reason,
                            notice_ref=notice_ref, previous_due=dict(self.term_due), term_due=new_due.as_record())
 
@@ -418,8 +421,8 @@ class CoerciveMeasure(Aggregate):
     ) -> None:
         """R57: a stated testing period, notified in writing, is not counted in the term."""
         self._begin(at)
-        require(not is_after_deadline(self.term_due, at), "E_EXTENSION_LIMIT",
-                f"the term ended on {self.term_due['due']}")
+        term_end = require_due(self.term_due, calendar)
+        require(legal_day(at) <= term_end, "E_EXTENSION_LIMIT", f"the term ended on {iso_day(term_end)}")
         require(bool(str(notice_ref).strip()), "E_COERCIVE_PROCEDURE",
                 "the testing period is stated to the party in writing (R57)")
         try:
@@ -428,27 +431,33 @@ class CoerciveMeasure(Aggregate):
             raise UsageError("testing period dates must be YYYY-MM-DD") from None
         require(s <= e, "E_OUT_OF_ORDER", "the testing period ends after it starts")
         days = (e - s).days + 1
-        new_due = natural_day_deadline(calendar, parse_day(str(self.term_due["due"])), days)
+        new_due = deadline_or_pending(calendar, term_end, days, "natural_days")
         self.trigger_event(self.TestingPeriodNoted, timestamp=at, actor=actor, start_on=iso_day(s), end_on=iso_day(e),
                            days=days, notice_ref=notice_ref, term_due=new_due.as_record())
 
-    def end(self, *, outcome: str, reason: str, decision_ref: str, at: datetime, actor: str) -> None:
+    def end(
+        self, *, outcome: str, reason: str, decision_ref: str, at: datetime, actor: str,
+        calendar: HolidayCalendar | None = None,
+    ) -> None:
         """解除 or disposal; flagged ``V_SEIZURE_OVERDUE`` when after the term (R57)."""
         self._begin(at)
         require(outcome in END_OUTCOMES, "E_OUT_OF_ORDER", f"outcome must be one of {sorted(END_OUTCOMES)}")
         require_text(reason, "reason")
         require_text(decision_ref, "decision_ref")
-        late = is_after_deadline(self.term_due, at)
+        late = is_after_deadline(self.term_due, at, calendar)
         self.trigger_event(self.Ended, timestamp=at, actor=actor, outcome=outcome, reason=reason,
                            decision_ref=decision_ref, flags=flags_of((late, "V_SEIZURE_OVERDUE")))
 
-    def record_overdue(self, *, at: datetime, actor: str) -> tuple[str, ...]:
+    def record_overdue(
+        self, *, at: datetime, actor: str, calendar: HolidayCalendar | None = None,
+    ) -> tuple[str, ...]:
         """R56/R57 tracking: the term ran out with the measure open, or no approval came
         within 24 h of an emergency measure; each recorded once."""
         self._begin(at)
         found: list[dict[str, Any]] = []
-        if is_after_deadline(self.term_due, at):
-            found.append({"obligation": "term", "due": str(self.term_due["due"]), "flag": "V_SEIZURE_OVERDUE"})
+        term_end = due_day(self.term_due, calendar)
+        if term_end is not None and legal_day(at) > term_end:
+            found.append({"obligation": "term", "due": iso_day(term_end), "flag": "V_SEIZURE_OVERDUE"})
         if self.emergency and not self.approved and to_micros(at) - self.taken_at > EMERGENCY_APPROVAL_WINDOW // _US:
             due = iso_day(legal_day(from_micros(self.taken_at + EMERGENCY_APPROVAL_WINDOW // _US)))
             found.append({"obligation": "emergency_approval", "due": due, "flag": "V_EMERGENCY_NOT_REGULARISED"})

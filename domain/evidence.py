@@ -28,11 +28,11 @@ from domain.base import (
 )
 from domain.calendar import (
     HolidayCalendar,
+    deadline_or_pending,
     is_after_deadline,
     iso_day,
     legal_day,
     to_micros,
-    working_day_deadline,
 )
 from domain.errors import UnknownEntity
 from domain.registers import SubjectState
@@ -221,14 +221,16 @@ class EvidenceProcedures:
         require(agency.head is not None and agency.head == approver, "E_PRESERVATION_NOT_APPROVED",
                 f"{approver} is not the head of {agency.agency_code} on {iso_day(legal_day(at))} (R28)")
         day = legal_day(at)
-        due = working_day_deadline(calendar, day, PRESERVATION_WD)
-        warn = working_day_deadline(calendar, day, PRESERVATION_WARN_WD)
+        due = deadline_or_pending(calendar, day, PRESERVATION_WD)
+        warn = deadline_or_pending(calendar, day, PRESERVATION_WARN_WD)
         self.trigger_event(self.EvidencePreserved, timestamp=at, actor=actor, preservation_id=preservation_id,
                            evidence_ids=ids, approver=approver, approver_role="agency_head",
-                           decision_due=due.as_record(), warn_on=iso_day(warn.due))
+                           decision_due=due.as_record(),
+                           warn_on=iso_day(warn.due) if warn.due else None)
 
     def decide_preservation(
         self, *, preservation_id: str, outcome: str, reason: str, at: datetime, actor: str,
+        calendar: HolidayCalendar | None = None,
     ) -> None:
         """R28: the handling decision; after the 7th working day it is flagged."""
         self._begin(at, actor)
@@ -238,6 +240,6 @@ class EvidenceProcedures:
         require(outcome in PRESERVATION_OUTCOMES, "E_OUT_OF_ORDER",
                 f"outcome must be one of {sorted(PRESERVATION_OUTCOMES)}")
         require_text(reason, "reason")
-        late = is_after_deadline(p["decision_due"], at)
+        late = is_after_deadline(p["decision_due"], at, calendar)
         self.trigger_event(self.PreservationDecided, timestamp=at, actor=actor, preservation_id=preservation_id,
                            outcome=outcome, reason=reason, flags=flags_of((late, "V_PRESERVATION_OVERDUE")))

@@ -36,13 +36,13 @@ from domain.base import (
 )
 from domain.calendar import (
     HolidayCalendar,
+    deadline_or_pending,
+    due_day,
     from_micros,
     is_after_deadline,
     iso_day,
     legal_day,
-    natural_day_deadline,
     to_micros,
-    working_day_deadline,
 )
 from domain.errors import OutOfOrder, RoleConflict, RuleViolation, UnknownEntity
 from domain.evidence import DeviceState, EvidenceProcedures, check_device_evidence
@@ -1243,7 +1243,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         if self.mode == "on_site":
             require(self.record is not None, "E_NO_RECORD", "an on-site inspection ends with a signed record (R19)")
         officers = self._check_team(certs, at, need_shown=self.mode == "on_site")
-        due = working_day_deadline(calendar, legal_day(at), result_notice_wd)
+        due = deadline_or_pending(calendar, legal_day(at), result_notice_wd)
         self.trigger_event(
             self.Concluded,
             timestamp=at,
@@ -1256,6 +1256,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
 
     def notify_result(
         self, *, recipient: str, summary_hash: str, secret: bytes, at: datetime, actor: str,
+        calendar: HolidayCalendar | None = None,
     ) -> str:
         """R21: result + feedback invitation. Returns the QR token for the enterprise;
         the ledger stores only its id (a hash of it)."""
@@ -1267,7 +1268,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         _digest(summary_hash, "summary_hash")
         token = feedback_token(self.id, secret)
         qr_id = hashlib.sha256(token.encode()).hexdigest()[:32]
-        late = is_after_deadline(self.conclusion["result_notice_due"], at)
+        late = is_after_deadline(self.conclusion["result_notice_due"], at, calendar)
         self.trigger_event(
             self.ResultNotified,
             timestamp=at,
@@ -1343,7 +1344,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         require_order(self.decision is None, "a decision was already made on the spot")
         require_text(case_no, "case_no")
         require(case_class in CASE_CLASSES, "E_OUT_OF_ORDER", f"bad case class {case_class!r}")
-        due = natural_day_deadline(calendar, legal_day(at), DECISION_NATURAL_DAYS)
+        due = deadline_or_pending(calendar, legal_day(at), DECISION_NATURAL_DAYS, "natural_days")
         facts = (
             self._violation_record(
                 fingerprint=violation.get("fingerprint", ""),
@@ -1532,7 +1533,8 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
             # R31, R33–R35, R44.
             notice_seq = self._check_penalty_procedure(
                 kinds=kinds, fine_fen=fine_fen, confiscation_fen=confiscation_fen, procedure=procedure,
-                party_kind=party_kind, form_serial=form_serial, certs_shown=self.certs_shown, at=at)
+                party_kind=party_kind, form_serial=form_serial, certs_shown=self.certs_shown, at=at,
+                calendar=calendar)
             # R43: the document's six items and the seal.
             doc = check_decision_document(document, seal_ref)
             assert self.violation is not None
@@ -1554,16 +1556,16 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
             require(not kinds and fine_fen == 0, "E_DECISION_INCOMPLETE", "no penalty kinds without a penalty")
             if outcome.startswith("no_penalty"):
                 require(self.educated, "E_NO_EDUCATION", "record the education of the party first (R41)")
-        if case and is_after_deadline(case["decision_due"], at):
+        if case and is_after_deadline(case["decision_due"], at, calendar):
             flags.append("V_DECISION_OVERDUE")
         day = legal_day(at)
-        service_due = working_day_deadline(calendar, day, SERVICE_WD)
+        service_due = deadline_or_pending(calendar, day, SERVICE_WD)
         # SAMR45 art. 2 publishes normal-procedure penalties only, never warning-only ones.
         publishable = outcome == "penalty" and not simple and not (
             regime.startswith("samr") and set(kinds) == {"警告"}
         )
         publication_due = (
-            working_day_deadline(calendar, day, PUBLICATION_REGIMES[regime]).as_record()
+            deadline_or_pending(calendar, day, PUBLICATION_REGIMES[regime]).as_record()
             if publishable
             else None
         )
@@ -1605,6 +1607,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         actor: str,
         consent_ref: str | None = None,
         sanshu_policy: bool = False,
+        calendar: HolidayCalendar | None = None,
     ) -> None:
         """R45 (三书同达 when the agency's policy is on), R46, R50."""
         self._begin(at)
@@ -1630,7 +1633,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
             "the party must be told in writing that the penalty will be published (R50)",
         )
         sanshu_missing = sanshu_policy and d["outcome"] == "penalty" and not set(SANSHU) <= set(docs)
-        late = d["version"] == 1 and is_after_deadline(d["service_due"], at)
+        late = d["version"] == 1 and is_after_deadline(d["service_due"], at, calendar)
         self.trigger_event(
             self.Served,
             timestamp=at,
@@ -1693,6 +1696,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         restriction_months: int = 0,
         necessity_reason: str | None = None,
         low_fine_fen: int = DEFAULT_LOW_FINE_FEN,
+        calendar: HolidayCalendar | None = None,
     ) -> None:
         """R48 (deadline by regime, flag when late), R49, R51 (republish after change),
         R53 (the publication period of the regime version in force: ``public_until``,
@@ -1733,7 +1737,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
             penalty_kinds=tuple(d["penalty_kinds"]), fine_fen=int(d.get("fine_fen", 0)), category=credit_category,
             period_months=period_months, restriction_months=restriction_months, necessity_reason=necessity_reason,
             low_fine_fen=low_fine_fen)
-        late = is_after_deadline(d["publication_due"], at)
+        late = is_after_deadline(d["publication_due"], at, calendar)
         self.trigger_event(self.PublicationPeriodSet, timestamp=at, actor=actor, necessity_reason=necessity_reason,
                            **period.as_fields())
         self.trigger_event(
@@ -1782,9 +1786,9 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
             require(new_draft_hash is None, "E_OUT_OF_ORDER", "only a change has a new draft")
         day = legal_day(at)
         published = self.publication is not None and self.publication["status"] == "published"
-        withdrawal_due = working_day_deadline(calendar, day, WITHDRAWAL_WD).as_record() if published else None
+        withdrawal_due = deadline_or_pending(calendar, day, WITHDRAWAL_WD).as_record() if published else None
         republication_due = (
-            working_day_deadline(calendar, day, PUBLICATION_REGIMES[self.decision["regime"]]).as_record()
+            deadline_or_pending(calendar, day, PUBLICATION_REGIMES[self.decision["regime"]]).as_record()
             if kind == "changed" and self.decision["publishable"]
             else None
         )
@@ -1857,12 +1861,15 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
 
 
     # ------------------------------------------------------------- tracking and closing
-    def _overdue_now(self, at: datetime, emergency_window: timedelta) -> list[dict[str, Any]]:
+    def _overdue_now(
+        self, at: datetime, emergency_window: timedelta, calendar: HolidayCalendar | None = None,
+    ) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
 
         def due(obligation: str, record: Mapping[str, Any] | None, flag: str) -> None:
-            if record and is_after_deadline(dict(record), at):
-                found.append({"obligation": obligation, "due": str(record["due"]), "flag": flag})
+            day = due_day(record, calendar)  # a pending deadline is overdue only once its year is known
+            if day is not None and legal_day(at) > day:
+                found.append({"obligation": obligation, "due": iso_day(day), "flag": flag})
 
         us = to_micros(at)
         if self.emergency and not self.fully_approved:
@@ -1892,11 +1899,12 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
 
     def record_overdue(
         self, *, at: datetime, actor: str, emergency_window: timedelta = DEFAULT_EMERGENCY_WINDOW,
+        calendar: HolidayCalendar | None = None,
     ) -> tuple[str, ...]:
         """Append the obligations whose deadline passed without the act (R9, R21, R28, R30,
         R46, R48, R51), each once, with its ``V_*`` flag; refused if nothing is newly overdue."""
         self._begin(at)
-        found = self._overdue_now(at, emergency_window)
+        found = self._overdue_now(at, emergency_window, calendar)
         require_order(bool(found), "nothing is newly overdue")
         flags = tuple(dict.fromkeys(o["flag"] for o in found))
         self.trigger_event(self.OverdueRecorded, timestamp=at, actor=actor, obligations=tuple(found), flags=flags)

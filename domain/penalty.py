@@ -29,11 +29,14 @@ from domain.base import (
 )
 from domain.calendar import (
     HolidayCalendar,
+    deadline_or_pending,
     from_micros,
+    is_after_deadline,
     iso_day,
     legal_day,
     natural_day_deadline,
     parse_day,
+    require_due,
     working_day_deadline,
 )
 from domain.errors import RuleViolation, UsageError
@@ -407,8 +410,8 @@ class PenaltyProcedure:
                 "after the party was heard, a heavier penalty needs a new notice based on new facts (R34)",
             )
         day = legal_day(at)
-        statement_due = working_day_deadline(calendar, day, statement_wd)
-        hearing_due = working_day_deadline(calendar, day, HEARING_REQUEST_WD) if hearing_right else None
+        statement_due = deadline_or_pending(calendar, day, statement_wd)
+        hearing_due = deadline_or_pending(calendar, day, HEARING_REQUEST_WD) if hearing_right else None
         self.trigger_event(
             self.PenaltyNoticeServed,
             timestamp=at,
@@ -428,6 +431,7 @@ class PenaltyProcedure:
 
     def hear_statement(
         self, *, kind: str, statement_hash: str, adopted: bool, at: datetime, actor: str,
+        calendar: HolidayCalendar | None = None,
     ) -> None:
         """陈述、申辩 heard and recorded (R33). ``adopted``: whether the facts, reasons or
         evidence the party raised were accepted."""
@@ -438,7 +442,7 @@ class PenaltyProcedure:
         require_order(self.decision is None, "the decision is already made")
         require(kind in STATEMENT_KINDS, "E_OUT_OF_ORDER", f"kind must be one of {sorted(STATEMENT_KINDS)}")
         require_digest(statement_hash, "statement_hash")
-        late = legal_day(at) > parse_day(str(notice["statement_due"]["due"]))
+        late = is_after_deadline(notice["statement_due"], at, calendar)
         self.trigger_event(self.StatementHeard, timestamp=at, actor=actor, kind=kind, statement_hash=statement_hash,
                            adopted=bool(adopted), late=late, notice_seq=notice["seq"])
 
@@ -456,7 +460,9 @@ class PenaltyProcedure:
         self.trigger_event(self.RightsWaived, timestamp=at, actor=actor, rights=tuple(sorted(set(waived))),
                            waiver_ref=waiver_ref, notice_seq=notice["seq"])
 
-    def request_hearing(self, *, request_ref: str, at: datetime, actor: str) -> None:
+    def request_hearing(
+        self, *, request_ref: str, at: datetime, actor: str, calendar: HolidayCalendar | None = None,
+    ) -> None:
         """听证申请 (R35): within 5 working days of the notice; a later request is
         recorded as late (the right has lapsed)."""
         self._begin(at, actor)
@@ -467,7 +473,7 @@ class PenaltyProcedure:
         require_order(self.decision is None, "the decision is already made")
         require_order(not self._responses_to(notice, "hearing_request"), "a hearing was already requested")
         require_text(request_ref, "request_ref")
-        late = legal_day(at) > parse_day(str(notice["hearing_request_due"]["due"]))
+        late = is_after_deadline(notice["hearing_request_due"], at, calendar)
         self.trigger_event(self.HearingRequested, timestamp=at, actor=actor, request_ref=request_ref, late=late,
                            notice_seq=notice["seq"], flags=flags_of((late, "W_HEARING_REQUEST_LATE")))
 
@@ -510,7 +516,8 @@ class PenaltyProcedure:
             raise UsageError(f"hearing_date must be YYYY-MM-DD, got {hearing_date!r}") from None
         request = self._pending_hearing_request()
         assert request is not None
-        earliest = working_day_deadline(calendar, legal_day(at), HEARING_NOTICE_WD)
+        earliest = working_day_deadline(calendar, legal_day(at), HEARING_NOTICE_WD)  # decides the step: fails closed
+        assert earliest.due is not None
         require(
             day >= earliest.due,
             "E_HEARING_NOTICE_SHORT",
@@ -593,9 +600,10 @@ class PenaltyProcedure:
         require(isinstance(days, int) and not isinstance(days, bool) and 1 <= days <= max_days, "E_EXTENSION_LIMIT",
                 f"an extension is 1..{max_days} days, not {days!r} (R30)")
         current = self.case["decision_due"]
-        require(legal_day(at) <= parse_day(str(current["due"])), "E_EXTENSION_LIMIT",
-                f"the decision period ended on {current['due']}; it can no longer be extended (R30)")
-        new_due = natural_day_deadline(calendar, parse_day(str(current["due"])), days)
+        current_due = require_due(current, calendar)
+        require(legal_day(at) <= current_due, "E_EXTENSION_LIMIT",
+                f"the decision period ended on {iso_day(current_due)}; it can no longer be extended (R30)")
+        new_due = deadline_or_pending(calendar, current_due, days, "natural_days")
         self.trigger_event(self.DecisionExtensionApproved, timestamp=at, actor=approver, approver=approver,
                            approver_role="agency_head", basis=basis, days=days, previous_due=dict(current),
                            decision_due=new_due.as_record())
@@ -612,6 +620,7 @@ class PenaltyProcedure:
         form_serial: str | None,
         certs_shown: tuple[str, ...],
         at: datetime,
+        calendar: HolidayCalendar | None = None,
     ) -> int | None:
         """R31, R33, R34, R35, R44 for a penalty; returns the notice's sequence (normal
         procedure) or ``None`` (simple procedure)."""
@@ -641,12 +650,12 @@ class PenaltyProcedure:
         held = self._responses_to(notice, "hearing_held")
         pending = self._pending_hearing_request()
         statement_done = bool(statements) or bool(held) or "statement" in waived or (
-            day > parse_day(str(notice["statement_due"]["due"])))
+            day > require_due(notice["statement_due"], calendar))
         if notice["hearing_right"]:
             require(pending is None or bool(held) or "hearing" in waived, "E_HEARING_NOT_HELD",
                     "the party requested a hearing in time; hold it before deciding (R35)")
             hearing_done = bool(held) or "hearing" in waived or pending is not None or (
-                day > parse_day(str(notice["hearing_request_due"]["due"])))
+                day > require_due(notice["hearing_request_due"], calendar))
         else:
             hearing_done = True
         require(
@@ -713,7 +722,8 @@ class PenaltyProcedure:
         suspended = _amount(suspended_days, "suspended_days", "E_PAYMENT_MISMATCH")
         if suspended:
             require_text(suspension_ref, "suspension_ref (the review or litigation)")
-        due = natural_day_deadline(calendar, legal_day(from_micros(served[0]["at"])), PAYMENT_DAYS)
+        due = natural_day_deadline(calendar, legal_day(from_micros(served[0]["at"])), PAYMENT_DAYS)  # decides the sum
+        assert due.due is not None
         days_late = max(0, (legal_day(at) - due.due).days - suspended)
         expected = late_surcharge(fine, days_late)
         require(surcharge == expected, "E_PAYMENT_MISMATCH",

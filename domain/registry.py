@@ -12,6 +12,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 
+from domain.calendar_year import CalendarRegister
 from domain.coercion import CoerciveMeasure
 from domain.evidence import MonitoringDevice
 from domain.inspection import Inspection
@@ -34,6 +35,7 @@ AGGREGATE_TYPES: dict[str, type[Aggregate]] = {
     "fine_register": FineRegister,
     "device": MonitoringDevice,
     "coercive": CoerciveMeasure,
+    "calendar": CalendarRegister,
 }
 
 

@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, 
 from eventsourcing.persistence import Notification as ESNotification
 from nacl.signing import SigningKey
 
+from ledger.calendar_register import CalendarCommands
 from ledger.chain import Entry, decode_entry, decode_record, encode_entry, encode_record, expected_prev
 from ledger.codec import EventCodec, to_micros
 from ledger.enforcement import EnforcementCommands
@@ -35,7 +36,7 @@ from ledger.store import EntryMapper, LedgerRecorder
 _HEAD_CACHE_MAX = 100_000
 
 
-class LedgerApplication(EnforcementCommands, Application[UUID]):
+class LedgerApplication(CalendarCommands, EnforcementCommands, Application[UUID]):
     """Signed, hash-chained event store. Build it with ``api.bootstrap.bootstrap``."""
 
     name = "Ledger"
@@ -56,7 +57,7 @@ class LedgerApplication(EnforcementCommands, Application[UUID]):
         self.signer = signer
         self.clock = clock
         self.limits = limits
-        self.calendar = calendar
+        self.package_calendar = calendar
         self._merkle = merkle
         self._metadata = metadata
         self._heads: dict[str, tuple[int, Digest]] = {}

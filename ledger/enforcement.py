@@ -2,7 +2,8 @@
 
 ``EnforcementCommands`` is a mixin for the eventsourcing ``Application`` subclass
 (``ledger.application.LedgerApplication``).  The host provides ``self.repository``,
-``self.save(*aggregates)`` and ``self.calendar`` (a ``domain.calendar.HolidayCalendar``).
+``self.save(*aggregates)`` and ``self.calendar`` (a ``domain.calendar.HolidayCalendar``; the
+official calendar of ``ledger.calendar_register``).
 
 Every command takes an explicit, timezone-aware ``at`` (the event's occurred_at) and
 the acting principal.  A refused command raises a ``domain.errors.DomainError`` with
@@ -54,12 +55,14 @@ if TYPE_CHECKING:
 class EnforcementCommands:
     """Command methods for registers, reference lists and the inspection lifecycle."""
 
-    calendar: HolidayCalendar
     repository: Any
 
-    if TYPE_CHECKING:  # provided by eventsourcing.application.Application
+    if TYPE_CHECKING:  # provided by eventsourcing.application.Application and CalendarCommands
 
         def save(self, *aggregates: Any, **kwargs: Any) -> Any: ...
+
+        @property
+        def calendar(self) -> HolidayCalendar: ...
 
     # ---------------------------------------------------------------- loading
     def _load(self, agg_id: UUID, error: type[UnknownEntity], key: str) -> Any:
@@ -399,7 +402,7 @@ class EnforcementCommands:
         return cast("str", self._on_inspection(
             inspection_id,
             lambda i: i.notify_result(recipient=recipient, summary_hash=summary_hash, secret=secret,
-                                      at=at, actor=actor),
+                                      at=at, actor=actor, calendar=self.calendar),
         ))
 
     def receive_feedback(
@@ -520,7 +523,7 @@ class EnforcementCommands:
             inspection_id,
             lambda i: i.serve(method=method, documents=documents, document_hash=document_hash,
                               publication_notice=publication_notice, at=at, actor=actor,
-                              consent_ref=consent_ref, sanshu_policy=sanshu_policy),
+                              consent_ref=consent_ref, sanshu_policy=sanshu_policy, calendar=self.calendar),
         )
 
     def publish_decision(
@@ -541,7 +544,7 @@ class EnforcementCommands:
             inspection_id,
             lambda i: i.publish(served_document=served_document, redaction_map=redaction_map,
                                 content_hash=content_hash, redaction_reviewer=redaction_reviewer,
-                                at=at, actor=actor, **period),
+                                at=at, actor=actor, calendar=self.calendar, **period),
         )
 
     def alter_decision(
@@ -712,7 +715,7 @@ class EnforcementCommands:
         self._on_inspection(
             inspection_id,
             lambda i: i.hear_statement(kind=kind, statement_hash=statement_hash, adopted=adopted, at=at,
-                                       actor=actor),
+                                       actor=actor, calendar=self.calendar),
         )
 
     def waive_rights(
@@ -723,7 +726,8 @@ class EnforcementCommands:
         )
 
     def request_hearing(self, *, inspection_id: UUID, request_ref: str, at: datetime, actor: str) -> None:
-        self._on_inspection(inspection_id, lambda i: i.request_hearing(request_ref=request_ref, at=at, actor=actor))
+        self._on_inspection(inspection_id, lambda i: i.request_hearing(request_ref=request_ref, at=at, actor=actor,
+                                                                      calendar=self.calendar))
 
     def schedule_hearing(
         self,
@@ -889,7 +893,7 @@ class EnforcementCommands:
         self._on_inspection(
             inspection_id,
             lambda i: i.decide_preservation(preservation_id=preservation_id, outcome=outcome, reason=reason,
-                                            at=at, actor=actor),
+                                            at=at, actor=actor, calendar=self.calendar),
         )
 
     # ---------------------------------------------------------------- publication periods (R53, R54)
@@ -915,7 +919,8 @@ class EnforcementCommands:
     def record_overdue(self, *, inspection_id: UUID, at: datetime, actor: str) -> tuple[str, ...]:
         """Append the newly overdue obligations of a case with their ``V_*`` flags."""
         return cast("tuple[str, ...]",
-                    self._on_inspection(inspection_id, lambda i: i.record_overdue(at=at, actor=actor)))
+                    self._on_inspection(inspection_id, lambda i: i.record_overdue(at=at, actor=actor,
+                                                                                 calendar=self.calendar)))
 
     def close_case(
         self, *, inspection_id: UUID, at: datetime, actor: str, execution_ref: str | None = None,
@@ -1012,14 +1017,14 @@ class EnforcementCommands:
         actor: str,
     ) -> None:
         cm = self.get_coercive_measure(inspection_id=inspection_id, measure_no=measure_no)
-        cm.end(outcome=outcome, reason=reason, decision_ref=decision_ref, at=at, actor=actor)
+        cm.end(outcome=outcome, reason=reason, decision_ref=decision_ref, at=at, actor=actor, calendar=self.calendar)
         self.save(cm)
 
     def record_measure_overdue(
         self, *, inspection_id: UUID, measure_no: str, at: datetime, actor: str,
     ) -> tuple[str, ...]:
         cm = self.get_coercive_measure(inspection_id=inspection_id, measure_no=measure_no)
-        flags = cm.record_overdue(at=at, actor=actor)
+        flags = cm.record_overdue(at=at, actor=actor, calendar=self.calendar)
         self.save(cm)
         return flags
 

@@ -15,6 +15,7 @@ from enforcement_world import (
 )
 
 from domain.base import content_hash
+from domain.calendar import require_due
 from domain.errors import CalendarUnavailable
 from domain.inspection import REVIEW_POINTS, Inspection
 from domain.services import resolve_benchmark
@@ -154,14 +155,26 @@ def test_the_publication_deadline_across_spring_festival(world: World) -> None:
     assert insp2.decision["publication_due"]["due"] == "2026-03-18"
 
 
-def test_a_decision_whose_deadlines_fall_outside_the_calendar_fails_closed(world: World) -> None:
+def test_a_decision_whose_deadlines_fall_outside_the_calendar_is_recorded_with_them_pending(world: World) -> None:
     insp = world.given("reviewed")
-    assert_refused("E_CALENDAR_UNAVAILABLE", lambda: world.decide(insp, at=T("2026-12-28 10:00")), insp)
+    world.decide(insp, at=T("2026-12-28 10:00"))
+    for key in ("service_due", "publication_due"):
+        record = insp.decision[key]
+        assert record["due"] is None
+        assert record["missing_year"] == 2027
+        assert record["flag"] == "W_CALENDAR_PENDING"
+        assert record["calendar_version"] is None
+        assert record["start"] == "2026-12-28"
+    assert insp.decision["service_due"]["days"] == 7
+
+
+def test_a_rule_that_decides_whether_a_step_is_allowed_still_fails_closed_naming_the_year() -> None:
     fake = FakeCalendar(years=range(2025, 2026))
-    with pytest.raises(CalendarUnavailable):
-        insp.decide(decision_no="x", outcome="referral", draft_hash="b" * 64, decider=HEAD, decider_role="collective",
-                    evidence_refs=[], at=T("2026-01-05 10:00"), calendar=fake)
-    assert insp.pending_events == []
+    with pytest.raises(CalendarUnavailable) as info:
+        require_due({"start": "2025-12-29", "due": None, "days": 7, "unit": "working_days",
+                     "calendar_version": None, "missing_year": 2026, "flag": "W_CALENDAR_PENDING"}, fake)
+    assert info.value.code == "E_CALENDAR_UNAVAILABLE"
+    assert "2026" in str(info.value)
 
 
 def test_electronic_service_without_consent_is_refused(world: World) -> None:
