@@ -66,6 +66,7 @@ from ledger.limits import DEFAULT_LIMITS, Limits
 from ledger.merkle_store import leaf_join_sql
 from projections import casefile, tables
 from projections.base import stream_kind
+from projections.calendar_years import load_calendar
 from projections.casefile import EY_COUNTED, EY_RELEASED, short_type
 from projections.errors import ProjectionFailed
 from projections.projectors import (
@@ -79,8 +80,10 @@ from projections.projectors import (
     _apply_key,
     _apply_register,
     _notice_apply,
+    deadline_rows,
     key_status,
     officer_acts,
+    resolve_stored_pending,
     stat_key,
 )
 from projections.source import EVENTS, LOG, Item, decode_item, head_position
@@ -389,7 +392,8 @@ class CaseFilesFold(Fold):
         out = sorted(docs.victims(final))
         fc, fd, fr = (sink.tuple_of(tables.CASE_FILE), sink.tuple_of(tables.DEADLINE),
                       sink.tuple_of(tables.ROLE_CONFLICT))
-        new, changed, deadlines, conflicts, again = [], [], [], [], []
+        new, changed, conflicts, again = [], [], [], []
+        deadlines: list[tuple[Any, ...]] = []
         for cid in out:
             if cid not in docs.dirty:
                 continue
@@ -404,12 +408,7 @@ class CaseFilesFold(Fold):
             else:
                 new.append(fc(row))
             agency = d["lead_agency"]
-            for dl in d["deadlines"]:
-                deadlines.append(fd({  # noqa: PERF401 - one append per deadline kind reads clearer
-                    "case_id": cid, "kind": dl["kind"], "set_n": dl["set_n"], "agency_code": agency,
-                    "start_day": dl["start"], "due_day": str(dl["due"]), "days": dl["days"], "unit": dl["unit"],
-                    "calendar_version": dl["calendar_version"], "tracked": bool(dl.get("tracked", True)),
-                    "met_n": dl["met_n"], "met_day": dl["met_day"], "late": dl["late"], "void_n": dl["void_n"]}))
+            deadlines.extend(fd(r) for r in deadline_rows(cid, d))
             for c in casefile.role_conflicts(d):
                 conflicts.append(fr({"case_id": cid, "agency_code": agency, **c}))  # noqa: PERF401 - one append per deadline kind reads clearer
         sink.insert(tables.CASE_FILE, new)
@@ -793,6 +792,8 @@ def finish(engine: Engine, names: Sequence[str], versions: dict[str, int], head:
             for t, parts in sorted(merged.items()):
                 write_counts(sink, COUNTER_TABLES[t], merge_counts(parts))
             sink.run()
+            if "case_files" in names:  # the folds leave pending deadlines to one pass with the final calendar
+                resolve_stored_pending(conn, load_calendar(conn, upto=head))
             for n in names:
                 for tbl in tables.TABLES[n]:
                     for ix in sorted(tbl.indexes, key=lambda i: str(i.name)):

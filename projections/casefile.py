@@ -18,7 +18,8 @@ import functools
 from datetime import date
 from typing import Any
 
-from domain.calendar import legal_day
+from domain.calendar import PENDING_FLAG, HolidayCalendar, legal_day, resolve_record
+from domain.errors import CalendarUnavailable
 from ledger.codec import from_micros
 from projections.source import Item
 
@@ -77,7 +78,8 @@ def _deadline(kind: str, record: dict[str, Any] | None, n: int) -> dict[str, Any
     return {"kind": kind, "set_n": n, "start": record.get("start"), "due": record.get("due"),
             "days": record.get("days"), "unit": record.get("unit"),
             "calendar_version": record.get("calendar_version"), "tracked": kind in TRACKED,
-            "met_n": None, "met_at": None, "met_day": None, "late": None, "void_n": None}
+            "met_n": None, "met_at": None, "met_day": None, "met_type": None, "late": None, "void_n": None,
+            "missing_year": record.get("missing_year")}
 
 
 def _open(d: dict[str, Any]) -> bool:
@@ -88,7 +90,8 @@ def _meet(doc: dict[str, Any], kinds: tuple[str, ...], it: Item, *, set_n: int |
     day = day_of(it.occurred_at)
     for d in doc["deadlines"]:
         if d["kind"] in kinds and _open(d) and (set_n is None or d["set_n"] == set_n):
-            d.update(met_n=it.n, met_at=it.occurred_at, met_day=day, late=day > str(d["due"]))
+            d.update(met_n=it.n, met_at=it.occurred_at, met_day=day, met_type=it.type,
+                     late=None if d["due"] is None else day > str(d["due"]))
 
 
 def _void(doc: dict[str, Any], kinds: tuple[str, ...], n: int) -> None:
@@ -101,6 +104,9 @@ def _add_deadline(doc: dict[str, Any], kind: str, record: dict[str, Any] | None,
     d = _deadline(kind, record, n)
     if d is not None:
         doc["deadlines"].append(d)
+        if d["missing_year"] is not None:  # the step's own W_* flag: this deadline waits for a calendar year
+            doc["flags"].append({"n": n, "type": None, "flag": str(record.get("flag") or PENDING_FLAG),  # type: ignore[union-attr]
+                                 "stream": None, "deadline": kind, "missing_year": d["missing_year"]})
 
 
 def _timeline_row(it: Item) -> dict[str, Any]:
@@ -331,10 +337,13 @@ def related_case(it: Item) -> str | None:
 
 def deadline_status(d: dict[str, Any], today: date | str) -> str:
     """``void``, ``met``, ``met_late``, ``overdue``, ``due_today`` or ``open`` as of ``today``;
-    ``recorded`` for a deadline of a kind whose meeting entry is not known to the projection."""
+    ``recorded`` for a deadline of a kind whose meeting entry is not known to the projection;
+    ``pending`` while the calendar year it needs has not been entered."""
     t = today if isinstance(today, str) else today.isoformat()
     if d.get("void_n") is not None:
         return "void"
+    if d.get("due") is None:  # met or not, whether in time is not known yet
+        return "pending"
     if d.get("met_n") is not None:
         return "met_late" if d.get("late") else "met"
     due = str(d["due"])
@@ -366,3 +375,57 @@ def role_conflicts(doc: dict[str, Any]) -> list[dict[str, Any]]:
             seen.add((rule, who))
             out.append({"rule": rule, "person": who, "roles": sorted({role, *roles}), "n": n})
     return out
+
+
+# ------------------------------------------------------------------ pending deadlines (issue 14)
+#: The flag the meeting step would have carried had its deadline been known when it was recorded.
+LATE_FLAGS = {
+    "result_notice": "V_RESULT_NOT_NOTIFIED", "decision": "V_DECISION_OVERDUE", "service": "V_SERVICE_OVERDUE",
+    "publication": "V_PUBLICATION_OVERDUE", "republication": "V_PUBLICATION_OVERDUE",
+    "withdrawal": "V_WITHDRAWAL_OVERDUE", "hearing_request": "W_HEARING_REQUEST_LATE",
+}
+
+
+def has_pending(doc: dict[str, Any]) -> bool:
+    """Whether the case file holds a deadline that was recorded pending (computed or not since)."""
+    return any(d.get("missing_year") is not None for d in doc["deadlines"])
+
+
+def unresolved(doc: dict[str, Any]) -> bool:
+    """Whether a deadline still waits for its calendar year."""
+    return any(d.get("due") is None and d.get("missing_year") is not None for d in doc["deadlines"])
+
+
+def resolve_pending(doc: dict[str, Any], cal: HolidayCalendar) -> None:
+    """Compute every deadline recorded pending with ``cal`` (the calendar as of this log position).
+
+    A pure function of the deadlines' signed start, length and unit, their meeting steps and
+    ``cal``: recomputed in full on each call (a corrected year recomputes them), so the live
+    projection, a rebuild and an as-of replay agree at every position. A step that met such a
+    deadline late gets the flag it would have carried (``derived`` names the calendar version).
+    """
+    doc["flags"] = [f for f in doc["flags"] if "derived_from" not in f]
+    for d in doc["deadlines"]:
+        if d.get("missing_year") is None:
+            continue
+        record = {"start": d["start"], "due": None, "days": d["days"], "unit": d["unit"]}
+        try:
+            got = resolve_record(record, cal)
+        except CalendarUnavailable as e:
+            d.update(due=None, calendar_version=None, late=None)
+            year = e.details.get("year")
+            d["waiting_for"] = year if isinstance(year, int) else d["missing_year"]
+            continue
+        d.pop("waiting_for", None)
+        d.update(due=got["due"], calendar_version=got["calendar_version"])
+        if d["met_n"] is not None:
+            d["late"] = str(d["met_day"]) > str(d["due"])
+            flag = LATE_FLAGS.get(d["kind"])
+            if d["late"] and flag and not _carries(doc, d["met_n"], flag):
+                doc["flags"].append({"n": d["met_n"], "type": d.get("met_type"), "flag": flag, "stream": None,
+                                     "derived_from": d["calendar_version"], "deadline": d["kind"]})
+
+
+def _carries(doc: dict[str, Any], n: int, flag: str) -> bool:
+    return any(f["n"] == n and f["flag"] == flag and f.get("stream") is None and "derived_from" not in f
+               for f in doc["flags"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select, update
 
 from ledger.errors import KeyRegistryError
 from ledger.keys import KEY_OPENED, KEY_REGISTRY_ID, KeyRing
@@ -24,9 +24,11 @@ from projections.base import (
     Hook,
     Projection,
     RowCache,
+    chunks,
     replace_rows,
     stream_kind,
 )
+from projections.calendar_years import YEAR_ENTERED, CalendarState, cases_with_pending, load_calendar
 from projections.casefile import day_of, short_type
 from projections.source import Item, read_case
 
@@ -34,10 +36,10 @@ from projections.source import Item, read_case
 # =============================================================================== case_files
 class CaseFiles(Projection):
     name = "case_files"
-    version = 4
+    version = 5
     tables = tables.TABLES["case_files"]
 
-    def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:  # noqa: ARG002 - the Projector.process signature
+    def process(self, conn: Connection, items: Sequence[Item], start: int, hook: Hook = None) -> None:
         cases, regs = RowCache(tables.CASE_FILE, "case_id"), RowCache(tables.REGISTER, "stream_id")
         case_ids, reg_ids = set(), set()
         for it in items:
@@ -49,6 +51,8 @@ class CaseFiles(Projection):
             rel = casefile.related_case(it)
             if rel:
                 case_ids.add(rel)
+        calendar = load_calendar(conn, upto=start) if any(
+            it.type == YEAR_ENTERED or stream_kind(it.type) == "inspection" for it in items) else None
         cases.load(conn, case_ids)
         regs.load(conn, reg_ids)
         docs: dict[str, dict[str, Any]] = {}
@@ -64,7 +68,17 @@ class CaseFiles(Projection):
         for it in items:
             k = stream_kind(it.type)
             if k == "inspection":
-                casefile.apply_entry_in_place(doc_for(it.case), it)
+                doc = doc_for(it.case)
+                casefile.apply_entry_in_place(doc, it)
+                if calendar is not None and casefile.has_pending(doc):
+                    casefile.resolve_pending(doc, calendar.calendar())
+            elif calendar is not None and calendar.apply(it):  # a calendar year: recompute every pending deadline
+                pending = [c for c in cases_with_pending(conn) if c not in docs]
+                cases.load(conn, pending)
+                for cid in [*pending, *docs]:
+                    doc = doc_for(cid)
+                    if casefile.has_pending(doc):
+                        casefile.resolve_pending(doc, calendar.calendar())
             elif k in _REGISTER_KINDS:
                 row = regs.get(it.case)
                 regs.put(it.case, _apply_register(row, it))
@@ -80,19 +94,39 @@ class CaseFiles(Projection):
         cases.flush(conn, hook)
         regs.flush(conn, hook)
         touched = sorted(docs)
-        replace_rows(conn, tables.DEADLINE, "case_id", touched, [
-            {"case_id": cid, "kind": dl["kind"], "set_n": dl["set_n"], "agency_code": docs[cid]["lead_agency"],
-             "start_day": dl["start"], "due_day": str(dl["due"]), "days": dl["days"], "unit": dl["unit"],
-             "calendar_version": dl["calendar_version"], "tracked": bool(dl.get("tracked", True)),
-             "met_n": dl["met_n"], "met_day": dl["met_day"],
-             "late": dl["late"], "void_n": dl["void_n"]}
-            for cid in touched for dl in docs[cid]["deadlines"]], hook)
+        replace_rows(conn, tables.DEADLINE, "case_id", touched,
+                     [row for cid in touched for row in deadline_rows(cid, docs[cid])], hook)
         replace_rows(conn, tables.ROLE_CONFLICT, "case_id", touched, [
             {"case_id": cid, "agency_code": docs[cid]["lead_agency"], **c}
             for cid in touched for c in casefile.role_conflicts(docs[cid])], hook)
 
 
 _REGISTER_KINDS = frozenset({"agency", "officer", "enterprise"})
+
+
+def deadline_rows(cid: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``proj_deadline`` rows of one case file."""
+    return [{"case_id": cid, "kind": dl["kind"], "set_n": dl["set_n"], "agency_code": doc["lead_agency"],
+             "start_day": dl["start"], "due_day": None if dl["due"] is None else str(dl["due"]), "days": dl["days"],
+             "unit": dl["unit"], "calendar_version": dl["calendar_version"], "tracked": bool(dl.get("tracked", True)),
+             "met_n": dl["met_n"], "met_day": dl["met_day"], "late": dl["late"], "void_n": dl["void_n"],
+             "missing_year": dl.get("missing_year")}
+            for dl in doc["deadlines"]]
+
+
+def resolve_stored_pending(conn: Connection, calendar: CalendarState, hook: Hook = None) -> int:
+    """Recompute the pending deadlines of every stored case file with ``calendar`` (after a bulk
+    rebuild, whose folds leave them for this one pass with the final calendar). Returns the count."""
+    ids = cases_with_pending(conn)
+    cal = calendar.calendar()
+    for part in chunks(ids):
+        rows = conn.execute(select(tables.CASE_FILE.c.case_id, tables.CASE_FILE.c.doc)
+                            .where(tables.CASE_FILE.c.case_id.in_(part))).all()
+        for cid, doc in rows:
+            casefile.resolve_pending(doc, cal)
+            conn.execute(update(tables.CASE_FILE).where(tables.CASE_FILE.c.case_id == cid).values(doc=doc))
+            replace_rows(conn, tables.DEADLINE, "case_id", [cid], deadline_rows(cid, doc), hook)
+    return len(ids)
 
 
 def _apply_register(row: dict[str, Any] | None, it: Item) -> dict[str, Any]:

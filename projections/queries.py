@@ -32,6 +32,7 @@ from ledger.hashing import entry_hash
 from ledger.limits import DEFAULT_LIMITS, Limits
 from ledger.signing import ENTRY_CONTEXT, check_signature
 from projections import casefile, notices, statistics
+from projections.calendar_years import REGISTER_ID, CalendarState, load_calendar
 from projections.errors import BadAsOf, BadCursor, BadQuery, UnknownCaseFile
 from projections.source import EVENTS, Item, read_case, read_positions
 from projections.tables import (
@@ -252,13 +253,22 @@ class Projections:
             related = self._related_positions(cid)
             extra = [it for it in read_positions(conn, [p for p in related if p <= cut], limits)
                      if casefile.related_case(it) == cid]
+            # The calendar as the ledger held it: at the instant, at the n-th entry, or now.
+            years = [y for y in read_case(conn, REGISTER_ID, limits)
+                     if ((y.recorded_at or 0) <= at_us if at_us is not None else n is None or y.position <= cut)]
         cursor = ChainCursor(cid)
         for it in items:
             cursor.advance(_as_entry(it), it.entry_hash)  # type: ignore[arg-type]
         doc = casefile.new_case_file(cid)
-        for it in sorted([*items, *extra], key=lambda x: x.position):
-            if it.case == cid:
+        calendar = CalendarState()
+        for it in sorted([*items, *extra, *years], key=lambda x: x.position):
+            if calendar.apply(it):
+                if casefile.has_pending(doc):
+                    casefile.resolve_pending(doc, calendar.calendar())
+            elif it.case == cid:
                 casefile.apply_entry_in_place(doc, it)
+                if casefile.has_pending(doc):
+                    casefile.resolve_pending(doc, calendar.calendar())
             else:
                 casefile.apply_related(doc, it)
         doc["as_of"] = {"n": items[-1].n, "position": cut, "at": at_us, "basis": "recorded_at" if at_us else "n"}
@@ -455,8 +465,10 @@ class Projections:
     # ----------------------------------------------------------------- supervision
     def supervision_deadlines(self, now: datetime, *, horizon_days: int = 7,
                               agency: str | None = None) -> dict[str, Any]:
-        """``{"today", "overdue": [...], "upcoming": [...]}``: open deadlines (not met, not void) past
-        their due day at ``now``, and those due within ``horizon_days`` (most urgent first)."""
+        """``{"today", "overdue": [...], "upcoming": [...], "pending": [...], "calendar": {...}}``: open
+        deadlines (not met, not void) past their due day at ``now``, those due within ``horizon_days``
+        (most urgent first), the deadlines still waiting for a calendar year, and whether next year's
+        official calendar is missing (from 1 November) or a signed year conflicts with the package."""
         if not isinstance(horizon_days, int) or isinstance(horizon_days, bool) or not 0 <= horizon_days <= 366:  # noqa: PLR2004 - input bounds of the query API
             msg = "horizon_days must be an integer from 0 to 366"
             raise BadQuery(msg)
@@ -483,7 +495,25 @@ class Projections:
                     "status": "overdue" if r.due_day < t else ("due_today" if r.due_day == t else "open"),
                     "days_left": (due - today).days}
             (overdue if r.due_day < t else upcoming).append(item)
-        return {"today": t, "overdue": overdue, "upcoming": upcoming}
+        waiting = select(DEADLINE, CASE_FILE.c.task_no, CASE_FILE.c.case_no, CASE_FILE.c.uscc).join(
+            CASE_FILE, CASE_FILE.c.case_id == DEADLINE.c.case_id).where(
+            DEADLINE.c.due_day.is_(None), DEADLINE.c.void_n.is_(None))
+        if agency:
+            waiting = waiting.where(DEADLINE.c.agency_code == agency)
+        pending = [{"case_id": r.case_id, "task_no": r.task_no, "case_no": r.case_no, "uscc": r.uscc,
+                    "agency_code": r.agency_code, "kind": r.kind, "set_n": r.set_n, "start_day": r.start_day,
+                    "days": r.days, "unit": r.unit, "missing_year": r.missing_year, "met_n": r.met_n,
+                    "status": "pending"}
+                   for r in self._rows(waiting.order_by(DEADLINE.c.start_day, DEADLINE.c.case_id, DEADLINE.c.kind))]
+        return {"today": t, "overdue": overdue, "upcoming": upcoming, "pending": pending,
+                "calendar": self.calendar_status(today)}
+
+    def calendar_status(self, today: date) -> dict[str, Any]:
+        """``{"missing_next_year", "conflicts", "signed_years"}``: the operator's calendar warnings."""
+        with self.engine.connect() as conn:
+            cal = load_calendar(conn, limits=self.limits).calendar()
+        return {"missing_next_year": cal.missing_year(today), "conflicts": cal.conflicts(),
+                "signed_years": {str(y): v.version for y, v in sorted(cal.years.items())}}
 
     def inspection_counts(self, year: int, *, agency: str | None = None) -> list[dict[str, Any]]:
         """Per enterprise and agency: ``uscc, name, agency_code, year, count, cap, cap_version,

@@ -52,7 +52,7 @@ DEADLINE = Table(
     Column("set_n", Integer, primary_key=True, autoincrement=False),
     Column("agency_code", Text, index=True),
     Column("start_day", Text),
-    Column("due_day", Text, nullable=False, index=True),
+    Column("due_day", Text, index=True),  # NULL while the deadline waits for its calendar year
     Column("days", Integer),
     Column("unit", Text),
     Column("calendar_version", Text),
@@ -61,6 +61,7 @@ DEADLINE = Table(
     Column("met_day", Text),
     Column("late", Boolean),
     Column("void_n", Integer),
+    Column("missing_year", Integer),  # set when the deadline was recorded pending (issue 14)
 )
 ROLE_CONFLICT = Table(
     "proj_role_conflict", METADATA,
