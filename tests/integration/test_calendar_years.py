@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from domain.errors import DomainError
-from ledger.codec import from_micros
 from ledger.audit import verify_database
+from ledger.codec import from_micros
 from ledger.merkle_audit import check_merkle
 from projections.queries import Projections
 from projections.runner import ProjectionRunner
