@@ -216,6 +216,7 @@ def create_app(
     from api import web  # noqa: PLC0415
     from api.routers import (  # noqa: PLC0415
         blobs,
+        calendar,
         cases,
         commands,
         feedback,
@@ -256,6 +257,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
+        for warning in calendar.calendar_report(container.app, container.app.clock())["warnings"]:
+            log.warning("calendar", extra={"fields": {"warning": warning}})  # also in /readyz and verify
         if runner is not None and cfg.project == "follow":
             threading.Thread(target=_follower, args=(runner, stop), name="caseledger-projections",
                              daemon=True).start()
@@ -273,7 +276,7 @@ def create_app(
     app.state.tokens = tokens
     errors.install(app)
     for r in (health.router, commands.build_router(), cases.router, oversight.router, notices.router,
-              log_router.router, blobs.router, feedback.router):
+              log_router.router, blobs.router, feedback.router, calendar.router):
         app.include_router(r)
     web.install(app)
     app.add_middleware(AccessLog)

@@ -88,6 +88,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
                              merkle_check=merkle_check)
     if bar:
         bar.close()
+    calendar = _calendar_warnings(engine)
+    report.notes.extend(f"warning: {w}" for w in calendar)
     blob_problems: list[dict[str, Any]] = []
     if args.blobs is not None:
         from pathlib import Path  # noqa: PLC0415
@@ -103,7 +105,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         "leaves": report.leaves, "root": report.root, "checkpoint_size": report.checkpoint_size,
         "notes": report.notes,
         "failure": report.failure.as_dict() if report.failure else None,
-        "blob_problems": blob_problems,
+        "blob_problems": blob_problems, "calendar_warnings": calendar,
     }
     if args.json:
         print(json.dumps(out, ensure_ascii=False, default=str))
@@ -124,6 +126,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"  case      {f.case}\n  n         {f.n}\n  position  {f.position}\n  step      {f.step} ({f.code})")
         print(f"  message   {f.message}\n  expected  {f.expected}\n  actual    {f.actual}")
     return EXIT_OK if report.ok and not blob_problems else EXIT_BAD
+
+
+def _calendar_warnings(engine: Any) -> list[str]:
+    """Next year's calendar missing (from 1 November) or a signed year conflicting with the package:
+    reported, never a verification failure."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from domain.calendar import legal_day  # noqa: PLC0415
+    from projections.calendar_years import calendar_report, load_calendar  # noqa: PLC0415
+
+    with engine.connect() as conn:
+        cal = load_calendar(conn).calendar()
+    return list(calendar_report(cal, legal_day(datetime.now(UTC)))["warnings"])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     pj.add_argument("--batch", type=int_in(1), default=None)
     pj.add_argument("--follow", action="store_true")
     pj.set_defaults(func=_lazy("api.cmd_projections", "cmd_project"))
+
+    from api.cmd_calendar import add_arguments as calendar_arguments  # noqa: PLC0415
+
+    cal = sub.add_parser("calendar", help="enter or show the official calendar years (State Council notices)")
+    calendar_arguments(cal)
+    cal.set_defaults(func=_lazy("api.cmd_calendar", "cmd_calendar"), db=None)
 
     for name, mod, helptext in (
         ("checkpoint", "api.cmd_log", "sign a new checkpoint of the Merkle log"),

@@ -36,12 +36,13 @@ from api.deps import (
     writable_case,
 )
 from api.errors import Forbidden, Unprocessable
-from ledger.enforcement import EnforcementCommands
+from ledger.application import LedgerApplication
 
 Short = Annotated[str, Field(max_length=128)]
 Text = Annotated[str, Field(max_length=4000)]
 Digest = Annotated[str, Field(max_length=71, description="SHA-256: 64 lower-case hex digits, or sha256:<hex>")]
 Names = Annotated[list[Short], Field(max_length=64)]
+Days = Annotated[list[Annotated[str, Field(max_length=10)]], Field(max_length=366, description="YYYY-MM-DD days")]
 Scalar = Union[Short, int, bool, None]  # noqa: UP007 - pydantic needs the runtime union
 JsonValue = Union[Text, int, bool, None, list[Scalar], dict[Short, Scalar]]  # noqa: UP007
 
@@ -144,7 +145,7 @@ def _bound(params: Sequence[str]) -> str | None:
 
 
 def body_model(spec: Spec, path_params: Sequence[str]) -> type[CommandBody]:
-    fn = getattr(EnforcementCommands, spec.method)
+    fn = getattr(LedgerApplication, spec.method)
     hints = typing.get_type_hints(fn)
     sig = inspect.signature(fn)
     names = [p for p in sig.parameters if p != "self"]
@@ -351,6 +352,10 @@ SPECS: list[Spec] = [
          "R16: put on or take off the positive list"),
     Spec("publish_reference_list", "/v1/reference-lists", (REGISTRAR,), "publish a new version of a reference list",
          status_code=201),
+    Spec("enter_calendar_year", "/v1/calendar/years", (REGISTRAR,),
+         "enter one year's official holiday arrangement from the State Council notice (or a corrected version)",
+         status_code=201, types={"holidays": Days, "workdays": Days, "year": Annotated[int, Field(ge=0, le=99_999)]},
+         result=lambda y, *_: {"year": y.year, "version": y.version}),
 ]
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -372,7 +377,7 @@ def _path_params(path: str) -> list[str]:
 def _endpoint(spec: Spec) -> Callable[..., Response]:
     path_params = _path_params(spec.path)
     model = body_model(spec, path_params)
-    fn = getattr(EnforcementCommands, spec.method)
+    fn = getattr(LedgerApplication, spec.method)
     params = [p for p in inspect.signature(fn).parameters if p != "self"]
     bound = _bound(params)
     on_case = "inspection_id" in params

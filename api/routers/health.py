@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from api.deps import PrincipalDep, ServicesDep
 from api.errors import problem
+from api.routers.calendar import calendar_report
 
 router = APIRouter(tags=["operations"])
 
@@ -30,7 +31,10 @@ def readyz(services: ServicesDep) -> Any:
             size = c.merkle.size(conn)
     except Exception as e:  # noqa: BLE001 - readiness reports any failure
         return problem(503, "E_NOT_READY", f"database not reachable: {type(e).__name__}")
-    return {"status": "ready", "log_size": size, "db_ms": round((time.perf_counter() - t0) * 1000, 2)}
+    # Still ready: a missing or conflicting calendar year is an operator's warning, not an outage.
+    calendar = calendar_report(c.app, c.app.clock())
+    return {"status": "ready", "log_size": size, "db_ms": round((time.perf_counter() - t0) * 1000, 2),
+            "calendar": calendar, "warnings": calendar["warnings"]}
 
 
 @router.get("/v1/me", tags=["operations"], summary="the authenticated principal")

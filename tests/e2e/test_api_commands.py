@@ -276,10 +276,13 @@ def test_every_enforcement_command_has_an_endpoint() -> None:
     import inspect
 
     from api.routers.commands import SPECS
+    from ledger.calendar_register import CalendarCommands
     from ledger.enforcement import EnforcementCommands
 
-    commands = {n for n, f in inspect.getmembers(EnforcementCommands, inspect.isfunction)
-                if not n.startswith(("_", "get_")) and n != "save"}
+    commands = {n for cls in (EnforcementCommands, CalendarCommands)
+                for n, f in inspect.getmembers(cls, inspect.isfunction)
+                if not n.startswith(("_", "get_")) and n != "save" and f.__qualname__.startswith(cls.__name__)
+                and (cls is EnforcementCommands or n.startswith("enter_"))}
     # Feedback is the enterprise's, not an officer's command: it has its own public endpoint
     # (POST /v1/feedback, with the token of the result notice), signed by the intake principal.
     assert commands == {s.method for s in SPECS} | {"receive_feedback"}
