@@ -178,7 +178,29 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify_bundle(args: argparse.Namespace) -> int:
-    """Verify a bundle file offline against ``--trust``; print the numbered step report."""
-    from ledger.bundle import run  # noqa: PLC0415
+    """Verify a bundle file offline against ``--trust``; print the numbered step report and, when it
+    verifies, each deadline with the calendar behind it, recomputed from the bundle alone."""
+    import json  # noqa: PLC0415
 
-    return run(args.file, args.trust, as_json=bool(getattr(args, "json", False)))
+    from ledger import bundle, bundle_deadlines  # noqa: PLC0415
+    from ledger.checkpoint import parse_trust_file  # noqa: PLC0415
+    from ledger.errors import UsageError  # noqa: PLC0415
+    from ledger.limits import DEFAULT_LIMITS  # noqa: PLC0415
+
+    try:
+        with Path(args.file).open("rb") as f:  # no more than the verifier would accept
+            data = f.read(DEFAULT_LIMITS.max_bundle_bytes + 1)
+        trusted = parse_trust_file(Path(args.trust).read_text(encoding="utf-8"))
+        report = bundle.verify_bundle(data, trusted)
+    except (OSError, UnicodeDecodeError, UsageError) as e:
+        _err("verify-bundle", str(e))
+        return EXIT_USAGE
+    rows = bundle_deadlines.deadlines(bundle.load_verified_bundle(data, trusted)) if report.ok else []
+    disagree = any(r["status"] == "DISAGREES" for r in rows)
+    if getattr(args, "json", False):
+        print(json.dumps({**report.as_dict(), "deadlines": rows}, ensure_ascii=False, default=str))
+    else:
+        print(report.text())
+        if report.ok:
+            print(bundle_deadlines.text(rows))
+    return EXIT_OK if report.ok and not disagree else EXIT_BAD

@@ -32,7 +32,7 @@ from ledger.checkpoint import NoteVerifier, VerifiedCheckpoint, parse_trust_file
 from ledger.errors import (ChainBreakError, EncodingError, KeyRegistryError, ProofError, SignatureError, UsageError,
                            VerificationError)
 from ledger.hashing import Digest, entry_hash
-from ledger.keys import KEY_REGISTRY_ID, KeyRing
+from ledger.keys import CALENDAR_REGISTER_ID, KEY_REGISTRY_ID, KeyRing
 from ledger.limits import DEFAULT_LIMITS, Limits
 from ledger.signing import BUNDLE_CONTEXT, ENTRY_CONTEXT, check_signature
 
@@ -44,7 +44,8 @@ KEYS_EXTENSION = "caseledger-keys"
 EVIDENCE_KEYS = frozenset({"capture_hash", "sha256", "blob_sha256"})
 EVIDENCE_SUFFIXES = ("_sha256", "_capture_hash")
 STEPS = {"7.1": "bundle size", "7.2": "canonical encoding and layout", "7.3": "signed checkpoint",
-         "7.4": "key-registry entries", "7.5": "case entries", "7.6": "evidence hashes", "7.7": "manifest signature"}
+         "7.4": "key-registry entries", "7.5": "case entries", "7.6": "evidence hashes", "7.7": "manifest signature",
+         "7.8": "calendar-register entries"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,7 @@ class VerifiedBundle:
     entries: tuple[Entry, ...]
     keys: KeyRing
     evidence: tuple[dict[str, Any], ...]
+    calendar: tuple[Entry, ...] = ()
 
 
 # --- Derived data (shared with the exporter, ledger/bundle_export.py) -------------------------
@@ -171,11 +173,11 @@ def _check_layout(b: Any, limits: Limits) -> None:
         raise _layout_error("the bundle is a map", type(b).__name__)
     if b.get("format") != FORMAT or b.get("v") != VERSION:
         raise _layout_error(f"format {FORMAT!r} version {VERSION}", f"{b.get('format')!r} version {b.get('v')!r}")
-    if not FIELDS <= set(b) <= FIELDS | {"sig"}:
-        raise _layout_error("fields " + ", ".join(sorted(FIELDS)) + " [, sig]", sorted(b))
+    if not FIELDS <= set(b) <= FIELDS | {"sig", "calendar"}:
+        raise _layout_error("fields " + ", ".join(sorted(FIELDS)) + " [, sig] [, calendar]", sorted(b))
     if not (isinstance(b["case"], str) and b["case"]) or not isinstance(b["checkpoint"], str):
         raise _layout_error("case and checkpoint are non-empty strings")
-    for name in ("keys", "entries"):
+    for name in ("keys", "entries", "calendar")[:2 + ("calendar" in b)]:
         items = b[name]
         if not isinstance(items, list) or not 0 < len(items) <= limits.max_bundle_entries:
             raise _layout_error(f"{name} is a list of 1..{limits.max_bundle_entries} items",
@@ -192,14 +194,14 @@ def _check_layout(b: Any, limits: Limits) -> None:
 
 
 def _check_items(items: list[dict[str, Any]], stream: str, cp: VerifiedCheckpoint, ring: KeyRing,
-                 *, registry: bool, limits: Limits) -> tuple[list[Entry], Digest]:
-    """Steps 7.4.1-7.4.7 (``registry``) or 7.5.1-7.5.8: one stream's entries, in order."""
-    s = "7.4" if registry else "7.5"
+                 *, s: str, limits: Limits) -> tuple[list[Entry], Digest]:
+    """Steps 7.4.1-7.4.7 (the key registry), 7.5.1-7.5.8 (the case) or 7.8 (the calendar register, as 7.5)."""
+    registry = s == "7.4"
     out: list[Entry] = []
     head: Digest | None = None
     last_index = -1
     for n, it in enumerate(items, start=1):
-        rec, leaf, where = it["record"], it["leaf"], f"{'key-registry' if registry else 'case'} entry {n}"
+        rec, leaf, where = it["record"], it["leaf"], f"{STEPS[s].split()[0]} entry {n}"
         # Step 7.4.1 and 7.5.1: the entry is canonical msgpack with a well-formed envelope.
         try:
             e = decode_entry(rec["entry"], limits=limits)
@@ -261,8 +263,7 @@ def _check_items(items: list[dict[str, Any]], stream: str, cp: VerifiedCheckpoin
                                         code="E_KEY_MALFORMED") from err
         head, last_index = ehash, idx
         out.append(e)
-    assert head is not None
-    return out, head
+    return out, head or Digest(b"")  # empty only for an absent calendar (keys and entries are never empty)
 
 
 def _check_registry_head(cp: VerifiedCheckpoint, m: int, head: Digest, report: BundleReport) -> None:
@@ -309,10 +310,10 @@ def _verify(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], limits: Li
                         actual=err.actual, code=err.code) from err
     report.passed("7.3", f"{cp.origin}, size {cp.size}, root {cp.root.hex()}, signed by {', '.join(cp.log_signers)}")
     ring = KeyRing()
-    keys, head = _check_items(b["keys"], KEY_REGISTRY_ID, cp, ring, registry=True, limits=limits)
+    keys, head = _check_items(b["keys"], KEY_REGISTRY_ID, cp, ring, s="7.4", limits=limits)
     _check_registry_head(cp, len(keys), head, report)
     report.passed("7.4", f"{len(keys)} entries, {len(ring)} keys")
-    entries, _ = _check_items(b["entries"], b["case"], cp, ring, registry=False, limits=limits)
+    entries, _ = _check_items(b["entries"], b["case"], cp, ring, s="7.5", limits=limits)
     report.entries = len(entries)
     report.passed("7.5", f"{len(entries)} entries, n = 1..{len(entries)}, all in the log")
     # Step 7.6: the evidence list equals the capture hashes named in the entries' bodies (spec 05 §Evidence).
@@ -336,7 +337,10 @@ def _verify(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], limits: Li
         report.passed("7.7", f"signed by {sig['name']}")
     else:
         report.steps["7.7"] = ("absent", "the bundle carries no manifest signature (optional)")
-    return VerifiedBundle(b["case"], cp, tuple(entries), ring, tuple(evidence))
+    # Step 7.8: the calendar register's entries, if present, pass steps 7.5.1-7.5.8 as that stream's.
+    cal = _check_items(b.get("calendar", []), CALENDAR_REGISTER_ID, cp, ring, s="7.8", limits=limits)[0]
+    report.steps["7.8"] = ("ok", f"{len(cal)} entries") if cal else ("absent", "no calendar-register entries")
+    return VerifiedBundle(b["case"], cp, tuple(entries), ring, tuple(evidence), tuple(cal))
 
 
 def verify_bundle(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], *,
@@ -370,18 +374,14 @@ def load_verified_bundle(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str
 
 
 def run(path: str, trust: str, *, as_json: bool = False, limits: Limits = DEFAULT_LIMITS) -> int:
-    """Verify the bundle file ``path`` against the trust file ``trust``; print the report.
-
-    Returns 0 if the bundle verifies, 1 if a step fails, 2 if a file is unreadable or malformed.
-    """
+    """Verify the bundle file ``path`` against the trust file ``trust``; print the report. Exit 0 / 1 / 2."""
     try:
         with open(path, "rb") as f:  # noqa: PTH123 - read no more than the limit allows
             data = f.read(limits.max_bundle_bytes + 1)
         with open(trust, encoding="utf-8") as f:  # noqa: PTH123
             report = verify_bundle(data, parse_trust_file(f.read()), limits=limits)
     except (OSError, UnicodeDecodeError, UsageError) as e:
-        where = f"trust file {trust}: " if isinstance(e, UsageError) else ""
-        print(f"verify-bundle: {where}{e}", file=sys.stderr)
+        print(f"verify-bundle: {f'trust file {trust}: ' * isinstance(e, UsageError)}{e}", file=sys.stderr)
         return 2
     print(json.dumps(report.as_dict(), ensure_ascii=False, default=str) if as_json else report.text())
     return 0 if report.ok else 1

@@ -28,7 +28,7 @@ from ledger.chain import decode_entry, decode_record
 from ledger.checkpoint import NoteVerifier, parse_checkpoint_body, parse_note, sign_checkpoint
 from ledger.errors import CheckpointError, EquivocationError, UsageError
 from ledger.hashing import entry_hash
-from ledger.keys import KEY_REGISTRY_ID
+from ledger.keys import CALENDAR_REGISTER_ID, KEY_REGISTRY_ID
 from ledger.limits import DEFAULT_LIMITS, Limits
 from ledger.merkle_store import MerkleStore
 from ledger.signing import BUNDLE_CONTEXT, sign
@@ -72,14 +72,17 @@ def item(entry: bytes, sig: bytes, index: int, recorded_at: int, proof: Sequence
 
 
 def assemble(case: str, checkpoint: str, entries: list[dict[str, Any]], keys: list[dict[str, Any]],
-             *, signer: tuple[str, SigningKey] | None = None) -> bytes:
-    """Encode a bundle (spec 05 §Layout); ``signer`` = (note key name, key) adds the manifest ``sig``.
+             *, signer: tuple[str, SigningKey] | None = None, calendar: list[dict[str, Any]] | None = None) -> bytes:
+    """Encode a bundle (spec 05 §Layout); ``signer`` = (note key name, key) adds the manifest ``sig``;
+    ``calendar``, the calendar register's entries (step 7.8), is left out when empty.
 
     Pure: the spec's vector generator uses it too.
     """
     bundle: dict[str, Any] = {"format": FORMAT, "v": VERSION, "case": case, "checkpoint": checkpoint,
                               "entries": entries, "keys": keys,
                               "evidence": evidence_of(decode_entry(i["record"]["entry"]) for i in entries)}
+    if calendar:
+        bundle["calendar"] = calendar
     if signer is not None:
         bundle["sig"] = {"name": signer[0], "sig": bytes(sign(signer[1], BUNDLE_CONTEXT, manifest_digest(bundle)))}
     return encoding.encode(bundle)
@@ -221,7 +224,9 @@ def export_bundle(
             msg = f"case {case} has {len(rows)} entries, more than a bundle may hold ({limits.max_bundle_entries})"
             raise UsageError(msg)
         keys = _stream(conn, table, store, KEY_REGISTRY_ID, size)
-        proofs = _proofs(conn, store, [idx for _, _, idx, _ in rows + keys], size)
+        # The whole calendar register below the checkpoint: every official year a deadline may have used.
+        calendar = _stream(conn, table, store, CALENDAR_REGISTER_ID, size)
+        proofs = _proofs(conn, store, [idx for _, _, idx, _ in rows + keys + calendar], size)
 
     def items(stream: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         out = []
@@ -230,7 +235,7 @@ def export_bundle(
             out.append(item(data, sig, idx, rec_at, proofs[idx]))
         return out
 
-    data = assemble(case, cp.note, items(rows), items(keys), signer=signer)
+    data = assemble(case, cp.note, items(rows), items(keys), signer=signer, calendar=items(calendar))
     if len(data) > limits.max_bundle_bytes:
         msg = f"the bundle of case {case} would be {len(data)} bytes, over the limit of {limits.max_bundle_bytes}"
         raise UsageError(msg)

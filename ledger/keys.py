@@ -18,6 +18,8 @@ from ledger.errors import KeyRegistryError
 from ledger.hashing import key_id
 
 KEY_REGISTRY_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "caseledger:key-registry"))
+#: The calendar register's stream id (``domain.calendar_year.CalendarRegister.id_for()``; a test keeps them equal).
+CALENDAR_REGISTER_ID = "6bc2411e-a375-58b2-af7c-c8f21d4315b7"
 KEY_OPENED = "key.registry_opened.v1"
 KEY_REGISTERED = "key.registered.v1"
 KEY_REVOKED = "key.revoked.v1"

@@ -9,6 +9,8 @@ same way, so they agree at every position.
 from __future__ import annotations
 
 import functools
+from datetime import date
+from typing import Any
 
 from sqlalchemy import Connection, distinct, select
 
@@ -63,3 +65,15 @@ def cases_with_pending(conn: Connection) -> list[str]:
     """Cases holding a deadline recorded pending (computed since or not)."""
     rows = conn.execute(select(distinct(tables.DEADLINE.c.case_id)).where(tables.DEADLINE.c.missing_year.is_not(None)))
     return sorted(r[0] for r in rows)
+
+
+def calendar_report(cal: LayeredCalendar, today: date) -> dict[str, Any]:
+    """What an operator must know: the signed years in force, signed years that conflict with the
+    package without saying they correct it, and (from 1 November) next year's calendar missing."""
+    missing, conflicts = cal.missing_year(today), cal.conflicts()
+    warnings = [f"the official calendar for {missing} has not been entered (caseledger calendar add)"] * bool(missing)
+    warnings += [f"signed calendar year {x['year']} ({x['version']}) disagrees with {cal.package.version} on"
+                 f" {len(x['days'])} day(s) without saying it corrects the package" for x in conflicts]
+    return {"package": cal.package.version,
+            "signed_years": {str(y): v.version for y, v in sorted(cal.years.items())},
+            "conflicts": conflicts, "missing_next_year": missing, "warnings": warnings}

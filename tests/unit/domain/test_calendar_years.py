@@ -94,3 +94,9 @@ def test_the_register_keeps_every_version_and_the_latest_is_in_force() -> None:
     assert second.version == "calendar:2099@3"
     assert [n for n, _ in reg.history(2099)] == [2, 3]
     assert reg.official()[2099].holidays == frozenset({date(2099, 1, 1), date(2099, 1, 2)})
+
+
+def test_the_verifiers_calendar_register_id_is_the_domains() -> None:
+    from ledger.keys import CALENDAR_REGISTER_ID
+
+    assert str(CalendarRegister.id_for()) == CALENDAR_REGISTER_ID
