@@ -145,6 +145,14 @@ def _resign_by(b: dict[str, Any], key: SigningKey) -> bytes:
     return _enc(b)
 
 
+def _reorigin(b: dict[str, Any], origin: str) -> bytes:
+    """The checkpoint re-signed by the trusted key (named ORIGIN) over a body naming ``origin``."""
+    body = b["checkpoint"].split("\n\n")[0] + "\n"
+    _, size, root = _cp_fields(body)
+    b["checkpoint"] = sign_checkpoint(origin, size, root, ORIGIN, ROOT, extensions=body.split("\n")[3:-1])
+    return _enc(b)
+
+
 def _cp_fields(body: str) -> tuple[str, int, bytes]:
     origin, size, root = body.split("\n")[:3]
     return origin, int(size), base64.b64decode(root)
@@ -189,6 +197,9 @@ ATTACKS: list[tuple[str, str, Any, str]] = [
     ("unknown_version", "v is 2", lambda b, r: _set("v", lambda v: 2)(b), "7.2"),
     ("untrusted_checkpoint_key", "the checkpoint is signed by a key the verifier does not trust",
      lambda b, r: _resign_by(b, STRANGER), "7.3"),
+    ("checkpoint_origin_not_key_name",
+     "the checkpoint names the log evil.example/log but is signed by the trusted key named after the real log",
+     lambda b, r: _reorigin(b, "evil.example/log"), "7.3"),
     ("malformed_note", "the blank line between checkpoint body and signatures is missing",
      lambda b, r: _set("checkpoint", lambda t: t.replace("\n\n", "\n"))(b), "7.3"),
     ("checkpoint_size_edited", "the checkpoint size is changed without re-signing",
