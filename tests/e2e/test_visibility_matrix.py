@@ -11,6 +11,7 @@ entry type; readers outside the case get 404. On SQLite and PostgreSQL.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from datetime import timedelta
 from typing import Any
@@ -129,7 +130,7 @@ def test_withheld_entries_still_chain_and_prove_their_inclusion(world: World, ca
     checkpoint = w.client.get("/v1/log/checkpoint").text
     size = int(checkpoint.splitlines()[1])
     root = base64.b64decode(checkpoint.splitlines()[2])
-    for prev, e in zip(entries, entries[1:], strict=False):
+    for prev, e in itertools.pairwise(entries):
         if "entry" in e:  # the next visible entry's prev is the withheld entry's hash
             assert decode_entry(bytes.fromhex(e["entry"])).prev.hex() == prev["sha256"]
     for e in (e for e in entries if e.get("withheld")):

@@ -253,7 +253,7 @@ def _withhold_key(b: dict[str, Any]) -> bytes:
 
 WITHHELD_ATTACKS: list[tuple[str, str, Any, str]] = [
     ("withheld_entry_hash_forged", "the withheld entry 2 carries another entry hash",
-     lambda b: _set("entries/1/record/withheld", lambda h: bytes([h[0] ^ 1]) + h[1:])(b), "7.5.9"),
+     _set("entries/1/record/withheld", lambda h: bytes([h[0] ^ 1]) + h[1:]), "7.5.9"),
     ("withheld_registry_entry", "a key-registry item is withheld (only case entries may be)", _withhold_key, "7.2"),
 ]
 
