@@ -111,6 +111,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {
         "ok": report.ok, "entries": report.entries, "cases": report.cases, "keys": report.keys,
         "leaves": report.leaves, "root": report.root, "checkpoint_size": report.checkpoint_size,
+        "remembered_checkpoint_size": report.remembered_size,
         "notes": report.notes,
         "failure": report.failure.as_dict() if report.failure else None,
         "blob_problems": blob_problems,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -227,6 +228,9 @@ def test_verify_with_a_state_file_remembers_the_checkpoint_and_catches_the_rollb
     r = cli(env, tmp_path, "verify", "--db", url, "--trust", str(trust), "--state", str(state))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "remembered the checkpoint of size 5" in r.stdout
+    r = cli(env, tmp_path, "verify", "--db", url, "--trust", str(trust), "--state", str(state), "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["remembered_checkpoint_size"] == 5
     assert state.read_text(encoding="utf-8").startswith(f"{ORIGIN}\n5\n")
     c = bootstrap(Settings(db_url=url), event_types=TEST_TYPES)
     with c.engine.begin() as conn:  # the checkpoints are emptied and the last entry cut
