@@ -80,14 +80,24 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from ledger.merkle_audit import check_merkle  # noqa: PLC0415
 
     try:
-        merkle_check = check_merkle(trust=args.trust, older=args.checkpoint)
+        merkle_check = check_merkle(trust=args.trust, older=args.checkpoint, state=args.state)
     except (OSError, LedgerError, ValueError) as e:
-        print(f"caseledger verify: cannot use --trust/--checkpoint: {e}", file=sys.stderr)
+        print(f"caseledger verify: cannot use --trust/--checkpoint/--state: {e}", file=sys.stderr)
         return EXIT_USAGE
     report = verify_database(engine, workers=args.workers, progress=bar.update if bar else None,
                              merkle_check=merkle_check)
     if bar:
         bar.close()
+    if args.state and report.ok:
+        from ledger.merkle_audit import save_state  # noqa: PLC0415
+
+        try:
+            if save_state(args.state, report) and report.checkpoint_note is not None:
+                size = report.checkpoint_note.split("\n", 2)[1]
+                report.notes.append(f"remembered the checkpoint of size {size} in {args.state}")
+        except OSError as e:
+            print(f"caseledger verify: cannot write --state {args.state}: {e}", file=sys.stderr)
+            return EXIT_USAGE
     calendar = _calendar_warnings(engine)
     report.notes.extend(f"warning: {w}" for w in calendar)
     blob_problems: list[dict[str, Any]] = []
@@ -103,6 +113,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {
         "ok": report.ok, "entries": report.entries, "cases": report.cases, "keys": report.keys,
         "leaves": report.leaves, "root": report.root, "checkpoint_size": report.checkpoint_size,
+        "remembered_checkpoint_size": report.remembered_size,
         "notes": report.notes,
         "failure": report.failure.as_dict() if report.failure else None,
         "blob_problems": blob_problems, "calendar_warnings": calendar,
@@ -151,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--workers", type=int_in(1), default=2, help="signature-checking processes (default 2)")
     v.add_argument("--trust", default=None, help="file with trusted checkpoint verifier keys (note vkeys)")
     v.add_argument("--checkpoint", default=None, help="an older checkpoint note to check consistency from")
+    v.add_argument("--state", default=None, metavar="FILE",
+                   help="remember the latest verified checkpoint in FILE and, on later runs, check the log "
+                        "still extends it (needs --trust)")
     v.add_argument("--blobs", nargs="?", const="", default=None, metavar="DIR",
                    help="also check evidence blobs exist and match (default DIR: <data dir>/blobs)")
     v.set_defaults(func=cmd_verify)

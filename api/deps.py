@@ -74,6 +74,7 @@ from ledger.errors import ConflictError, KeyRegistryError
 from ledger.hashing import entry_hash
 from ledger.signers import ClientSignatures
 from ledger.signing import ENTRY_CONTEXT, signed_message
+from projections.visibility import Audience
 
 if TYPE_CHECKING:
     from api.blobs import BlobStore
@@ -256,6 +257,22 @@ def may_read(principal: Principal, scope: CaseScope) -> bool:
         return True
     staff = {Role.OFFICER, Role.LEGAL_REVIEWER, Role.AGENCY_HEAD, Role.PUBLISHER, Role.AUDITOR}
     return principal.has(*staff) and principal.agency in scope.agencies
+
+
+def audience_of(principal: Principal, scope: CaseScope | None) -> Audience:
+    """Which audience of the visibility policy (projections/visibility.py) ``principal`` reads ``scope`` as.
+
+    Staff of an agency on the case and a global auditor read as staff; the enterprise the case
+    is about (and no staff role there) as the enterprise; everyone else as the public.
+    """
+    if scope is not None:
+        staff = {Role.OFFICER, Role.LEGAL_REVIEWER, Role.AGENCY_HEAD, Role.PUBLISHER, Role.AUDITOR}
+        if (principal.has(Role.AUDITOR) and principal.agency is None) or (
+                principal.has(*staff) and principal.agency in scope.agencies):
+            return Audience.STAFF
+        if principal.has(Role.ENTERPRISE) and principal.uscc == scope.uscc:
+            return Audience.ENTERPRISE
+    return Audience.PUBLIC
 
 
 def readable_case(services: Services, principal: Principal, case_id: str) -> CaseScope:

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from api.deps import Services, ServicesDep, case_scope, parse_case_id
 from api.errors import ApiError, problem_for
+from projections.visibility import Audience, case_file_for, entry_visible
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -65,6 +66,8 @@ VALUE_LABELS: dict[str, str] = {
     "case_filed": "立案调查", "referral": "移送", "published": "公示中", "withdrawn": "已撤回",
     "corrected": "已更正", "expired": "公示期满", "True": "是", "False": "否",
 }
+#: The type shown for an entry the visibility policy withholds from the page's reader.
+WITHHELD = "withheld"
 ENTRY_LABELS: dict[str, str] = {
     "inspection.dispatched.v1": "派单", "inspection.approved.v1": "审批", "inspection.mode_changed.v1": "变更检查方式",
     "inspection.cancelled.v1": "取消", "inspection.arrived.v1": "到达现场（扫码）",
@@ -88,6 +91,7 @@ ENTRY_LABELS: dict[str, str] = {
     "inspection.publication_period_set.v1": "确定公示期限", "inspection.publication_expired.v1": "公示期满",
     "inspection.credit_repair_approved.v1": "信用修复", "inspection.overdue_recorded.v1": "逾期记录",
     "inspection.case_closed.v1": "结案",
+    WITHHELD: "不公开的内部记录（仅核验哈希与位置）",
 }
 #: Facts never shown on the public page even if a projection offers them (R49: personal data).
 HIDDEN_FACTS = frozenset({"officers", "actors", "person_ids", "cert_nos", "recipient", "qr_id", "timeline",
@@ -214,12 +218,13 @@ class CaseVerification:
         return sum(1 for e in self.entries if e.status == "pending")
 
 
-def verify_case(services: Services, case_id: UUID) -> CaseVerification:
+def verify_case(services: Services, case_id: UUID, audience: Audience = Audience.PUBLIC) -> CaseVerification:
     """Check every entry of a case against the latest signed checkpoint with the pure verifier.
 
     Per entry: the signature under the registered key (spec 06 step 2.3), the chain link (1.5,
     1.6), and the RFC 9162 inclusion proof of its leaf against the checkpoint's verified root
-    (3.1-3.5). Entries recorded after the checkpoint are *pending*.
+    (3.1-3.5). Entries recorded after the checkpoint are *pending*. An entry the visibility
+    policy withholds from ``audience`` is still checked, but shown with the type ``WITHHELD``.
     """
     from ledger import merkle  # noqa: PLC0415
     from ledger.chain import ChainCursor, decode_entry, decode_record  # noqa: PLC0415
@@ -258,6 +263,7 @@ def verify_case(services: Services, case_id: UUID) -> CaseVerification:
         try:
             data, sig = decode_record(bytes(state))
             entry = decode_entry(data)
+            shown = entry.type if entry_visible(audience, entry.type, entry.body) else WITHHELD
             ehash = entry_hash(data)
             kr = ring.get(entry.key)
             if kr is None:
@@ -265,15 +271,15 @@ def verify_case(services: Services, case_id: UUID) -> CaseVerification:
                 ring = c.app.keyring
                 kr = ring.get(entry.key)
             if kr is None or not check_signature(kr.public_key, ENTRY_CONTEXT, ehash, sig):
-                out.entries.append(EntryCheck(int(n), entry.type, rec, idx, "failed", "签名无效 (2.3)"))
+                out.entries.append(EntryCheck(int(n), shown, rec, idx, "failed", "签名无效 (2.3)"))
                 continue
             cursor.advance(entry, ehash)
             if idx >= cp.size:
-                out.entries.append(EntryCheck(int(n), entry.type, rec, idx, "pending", "待下一个检查点"))
+                out.entries.append(EntryCheck(int(n), shown, rec, idx, "pending", "待下一个检查点"))
                 continue
             leaf = merkle.compute_leaf_hash(ehash, sig, rec, idx)
             merkle.verify_inclusion(idx, cp.size, leaf, proofs[idx], cp.root)
-            out.entries.append(EntryCheck(int(n), entry.type, rec, idx, "verified"))
+            out.entries.append(EntryCheck(int(n), shown, rec, idx, "verified"))
         except VerificationError as e:
             out.entries.append(EntryCheck(int(n), "", rec, idx, "failed", f"步骤 {e.step}：{e.message}"))
         except LedgerError as e:
@@ -308,7 +314,7 @@ def qr_png(url: str) -> bytes:
 
 
 def _public_facts(services: Services, case_id: UUID) -> dict[str, Any]:
-    facts = services.projections.inspection_public_facts(str(case_id))
+    facts = case_file_for(Audience.PUBLIC, services.projections.inspection_public_facts(str(case_id)))
     return {k: v for k, v in facts.items() if k not in HIDDEN_FACTS}
 
 

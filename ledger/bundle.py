@@ -159,9 +159,10 @@ def _layout_error(what: str, actual: object = None) -> VerificationError:
                              code="E_BUNDLE_LAYOUT")
 
 
-def _is_item(it: Any) -> bool:
+def _is_item(it: Any, *, withheld_ok: bool = False) -> bool:
+    shapes = ({"entry", "sig"}, {"withheld", "sig"}) if withheld_ok else ({"entry", "sig"},)
     return (isinstance(it, dict) and set(it) == {"record", "leaf", "proof"}
-            and isinstance(it["record"], dict) and set(it["record"]) == {"entry", "sig"}
+            and isinstance(it["record"], dict) and set(it["record"]) in shapes
             and all(isinstance(v, bytes) for v in it["record"].values())
             and isinstance(it["leaf"], dict) and set(it["leaf"]) == {"index", "recorded_at"}
             and all(type(v) is int for v in it["leaf"].values())
@@ -182,9 +183,10 @@ def _check_layout(b: Any, limits: Limits) -> None:
         if not isinstance(items, list) or not 0 < len(items) <= limits.max_bundle_entries:
             raise _layout_error(f"{name} is a list of 1..{limits.max_bundle_entries} items",
                                 len(items) if isinstance(items, list) else type(items).__name__)
-        bad = next((i for i, it in enumerate(items) if not _is_item(it)), None)
+        bad = next((i for i, it in enumerate(items) if not _is_item(it, withheld_ok=name == "entries")), None)
         if bad is not None:
-            raise _layout_error(f"{name}[{bad}] is {{record: {{entry, sig}}, leaf: {{index, recorded_at}}, proof}}")
+            raise _layout_error(f"{name}[{bad}] is {{record: {{entry | withheld, sig}}, leaf: {{index, recorded_at}}, "
+                                "proof}")
     if not isinstance(b["evidence"], list):
         raise _layout_error("evidence is a list", type(b["evidence"]).__name__)
     sig = b.get("sig")
@@ -202,6 +204,9 @@ def _check_items(items: list[dict[str, Any]], stream: str, cp: VerifiedCheckpoin
     last_index = -1
     for n, it in enumerate(items, start=1):
         rec, leaf, where = it["record"], it["leaf"], f"{STEPS[s].split()[0]} entry {n}"
+        if "withheld" in rec:  # only case entries may be withheld (layout, step 7.2)
+            head, last_index = _check_withheld(it, where, last_index, cp, limits), leaf["index"]
+            continue
         # Step 7.4.1 and 7.5.1: the entry is canonical msgpack with a well-formed envelope.
         try:
             e = decode_entry(rec["entry"], limits=limits)
@@ -266,6 +271,23 @@ def _check_items(items: list[dict[str, Any]], stream: str, cp: VerifiedCheckpoin
     return out, head or Digest(b"")  # empty only for an absent calendar (keys and entries are never empty)
 
 
+def _check_withheld(it: dict[str, Any], where: str, last_index: int, cp: VerifiedCheckpoint, limits: Limits) -> Digest:
+    """Step 7.5.9: a withheld case entry (spec 05 §Withheld entries); returns its entry hash."""
+    rec, leaf = it["record"], it["leaf"]
+    # Step 7.5.9: a withheld entry is its entry hash and signature only; its entry hash is 32 bytes,
+    # its leaf index is below S and above the previous entry's, and its inclusion proof leads to R.
+    if len(rec["withheld"]) != 32 or not last_index < leaf["index"] < cp.size:  # noqa: PLR2004 - SHA-256
+        raise ProofError("7.5.9", f"{where} (withheld): bad entry hash or leaf index", code="E_PROOF_INDEX",
+                         expected=f"32-byte hash, {last_index} < index < {cp.size}", actual=leaf["index"])
+    try:
+        lh = merkle.compute_leaf_hash(rec["withheld"], rec["sig"], leaf["recorded_at"], leaf["index"])
+        merkle.verify_inclusion(leaf["index"], cp.size, lh, it["proof"], cp.root, limits=limits)
+    except (ProofError, EncodingError) as err:
+        raise ProofError("7.5.9", f"{where} (withheld): inclusion proof refused: {err.message}",
+                         expected=getattr(err, "expected", None), actual=getattr(err, "actual", None)) from err
+    return Digest(rec["withheld"])
+
+
 def _check_registry_head(cp: VerifiedCheckpoint, m: int, head: Digest, report: BundleReport) -> None:
     ext = [x for x in cp.extensions if x.startswith(KEYS_EXTENSION + " ")]
     if not ext:
@@ -314,8 +336,9 @@ def _verify(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], limits: Li
     _check_registry_head(cp, len(keys), head, report)
     report.passed("7.4", f"{len(keys)} entries, {len(ring)} keys")
     entries, _ = _check_items(b["entries"], b["case"], cp, ring, s="7.5", limits=limits)
-    report.entries = len(entries)
-    report.passed("7.5", f"{len(entries)} entries, n = 1..{len(entries)}, all in the log")
+    report.entries, withheld = len(entries), len(b["entries"]) - len(entries)
+    report.passed("7.5", f"{len(entries)} entries, n = 1..{len(b['entries'])}, all in the log"
+                         + (f"; {withheld} withheld (hash and position only)" if withheld else ""))
     # Step 7.6: the evidence list equals the capture hashes named in the entries' bodies (spec 05 §Evidence).
     evidence, given = evidence_of(entries), b["evidence"]
     if given != evidence:

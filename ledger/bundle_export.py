@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, Table, select
 from ledger import encoding, merkle
 from ledger.audit import events_table
 from ledger.bundle import FORMAT, KEYS_EXTENSION, VERSION, evidence_of, load_verified_bundle, manifest_digest
-from ledger.chain import decode_entry, decode_record
+from ledger.chain import Entry, decode_entry, decode_record
 from ledger.checkpoint import NoteVerifier, parse_checkpoint_body, parse_note, sign_checkpoint
 from ledger.errors import CheckpointError, EquivocationError, UsageError
 from ledger.hashing import entry_hash
@@ -71,6 +71,12 @@ def item(entry: bytes, sig: bytes, index: int, recorded_at: int, proof: Sequence
             "record": {"entry": entry, "sig": sig}}
 
 
+def withheld_item(entry: bytes, sig: bytes, index: int, recorded_at: int, proof: Sequence[bytes]) -> dict[str, Any]:
+    """A case entry its reader may not see: hash, signature, leaf and proof (spec 05 §Withheld entries)."""
+    return {"leaf": {"index": index, "recorded_at": recorded_at}, "proof": [bytes(h) for h in proof],
+            "record": {"withheld": bytes(entry_hash(entry)), "sig": sig}}
+
+
 def assemble(case: str, checkpoint: str, entries: list[dict[str, Any]], keys: list[dict[str, Any]],
              *, signer: tuple[str, SigningKey] | None = None, calendar: list[dict[str, Any]] | None = None) -> bytes:
     """Encode a bundle (spec 05 §Layout); ``signer`` = (note key name, key) adds the manifest ``sig``;
@@ -78,9 +84,9 @@ def assemble(case: str, checkpoint: str, entries: list[dict[str, Any]], keys: li
 
     Pure: the spec's vector generator uses it too.
     """
+    shown = (decode_entry(i["record"]["entry"]) for i in entries if "entry" in i["record"])
     bundle: dict[str, Any] = {"format": FORMAT, "v": VERSION, "case": case, "checkpoint": checkpoint,
-                              "entries": entries, "keys": keys,
-                              "evidence": evidence_of(decode_entry(i["record"]["entry"]) for i in entries)}
+                              "entries": entries, "keys": keys, "evidence": evidence_of(shown)}
     if calendar:
         bundle["calendar"] = calendar
     if signer is not None:
@@ -175,6 +181,7 @@ def export_bundle(
     signer: tuple[str, SigningKey] | None = None,
     trusted: Sequence[NoteVerifier | str] = (),
     limits: Limits = DEFAULT_LIMITS,
+    withhold: Callable[[Entry], bool] | None = None,
 ) -> ExportedBundle:
     """Build the court bundle of one case against the latest stored checkpoint (spec 05 §Layout).
 
@@ -184,6 +191,8 @@ def export_bundle(
         signer: optional ``(note key name, key)`` that signs the manifest (step 7.7).
         trusted: if given, the bundle is verified with these keys before it is returned.
         limits: bounds (the bundle must fit ``max_bundle_bytes`` and ``max_bundle_entries``).
+        withhold: case entries for which it answers True are withheld: hash and position only
+            (spec 05 §Withheld entries; the reader's visibility policy decides).
 
     Raises:
         UsageError: no checkpoint yet, unknown case, the case has entries after the latest
@@ -228,14 +237,16 @@ def export_bundle(
         calendar = _stream(conn, table, store, CALENDAR_REGISTER_ID, size)
         proofs = _proofs(conn, store, [idx for _, _, idx, _ in rows + keys + calendar], size)
 
-    def items(stream: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    def items(stream: list[tuple[Any, ...]], hide: Callable[[Entry], bool] | None) -> list[dict[str, Any]]:
         out = []
         for _, state, idx, rec_at in stream:
             data, sig = decode_record(state)
-            out.append(item(data, sig, idx, rec_at, proofs[idx]))
+            make = withheld_item if hide is not None and hide(decode_entry(data)) else item
+            out.append(make(data, sig, idx, rec_at, proofs[idx]))
         return out
 
-    data = assemble(case, cp.note, items(rows), items(keys), signer=signer, calendar=items(calendar))
+    data = assemble(case, cp.note, items(rows, withhold), items(keys, None), signer=signer,
+                    calendar=items(calendar, None))
     if len(data) > limits.max_bundle_bytes:
         msg = f"the bundle of case {case} would be {len(data)} bytes, over the limit of {limits.max_bundle_bytes}"
         raise UsageError(msg)
@@ -245,4 +256,4 @@ def export_bundle(
 
 
 __all__ = ["ExportedBundle", "IssuedCheckpoint", "LedgerHandle", "assemble", "export_bundle", "issue_checkpoint",
-           "item", "registry_head_extension"]
+           "item", "registry_head_extension", "withheld_item"]

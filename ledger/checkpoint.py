@@ -405,7 +405,8 @@ def verify_checkpoint(
         The verified checkpoint.
 
     Raises:
-        CheckpointError: the note or body is malformed (4.1-4.4), the origin is wrong (4.5),
+        CheckpointError: the note or body is malformed (4.1-4.4), the origin is wrong (4.5) or
+            is not the name of a trusted log key (4.5.1),
             or too few witnesses cosigned (4.7).
         SignatureError: a signature by a known key fails, or no trusted key signed (4.6, 4.7).
         UsageError: a key is malformed or the quorum cannot be met by the given witnesses.
@@ -424,12 +425,21 @@ def verify_checkpoint(
     if origin is not None and cp_origin != origin:
         raise CheckpointError("4.5", "checkpoint is for another log", expected=origin, actual=cp_origin,
                               code="E_CHECKPOINT_ORIGIN")
+    # C2SP tlog-checkpoint names a log's key by its origin: without the next check, a trusted
+    # key could vouch for a log of any name.
+    # Step 4.5.1: the origin line equals the name of a trusted log key, and only trusted log
+    # keys of that name count in step 4.6.
+    origin_keys = [k for k in log_keys if k.name == cp_origin]
+    if not origin_keys:
+        raise CheckpointError("4.5.1", "checkpoint origin is not the name of a trusted log key",
+                              expected=sorted({k.name for k in log_keys}), actual=cp_origin,
+                              code="E_CHECKPOINT_ORIGIN")
     # Step 4.6: every signature by a trusted log key verifies over the body, and there is at
     # least one; signatures by unknown keys are ignored.
-    signers = _verified_names(parsed, log_keys, "4.6")
+    signers = _verified_names(parsed, origin_keys, "4.6")
     if not signers:
         raise SignatureError("4.6", "checkpoint is not signed by a trusted key",
-                             expected=[k.to_vkey() for k in log_keys],
+                             expected=[k.to_vkey() for k in origin_keys],
                              actual=[f"{s.name}+{s.key_id.hex()}" for s in parsed.signatures],
                              code="E_CHECKPOINT_UNTRUSTED")
     # Step 4.7: every cosignature by a known witness key verifies, and at least witness_quorum
@@ -506,7 +516,7 @@ def verify_consistency_between(
     merkle.verify_consistency(older.size, newer.size, proof, older.root, newer.root, limits=limits)
 
 
-VERIFY_STEPS = ("4.1", "4.2", "4.3", "4.4", "4.5", "4.6", "4.7", "4.8", "4.9")
+VERIFY_STEPS = ("4.1", "4.2", "4.3", "4.4", "4.5", "4.5.1", "4.6", "4.7", "4.8", "4.9")
 """Step ids this module raises; a test checks each against the spec."""
 
 __all__ = [

@@ -3,37 +3,64 @@
 Walks the leaves in index order joined to their entries, recomputes every leaf hash and the
 root (O(log n) memory through a frontier), checks that every entry has exactly one leaf, then
 compares the root with the latest signed checkpoint and, given an older checkpoint, checks
-consistency from it (tail truncation, a dropped case).
+consistency from it (tail truncation, a dropped case). With trusted keys, a non-empty log with
+no signed checkpoint is not intact (step 5.5.1), and a state file lets a repeated audit check
+the log against the checkpoint it saw last time (step 5.8), so a rollback with the checkpoints
+removed is caught without the auditor keeping notes by hand.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, Table, func, select
+from sqlalchemy import Connection, Engine, MetaData, Table, func, select
 
 from ledger import merkle
 from ledger.chain import decode_record
-from ledger.checkpoint import parse_trust_file, verify_checkpoint
-from ledger.errors import LedgerError, VerificationError
-from ledger.hashing import entry_hash
+from ledger.checkpoint import parse_checkpoint_body, parse_note, parse_trust_file, verify_checkpoint
+from ledger.errors import LedgerError, UsageError, VerificationError
+from ledger.hashing import Digest, entry_hash
 from ledger.merkle_store import MerkleStore
 from ledger.verify import Failure, VerificationReport
 
 Check = Callable[[Engine, Table, VerificationReport], None]
 
 
-def check_merkle(trust: str | None = None, older: str | None = None) -> Check:
-    """Build the pass-2 check; ``trust`` is a vkey file, ``older`` an older checkpoint note file."""
+def check_merkle(trust: str | None = None, older: str | None = None, state: str | None = None) -> Check:
+    """Build the pass-2 check.
+
+    Args:
+        trust: a file of trusted checkpoint verifier keys (note vkeys).
+        older: a file holding an older checkpoint note (step 5.6).
+        state: the verifier's state file (step 5.8): the checkpoint it remembers from its last
+            intact run, if the file exists; :func:`save_state` writes it after an intact run.
+
+    Raises:
+        OSError: a file cannot be read.
+        UsageError: ``state`` is given without ``trust`` (an unsigned memory proves nothing),
+            or the trust file is malformed.
+    """
+    if state and not trust:
+        msg = "--state needs --trust: only a checkpoint signed by a trusted key is remembered"
+        raise UsageError(msg)
     trusted = parse_trust_file(Path(trust).read_text()) if trust else None
     older_note = Path(older).read_text() if older else None
+    state_path = Path(state) if state else None
+    remembered = state_path.read_text(encoding="utf-8") if state_path and state_path.exists() else None
 
     def run(engine: Engine, table: Table, report: VerificationReport) -> None:
         store = MerkleStore(MetaData())
         walk_leaves(engine, table, store, report)
         if report.failure is None:
             compare_checkpoints(engine, store, report, trusted, older_note)
+        if report.failure is None and state_path is not None:
+            if remembered is None:
+                report.notes.append(f"no remembered checkpoint in {state_path}: first run with this state file")
+            else:
+                compare_remembered(engine, store, report, trusted or [], remembered)
 
     return run
 
@@ -131,13 +158,19 @@ def compare_checkpoints(engine: Engine, store: MerkleStore, report: Verification
     root = bytes.fromhex(report.root or merkle.root_of([]).hex())
     with engine.connect() as conn:
         latest = store.latest_checkpoint(conn)
+        if latest is None and trusted is not None and report.leaves > 0:
+            # Step 5.5.1: with trusted keys, a non-empty log has a signed checkpoint.
+            report.fail(Failure("5.5.1", "E_NO_CHECKPOINT",
+                                "the log has entries but no signed checkpoint (were the checkpoints removed?)",
+                                None, None, None, "a checkpoint signed by a trusted key", "none"))
+            return
         if latest is None:
             report.notes.append("no checkpoint signed yet: run `caseledger checkpoint`")
         else:
             report.checkpoint_size = latest.size
             try:
                 if trusted is not None:
-                    verify_checkpoint(latest.note, trusted)
+                    report.checkpoint_note = verify_checkpoint(latest.note, trusted).note
             except VerificationError as e:
                 report.fail(Failure(e.step, e.code, e.message, None, None, None, e.expected, e.actual))
                 return
@@ -151,22 +184,73 @@ def compare_checkpoints(engine: Engine, store: MerkleStore, report: Verification
                                     f"size {report.leaves} root {root.hex()}"))
                 return
         if older_note is not None:
-            # Step 5.6: an older checkpoint is consistent with the current tree.
-            if trusted is None:
-                report.notes.append("--checkpoint given without --trust: the old checkpoint's signature is not checked")
-                from ledger.checkpoint import parse_checkpoint_body, parse_note  # noqa: PLC0415
-
-                _, size1, root1, _ = parse_checkpoint_body(parse_note(older_note).body)
-            else:
-                old = verify_checkpoint(older_note, trusted)
-                size1, root1 = old.size, old.root
-            if size1 > report.leaves:
-                report.fail(Failure("5.6", "E_TRUNCATED", "the log is shorter than an older checkpoint",
-                                    None, None, None, f"size >= {size1}", f"size {report.leaves}"))
-                return
+            # Step 5.6: an older checkpoint given with --checkpoint is consistent with the current tree.
             try:
-                proof = store.consistency_proof(conn, size1, report.leaves)
-                merkle.verify_consistency(size1, report.leaves, proof, root1, root)
+                if trusted is None:
+                    report.notes.append("--checkpoint given without --trust: the old checkpoint's signature is not "
+                                        "checked")
+                    _, size1, root1, _ = parse_checkpoint_body(parse_note(older_note).body)
+                else:
+                    old = verify_checkpoint(older_note, trusted)
+                    size1, root1 = old.size, old.root
             except VerificationError as e:
-                report.fail(Failure("5.6", "E_INCONSISTENT", "the log is not an extension of the older checkpoint",
+                report.fail(Failure("5.6", e.code, f"the --checkpoint note is refused at step {e.step}: {e.message}",
                                     None, None, None, e.expected, e.actual))
+                return
+            _check_extends(conn, store, report, size1, Digest(root1), root, "5.6", "an older checkpoint")
+
+
+def _check_extends(conn: Connection, store: MerkleStore, report: VerificationReport, size1: int, root1: Digest,
+                   root: bytes, step: str, what: str) -> None:
+    """Steps 5.6 and 5.8: the current tree (``report.leaves``, ``root``) extends (size1, root1)."""
+    if size1 > report.leaves:
+        report.fail(Failure(step, "E_TRUNCATED", f"the log is shorter than {what}",
+                            None, None, None, f"size >= {size1}", f"size {report.leaves}"))
+        return
+    try:
+        proof = store.consistency_proof(conn, size1, report.leaves)
+        merkle.verify_consistency(size1, report.leaves, proof, root1, root)
+    except VerificationError as e:
+        report.fail(Failure(step, "E_INCONSISTENT", f"the log is not an extension of {what}",
+                            None, None, None, e.expected, e.actual))
+
+
+def compare_remembered(engine: Engine, store: MerkleStore, report: VerificationReport, trusted: list,  # type: ignore[type-arg]
+                       remembered: str) -> None:
+    """Step 5.8: the checkpoint remembered from the last intact run verifies and the log extends it."""
+    root = bytes.fromhex(report.root or merkle.root_of([]).hex())
+    # Step 5.8: the checkpoint remembered from the verifier's last intact run (--state) verifies
+    # under the trusted keys and is consistent with the current tree (as in 5.6).
+    try:
+        old = verify_checkpoint(remembered, trusted)
+    except VerificationError as e:
+        report.fail(Failure("5.8", e.code, f"the remembered checkpoint is refused at step {e.step}: {e.message}",
+                            None, None, None, e.expected, e.actual))
+        return
+    report.remembered_size = old.size
+    with engine.connect() as conn:
+        _check_extends(conn, store, report, old.size, old.root, root, "5.8",
+                       "the checkpoint remembered from the last intact run (rollback)")
+    if report.failure is None and (report.checkpoint_note is None or report.checkpoint_size is None
+                                   or report.checkpoint_size < old.size):
+        report.checkpoint_note = old.note  # never move the memory backwards
+
+
+def save_state(state: str, report: VerificationReport) -> bool:
+    """After an intact run, remember its latest verified checkpoint in ``state`` (step 5.8).
+
+    Writes atomically (a temporary file, then a rename). Returns False, writing nothing, when
+    the run failed or there is no verified checkpoint to remember.
+    """
+    if not report.ok or report.checkpoint_note is None:
+        return False
+    path = Path(state)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(report.checkpoint_note)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True

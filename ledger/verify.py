@@ -58,6 +58,11 @@ class VerificationReport:
     #: Entries that pass 1 accepted, signed by a key the registry revokes: position ->
     #: (revoked_at, case, n). Pass 2 checks their leaves' ``recorded_at`` (step 5.7).
     revoked_uses: dict[int, tuple[int, str, int]] = field(default_factory=dict)
+    #: The note of the latest checkpoint verified under trusted keys (or the remembered one,
+    #: if larger): what ``--state`` remembers after an intact run (step 5.8).
+    checkpoint_note: str | None = None
+    #: The size of the checkpoint remembered from the last intact run (``--state``), if any.
+    remembered_size: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -50,6 +50,7 @@ from projections.tables import (
     TABLES,
     TRACKING,
 )
+from projections.visibility import Audience, entry_visible
 
 MAX_LIMIT = 1000
 #: Statuses shown on public lists; ``expired`` (R53) and ``repaired`` (R54) notices are not.
@@ -383,8 +384,13 @@ class Projections:
     def audit_trail(self, *, actor: str | None = None, agency: str | None = None, case: str | None = None,
                     type: str | None = None, since: datetime | None = None,  # noqa: A002 - the query API's parameter name
                     until: datetime | None = None, cursor: str | None = None,
-                    limit: int = 100, verify_signatures: bool = True) -> tuple[list[dict[str, Any]], str | None]:
+                    limit: int = 100, verify_signatures: bool = True,
+                    audience: Audience = Audience.STAFF) -> tuple[list[dict[str, Any]], str | None]:
         """Entries in log order, filtered (all filters combine with AND).
+
+        ``audience`` applies the visibility policy (projections/visibility.py): an entry withheld
+        from it is its hash and position only (``position, leaf_index, case_id, n, entry_hash,
+        recorded_at, withheld``). The HTTP route serves auditors and agency heads, who read as staff.
 
         Each item: ``position, leaf_index, case_id, n, type, actor, key_id, key_role, acting_as,
         key_status, signature, entry_hash, occurred_at, recorded_at, gap_us (recorded_at −
@@ -430,6 +436,10 @@ class Projections:
         for it in items:
             it["signature"] = statuses.get(it["position"], "unchecked")
             del it["public_key"]
+        if audience is not Audience.STAFF:
+            items = [it if entry_visible(audience, it["type"], it) else
+                     {k: it[k] for k in ("position", "leaf_index", "case_id", "n", "entry_hash", "recorded_at")}
+                     | {"withheld": True} for it in items]
         nxt = _encode_cursor("audit", [int(rows[limit - 1].position)], fp) if len(rows) > limit else None
         return items, nxt
 

@@ -2,7 +2,9 @@
 with their log positions, and the court bundle.
 
 Staff of an agency on the case, an auditor without an agency scope, and the enterprise the case
-is about may read it; to everyone else the case does not exist (404).
+is about may read it; to everyone else the case does not exist (404). What each of them sees is
+the one visibility policy of ``projections/visibility.py``: the case file field by field, the
+signed entries and the bundle entry by entry (a withheld entry is its hash and position).
 """
 
 from __future__ import annotations
@@ -15,25 +17,15 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from api.auth import Principal, Role
-from api.deps import PrincipalDep, ServicesDep, etag, readable_case
+from api.deps import PrincipalDep, ServicesDep, audience_of, etag, readable_case
 from api.errors import Conflict
+from projections.visibility import Audience, case_file_for, entry_visible, withheld_stub
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 CaseId = Annotated[str, Path(description="the case (inspection stream) id, a UUID", max_length=64)]
 _READ: dict[int | str, dict[str, Any]] = {401: {"description": "no token"},
                                           404: {"description": "unknown case, or not yours to see"}}
-
-#: Fields an enterprise does not see in its own case file (internal deliberation).
-_ENTERPRISE_HIDDEN = frozenset({"reviews", "flags"})
-
-
-def _for(principal: Principal, case_file: dict[str, Any]) -> dict[str, Any]:
-    if principal.has(Role.ENTERPRISE) and not principal.has(Role.AUDITOR, Role.OFFICER, Role.AGENCY_HEAD):
-        return {k: v for k, v in case_file.items() if k not in _ENTERPRISE_HIDDEN}
-    return case_file
-
 
 def _case_file(services: Any, scope: Any) -> dict[str, Any]:
     """The projected case file, caught up first if it lags behind the ledger (read-your-writes)."""
@@ -60,7 +52,8 @@ def case_file(
     tag = etag(version)
     if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers={"ETag": tag})
-    return JSONResponse(_for(principal, cf), headers={"ETag": tag, "Cache-Control": "private, no-cache"})
+    return JSONResponse(case_file_for(audience_of(principal, scope), cf),
+                        headers={"ETag": tag, "Cache-Control": "private, no-cache"})
 
 
 @router.get("/{case_id}/history", summary="the case file as of entry `n` or instant `at` (replayed from the ledger)",
@@ -77,7 +70,7 @@ def case_history(
 
         raise BadRequest("give n or at, not both", code="E_BAD_AS_OF")
     cf = services.projections.case_file_as_of(services.container.app, str(scope.case_id), n=n, at=at)
-    return _for(principal, cf)
+    return case_file_for(audience_of(principal, scope), cf)
 
 
 @router.get("/{case_id}/entries", summary="the case's signed entries with their leaf indexes", responses=_READ)
@@ -96,11 +89,16 @@ def case_entries(case_id: CaseId, services: ServicesDep, principal: PrincipalDep
     with c.engine.connect() as conn:
         rows = conn.execute(q).all()
         cp = c.merkle.latest_checkpoint(conn)
+    audience = audience_of(principal, scope)
     for n, state, idx, rec in rows:
         data, sig = decode_record(bytes(state))
         e = decode_entry(data)
+        h = bytes(entry_hash(data)).hex()
+        if not entry_visible(audience, e.type, e.body):
+            out.append(withheld_stub(int(n), h, sig.hex(), int(idx), int(rec)))
+            continue
         out.append({"n": int(n), "type": e.type, "actor": e.actor, "occurred_at": e.occurred_at,
-                    "key_id": e.key.hex(), "entry": data.hex(), "sha256": bytes(entry_hash(data)).hex(),
+                    "key_id": e.key.hex(), "entry": data.hex(), "sha256": h,
                     "sig": sig.hex(), "leaf_index": int(idx), "recorded_at": int(rec)})
     return {"case_id": str(scope.case_id), "entries": out,
             "checkpoint_size": cp.size if cp else None}
@@ -124,8 +122,11 @@ def case_bundle(case_id: CaseId, services: ServicesDep, principal: PrincipalDep)
         trusted = (vkey(c.settings.origin, bytes(key.verify_key)),)
     except (UsageError, KeyRegistryError):
         pass
+    audience = audience_of(principal, scope)
+    withhold = None if audience is Audience.STAFF else (lambda e: not entry_visible(audience, e.type, e.body))
     try:
-        out = export_bundle(c, str(scope.case_id), signer=signer, trusted=trusted, limits=c.settings.limits)
+        out = export_bundle(c, str(scope.case_id), signer=signer, trusted=trusted, limits=c.settings.limits,
+                            withhold=withhold)
     except UsageError as e:
         raise Conflict(str(e), code="E_CHECKPOINT_STALE") from None
     name = f"case-{scope.case_id}.clbundle"

@@ -15,6 +15,7 @@ from pydantic import AwareDatetime
 from api.auth import Principal, Role
 from api.deps import PrincipalDep, ServicesDep, require
 from api.errors import Forbidden
+from projections.visibility import Audience
 
 router = APIRouter(prefix="/v1", tags=["oversight"])
 
@@ -48,8 +49,9 @@ def audit_trail(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     scoped = _agency(principal, agency)
+    # Auditors and agency heads read the audit trail as staff (projections/visibility.py).
     items, nxt = services.projections.audit_trail(actor=actor, agency=scoped, case=case, type=type, since=since,
-                                                  until=until, cursor=cursor, limit=limit)
+                                                  until=until, cursor=cursor, limit=limit, audience=Audience.STAFF)
     if scoped is not None:  # never show another agency's rows, whatever the projection stored
         items = [i for i in items if i.get("agency_code") == scoped]
     return {"items": items, "next_cursor": nxt}

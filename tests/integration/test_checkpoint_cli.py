@@ -8,12 +8,15 @@ CASELEDGER_MASTER_SECRET.
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from api.bootstrap import bootstrap
 from api.cmd_log import cmd_checkpoint
@@ -190,3 +193,66 @@ def test_print_vkey_gives_the_trust_file_line(env: dict[str, str], tmp_path: Pat
     c = bootstrap(Settings(db_url=url), event_types=TEST_TYPES)
     with c.engine.connect() as conn:
         assert c.merkle.latest_checkpoint(conn) is None  # --print-vkey signs nothing
+
+
+def test_a_bundle_whose_checkpoint_names_another_origin_exits_1_at_step_7_3(env: dict[str, str],
+                                                                           tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    case = seed(url)
+    assert cli(env, tmp_path, "checkpoint", "--db", url).returncode == 0
+    out = tmp_path / "case.bundle"
+    assert cli(env, tmp_path, "export", case, "-o", str(out), "--db", url).returncode == 0
+    b = encoding.decode(out.read_bytes(), max_bytes=10**7)
+    body = b["checkpoint"].split("\n\n")[0].split("\n")
+    b["checkpoint"] = sign_checkpoint("evil.example/log", int(body[1]), base64.b64decode(body[2]), ORIGIN, ROOT,
+                                      extensions=body[3:])
+    del b["sig"]  # the manifest signature is optional; the checkpoint is what is attacked
+    bad = tmp_path / "evil.bundle"
+    bad.write_bytes(encoding.encode(b))
+    trust = trust_file(tmp_path)
+    for argv in (["-m", "api.cli", "verify-bundle"], ["-m", "ledger.bundle"]):
+        r = subprocess.run([sys.executable, *argv, str(bad), "--trust", str(trust)],
+                           env={**env, "PYTHONPATH": str(PROJECT)}, cwd=PROJECT, capture_output=True, text=True,
+                           timeout=60, check=False)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "FAILED at step 7.3" in r.stdout
+        assert "4.5.1" in r.stdout
+
+
+def test_verify_with_a_state_file_remembers_the_checkpoint_and_catches_the_rollback(
+        env: dict[str, str], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    seed(url)
+    assert cli(env, tmp_path, "checkpoint", "--db", url).returncode == 0
+    trust, state = trust_file(tmp_path), tmp_path / "audit.state"
+    r = cli(env, tmp_path, "verify", "--db", url, "--trust", str(trust), "--state", str(state))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "remembered the checkpoint of size 5" in r.stdout
+    r = cli(env, tmp_path, "verify", "--db", url, "--trust", str(trust), "--state", str(state), "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["remembered_checkpoint_size"] == 5
+    assert state.read_text(encoding="utf-8").startswith(f"{ORIGIN}\n5\n")
+    c = bootstrap(Settings(db_url=url), event_types=TEST_TYPES)
+    with c.engine.begin() as conn:  # the checkpoints are emptied and the last entry cut
+        conn.execute(c.merkle.checkpoints.delete())
+        nd = c.merkle.nodes
+        conn.execute(nd.delete().where(nd.c.pos >= 2 * 4))
+        conn.execute(text("DELETE FROM ledger_events WHERE id = (SELECT max(id) FROM ledger_events)"))
+    c.engine.dispose()
+    r = cli(env, tmp_path, "verify", "--db", url, "--trust", str(trust))
+    assert r.returncode == 1, r.stdout
+    assert "5.5.1 (E_NO_CHECKPOINT)" in r.stdout
+    assert cli(env, tmp_path, "checkpoint", "--db", url).returncode == 0  # even re-signed, the memory catches it
+    r = cli(env, tmp_path, "verify", "--db", url, "--trust", str(trust), "--state", str(state))
+    assert r.returncode == 1, r.stdout
+    assert "5.8 (E_TRUNCATED)" in r.stdout
+    assert state.read_text(encoding="utf-8").startswith(f"{ORIGIN}\n5\n")
+
+
+def test_verify_state_without_trust_is_a_usage_error_and_writes_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    seed(url)
+    r = cli(env, tmp_path, "verify", "--db", url, "--state", str(tmp_path / "audit.state"))
+    assert r.returncode == 2
+    assert "--state needs --trust" in r.stderr
+    assert not (tmp_path / "audit.state").exists()

@@ -250,6 +250,9 @@ def build_checkpoints() -> dict[str, Any]:
          "want_step": "4.4"},
         {"name": "wrong_origin", "note": (b := body.replace(ORIGIN, "other.example/log", 1)) + "\n"
          + _sigline(ORIGIN, log, b), "want_step": "4.5"},
+        {"name": "checkpoint_origin_not_key_name", "expected_origin": None,
+         "note": (b := body.replace(ORIGIN, "evil.example/log", 1)) + "\n" + _sigline(ORIGIN, log, b),
+         "want_step": "4.5.1"},
         {"name": "untrusted_key", "note": body + "\n" + _sigline(ORIGIN, other, body), "want_step": "4.6"},
         {"name": "bad_signature", "note": (body.replace("\n37\n", "\n38\n")) + "\n" + _sigline(ORIGIN, log, body),
          "want_step": "4.6"},
@@ -258,7 +261,8 @@ def build_checkpoints() -> dict[str, Any]:
     forked_root = mth([*big[:36], b"forked"])
     fb = f"{ORIGIN}\n37\n{base64.b64encode(forked_root).decode()}\n"
     return {
-        "description": "Signed checkpoint notes (spec 04). Verify with trusted_keys, origin and witnesses; "
+        "description": "Signed checkpoint notes (spec 04). Verify with trusted_keys, origin (a case's "
+                       "expected_origin, if present, replaces it; null = none) and witnesses; "
                        "want_step = the spec 06 step that must refuse the note.",
         "log_vkey": _vkey(ORIGIN, log),
         "log_seed": hx(LOG_SEED),

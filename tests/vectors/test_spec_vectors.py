@@ -99,7 +99,7 @@ CPS = _load("checkpoint-notes.json")
 def test_checkpoint_vector(case: dict[str, Any]) -> None:
     def run() -> checkpoint.VerifiedCheckpoint:
         return checkpoint.verify_checkpoint(
-            case["note"], [CPS["log_vkey"]], origin=CPS["origin"],
+            case["note"], [CPS["log_vkey"]], origin=case.get("expected_origin", CPS["origin"]),
             witnesses=[CPS["witness_vkey"]], witness_quorum=case.get("witness_quorum", 0),
         )
 

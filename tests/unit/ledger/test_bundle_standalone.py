@@ -12,7 +12,7 @@ import ledger
 LEDGER_DIR = Path(ledger.__file__).resolve().parent
 PURE = {"encoding", "hashing", "signing", "chain", "keys", "merkle", "checkpoint", "errors", "limits"}
 THIRD_PARTY = {"msgpack", "nacl"}
-MAX_LINES = 400
+MAX_LINES = 425  # spec 05: kept under 425 lines (400 before withheld entries, issue 15)
 
 
 def imports_of(path: Path) -> set[str]:

@@ -22,7 +22,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from ledger import bundle, encoding, merkle
-from ledger.bundle_export import assemble, item
+from ledger.bundle_export import assemble, item, withheld_item
 from ledger.chain import Entry, encode_entry
 from ledger.checkpoint import sign_checkpoint, vkey
 from ledger.errors import VerificationError
@@ -145,6 +145,14 @@ def _resign_by(b: dict[str, Any], key: SigningKey) -> bytes:
     return _enc(b)
 
 
+def _reorigin(b: dict[str, Any], origin: str) -> bytes:
+    """The checkpoint re-signed by the trusted key (named ORIGIN) over a body naming ``origin``."""
+    body = b["checkpoint"].split("\n\n")[0] + "\n"
+    _, size, root = _cp_fields(body)
+    b["checkpoint"] = sign_checkpoint(origin, size, root, ORIGIN, ROOT, extensions=body.split("\n")[3:-1])
+    return _enc(b)
+
+
 def _cp_fields(body: str) -> tuple[str, int, bytes]:
     origin, size, root = body.split("\n")[:3]
     return origin, int(size), base64.b64decode(root)
@@ -189,6 +197,9 @@ ATTACKS: list[tuple[str, str, Any, str]] = [
     ("unknown_version", "v is 2", lambda b, r: _set("v", lambda v: 2)(b), "7.2"),
     ("untrusted_checkpoint_key", "the checkpoint is signed by a key the verifier does not trust",
      lambda b, r: _resign_by(b, STRANGER), "7.3"),
+    ("checkpoint_origin_not_key_name",
+     "the checkpoint names the log evil.example/log but is signed by the trusted key named after the real log",
+     lambda b, r: _reorigin(b, "evil.example/log"), "7.3"),
     ("malformed_note", "the blank line between checkpoint body and signatures is missing",
      lambda b, r: _set("checkpoint", lambda t: t.replace("\n\n", "\n"))(b), "7.3"),
     ("checkpoint_size_edited", "the checkpoint size is changed without re-signing",
@@ -224,6 +235,29 @@ ATTACKS: list[tuple[str, str, Any, str]] = [
 ]
 
 
+def withheld_sample() -> bytes:
+    """The sample bundle with case entry 2 withheld, re-assembled and signed like the original."""
+    sample = build_sample()
+    b = encoding.decode(sample["bundle"], max_bytes=len(sample["bundle"]))
+    e2 = b["entries"][1]
+    e2["record"] = withheld_item(e2["record"]["entry"], e2["record"]["sig"], e2["leaf"]["index"],
+                                 e2["leaf"]["recorded_at"], e2["proof"])["record"]
+    return assemble(CASE, b["checkpoint"], b["entries"], b["keys"], signer=(ORIGIN, ROOT))
+
+
+def _withhold_key(b: dict[str, Any]) -> bytes:
+    rec = b["keys"][1]["record"]
+    b["keys"][1]["record"] = {"withheld": entry_hash(rec["entry"]), "sig": rec["sig"]}
+    return _enc(b)
+
+
+WITHHELD_ATTACKS: list[tuple[str, str, Any, str]] = [
+    ("withheld_entry_hash_forged", "the withheld entry 2 carries another entry hash",
+     _set("entries/1/record/withheld", lambda h: bytes([h[0] ^ 1]) + h[1:]), "7.5.9"),
+    ("withheld_registry_entry", "a key-registry item is withheld (only case entries may be)", _withhold_key, "7.2"),
+]
+
+
 def generate() -> dict[str, Any]:
     sample = build_sample()
     good = sample["bundle"]
@@ -235,6 +269,18 @@ def generate() -> dict[str, Any]:
     }]
     for name, desc, attack, step in ATTACKS:
         data = attack(encoding.decode(good, max_bytes=len(good)), good)
+        vectors.append({"name": name, "description": desc, "bundle": data.hex(), "trust": TRUST,
+                        "expect": {"ok": False, "step": step}})
+    # The sample exported for a reader who may not see entry 2 (spec 05 §Withheld entries).
+    withheld = withheld_sample()
+    vectors.append({"name": "valid_bundle_with_withheld_entry",
+                    "description": "the sample with case entry 2 withheld (hash, signature, leaf and proof only), "
+                                   "as exported for a reader the visibility policy does not show it to",
+                    "bundle": withheld.hex(), "trust": TRUST,
+                    "expect": {"ok": True, "entries": 2, "evidence": [{"n": 3, "path": "body.items.0.capture_hash",
+                                                                       "hash": AUDIO}]}})
+    for name, desc, attack, step in WITHHELD_ATTACKS:
+        data = attack(encoding.decode(withheld, max_bytes=len(withheld)))
         vectors.append({"name": name, "description": desc, "bundle": data.hex(), "trust": TRUST,
                         "expect": {"ok": False, "step": step}})
     # Not a mutation of the sample: a whole log in which the registry revokes alice's key at

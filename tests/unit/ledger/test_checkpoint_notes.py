@@ -295,3 +295,33 @@ def test_later_steps_accept_only_verified_checkpoints() -> None:
         cp.check_equivocation(note_at(5), verified(5))  # type: ignore[arg-type]
     with pytest.raises(UsageError):
         cp.verify_consistency_between(verified(5), note_at(6), [])  # type: ignore[arg-type]
+
+
+# --- the origin is the log key's name (spec 06 step 4.5.1) -----------------------------------------
+
+
+def test_a_checkpoint_for_another_origin_signed_by_the_trusted_key_is_refused_even_without_an_expected_origin() -> None:
+    evil = cp.sign_checkpoint("evil.example/log", 5, merkle.root_of(HASHES[:5]), ORIGIN, LOG)
+    for origin in (None, "evil.example/log"):
+        with pytest.raises(CheckpointError) as e:
+            cp.verify_checkpoint(evil, [LOG_V], origin=origin)
+        assert (e.value.step, e.value.code) == ("4.5.1", "E_CHECKPOINT_ORIGIN")
+        assert (e.value.expected, e.value.actual) == ([ORIGIN], "evil.example/log")
+
+
+def test_a_key_named_after_the_forged_origin_but_not_trusted_does_not_help() -> None:
+    evil = cp.add_cosignature(cp.sign_checkpoint("evil.example/log", 5, merkle.root_of(HASHES[:5]), ORIGIN, LOG),
+                              "evil.example/log", STRANGER)
+    with pytest.raises(CheckpointError) as e:
+        cp.verify_checkpoint(evil, [LOG_V])
+    assert e.value.step == "4.5.1"
+
+
+def test_with_two_trusted_logs_only_the_key_named_by_the_origin_counts() -> None:
+    other_v = cp.NoteVerifier.from_signing_key("other.test/log", STRANGER)
+    ours = note_at(5)
+    assert cp.verify_checkpoint(ours, [other_v, LOG_V]).log_signers == (ORIGIN,)
+    theirs_by_our_key = cp.sign_checkpoint("other.test/log", 5, merkle.root_of(HASHES[:5]), ORIGIN, LOG)
+    with pytest.raises(SignatureError) as e:
+        cp.verify_checkpoint(theirs_by_our_key, [other_v, LOG_V])
+    assert (e.value.step, e.value.code) == ("4.6", "E_CHECKPOINT_UNTRUSTED")

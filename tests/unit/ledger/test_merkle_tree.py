@@ -216,7 +216,7 @@ def _spec_steps() -> dict[str, str]:
         p = ROOT / "docs" / "spec" / name
         if p.exists():
             text = p.read_text(encoding="utf-8")
-            for m in re.finditer(r"^\s*[-*]\s+\*\*(\d+\.\d+)\*\*\s+(.+?)\s*$", text, re.MULTILINE):
+            for m in re.finditer(r"^\s*[-*]\s+\*\*(\d+(?:\.\d+)+)\*\*\s+(.+?)\s*$", text, re.MULTILINE):
                 steps.setdefault(m.group(1), m.group(2))
     return steps
 
@@ -225,7 +225,7 @@ def _code_steps(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     lines = path.read_text(encoding="utf-8").splitlines()
     for n, line in enumerate(lines):
-        m = re.match(r"\s*# Step (\d+\.\d+): (.*)$", line)
+        m = re.match(r"\s*# Step (\d+(?:\.\d+)+): (.*)$", line)
         if not m:
             continue
         text = m.group(2)
@@ -261,7 +261,7 @@ def test_every_raised_step_is_commented_and_specified() -> None:
         for step in mod.VERIFY_STEPS:
             assert step in code
             assert step in spec
-        raised = set(re.findall(r'Error\(\s*"(\d+\.\d+)"', (ROOT / path).read_text(encoding="utf-8")))
+        raised = set(re.findall(r'Error\(\s*"(\d+(?:\.\d+)+)"', (ROOT / path).read_text(encoding="utf-8")))
         raised |= set(re.findall(r'_malformed\(\s*"(\d+\.\d+)"', (ROOT / path).read_text(encoding="utf-8")))
         assert raised <= set(spec), raised - set(spec)
 
