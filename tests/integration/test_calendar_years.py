@@ -16,9 +16,11 @@ from domain.errors import DomainError
 from ledger.audit import verify_database
 from ledger.codec import from_micros
 from ledger.merkle_audit import check_merkle
+from projections.calendar_years import REGISTER_ID
 from projections.queries import Projections
 from projections.runner import ProjectionRunner
-from tests.unit.projections.scenario import AGENCY, ENT, H, T, dispatch, world
+from projections.source import read_case
+from tests.unit.projections.scenario import AGENCY, ENT, H, T, dispatch, to_decision, world
 
 FIXTURE = json.loads((Path(__file__).parent.parent / "fixtures" / "calendar-2027.TEST-DATA.json").read_text())
 YEAR_2027 = {k: v for k, v in FIXTURE.items() if not k.startswith("_")}
@@ -137,6 +139,13 @@ def test_a_corrected_year_changes_later_computations_and_earlier_ones_stay_repro
     assert result_notice(v2)["due"] == "2027-01-06"  # notified on its due day: in time after the correction
     assert result_notice(v2)["calendar_version"] == "chinesecalendar-1.11.0+calendar:2027@3"
     assert derived(v2) == []
+    # As the ledger stood between the two versions, the first one's answer is reproduced.
+    with c.engine.connect() as conn:
+        v1_entry = read_case(conn, REGISTER_ID)[1]
+    between = p.case_file_as_of(app, str(iid), at=from_micros(v1_entry.recorded_at))
+    assert result_notice(between)["due"] == "2027-01-04"
+    assert result_notice(between)["calendar_version"] == "chinesecalendar-1.11.0+calendar:2027@2"
+    assert derived(between) == ["V_RESULT_NOT_NOTIFIED"]
     history = app.calendar_register().history(2027)
     assert [n for n, _ in history] == [2, 3]
     assert history[1][1].supersedes == 2
@@ -171,3 +180,24 @@ def test_a_bad_calendar_year_is_refused_with_its_code_and_writes_nothing(
     assert info.value.code == code
     assert c.app.recorder.max_notification_id() == before
     assert c.app.calendar_register() is None
+
+
+def test_a_december_penalty_decision_is_recorded_with_its_service_and_publication_deadlines_pending(
+        db_url: str) -> None:
+    c = world(db_url)
+    app = c.app
+    app.publish_reference_list(kind="annual_plan", owner=AGENCY, scope="2026", entries=[{"item_code": "I1"}],
+                               at=T("2026-01-02 09:00"), actor="reg")
+    iid = to_decision(app, "T-PEN", "2026-12-")  # decided on 2026-12-26 (a Saturday), served the same day
+    decided = next(e for e, _, _ in app.case_records(iid) if e.type == "inspection.decided.v1")
+    publication = decided.body["publication_due"]
+    assert (publication["due"], publication["missing_year"]) == (None, 2027)  # 20 working days: into 2027
+    p = Projections(c.engine, c.metadata)
+    p.refresh()
+    pending = {d["kind"]: d["status"] for d in p.case_file(str(iid), now=T("2026-12-28 09:00"))["deadlines"]}
+    assert pending["publication"] == "pending"
+    app.enter_calendar_year(**YEAR_2027, at=T("2027-01-05 09:00"), actor="reg")
+    p.refresh()
+    after = {d["kind"]: d for d in p.case_file(str(iid), now=T("2027-01-05 12:00"))["deadlines"]}
+    assert after["publication"]["due"] is not None
+    assert after["publication"]["calendar_version"].endswith("+calendar:2027@2")
