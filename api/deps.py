@@ -61,6 +61,8 @@ from sqlalchemy import (
 )
 
 from api.auth import PUBLIC, Authenticator, Principal, Role
+from api.guard import RateLimiter
+from api.settings import HttpLimits
 from api.errors import (
     BadRequest,
     Conflict,
@@ -92,7 +94,8 @@ class ApiConfig:
     """Options of the HTTP layer (built by ``create_app`` from settings, overridable in tests)."""
 
     blob_dir: Path
-    max_upload_bytes: int
+    #: Body limits and the public feedback rate limits (``Settings.http``).
+    http: HttpLimits = field(default_factory=HttpLimits)
     #: Verifier keys (note ``vkey`` lines) trusted for checkpoints on the verification page.
     trusted_vkeys: tuple[str, ...] = ()
     #: Secret for the R21 feedback token given to the enterprise (derived from the master secret).
@@ -107,6 +110,13 @@ class ApiConfig:
     #: read-your-writes; tests and single users), ``follow`` (a background thread per process,
     #: for ``serve``), or ``off`` (another process runs them).
     project: str = "sync"
+    #: Host names a request may carry (``Host`` header); empty: any. ``serve`` refuses to start
+    #: with neither this nor ``public_base_url`` outside the demo.
+    allowed_hosts: tuple[str, ...] = ()
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.http.blob_bytes
 
 
 @dataclass
@@ -123,6 +133,9 @@ class Services:
     feedback: Any  # api.routers.feedback.FeedbackStore
     runner: Any = None  # projections.runner.ProjectionRunner, or None when another process projects
     started: float = field(default_factory=time.time)
+    #: R21 feedback attempts per client address and per case (``HttpLimits.feedback_*``).
+    feedback_by_client: RateLimiter | None = None
+    feedback_by_case: RateLimiter | None = None
     #: Who each case belongs to. A case's agencies, lead and enterprise are fixed at dispatch, so
     #: they are cached for the life of the process (bounded).
     scopes: dict[UUID, CaseScope] = field(default_factory=dict)
@@ -175,6 +188,9 @@ def current_principal(
     authorization = request.headers.get("authorization")
     if authorization is None or not authorization.strip():
         return PUBLIC
+    seen = getattr(request.state, "principal", None)  # authenticated before the body (api/guard.py)
+    if seen is not None and seen[0] == authorization:
+        return seen[1]  # type: ignore[no-any-return]
     principal = services.authenticator.authenticate(authorization)
     if principal is None:
         raise Unauthenticated("the bearer token is unknown, revoked or malformed")
