@@ -349,14 +349,14 @@ class IdempotencyStore:
             row = conn.execute(select(t).where(t.c.principal == principal, t.c.key == key)).first()
             if row is None:
                 return None
-            if bytes(row.request_sha256) != digest:
-                raise Unprocessable("this Idempotency-Key was used for a different request",
-                                    code="E_IDEMPOTENCY_KEY_REUSED")
             if row.status is None:
                 # A reservation left by a version that reserved keys before running the command:
                 # it holds no response and no entries depend on it.
                 conn.execute(delete(t).where(t.c.principal == principal, t.c.key == key, t.c.status.is_(None)))
                 return None
+            if bytes(row.request_sha256) != digest:
+                raise Unprocessable("this Idempotency-Key was used for a different request",
+                                    code="E_IDEMPOTENCY_KEY_REUSED")
             return StoredResponse(int(row.status), bytes(row.body or b""), json.loads(row.headers or "{}"))
 
     def writer(self, principal: str, key: str, digest: bytes, resp: StoredResponse) -> Callable[[Any], None]:
@@ -689,6 +689,15 @@ class CommandContext:
                 appended = self._execute(command, at, case_id, expect, key_id, sigs, signed_entries, finish)
             except IdempotencyKeyTaken:
                 continue  # another request with this key committed first: replay it
+            except Exception:
+                # A concurrent request with this key may have committed while this one ran, and
+                # this one was then refused because of it (the task exists, the version moved on):
+                # the client asked for that request once, so it gets that request's response.
+                stored = idem.lookup(pid, key, digest) if key is not None else None
+                if stored is None:
+                    raise
+                return Response(stored.body, status_code=stored.status,
+                                headers={**stored.headers, "Idempotency-Replayed": "true"})
             if key is not None and not appended:
                 idem.store(pid, key, digest, resp)
             break
