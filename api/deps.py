@@ -61,8 +61,6 @@ from sqlalchemy import (
 )
 
 from api.auth import PUBLIC, Authenticator, Principal, Role
-from api.guard import RateLimiter
-from api.settings import HttpLimits
 from api.errors import (
     BadRequest,
     Conflict,
@@ -72,6 +70,8 @@ from api.errors import (
     Unauthenticated,
     Unprocessable,
 )
+from api.guard import RateLimiter
+from api.settings import HttpLimits
 from ledger.codec import from_micros
 from ledger.errors import ConflictError, KeyRegistryError, UsageError
 from ledger.hashing import entry_hash
@@ -319,7 +319,7 @@ class StoredResponse:
     headers: dict[str, str]
 
 
-class IdempotencyKeyTaken(Exception):  # noqa: N818 - a signal inside the save, never shown to a client
+class IdempotencyKeyTaken(Exception):
     """Another request stored a response under this key first; the save is rolled back."""
 
 

@@ -249,5 +249,6 @@ def install(app: FastAPI) -> None:
 
 __all__ = [
     "PROBLEM_JSON", "ApiError", "BadRequest", "Conflict", "Forbidden", "NotFound", "PayloadTooLarge",
-    "PreconditionFailed", "TooManyRequests", "Unauthenticated", "Unavailable", "Unprocessable", "install", "problem", "problem_for",
+    "PreconditionFailed", "TooManyRequests", "Unauthenticated", "Unavailable", "Unprocessable", "install", "problem",
+    "problem_for",
 ]

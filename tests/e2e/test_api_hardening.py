@@ -128,7 +128,7 @@ def test_http_limits_below_one_are_refused_at_settings_time() -> None:
         Settings(http=HttpLimits(json_body_bytes=0)).check()
     with pytest.raises(UsageError, match="CASELEDGER_MAX_BLOB_BYTES"):
         Settings.from_env({"CASELEDGER_MAX_BLOB_BYTES": "lots"})
-    assert Settings.from_env({"CASELEDGER_MAX_JSON_BYTES": "1024"}).http.json_body_bytes == 1024  # noqa: PLR2004
+    assert Settings.from_env({"CASELEDGER_MAX_JSON_BYTES": "1024"}).http.json_body_bytes == 1024
 
 
 # ----------------------------------------------------------------------------- item 2: rate limits
@@ -159,7 +159,7 @@ def test_feedback_attempts_are_limited_per_client_across_cases(world: World) -> 
     w = world
     client = _app(w, http=HttpLimits(feedback_per_client=3, feedback_per_case=1000))
     cases = sorted({c for k, v in w.cases.items() if not k.startswith("uscc/") for c in v})
-    assert len(cases) > 3  # noqa: PLR2004
+    assert len(cases) > 3
     for case in cases[:3]:
         r = client.post("/v1/feedback", json={"case_id": case, "token": "guess", "rating": 3})
         assert r.status_code == 422

@@ -66,7 +66,8 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         ns = {"db": db_url, "host": "127.0.0.1", "port": self.port, "workers": 1, "log_level": "warning",
               "public_url": None, "allowed_host": None, "checkpoint_every": 0, **args}
-        code = f"import argparse, sys; from api.serve import cmd_serve; sys.exit(cmd_serve(argparse.Namespace(**{ns!r})))"
+        code = ("import argparse, sys; from api.serve import cmd_serve; "
+                f"sys.exit(cmd_serve(argparse.Namespace(**{ns!r})))")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
                "CASELEDGER_DATA_DIR": str(tmp / "data"), "CASELEDGER_PROJECT": "off",
                "CASELEDGER_MASTER_SECRET": SECRET}
@@ -76,7 +77,7 @@ class Server:
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
-                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:  # noqa: PLR2004
+                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)
@@ -166,11 +167,11 @@ def _raw_post(port: int, path: str, length: int, sent: int, *, token: str | None
             f"Content-Length: {length}\r\n\r\n").encode()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(head)
-        s.setblocking(False)  # noqa: FBT003 - the socket API
+        s.setblocking(False)
         chunk = b"x" * 65536
         done = 0
         t0 = time.time()
-        while done < sent and time.time() - t0 < 30:  # noqa: PLR2004
+        while done < sent and time.time() - t0 < 30:
             try:
                 answer = s.recv(4096)
             except BlockingIOError:
@@ -183,7 +184,7 @@ def _raw_post(port: int, path: str, length: int, sent: int, *, token: str | None
                 time.sleep(0.01)
             except (BrokenPipeError, ConnectionResetError):
                 break
-        s.setblocking(True)  # noqa: FBT003
+        s.setblocking(True)
         s.settimeout(10)
         return s.recv(4096), done
 
@@ -201,19 +202,19 @@ def test_a_100_mb_body_without_a_token_is_refused_before_it_is_read(db_url: str,
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
         assert b"E_BODY_TOO_LARGE" in answer
         assert sent < hundred_mb // 4
-        assert httpx.get(f"{server.base}/healthz").status_code == 200  # noqa: PLR2004 - still serving
+        assert httpx.get(f"{server.base}/healthz").status_code == 200
     finally:
         server.stop()
 
 
 def test_serve_refuses_to_start_on_a_public_interface_without_a_public_url_or_allowed_hosts(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = argparse.Namespace(db=f"sqlite:///{tmp_path / 'x.db'}", host="0.0.0.0", port=_port(),  # noqa: S104 - the refused case
+    args = argparse.Namespace(db=f"sqlite:///{tmp_path / 'x.db'}", host="0.0.0.0", port=_port(),
                               workers=1, log_level="info", public_url=None, allowed_host=None, checkpoint_every=0)
-    assert cmd_serve(args) == 2  # noqa: PLR2004 - usage error
+    assert cmd_serve(args) == 2
     assert "--public-url" in capsys.readouterr().err
     args.public_url = "ftp://ledger.example"
-    assert cmd_serve(args) == 2  # noqa: PLR2004
+    assert cmd_serve(args) == 2
     assert "absolute http(s) URL" in capsys.readouterr().err
     assert not (tmp_path / "x.db").exists()  # nothing was created
 
@@ -223,8 +224,8 @@ def test_a_loopback_server_without_a_public_url_serves_only_loopback_host_names(
     server = Server(db_url, tmp_path)
     try:
         evil = httpx.get(f"{server.base}/notices", headers={"Host": "evil.example"})
-        assert evil.status_code == 400  # noqa: PLR2004
+        assert evil.status_code == 400
         assert evil.json()["code"] == "E_HOST_NOT_ALLOWED"
-        assert httpx.get(f"{server.base}/notices", headers={"Host": f"localhost:{server.port}"}).status_code == 200  # noqa: PLR2004
+        assert httpx.get(f"{server.base}/notices", headers={"Host": f"localhost:{server.port}"}).status_code == 200
     finally:
         server.stop()
