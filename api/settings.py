@@ -17,7 +17,7 @@ _MIN_SECRET = 16
 
 @dataclass(frozen=True, slots=True)
 class HttpLimits:
-    """Every bound the HTTP layer puts on a request, in one place (docs/operations/limits.md).
+    """Every bound the HTTP layer puts on a request, in one place (docs/api.md, "Request limits").
 
     Bodies are bounded before they are read: a request whose ``Content-Length`` is over its limit
     is answered 413 at once, and a body streamed without one is cut off at the limit. Requests
