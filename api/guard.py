@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from api.deps import Services
 
 #: Paths that take a body from anyone (no token): R21 feedback, as JSON and as the page's form.
-PUBLIC_WRITE = re.compile(r"^/(v1/feedback|v/[^/]{1,64}/feedback)/?$")
+PUBLIC_WRITE = re.compile(r"^/(v1/feedback|v/[^/]+/feedback)/?$")
 BLOB_UPLOAD = re.compile(r"^/v1/blobs/?$")
 
 
