@@ -364,11 +364,12 @@ SPECS: list[Spec] = [
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "appended (or, with ?preview=true, the entries to sign)"},
     400: {"description": "malformed input (problem+json)"},
-    401: {"description": "no or bad token"},
+    401: {"description": "no or bad token (decided before the body is read)"},
     403: {"description": "role or agency not allowed"},
     404: {"description": "unknown case, officer, agency or enterprise"},
     409: {"description": "refused by a rule (`code` is the rulebook code) or a concurrent write"},
     412: {"description": "If-Match names another case version"},
+    413: {"description": "the body is over the JSON limit (`E_BODY_TOO_LARGE`), refused before it is read"},
     422: {"description": "invalid body, idempotency key reuse, or a bad client signature"},
 }
 
