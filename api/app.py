@@ -26,8 +26,9 @@ from fastapi import FastAPI
 
 from api import errors
 from api.auth import Authenticator, TokenAuthenticator, TokenStore
-from api.blobs import DEFAULT_MAX_BYTES, BlobStore
+from api.blobs import BlobStore
 from api.deps import ApiConfig, CommandGate, IdempotencyStore, Services
+from api.guard import BodyGuard, HostGuard, RateLimiter
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -151,7 +152,7 @@ def _trusted_vkeys(container: Container) -> tuple[str, ...]:
 
 def default_config(container: Container, **overrides: Any) -> ApiConfig:
     data = Path(container.settings.data_dir)
-    cfg = ApiConfig(blob_dir=data / "blobs", max_upload_bytes=DEFAULT_MAX_BYTES,
+    cfg = ApiConfig(blob_dir=data / "blobs", http=container.settings.http,
                     trusted_vkeys=_trusted_vkeys(container), feedback_secret=_feedback_secret(container))
     for k, v in overrides.items():
         setattr(cfg, k, v)
@@ -210,7 +211,7 @@ def create_app(
     Args:
         container: from ``api.bootstrap.bootstrap``.
         authenticator: default: bearer tokens in ``api_tokens`` (``api.auth.TokenAuthenticator``).
-        config: blob directory, upload limit, trusted checkpoint keys, feedback secret, hooks.
+        config: blob directory, body limits, allowed hosts, trusted checkpoint keys, feedback secret, hooks.
         projections: the read side (default: ``projections.queries.Projections`` on the engine).
     """
     from api import web  # noqa: PLC0415
@@ -253,6 +254,8 @@ def create_app(
         projections=projections,
         feedback=fb,
         runner=runner,
+        feedback_by_client=RateLimiter(cfg.http.feedback_per_client, cfg.http.feedback_window_seconds),
+        feedback_by_case=RateLimiter(cfg.http.feedback_per_case, cfg.http.feedback_window_seconds),
     )
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -279,6 +282,10 @@ def create_app(
               log_router.router, blobs.router, feedback.router, calendar.router):
         app.include_router(r)
     web.install(app)
+    # Outermost last: the access log sees every answer, the Host check runs before anything reads
+    # the body, and the body guard authenticates and bounds bodies before a route reads them.
+    app.add_middleware(BodyGuard, services=services)
+    app.add_middleware(HostGuard, allowed=cfg.allowed_hosts)
     app.add_middleware(AccessLog)
     return app
 

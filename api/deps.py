@@ -8,16 +8,19 @@ The command pipeline (:class:`CommandContext.run`):
    append (``LedgerApplication.preview``) and nothing is written; the response carries each
    entry's canonical bytes, its hash and the exact message to sign. Previews are not recorded
    under idempotency keys (they write nothing).
-3. With an ``Idempotency-Key``: reserve ``(principal, key)`` in ``api_idempotency``. A finished
-   request with the same key and the same request hash is replayed byte for byte; the same key
-   with another request is refused (422); a request still running gets 409.
-4. Run the command (an ``EnforcementCommands`` method). The save hook checks ``If-Match`` against
-   the version the command loaded (412), and the request's signer is used: the client's
-   signatures (``ledger.signers.ClientSignatures``) when given, otherwise the application's own
-   signer (the custodial vault). A lost race on ``(case, n)`` is retried for custodial commands
-   without ``If-Match``.
-5. Store the response under the idempotency key. On any error the reservation is released, so
-   a refused request writes nothing at all.
+3. With an ``Idempotency-Key``: look ``(principal, key)`` up in ``api_idempotency``. A stored
+   response for the same request hash is replayed byte for byte; the same key with another
+   request is refused (422). Nothing is reserved.
+4. Run the command (an ``EnforcementCommands`` method) with its save held back. The save hook
+   checks ``If-Match`` against the version the command loaded (412). The response is built from
+   the command's result, then the held-back save appends the entries and, in the same
+   transaction, stores the response under the idempotency key (``IdempotencyStore.writer``
+   through the recorder's ``also`` hook): a crash leaves both or neither, never a dead
+   reservation. The request's signer is used: the client's signatures
+   (``ledger.signers.ClientSignatures``) when given, otherwise the application's own signer (the
+   custodial vault). A lost race on ``(case, n)`` is retried for custodial commands without
+   ``If-Match``; a lost race on the idempotency key rolls the entries back and replays the winner.
+5. A refused request writes nothing at all (no entries, no idempotency record).
 
 The hook and the per-request signer are installed on the application instance by
 :class:`CommandGate` (a ``contextvars`` variable selects the request's state, so concurrent
@@ -55,9 +58,7 @@ from sqlalchemy import (
     Text,
     delete,
     select,
-    update,
 )
-from sqlalchemy.exc import IntegrityError
 
 from api.auth import PUBLIC, Authenticator, Principal, Role
 from api.errors import (
@@ -69,8 +70,10 @@ from api.errors import (
     Unauthenticated,
     Unprocessable,
 )
+from api.guard import RateLimiter
+from api.settings import HttpLimits
 from ledger.codec import from_micros
-from ledger.errors import ConflictError, KeyRegistryError
+from ledger.errors import ConflictError, KeyRegistryError, UsageError
 from ledger.hashing import entry_hash
 from ledger.signers import ClientSignatures
 from ledger.signing import ENTRY_CONTEXT, signed_message
@@ -82,7 +85,6 @@ if TYPE_CHECKING:
 
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
 _IDEM_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-_STALE_RESERVATION_US = 5 * 60 * 1_000_000
 CONFLICT_RETRIES = 3  # a command that lost a version race is reloaded and re-run this many times
 
 
@@ -93,7 +95,8 @@ class ApiConfig:
     """Options of the HTTP layer (built by ``create_app`` from settings, overridable in tests)."""
 
     blob_dir: Path
-    max_upload_bytes: int
+    #: Body limits and the public feedback rate limits (``Settings.http``).
+    http: HttpLimits = field(default_factory=HttpLimits)
     #: Verifier keys (note ``vkey`` lines) trusted for checkpoints on the verification page.
     trusted_vkeys: tuple[str, ...] = ()
     #: Secret for the R21 feedback token given to the enterprise (derived from the master secret).
@@ -108,6 +111,13 @@ class ApiConfig:
     #: read-your-writes; tests and single users), ``follow`` (a background thread per process,
     #: for ``serve``), or ``off`` (another process runs them).
     project: str = "sync"
+    #: Host names a request may carry (``Host`` header); empty: any. ``serve`` refuses to start
+    #: with neither this nor ``public_base_url`` outside the demo.
+    allowed_hosts: tuple[str, ...] = ()
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.http.blob_bytes
 
 
 @dataclass
@@ -124,6 +134,9 @@ class Services:
     feedback: Any  # api.routers.feedback.FeedbackStore
     runner: Any = None  # projections.runner.ProjectionRunner, or None when another process projects
     started: float = field(default_factory=time.time)
+    #: R21 feedback attempts per client address and per case (``HttpLimits.feedback_*``).
+    feedback_by_client: RateLimiter | None = None
+    feedback_by_case: RateLimiter | None = None
     #: Who each case belongs to. A case's agencies, lead and enterprise are fixed at dispatch, so
     #: they are cached for the life of the process (bounded).
     scopes: dict[UUID, CaseScope] = field(default_factory=dict)
@@ -176,6 +189,9 @@ def current_principal(
     authorization = request.headers.get("authorization")
     if authorization is None or not authorization.strip():
         return PUBLIC
+    seen = getattr(request.state, "principal", None)  # authenticated before the body (api/guard.py)
+    if seen is not None and seen[0] == authorization:
+        return seen[1]  # type: ignore[no-any-return]
     principal = services.authenticator.authenticate(authorization)
     if principal is None:
         raise Unauthenticated("the bearer token is unknown, revoked or malformed")
@@ -320,8 +336,20 @@ class StoredResponse:
     headers: dict[str, str]
 
 
+class IdempotencyKeyTaken(Exception):
+    """Another request stored a response under this key first; the save is rolled back."""
+
+
 class IdempotencyStore:
-    """``Idempotency-Key`` → the first response, per principal, in the ledger's database."""
+    """``Idempotency-Key`` → the first response, per principal, in the ledger's database.
+
+    There are no reservations. A request looks its key up (:meth:`lookup`); when it is unknown,
+    the command runs and its response is written by :meth:`writer` inside the very transaction
+    that appends the command's entries (``LedgerRecorder``'s ``also`` hook). A crash therefore
+    leaves either the entries and their response, or neither: a retry replays the response or
+    runs the command once. Two concurrent requests with one key both run; the second to commit
+    finds the key taken, its transaction (entries included) rolls back, and it replays the first.
+    """
 
     def __init__(self, engine: Engine, metadata: MetaData) -> None:
         self.engine = engine
@@ -330,46 +358,48 @@ class IdempotencyStore:
     def create_table(self) -> None:
         self.table.create(self.engine, checkfirst=True)
 
-    def begin(self, principal: str, key: str, digest: bytes) -> StoredResponse | None:
-        """Reserve the key (None), or return the stored response of an earlier identical request."""
+    def lookup(self, principal: str, key: str, digest: bytes) -> StoredResponse | None:
+        """The stored response of an earlier identical request, None if the key is unused, or 422
+        for the same key with another request."""
         t = self.table
-        for _ in range(3):
-            now = time.time_ns() // 1000
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(t.insert().values(principal=principal, key=key, request_sha256=digest,
-                                                   created_at=now))
-            except IntegrityError:
-                pass
-            else:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t).where(t.c.principal == principal, t.c.key == key)).first()
+            if row is None:
                 return None
+            if row.status is None:
+                # A reservation left by a version that reserved keys before running the command:
+                # it holds no response and no entries depend on it.
+                conn.execute(delete(t).where(t.c.principal == principal, t.c.key == key, t.c.status.is_(None)))
+                return None
+            if bytes(row.request_sha256) != digest:
+                raise Unprocessable("this Idempotency-Key was used for a different request",
+                                    code="E_IDEMPOTENCY_KEY_REUSED")
+            return StoredResponse(int(row.status), bytes(row.body or b""), json.loads(row.headers or "{}"))
+
+    def writer(self, principal: str, key: str, digest: bytes, resp: StoredResponse) -> Callable[[Any], None]:
+        """A function that stores ``resp`` on a given connection (inside the command's transaction);
+        it raises :class:`IdempotencyKeyTaken` when another request stored this key first."""
+        values = {"principal": principal, "key": key, "request_sha256": digest, "status": resp.status,
+                  "body": resp.body, "headers": json.dumps(resp.headers), "created_at": time.time_ns() // 1000}
+
+        def write(conn: Any) -> None:
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert  # noqa: PLC0415
+            else:
+                from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # noqa: PLC0415
+            stmt = insert(self.table).values(**values).on_conflict_do_nothing().returning(self.table.c.key)
+            if conn.execute(stmt).first() is None:
+                raise IdempotencyKeyTaken(key)
+
+        return write
+
+    def store(self, principal: str, key: str, digest: bytes, resp: StoredResponse) -> None:
+        """Store ``resp`` on its own (a command that appended nothing)."""
+        try:
             with self.engine.begin() as conn:
-                row = conn.execute(select(t).where(t.c.principal == principal, t.c.key == key)).first()
-                if row is None:
-                    continue  # released meanwhile: try to reserve again
-                if bytes(row.request_sha256) != digest:
-                    raise Unprocessable("this Idempotency-Key was used for a different request",
-                                        code="E_IDEMPOTENCY_KEY_REUSED")
-                if row.status is not None:
-                    return StoredResponse(int(row.status), bytes(row.body or b""), json.loads(row.headers or "{}"))
-                if now - int(row.created_at) > _STALE_RESERVATION_US:
-                    conn.execute(delete(t).where(t.c.principal == principal, t.c.key == key,
-                                                 t.c.status.is_(None)))
-                    continue
-            raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly",
-                           code="E_IDEMPOTENCY_IN_PROGRESS", headers={"Retry-After": "1"})
-        raise Conflict("could not reserve the Idempotency-Key; retry", code="E_IDEMPOTENCY_IN_PROGRESS")
-
-    def complete(self, principal: str, key: str, resp: StoredResponse) -> None:
-        t = self.table
-        with self.engine.begin() as conn:
-            conn.execute(update(t).where(t.c.principal == principal, t.c.key == key)
-                         .values(status=resp.status, body=resp.body, headers=json.dumps(resp.headers)))
-
-    def release(self, principal: str, key: str) -> None:
-        t = self.table
-        with self.engine.begin() as conn:
-            conn.execute(delete(t).where(t.c.principal == principal, t.c.key == key, t.c.status.is_(None)))
+                self.writer(principal, key, digest, resp)(conn)
+        except IdempotencyKeyTaken:
+            pass  # an identical request stored its own response first; both wrote nothing
 
     def count(self) -> int:
         from sqlalchemy import func  # noqa: PLC0415
@@ -395,6 +425,9 @@ class _Run:
     previewed: list[bytes] = field(default_factory=list)
     versions: dict[UUID, int] = field(default_factory=dict)
     created: list[tuple[str, UUID]] = field(default_factory=list)
+    #: Hold the command's save until the response is known (:meth:`CommandGate.commit`).
+    defer: bool = False
+    deferred: tuple[tuple[Any, ...], dict[str, Any]] | None = None
 
 
 _RUN: ContextVar[_Run | None] = ContextVar("caseledger_command", default=None)
@@ -447,11 +480,31 @@ class CommandGate:
         if run.preview_key is not None:
             run.previewed = self.app.preview(*aggs, key=run.preview_key)
             raise _Previewed
-        out = self._save(*objs, **kwargs)
+        if run.defer:
+            # The command's entries are appended by ``commit``, together with its response.
+            if run.deferred is not None:
+                msg = "a command saves once"
+                raise UsageError(msg)
+            run.deferred = (objs, kwargs)
+            out = None
+        else:
+            out = self._save(*objs, **kwargs)
         for a in aggs:
             run.versions[a.id] = a.version
             run.created.append((type(a).__name__, a.id))
         return out
+
+    def commit(self, run: _Run, also: Callable[[Any], None] | None) -> bool:
+        """Append the entries a deferred command saved, running ``also`` in their transaction.
+
+        Returns False when the command saved nothing (``also`` did not run)."""
+        if run.deferred is None:
+            return False
+        objs, kwargs = run.deferred
+        run.deferred = None
+        with self.running(run):
+            self._save(*objs, **kwargs, **({"also": also} if also is not None else {}))
+        return True
 
     @contextmanager
     def running(self, run: _Run) -> Iterator[_Run]:
@@ -613,14 +666,9 @@ class CommandContext:
             raise BadRequest("Idempotency-Key must be 1-255 printable ASCII characters",
                              code="E_IDEMPOTENCY_KEY_INVALID")
         pid = self.principal.id
-        if key is not None:
-            stored = self.services.idempotency.begin(pid, key, self._request_digest(body))
-            if stored is not None:
-                return Response(stored.body, status_code=stored.status,
-                                headers={**stored.headers, "Idempotency-Replayed": "true"})
-        try:
-            run = self._execute(command, at, case_id, expect, key_id, sigs, signed_entries)
-            result, run_state = run
+        digest = self._request_digest(body) if key is not None else b""
+
+        def respond(result: dict[str, Any] | None, run_state: _Run) -> StoredResponse:
             payload: dict[str, Any] = {"ok": True, "at": at.isoformat(), **(result or {})}
             headers: dict[str, str] = {}
             version = run_state.versions.get(case_id) if case_id is not None else None
@@ -635,19 +683,49 @@ class CommandContext:
                 headers["ETag"] = etag(version)
             if location is not None:
                 headers["Location"] = location(payload)
-            content = json.dumps(payload, ensure_ascii=False, default=str).encode()
             headers["Content-Type"] = "application/json"
+            content = json.dumps(payload, ensure_ascii=False, default=str).encode()
+            return StoredResponse(status_code, content, headers)
+
+        idem = self.services.idempotency
+        resp = None
+        for _ in range(CONFLICT_RETRIES + 1):
             if key is not None:
-                self.services.idempotency.complete(pid, key, StoredResponse(status_code, content, headers))
-        except BaseException:
-            if key is not None:
-                self.services.idempotency.release(pid, key)
-            raise
+                stored = idem.lookup(pid, key, digest)
+                if stored is not None:
+                    return Response(stored.body, status_code=stored.status,
+                                    headers={**stored.headers, "Idempotency-Replayed": "true"})
+            resp = StoredResponse(status_code, b"", {})
+
+            def finish(result: dict[str, Any] | None, run_state: _Run) -> Callable[[Any], None] | None:
+                nonlocal resp
+                resp = respond(result, run_state)
+                return None if key is None else idem.writer(pid, key, digest, resp)
+
+            try:
+                appended = self._execute(command, at, case_id, expect, key_id, sigs, signed_entries, finish)
+            except IdempotencyKeyTaken:
+                continue  # another request with this key committed first: replay it
+            except Exception:
+                # A concurrent request with this key may have committed while this one ran, and
+                # this one was then refused because of it (the task exists, the version moved on):
+                # the client asked for that request once, so it gets that request's response.
+                stored = idem.lookup(pid, key, digest) if key is not None else None
+                if stored is None:
+                    raise
+                return Response(stored.body, status_code=stored.status,
+                                headers={**stored.headers, "Idempotency-Replayed": "true"})
+            if key is not None and not appended:
+                idem.store(pid, key, digest, resp)
+            break
+        else:
+            raise Conflict("could not store the response under this Idempotency-Key; retry",
+                           code="E_CONFLICT")
         after = self.services.config.after_write
         if after is not None:
             after()
-        return Response(content, status_code=status_code,
-                        headers={**headers, **({"Idempotency-Replayed": "false"} if key else {})})
+        return Response(resp.body, status_code=resp.status,
+                        headers={**resp.headers, **({"Idempotency-Replayed": "false"} if key else {})})
 
     def _preview(self, command: Callable[[datetime], Any], at: datetime, body: CommandBody | None,
                  case_id: UUID | None, expect: int | None, key_id: bytes) -> Response:
@@ -675,17 +753,22 @@ class CommandContext:
     def _execute(
         self, command: Callable[[datetime], Any], at: datetime, case_id: UUID | None, expect: int | None,
         key_id: bytes | None, sigs: list[bytes] | None, signed_entries: list[SignedEntry] | None,
-    ) -> tuple[Any, _Run]:
+        finish: Callable[[Any, _Run], Callable[[Any], None] | None],
+    ) -> bool:
+        """Run the command with its save held back, build the response (``finish``), then append
+        the entries and the idempotency record in one transaction. True if entries were appended."""
         gate = self.services.gate
         app = self.services.container.app
         client = sigs is not None or signed_entries is not None
         for attempt in range(CONFLICT_RETRIES + 1):
-            run = _Run(case_id=case_id, expect_version=expect)
+            run = _Run(case_id=case_id, expect_version=expect, defer=True)
             try:
                 if client:
                     run.signer = self._client_signer(command, at, case_id, expect, key_id, sigs, signed_entries)
                 with gate.running(run):
-                    return command(at), run
+                    result = command(at)
+                run.defer = False
+                return gate.commit(run, finish(result, run))
             except ConflictError:
                 if client or expect is not None or attempt == CONFLICT_RETRIES:
                     raise

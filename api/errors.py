@@ -7,9 +7,10 @@ The tree::
     ├── Forbidden                   403 E_FORBIDDEN (the principal's roles do not allow this)
     ├── NotFound                    404 E_NOT_FOUND (also for cases outside the principal's scope)
     ├── PreconditionFailed          412 E_PRECONDITION_FAILED (If-Match names another case version)
-    ├── PayloadTooLarge             413 E_BLOB_TOO_LARGE
+    ├── PayloadTooLarge             413 E_BODY_TOO_LARGE / E_BLOB_TOO_LARGE (a body over its limit, api/guard.py)
     ├── Unprocessable               422 (bad Idempotency-Key reuse, unknown blob, bad signature header)
-    ├── Conflict                    409 (idempotent request still in progress, stale checkpoint)
+    ├── Conflict                    409 (stale checkpoint, concurrent write)
+    ├── TooManyRequests             429 E_RATE_LIMITED (public feedback per client or per case; Retry-After)
     └── Unavailable                 503 (database down, no signing key configured)
 
 Mapping of the lower layers' errors (style.md §3); nothing else in ``api/`` chooses a status:
@@ -110,6 +111,13 @@ class PreconditionFailed(ApiError):
 
 class PayloadTooLarge(ApiError):
     status, code = 413, "E_BLOB_TOO_LARGE"
+
+
+class TooManyRequests(ApiError):
+    status, code = 429, "E_RATE_LIMITED"
+
+    def __init__(self, detail: str, *, retry_after: float) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, round(retry_after + 0.5)))})
 
 
 class Unprocessable(ApiError):
@@ -225,9 +233,9 @@ def install(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "E_NOT_FOUND", 405: "E_METHOD_NOT_ALLOWED", 401: "E_UNAUTHENTICATED",
-                403: "E_FORBIDDEN", 413: "E_TOO_LARGE", 415: "E_UNSUPPORTED_MEDIA_TYPE"}.get(exc.status_code,
-                                                                                             "E_HTTP")
+        code = getattr(exc, "problem_code", None) or {
+            404: "E_NOT_FOUND", 405: "E_METHOD_NOT_ALLOWED", 401: "E_UNAUTHENTICATED", 403: "E_FORBIDDEN",
+            413: "E_BODY_TOO_LARGE", 415: "E_UNSUPPORTED_MEDIA_TYPE"}.get(exc.status_code, "E_HTTP")
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, default=str)
         return problem(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
 
@@ -241,5 +249,6 @@ def install(app: FastAPI) -> None:
 
 __all__ = [
     "PROBLEM_JSON", "ApiError", "BadRequest", "Conflict", "Forbidden", "NotFound", "PayloadTooLarge",
-    "PreconditionFailed", "Unauthenticated", "Unavailable", "Unprocessable", "install", "problem", "problem_for",
+    "PreconditionFailed", "TooManyRequests", "Unauthenticated", "Unavailable", "Unprocessable", "install", "problem",
+    "problem_for",
 ]

@@ -31,13 +31,45 @@ def app_from_env() -> FastAPI:
     from api.settings import Settings  # noqa: PLC0415
 
     configure_logging(os.environ.get("CASELEDGER_LOG_LEVEL", "info"))
+    public_url, hosts = host_settings(os.environ.get("CASELEDGER_PUBLIC_URL"),
+                                      os.environ.get("CASELEDGER_ALLOWED_HOSTS"))
     settings = Settings.from_env()
     container = bootstrap(settings)
     every = float(os.environ.get("CASELEDGER_CHECKPOINT_EVERY", "0") or 0)
-    cfg = default_config(container, public_base_url=os.environ.get("CASELEDGER_PUBLIC_URL") or None,
+    cfg = default_config(container, public_base_url=public_url, allowed_hosts=hosts,
                          checkpoint_every=every or None,
                          project=os.environ.get("CASELEDGER_PROJECT", "follow"))
     return create_app(container, config=cfg)
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def host_settings(public_url: str | None, allowed_hosts: str | None) -> tuple[str | None, tuple[str, ...]]:
+    """The checked public base URL and allowed ``Host`` names; at least one must be configured.
+
+    Pages put an absolute URL into 行政行为码 QR codes. Taken from the request, it would be whatever
+    ``Host`` a client sent, so a server must be told its public URL, or which hosts it serves.
+    Raises ``UsageError`` otherwise, or for a public URL that is not an absolute http(s) URL.
+    """
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    from ledger.errors import UsageError  # noqa: PLC0415
+
+    url = (public_url or "").strip() or None
+    hosts = tuple(h.strip().lower() for h in (allowed_hosts or "").split(",") if h.strip())
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+            msg = f"--public-url must be an absolute http(s) URL without query or fragment, not {url!r}"
+            raise UsageError(msg)
+        url = url.rstrip("/")
+    if url is None and not hosts:
+        msg = ("set --public-url (the absolute URL put into QR codes) or --allowed-host NAME; without them a "
+               "client's Host header would become the pages' URL. Only a server bound to loopback (the demo) "
+               "defaults to the loopback names")
+        raise UsageError(msg)
+    return url, hosts
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,7 +82,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int_in(1), default=1,
                    help="uvicorn worker processes (default 1; use PostgreSQL for >1)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p.add_argument("--public-url", default=None, help="absolute base URL put into QR codes (default: the request's)")
+    p.add_argument("--public-url", default=None,
+                   help="absolute base URL put into QR codes and links (required unless --allowed-host is given "
+                        "or the server listens on loopback only)")
+    p.add_argument("--allowed-host", action="append", default=None, metavar="NAME",
+                   help="a Host name requests may carry (repeatable); others get 400. Default on loopback: "
+                        "127.0.0.1, localhost, ::1")
     p.add_argument("--checkpoint-every", type=number_in(float, 0), default=0.0,
                    help="sign a checkpoint every N seconds when the log has grown (needs the master secret; 0: off)")
 
@@ -67,15 +104,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("caseledger serve: several workers need PostgreSQL (SQLite allows one writer process); "
               "using --workers 1", file=sys.stderr)
         workers = 1
+    allowed = list(getattr(args, "allowed_host", None) or [])
+    allowed += [h for h in os.environ.get("CASELEDGER_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    public_url = getattr(args, "public_url", None) or os.environ.get("CASELEDGER_PUBLIC_URL") or None
+    if not allowed and not public_url and args.host in LOOPBACK_HOSTS:
+        allowed = list(dict.fromkeys([*LOOPBACK_HOSTS, args.host]))  # the local demo: loopback names only
     try:
         Settings.from_env(db_url=db)
+        host_settings(public_url, ",".join(allowed))
     except UsageError as e:
         print(f"caseledger serve: {e}", file=sys.stderr)
         return EXIT_USAGE
     os.environ["CASELEDGER_DB"] = db
     os.environ["CASELEDGER_LOG_LEVEL"] = getattr(args, "log_level", "info")
-    if getattr(args, "public_url", None):
-        os.environ["CASELEDGER_PUBLIC_URL"] = args.public_url
+    if public_url:
+        os.environ["CASELEDGER_PUBLIC_URL"] = public_url
+    if allowed:
+        os.environ["CASELEDGER_ALLOWED_HOSTS"] = ",".join(allowed)
     if getattr(args, "checkpoint_every", 0):
         os.environ["CASELEDGER_CHECKPOINT_EVERY"] = str(args.checkpoint_every)
     base = f"http://{args.host}:{args.port}"
@@ -109,4 +154,4 @@ def _listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-__all__ = ["add_arguments", "app_from_env", "cmd_serve"]
+__all__ = ["LOOPBACK_HOSTS", "add_arguments", "app_from_env", "cmd_serve", "host_settings"]

@@ -16,6 +16,55 @@ _MIN_SECRET = 16
 
 
 @dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """Every bound the HTTP layer puts on a request, in one place (docs/api.md, "Request limits").
+
+    Bodies are bounded before they are read: a request whose ``Content-Length`` is over its limit
+    is answered 413 at once, and a body streamed without one is cut off at the limit. Requests
+    that need a token are authenticated before their body is read.
+    """
+
+    #: A JSON command body (client-signed commands carry up to 16 entries of 64 KiB, hex-encoded).
+    json_body_bytes: int = 4 * 1024 * 1024
+    #: A body sent without a token: the public feedback endpoint and the feedback form.
+    public_body_bytes: int = 16 * 1024
+    #: An evidence upload (``POST /v1/blobs``), streamed to disk while it is hashed.
+    blob_bytes: int = 256 * 1024 * 1024
+    #: Public feedback submissions (accepted or not) per client address, per window.
+    feedback_per_client: int = 20
+    #: Public feedback submissions (accepted or not) per case, per window.
+    feedback_per_case: int = 10
+    #: The rate limits' sliding window, in seconds.
+    feedback_window_seconds: float = 3600.0
+
+    def check(self) -> None:
+        for name in ("json_body_bytes", "public_body_bytes", "blob_bytes", "feedback_per_client",
+                     "feedback_per_case"):
+            if int(getattr(self, name)) < 1:
+                msg = f"{name} must be at least 1"
+                raise UsageError(msg)
+        if self.feedback_window_seconds <= 0:
+            msg = "feedback_window_seconds must be positive"
+            raise UsageError(msg)
+
+
+def _http_limits(env: Mapping[str, str]) -> HttpLimits:
+    """``HttpLimits`` with the ``CASELEDGER_MAX_*_BYTES`` overrides from the environment."""
+    names = {"CASELEDGER_MAX_JSON_BYTES": "json_body_bytes", "CASELEDGER_MAX_PUBLIC_BYTES": "public_body_bytes",
+             "CASELEDGER_MAX_BLOB_BYTES": "blob_bytes"}
+    kw: dict[str, int] = {}
+    for var, name in names.items():
+        raw = env.get(var)
+        if raw:
+            try:
+                kw[name] = int(raw)
+            except ValueError:
+                msg = f"{var} must be a whole number of bytes, not {raw!r}"
+                raise UsageError(msg) from None
+    return HttpLimits(**kw)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     db_url: str = DEFAULT_DB
     #: Master secret that seals custodial keys (CASELEDGER_MASTER_SECRET). Required to sign.
@@ -24,6 +73,7 @@ class Settings:
     origin: str = DEFAULT_ORIGIN
     data_dir: Path = Path(".caseledger")
     limits: Limits = field(default=DEFAULT_LIMITS)
+    http: HttpLimits = field(default_factory=HttpLimits)
     workers: int = 2
 
     @classmethod
@@ -39,6 +89,7 @@ class Settings:
             "master_secret": secret.encode() if secret else None,
             "origin": env.get("CASELEDGER_ORIGIN", DEFAULT_ORIGIN),
             "data_dir": data_dir,
+            "http": _http_limits(env),
         }
         kw.update({k: v for k, v in overrides.items() if v is not None})
         s = cls(**kw)  # type: ignore[arg-type]
@@ -46,6 +97,7 @@ class Settings:
         return s
 
     def check(self) -> None:
+        self.http.check()
         if self.master_secret is not None and len(self.master_secret) < _MIN_SECRET:
             msg = f"CASELEDGER_MASTER_SECRET must be at least {_MIN_SECRET} bytes"
             raise UsageError(msg)

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from api.deps import Services, ServicesDep, case_scope, parse_case_id
 from api.errors import ApiError, problem_for
+from api.guard import client_address
 from projections.visibility import Audience, case_file_for, entry_visible
 
 if TYPE_CHECKING:
@@ -390,10 +391,11 @@ def feedback_form(
         return _verification_page(request, services, case_id, token=token, status_code=422,
                                   error="请填写评价令牌并选择 1–5 的评分。")
     try:
-        submit_feedback(services, body)
+        submit_feedback(services, body, client_address(request))
     except ApiError as e:
         msg = {"E_FEEDBACK_TOKEN": "评价令牌不正确。", "E_FEEDBACK_EXISTS": "该次检查已经评价过。",
-               "E_NO_FEEDBACK_INVITATION": "该次检查尚未告知结果，暂不能评价。"}.get(e.code, e.detail)
+               "E_NO_FEEDBACK_INVITATION": "该次检查尚未告知结果，暂不能评价。",
+               "E_RATE_LIMITED": "提交过于频繁，请稍后再试。"}.get(e.code, e.detail)
         return _verification_page(request, services, case_id, token=token, status_code=e.status, error=msg)
     return _verification_page(request, services, case_id, message="感谢您的评价，已记录。")
 

@@ -846,18 +846,19 @@ class EnforcementCommands:
         self.save(device)
         return device.id
 
-    def _device(self, device_id: str) -> MonitoringDevice:
+    def get_device(self, device_id: str) -> MonitoringDevice:
+        """The registered device (``UnknownEntity`` if none): callers check who may act on it."""
         return cast("MonitoringDevice", self._load(MonitoringDevice.id_for(device_id), UnknownEntity, device_id))
 
     def review_device(
         self, *, device_id: str, legal_ok: bool, technical_ok: bool, reviewer: str, review_ref: str, at: datetime,
     ) -> None:
-        device = self._device(device_id)
+        device = self.get_device(device_id)
         device.review(legal_ok=legal_ok, technical_ok=technical_ok, reviewer=reviewer, review_ref=review_ref, at=at)
         self.save(device)
 
     def publish_device_location(self, *, device_id: str, publication_ref: str, at: datetime, actor: str) -> None:
-        device = self._device(device_id)
+        device = self.get_device(device_id)
         device.publish_location(publication_ref=publication_ref, at=at, actor=actor)
         self.save(device)
 

@@ -20,6 +20,7 @@ from ledger.errors import EncodingError, UsageError
 from ledger.hashing import entry_hash
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlalchemy.orm import Session
 
     from ledger.codec import EventCodec
@@ -58,12 +59,16 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         stored_events: Sequence[StoredEvent],
         *,
         leaf_inputs: Sequence[tuple[bytes, bytes]] | None = None,
+        also: Callable[[Connection], None] | None = None,
         **kwargs: Any,  # noqa: ARG002 - the eventsourcing method's signature
     ) -> Sequence[int]:
         """Insert the records, then their Merkle leaves, in the caller's transaction.
 
         ``leaf_inputs`` carries (entry hash, signature) per record from the application, which
-        has just computed them; without it they are recomputed from the records.
+        has just computed them; without it they are recomputed from the records. ``also`` (passed
+        as ``app.save(..., also=fn)``) runs last on the same connection, so whatever it writes
+        (the HTTP layer's idempotency record) commits or rolls back with the entries; an exception
+        it raises rolls everything back and reaches the caller unchanged.
         """
         ids = self._insert_rows(session, stored_events)
         if self.merkle is None or not stored_events:
@@ -80,6 +85,8 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             # The NOTIFY that eventsourcing's subscribers listen for travels with the Merkle
             # statement on PostgreSQL (one round trip fewer); elsewhere there is none.
             self.merkle.append(session.connection(), leaves, notify=self.channel_name.lower())
+        if also is not None:
+            also(session.connection())
         return ids
 
     def _insert_rows(self, session: Session, stored_events: Sequence[StoredEvent]) -> list[int]:

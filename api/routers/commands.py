@@ -190,6 +190,13 @@ def _own_agency(ctx: CommandContext, _: CaseScope | None, fields: dict[str, Any]
     fields["agency_code"] = code
 
 
+def _own_device(ctx: CommandContext, _: CaseScope | None, fields: dict[str, Any]) -> None:
+    """Device steps are scoped like case steps: only the agency that registered the device acts on it."""
+    device = ctx.services.container.app.get_device(str(fields["device_id"]))
+    if device.agency_code != ctx.principal.agency:
+        raise Forbidden("this device belongs to another agency", code="E_FORBIDDEN_SCOPE")
+
+
 def _lead_is_own(ctx: CommandContext, _: CaseScope | None, fields: dict[str, Any]) -> None:
     if fields["assignments"][0]["agency_code"] != ctx.principal.agency:
         raise Forbidden("the lead agency must be your own agency", code="E_FORBIDDEN_SCOPE")
@@ -336,9 +343,10 @@ SPECS: list[Spec] = [
          status_code=201),
     Spec("register_device", "/v1/devices", (REGISTRAR,), "R27: register a technical monitoring device",
          status_code=201),
-    Spec("review_device", "/v1/devices/{device_id}/review", (REVIEWER,), "R27: legal and technical review of a device"),
+    Spec("review_device", "/v1/devices/{device_id}/review", (REVIEWER,), "R27: legal and technical review of a device",
+         prepare=_own_device),
     Spec("publish_device_location", "/v1/devices/{device_id}/location-publication", (PUBLISHER,),
-         "R27: publish the device's location"),
+         "R27: publish the device's location", prepare=_own_device),
     # -- registers ------------------------------------------------------------------------------
     Spec("register_agency", "/v1/agencies", (REGISTRAR,), "register an enforcement subject", status_code=201),
     Spec("appoint_agency_head", "/v1/agencies/{agency_code}/head", (REGISTRAR,), "appoint the agency head"),
@@ -361,11 +369,12 @@ SPECS: list[Spec] = [
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "appended (or, with ?preview=true, the entries to sign)"},
     400: {"description": "malformed input (problem+json)"},
-    401: {"description": "no or bad token"},
+    401: {"description": "no or bad token (decided before the body is read)"},
     403: {"description": "role or agency not allowed"},
     404: {"description": "unknown case, officer, agency or enterprise"},
     409: {"description": "refused by a rule (`code` is the rulebook code) or a concurrent write"},
     412: {"description": "If-Match names another case version"},
+    413: {"description": "the body is over the JSON limit (`E_BODY_TOO_LARGE`), refused before it is read"},
     422: {"description": "invalid body, idempotency key reuse, or a bad client signature"},
 }
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import time
 from typing import Annotated, Any, cast
+from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     BigInteger,
@@ -35,7 +36,8 @@ from sqlalchemy.exc import IntegrityError
 
 from api.bootstrap import INTAKE_PRINCIPAL
 from api.deps import CONFLICT_RETRIES, ServicesDep, case_scope, parse_case_id
-from api.errors import Conflict, Unavailable, Unprocessable
+from api.errors import Conflict, TooManyRequests, Unavailable, Unprocessable
+from api.guard import client_address
 from domain.errors import RuleViolation
 from ledger.errors import ConflictError, KeyRegistryError
 
@@ -99,10 +101,27 @@ class FeedbackBody(BaseModel):
     comment: str = Field("", max_length=1000)
 
 
-def submit_feedback(services: Any, body: FeedbackBody) -> str:
+def check_rate(services: Any, client: str, case_id: UUID) -> None:
+    """429 when this client, or anyone for this case, has submitted too often in the window.
+
+    Every attempt counts, accepted or not (a wrong token too), so a token cannot be guessed and
+    the ledger cannot be flooded through the one endpoint that takes writes without a token."""
+    for limiter, key, what in ((services.feedback_by_client, client, "from this address"),
+                               (services.feedback_by_case, str(case_id), "for this inspection")):
+        if limiter is None:
+            continue
+        wait = limiter.hit(key)
+        if wait is not None:
+            raise TooManyRequests(f"too many feedback submissions {what}; retry later", retry_after=wait)
+
+
+def submit_feedback(services: Any, body: FeedbackBody, client: str) -> str:
     """Record the feedback as a signed ledger entry (the domain checks the token and that it is the
-    first), then keep its comment text beside the ledger; returns the qr_id."""
-    scope = case_scope(services, parse_case_id(body.case_id))
+    first), then keep its comment text beside the ledger; returns the qr_id. ``client`` is the
+    submitter's address, for the rate limit."""
+    case_id = parse_case_id(body.case_id)
+    check_rate(services, client, case_id)
+    scope = case_scope(services, case_id)
     app = services.container.app
     try:
         app.signer.key_for(INTAKE_PRINCIPAL)
@@ -133,7 +152,9 @@ def submit_feedback(services: Any, body: FeedbackBody) -> str:
 
 @router.post("", status_code=201, summary="R21: submit feedback with the token from the result notice",
              responses={404: {"description": "unknown inspection or no invitation"},
-                        409: {"description": "already given"}, 422: {"description": "wrong token"}})
-def post_feedback(body: FeedbackBody, services: ServicesDep) -> dict[str, Any]:
-    qr_id = submit_feedback(services, body)
+                        409: {"description": "already given"}, 413: {"description": "body over the public limit"},
+                        422: {"description": "wrong token"},
+                        429: {"description": "too many submissions from this address or for this inspection"}})
+def post_feedback(body: FeedbackBody, services: ServicesDep, request: Request) -> dict[str, Any]:
+    qr_id = submit_feedback(services, body, client_address(request))
     return {"ok": True, "qr_id": qr_id}

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app, default_config
 from api.blobs import BlobStore, BlobTooLarge, verify_ledger_blobs
+from api.settings import HttpLimits
 from tests.e2e.world import ENT1, T, World, dispatch_body
 
 
@@ -64,7 +65,7 @@ def test_a_mismatching_declared_hash_or_an_empty_body_keeps_nothing(world: World
 def small_app(world: World, tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
     blob_dir = tmp_path / "small-blobs"
     app = create_app(world.container, config=default_config(world.container, blob_dir=blob_dir,
-                                                            max_upload_bytes=64 * 1024),
+                                                            http=HttpLimits(blob_bytes=64 * 1024)),
                      authenticator=world.app.state.services.authenticator)
     yield TestClient(app, raise_server_exceptions=False), blob_dir  # noqa: PT022 - a yield fixture, like its neighbours
 

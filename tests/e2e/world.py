@@ -25,7 +25,7 @@ from api.auth import Role
 from api.bootstrap import Container, bootstrap
 from api.demo import AGENCIES, ENTERPRISES, FEEDBACK_SECRET, sign_checkpoint
 from api.demo import seed as demo_seed
-from api.settings import Settings
+from api.settings import HttpLimits, Settings
 from domain.calendar import SHANGHAI
 from domain.uscc import make_uscc
 
@@ -155,7 +155,8 @@ def build_world(db_url: str, data_dir: Path, *, cases: int = 12, checkpoint: boo
         from ledger.checkpoint import vkey
 
         (data_dir / "trust.vkey").write_text(vkey(settings.origin, bytes(c.ledger_key().verify_key)) + "\n")
-    app = create_app(c, config=default_config(c))
+    # Every test client shares one address: the feedback rate limits are tested on their own apps.
+    app = create_app(c, config=default_config(c, http=HttpLimits(feedback_per_client=10**6, feedback_per_case=10**6)))
     store = app.state.tokens
     tokens = {}
     for pid, roles, agency, uscc in PRINCIPALS:

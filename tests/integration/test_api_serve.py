@@ -46,7 +46,8 @@ def test_serve_answers_health_readiness_and_logs_json(db_url: str, tmp_path: Pat
                 time.sleep(0.2)
         assert ready is not None and ready.status_code == 200, log.read_text()  # noqa: PT018 - one readiness condition
         assert ready.json()["status"] == "ready"
-        with httpx.Client(base_url=base) as http:
+        # The first /v1/openapi.json builds the schema: seconds on a loaded machine.
+        with httpx.Client(base_url=base, timeout=30) as http:
             assert http.get("/healthz").json() == {"status": "ok"}
             for _ in range(4):  # keep-alive requests reach both workers
                 assert http.get("/healthz").status_code == 200
