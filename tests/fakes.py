@@ -15,6 +15,10 @@ from ledger.codec import to_micros
 from ledger.signers import LocalSigner
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+#: The ledger's clock in tests: after every ``occurred_at`` the tests write (the ledger refuses
+#: entries dated more than a few minutes ahead of its clock, E_FUTURE_TIMESTAMP). Test aggregates
+#: stamp their events with the wall time, so the clock never starts before it.
+LEDGER_NOW = max(datetime(2027, 6, 1, tzinfo=UTC), datetime.now(UTC))
 ROOT = SigningKey(bytes([1]) * 32)
 ALICE = SigningKey(bytes([2]) * 32)
 BOB = SigningKey(bytes([3]) * 32)
@@ -47,9 +51,9 @@ TEST_TYPES = {Ticket.Opened.TYPE: Ticket.Opened, Ticket.Noted.TYPE: Ticket.Noted
 
 
 class StepClock:
-    """Deterministic µs clock that advances 1 ms per reading."""
+    """Deterministic µs clock that advances 1 ms per reading, from ``LEDGER_NOW`` by default."""
 
-    def __init__(self, start: datetime = T0) -> None:
+    def __init__(self, start: datetime = LEDGER_NOW) -> None:
         self.t = to_micros(start)
 
     def __call__(self) -> int:
@@ -85,7 +89,7 @@ def make_enforcement_ledger(url: str, actors: list[str]) -> Container:
     from api.bootstrap import domain_event_types
 
     signer = LocalSigner({"root": ROOT, **{a: seeded_key(a) for a in actors}})
-    c = bootstrap(Settings(db_url=url), signer=signer, clock=StepClock(datetime(2024, 1, 1, tzinfo=UTC)),
+    c = bootstrap(Settings(db_url=url), signer=signer, clock=StepClock(),
                   event_types={**domain_event_types(), **TEST_TYPES})
     start = datetime(2024, 1, 1, tzinfo=UTC)
     reg = c.app.open_ledger(ROOT, principal="root", at=start)
