@@ -17,8 +17,9 @@ Mapping of the lower layers' errors (style.md §3); nothing else in ``api/`` cho
 ==============================  ======  ==========================================
 ``domain.errors.RuleViolation``  409    ``code`` is the rulebook code
 ``domain.errors.UnknownEntity``  404    ``E_UNKNOWN_*``
-``domain.errors.UsageError``     400    ``E_USAGE`` (e.g. a naive datetime)
-``ledger.errors.EncodingError``  400    ``E_ENCODING`` / ``E_BODY_TOO_LARGE`` ...
+``domain.errors.UsageError``     400    ``E_USAGE`` (e.g. a naive datetime), ``E_TIMESTAMP_RANGE``
+``ledger.errors.EncodingError``  400    ``E_ENCODING`` / ``E_BODY_TOO_LARGE`` / ``E_TEXT_INVALID`` /
+                                        ``E_FUTURE_TIMESTAMP`` / ``E_TIMESTAMP_RANGE`` ...
 ``ledger.errors.KeyRegistryError`` 422  ``E_KEY_*`` (unknown, revoked, wrong actor)
 ``ledger.errors.VerificationError`` 422 carries ``step``, ``expected``, ``actual``
 ``ledger.errors.ConflictError``  409    ``E_CONFLICT`` (lost the race for (case, n))
@@ -167,7 +168,7 @@ def problem_for(exc: BaseException) -> JSONResponse:
     if isinstance(exc, UnknownEntity):
         return problem(404, exc.code, exc.message, title="Unknown entity", key=exc.key or None)
     if isinstance(exc, DomainUsageError):
-        return problem(400, "E_USAGE", str(exc))
+        return problem(400, exc.code, str(exc))
     if isinstance(exc, VerificationError):
         return problem(422, exc.code, exc.message, title="Verification failed", step=exc.step,
                        expected=exc.expected, actual=exc.actual)

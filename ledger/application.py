@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, 
 from eventsourcing.persistence import Notification as ESNotification
 from nacl.signing import SigningKey
 
+from domain.text import check_entry_text
 from ledger.chain import Entry, decode_entry, decode_record, encode_entry, encode_record, expected_prev
 from ledger.codec import EventCodec, to_micros
 from ledger.enforcement import EnforcementCommands
@@ -31,7 +32,6 @@ from ledger.limits import DEFAULT_LIMITS, Limits
 from ledger.signers import Signer
 from ledger.signing import ENTRY_CONTEXT, check_signature
 from ledger.store import EntryMapper, LedgerRecorder
-from ledger.text import check_entry_text
 
 _HEAD_CACHE_MAX = 100_000
 

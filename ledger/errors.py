@@ -2,8 +2,6 @@
 
     LedgerError
     ├── EncodingError            bytes are not canonical, too large, or of an unknown type
-    │   ├── TextInvalid          E_TEXT_INVALID: a control, lone-surrogate or (in an identifier)
-    │   │                        bidi/format character in a new entry's text (ledger/text.py)
     │   └── TimestampInvalid     E_FUTURE_TIMESTAMP: occurred_at too far ahead of the ledger's clock;
     │                            E_TIMESTAMP_RANGE: outside the years the ledger accepts
     ├── KeyError_                (named KeyRegistryError) unknown, revoked or out-of-validity key
@@ -43,17 +41,6 @@ class EncodingError(LedgerError):
     """Bytes are not in canonical form, exceed a limit, or name an unknown type."""
 
     code = "E_ENCODING"
-
-
-class TextInvalid(EncodingError):
-    """A new entry's text breaks the text policy (``ledger.text``); nothing is written."""
-
-    code = "E_TEXT_INVALID"
-
-    def __init__(self, message: str, *, field: str, character: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.character = character
 
 
 class TimestampInvalid(EncodingError):

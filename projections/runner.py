@@ -24,6 +24,7 @@ visible in id order and no notification can appear behind a position already pas
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -34,18 +35,29 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from ledger.errors import LedgerError
 from ledger.limits import DEFAULT_LIMITS, Limits
+from domain.text import escape_text
 from projections.base import Hook, Projection
 from projections.bulk import REBUILDING, WINDOW, bulk_rebuild
 from projections.errors import ProjectionFailed, StaleProjection, UnknownProjection
 from projections.projectors import BY_NAME
-from projections.source import head_position, read_batch
-from projections.tables import METADATA, TABLES, TRACKING
+from projections.source import Item, head_position, read_batch
+from projections.tables import FAILURES, METADATA, TABLES, TRACKING
 
 DEFAULT_BATCH = 1000
+#: Seconds a runner waits before retrying a projection that failed on an entry.
+RETRY_AFTER = 60.0
+_MAX_ERROR = 500
+log = logging.getLogger("caseledger.projections")
+
+
+def _isolable(e: BaseException) -> bool:
+    """A projector's failure on an entry (isolated to that projection), not the database going away
+    or another runner winning the batch (which abort the whole batch, as before)."""
+    return not isinstance(e, _Lost | OperationalError | InterfaceError)
 REBUILD_BATCH = 5000
 
 
@@ -95,7 +107,8 @@ class ProjectionRunner:
     """
 
     def __init__(self, engine: Engine, names: Iterable[str] | None = None, *, batch_size: int = DEFAULT_BATCH,
-                 limits: Limits = DEFAULT_LIMITS, hook: Hook = None, strict: bool = False) -> None:
+                 limits: Limits = DEFAULT_LIMITS, hook: Hook = None, strict: bool = False,
+                 retry_after: float = RETRY_AFTER) -> None:
         self.engine = engine
         self.names = resolve(names)
         self.projections: list[Projection] = [BY_NAME[n]() for n in self.names]
@@ -103,6 +116,9 @@ class ProjectionRunner:
         self.limits = limits
         self.hook = hook
         self.strict = strict
+        #: Seconds before a projection that failed on an entry is tried again by this runner.
+        self.retry_after = retry_after
+        self._failed: dict[str, tuple[ProjectionFailed, float]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ schema
@@ -110,7 +126,7 @@ class ProjectionRunner:
         """Create missing tables and tracking rows. Tables built by another version of a projection are
         dropped and rebuilt from position 0 (``rebuild_stale``), or refused with ``StaleProjection``.
         Returns the names of the projections reset."""
-        METADATA.create_all(self.engine, tables=[TRACKING], checkfirst=True)
+        METADATA.create_all(self.engine, tables=[TRACKING, FAILURES], checkfirst=True)
         with self.engine.connect() as conn:
             have = {r.name: r for r in conn.execute(select(TRACKING))}
         stale = [p.name for p in self.projections if p.name in have and have[p.name].version != p.version]
@@ -134,9 +150,11 @@ class ProjectionRunner:
     def drop(self) -> None:
         """Drop the tables of these projections and forget their positions."""
         METADATA.drop_all(self.engine, tables=[t for n in self.names for t in TABLES[n]], checkfirst=True)
-        METADATA.create_all(self.engine, tables=[TRACKING], checkfirst=True)
+        METADATA.create_all(self.engine, tables=[TRACKING, FAILURES], checkfirst=True)
         with self.engine.begin() as conn:
             conn.execute(delete(TRACKING).where(TRACKING.c.name.in_(self.names)))
+            conn.execute(delete(FAILURES).where(FAILURES.c.name.in_(self.names)))
+        self._failed.clear()
         for p in self.projections:
             p.invalidate()
 
@@ -192,8 +210,9 @@ class ProjectionRunner:
     def _batch(self, conn: Connection) -> int:
         pos = self.positions(conn)
         rebuilding = self._rebuilding(conn)
-        if rebuilding:  # a bulk rebuild owns these projections until it finishes (projections.bulk)
-            pos = {n: p for n, p in pos.items() if n not in rebuilding}
+        skip = rebuilding | self._skipped()
+        if skip:  # a bulk rebuild owns these projections until it finishes (projections.bulk)
+            pos = {n: p for n, p in pos.items() if n not in skip}
             if not pos:
                 return 0
         low = min(pos.values())
@@ -213,14 +232,69 @@ class ProjectionRunner:
         for p in active:
             mine = [it for it in items if it.position > pos[p.name]] if pos[p.name] > low else items
             if mine:
-                try:
-                    p.process(conn, mine, pos[p.name], self.hook)
-                except (LedgerError, KeyError, TypeError, ValueError) as e:
-                    msg = f"projection {p.name} failed on the batch after position {pos[p.name]}: {e!r}"
-                    raise ProjectionFailed(msg, position=mine[0].position, projection=p.name) from e
+                self._apply(conn, p, pos[p.name], mine)
         if self.hook:
             self.hook("commit")
         return len(items)
+
+    def _apply(self, conn: Connection, p: Projection, start: int, items: list[Item]) -> None:
+        """Let ``p`` write its rows for ``items`` in a savepoint. If it fails, isolate the failure:
+        keep what it can project before the failing entry, leave its tracking row just before that
+        entry, record the failure (``proj_failures``) and let the other projections go on."""
+        sp = conn.begin_nested()
+        try:
+            p.process(conn, items, start, self.hook)
+        except Exception as e:
+            if not _isolable(e):
+                raise
+            sp.rollback()
+            p.invalidate()
+            self._salvage(conn, p, start, items, e)
+            return
+        sp.commit()
+        # Past a recorded failure (this runner's or another's): clear it.
+        conn.execute(delete(FAILURES).where(FAILURES.c.name == p.name, FAILURES.c.position <= items[-1].position))
+        self._failed.pop(p.name, None)
+
+    def _salvage(self, conn: Connection, p: Projection, start: int, items: list[Item], first: Exception) -> None:
+        """Re-apply ``items`` one by one up to the first that fails; record that one."""
+        good = start
+        for it in items:
+            sp = conn.begin_nested()
+            try:
+                p.process(conn, [it], good, self.hook)
+            except Exception as e:
+                if not _isolable(e):
+                    raise
+                sp.rollback()
+                p.invalidate()
+                conn.execute(update(TRACKING).where(TRACKING.c.name == p.name).values(position=good))
+                self._fail(conn, p.name, it, e)
+                return
+            sp.commit()
+            good = it.position
+        # Every entry projected on its own: the failure depended on the batch, not on an entry.
+        log.warning("projection %s failed on a batch but projected each of its entries alone: %r", p.name, first)
+
+    def _fail(self, conn: Connection, name: str, it: Item, e: Exception) -> None:
+        detail = escape_text(f"{type(e).__name__}: {e}".splitlines()[0])[:_MAX_ERROR]
+        msg = (f"projection {name} cannot project the entry at position {it.position} "
+               f"(case {it.case}, n {it.n}, {it.type}): {detail}")
+        conn.execute(delete(FAILURES).where(FAILURES.c.name == name))
+        conn.execute(insert(FAILURES).values(name=name, position=it.position, error=msg))
+        err = ProjectionFailed(msg, position=it.position, projection=name)
+        err.__cause__ = e
+        self._failed[name] = (err, time.monotonic())
+        log.error("%s", msg)
+
+    def _skipped(self) -> set[str]:
+        """Projections that failed on an entry less than ``retry_after`` seconds ago (not retried yet)."""
+        now = time.monotonic()
+        return {n for n, (_, t) in self._failed.items() if now - t < self.retry_after}
+
+    def failures(self) -> dict[str, ProjectionFailed]:
+        """The projections this runner could not bring past an entry: name → error (with ``position``)."""
+        return {n: e for n, (e, _) in self._failed.items()}
 
     def _invalidate(self) -> None:
         for p in self.projections:

@@ -2,8 +2,9 @@
 
 Every string a new entry carries (``actor``, body values and body map keys, at any depth) is
 checked here, on the one write path every command takes (``LedgerApplication._entries``: HTTP,
-CLI and Python callers alike), before anything is signed or written. A string is refused with
-:class:`~ledger.errors.TextInvalid` (``E_TEXT_INVALID``) when it holds
+CLI and Python callers alike), before anything is signed or written; natural keys and content
+hashes (``domain.base``) check their strings too, so a bad key fails before any lookup. A string is refused with
+:class:`~domain.errors.TextInvalid` (``E_TEXT_INVALID``) when it holds
 
 * a C0 or C1 control character or DEL (Unicode category ``Cc``), except tab and line feed in a
   free-text field (:data:`FREE_TEXT_FIELDS`: notes, reasons, summaries, places);
@@ -27,7 +28,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from ledger.errors import TextInvalid
+from domain.errors import TextInvalid
 
 #: Body fields whose value is prose written by a person: tab and line feed are allowed there.
 FREE_TEXT_FIELDS = frozenset({
