@@ -34,12 +34,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from ledger.errors import LedgerError
-from ledger.limits import DEFAULT_LIMITS, Limits
 from domain.text import escape_text
+from ledger.limits import DEFAULT_LIMITS, Limits
 from projections.base import Hook, Projection
 from projections.bulk import REBUILDING, WINDOW, bulk_rebuild
 from projections.errors import ProjectionFailed, StaleProjection, UnknownProjection
@@ -331,24 +330,136 @@ class ProjectionRunner:
         ``fast`` (the default): the bulk path of :mod:`projections.bulk` (tables known empty, rows
         written once per ``window`` notifications, streams partitioned over ``jobs`` processes; by
         default one per CPU but one, up to 4, for logs of 50,000 entries or more), same rows as incremental
-        processing. ``fast=False``: ordinary exactly-once batches of ``batch_size`` (default
-        ``max(self.batch_size, REBUILD_BATCH)``), as a follower would process the log."""
-        if fast and not self.strict and self.hook is None:
-            with self._lock:
+        processing. ``fast=False``, or when the bulk path fails: ordinary exactly-once batches of
+        ``batch_size`` (default ``max(self.batch_size, REBUILD_BATCH)``), as a follower would process
+        the log, each projection isolated from the others' failures.
+
+        A rebuild never leaves a projection emptier than it found it: its rows and tracking row are
+        copied aside first (:class:`_Backup`), and a projection that cannot project some entry gets
+        them back; ``ProjectionFailed`` (with the first failing position) is raised after the others
+        are rebuilt."""
+        backup = _Backup.take(self.engine, self.names)
+        try:
+            n = self._rebuild(progress, batch_size, fast=fast, jobs=jobs, window=window)
+            failed = self.failures()
+            if failed:
+                backup.restore(self.engine, list(failed))
                 self._invalidate()
-                try:
-                    return bulk_rebuild(self.engine, self.names, {p.name: p.version for p in self.projections},
-                                        jobs=jobs, window=window or WINDOW, progress=progress)
-                finally:
-                    self._invalidate()
+                self._raise_first(failed)
+        except ProjectionFailed:
+            raise
+        except BaseException:
+            try:
+                backup.restore(self.engine, self.names)
+            except Exception:
+                log.exception("could not restore the projections after a failed rebuild")
+            self._invalidate()
+            raise
+        finally:
+            backup.drop(self.engine)
+        return n
+
+    @staticmethod
+    def _raise_first(failed: dict[str, ProjectionFailed]) -> None:
+        first = min(failed.values(), key=lambda e: e.position)
+        msg = f"{first.message}; {', '.join(sorted(failed))} kept the rows they had before the rebuild"
+        raise ProjectionFailed(msg, position=first.position, projection=first.projection) from first.__cause__
+
+    def _rebuild(self, progress: Callable[[int], Any] | None, batch_size: int | None, *, fast: bool,
+                 jobs: int | None, window: int | None) -> int:
+        if fast and not self.strict and self.hook is None:
+            n = self._bulk(progress, jobs, window)
+            if n is not None:
+                return n
         self.drop()
         self.setup()
-        keep = self.batch_size
+        keep, keep_retry = self.batch_size, self.retry_after
         self.batch_size = batch_size or max(keep, REBUILD_BATCH)
+        self.retry_after = float("inf")  # one attempt per projection during a rebuild
         try:
             return self.run(progress=progress)
         finally:
-            self.batch_size = keep
+            self.batch_size, self.retry_after = keep, keep_retry
+
+    def _bulk(self, progress: Callable[[int], Any] | None, jobs: int | None, window: int | None) -> int | None:
+        """The bulk path; None if a projection failed on an entry there (the caller then isolates it)."""
+        with self._lock:
+            self._invalidate()
+            try:
+                n = bulk_rebuild(self.engine, self.names, {p.name: p.version for p in self.projections},
+                                 jobs=jobs, window=window or WINDOW, progress=progress)
+            except ProjectionFailed as e:
+                log.warning("bulk rebuild failed (%s); rebuilding batch by batch to isolate it", e)
+                return None
+            finally:
+                self._invalidate()
+        with self.engine.begin() as conn:
+            METADATA.create_all(conn, tables=[FAILURES], checkfirst=True)
+            conn.execute(delete(FAILURES).where(FAILURES.c.name.in_(self.names)))
+        self._failed.clear()
+        return n
+
+
+_BAK = "__bak"
+
+
+class _Backup:
+    """A copy of some projections' tables (``<table>__bak``) and tracking rows, taken before a rebuild."""
+
+    def __init__(self, names: list[str], tables: list[str], tracking: dict[str, tuple[int, int]]) -> None:
+        self.names, self.tables, self.tracking = names, tables, tracking
+
+    @classmethod
+    def take(cls, engine: Engine, names: Sequence[str]) -> _Backup:
+        copied: list[str] = []
+        with engine.begin() as conn:
+            have = set(inspect(conn).get_table_names())
+            for n in names:
+                for t in TABLES[n]:
+                    if t.name in have:
+                        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {t.name}{_BAK}")
+                        conn.exec_driver_sql(f"CREATE TABLE {t.name}{_BAK} AS SELECT * FROM {t.name}")  # noqa: S608 - our own table names
+                        copied.append(t.name)
+            tracking = {}
+            if TRACKING.name in have:
+                rows = conn.execute(select(TRACKING).where(TRACKING.c.name.in_(list(names))))
+                tracking = {r.name: (int(r.position), int(r.version)) for r in rows}
+        return cls(list(names), copied, tracking)
+
+    def restore(self, engine: Engine, names: Sequence[str]) -> None:
+        """Put the copied rows and tracking rows of ``names`` back (their tables were rebuilt or dropped)."""
+        with engine.begin() as conn:
+            METADATA.create_all(conn, tables=[TRACKING, FAILURES, *(t for n in names for t in TABLES[n])],
+                                checkfirst=True)
+            insp = inspect(conn)
+            for n in names:
+                for t in TABLES[n]:
+                    conn.execute(delete(t))
+                    if t.name in self.tables:
+                        have = {c["name"] for c in insp.get_columns(f"{t.name}{_BAK}")}
+                        cols = ", ".join(c.name for c in t.columns if c.name in have)
+                        conn.exec_driver_sql(f"INSERT INTO {t.name} ({cols}) SELECT {cols} FROM {t.name}{_BAK}")  # noqa: S608 - our own table and column names
+                conn.execute(delete(TRACKING).where(TRACKING.c.name == n))
+                if n in self.tracking:
+                    position, version = self.tracking[n]
+                    conn.execute(insert(TRACKING).values(name=n, position=position, version=version))
+                    # A failure recorded before the position it is back at no longer applies.
+                    conn.execute(delete(FAILURES).where(FAILURES.c.name == n, FAILURES.c.position <= position))
+
+    def drop(self, engine: Engine) -> None:
+        with engine.begin() as conn:
+            for name in self.tables:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}{_BAK}")
+
+
+def recorded_failures(conn: Connection) -> dict[str, tuple[int, str]]:
+    """Projections stopped before an entry they cannot project: name → (position, error).
+
+    Read from ``proj_failures``, so any process (a server worker with no runner, ``/readyz``)
+    sees what the runner that hit the entry recorded. Empty when the table does not exist yet."""
+    if not inspect(conn).has_table(FAILURES.name):
+        return {}
+    return {r.name: (int(r.position), str(r.error)) for r in conn.execute(select(FAILURES).order_by(FAILURES.c.name))}
 
 
 def dump(engine: Engine, names: Sequence[str] | None = None) -> dict[str, list[tuple[Any, ...]]]:

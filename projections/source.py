@@ -28,12 +28,12 @@ from sqlalchemy import (
 )
 from sqlalchemy_utils.types.uuid import UUIDType
 
+from domain.text import escape_for_projection
 from ledger.chain import decode_entry, decode_record
 from ledger.errors import EncodingError
 from ledger.hashing import ENTRY_PREFIX, entry_hash
 from ledger.limits import DEFAULT_LIMITS, Limits
 from ledger.merkle_store import MerkleStore
-from domain.text import escape_for_projection
 from ledger.store import EVENTS_TABLE
 
 _META = MetaData()

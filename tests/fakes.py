@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -103,23 +104,30 @@ def commit_unchecked(app: Any, *aggregates: Any) -> None:
     """Append the aggregates' pending events through the recorder, *below* the write path's checks
     (text policy, clock bounds): signed, chained and leafed exactly as ``LedgerApplication._record``
     would, so the entries verify. Stands for entries committed before a check existed."""
-    from eventsourcing.persistence import StoredEvent
-
-    from ledger.chain import encode_entry, encode_record, expected_prev
-    from ledger.hashing import KeyId, entry_hash
+    from ledger.chain import expected_prev
 
     for agg in aggregates:
         for ev in agg.collect_events():
             case, n = str(ev.originator_id), ev.originator_version
-            prev = expected_prev(case, n, None if n == 1 else app._head(case, n - 1))  # noqa: SLF001
-            entry = app.codec.to_entry(ev, key=app.signer.key_for(ev.actor), prev=prev)
-            data = encode_entry(entry, limits=app.limits)
-            h = entry_hash(data)
-            sig = app.signer.sign(KeyId(entry.key), h)
-            app.recorder.insert_events([StoredEvent(originator_id=ev.originator_id, originator_version=n,
-                                                    topic=entry.type, state=encode_record(data, sig))],
-                                       leaf_inputs=[(h, sig)])
-            app._heads[case] = (n, h)  # noqa: SLF001
+            prev = expected_prev(case, n, None if n == 1 else app._head(case, n - 1))
+            append_unchecked(app, app.codec.to_entry(ev, key=app.signer.key_for(ev.actor), prev=prev))
+
+
+def append_unchecked(app: Any, entry: Any) -> None:
+    """Sign ``entry`` (a ``ledger.chain.Entry``) with its actor's key and append it with its Merkle leaf,
+    with none of the write path's checks: it verifies, whatever its body holds."""
+    from eventsourcing.persistence import StoredEvent
+
+    from ledger.chain import encode_entry, encode_record
+    from ledger.hashing import KeyId, entry_hash
+
+    data = encode_entry(entry, limits=app.limits)
+    h = entry_hash(data)
+    sig = app.signer.sign(KeyId(entry.key), h)
+    app.recorder.insert_events([StoredEvent(originator_id=uuid.UUID(entry.case), originator_version=entry.n,
+                                            topic=entry.type, state=encode_record(data, sig))],
+                               leaf_inputs=[(h, sig)])
+    app._heads[entry.case] = (entry.n, h)
 
 
 def captured_saves(app: Any) -> list[Any]:

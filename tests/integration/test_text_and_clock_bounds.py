@@ -5,6 +5,7 @@ Every test runs on a SQLite file and on PostgreSQL (whose ``text`` and ``jsonb``
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,15 +14,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from api.cli import main as cli_main
 from domain.errors import TextInvalid, TimestampOutOfRange
 from ledger.audit import verify_database
+from ledger.chain import Entry, expected_prev
 from ledger.codec import to_micros
 from ledger.errors import TimestampInvalid
 from ledger.merkle_audit import check_merkle
+from projections.errors import ProjectionFailed
 from projections.runner import ProjectionRunner, dump
 from projections.tables import CASE_FILE
 from tests.e2e.world import A0, ENT0, T, World, build_world, dispatch_body
-from tests.fakes import captured_saves, commit_unchecked
+from tests.fakes import append_unchecked, captured_saves, commit_unchecked
 
 NUL_TASK = "NUL-\u0000-task"
 DAY = T("2025-06-02 09:00")
@@ -50,7 +54,7 @@ def commit_dispatch_below_validation(w: World, task_no: str) -> None:
     dispatch(w, "PLACEHOLDER-" + str(len(task_no)))
     del app.save
     for agg in saved:
-        for ev in agg._pending_events:  # noqa: SLF001
+        for ev in agg._pending_events:
             if getattr(ev, "task_no", None) is not None:
                 object.__setattr__(ev, "task_no", task_no)
     commit_unchecked(app, *saved)
@@ -152,3 +156,61 @@ def test_an_entry_committed_with_a_nul_verifies_and_projects_with_the_nul_escape
     before = dump(c.engine)
     ProjectionRunner(c.engine).rebuild()
     assert dump(c.engine) == before
+
+
+def commit_unprojectable_entry(w: World) -> int:
+    """A signed, chained entry of a registered type whose body no projector expects (a dispatch with
+    no fields): it verifies, but projecting it fails. Returns its position."""
+    app = w.container.app
+    case = str(uuid.uuid4())
+    key = app.signer.key_for("p-lin")
+    append_unchecked(app, Entry(case=case, n=1, type="inspection.dispatched.v1", occurred_at=to_micros(DAY),
+                                actor="p-lin", key=key, prev=expected_prev(case, 1, None), body={"odd": 1}))
+    return int(app.recorder.max_notification_id())
+
+
+def test_a_projector_failing_on_one_entry_stops_only_itself_and_is_reported_everywhere(
+        w: World, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    c = w.container
+    runner = ProjectionRunner(c.engine)
+    runner.setup()
+    runner.run()
+    bad = commit_unprojectable_entry(w)
+    dispatch(w, "AFTER-BAD-1")  # a good entry behind the bad one
+    assert verify_database(c.engine, workers=1, merkle_check=check_merkle()).ok
+
+    runner = ProjectionRunner(c.engine)
+    runner.run()
+    failed = runner.failures()
+    assert failed, "the malformed dispatch must fail some projector"
+    positions = runner.positions()
+    for name, e in failed.items():
+        assert (e.projection, e.position, positions[name]) == (name, bad, bad - 1)
+    ok = set(positions) - set(failed)
+    assert ok, "the other projections must go on"
+    assert {positions[n] for n in ok} == {runner.head()}
+
+    # /readyz: not ready, naming the projection and the position; the public pages keep serving.
+    r = w.client.get("/readyz")
+    assert (r.status_code, r.json()["code"]) == (503, "E_PROJECTION_FAILED")
+    assert {n: p["position"] for n, p in r.json()["projections"].items()} == dict.fromkeys(failed, bad)
+    assert w.client.get("/notices").status_code == 200
+
+    # `caseledger project`: exit 1, the position, no traceback.
+    capsys.readouterr()
+    assert cli_main(["project", "--db", db_url]) == 1
+    err = capsys.readouterr().err
+    assert f"position {bad}" in err
+    assert "Traceback" not in err
+
+    # `rebuild`: the failing projection keeps the rows it had; the others are rebuilt.
+    before = dump(c.engine, list(failed))
+    with pytest.raises(ProjectionFailed) as ei:
+        ProjectionRunner(c.engine).rebuild()
+    assert ei.value.position == bad
+    assert dump(c.engine, list(failed)) == before
+    after = ProjectionRunner(c.engine)
+    assert {after.positions()[n] for n in failed} == {bad - 1}
+    assert {after.positions()[n] for n in ok} == {after.head()}
+    assert cli_main(["rebuild", "--db", db_url]) == 1
+    assert dump(c.engine, list(failed)) == before
