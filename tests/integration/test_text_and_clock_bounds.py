@@ -214,3 +214,16 @@ def test_a_projector_failing_on_one_entry_stops_only_itself_and_is_reported_ever
     assert {after.positions()[n] for n in ok} == {after.head()}
     assert cli_main(["rebuild", "--db", db_url]) == 1
     assert dump(c.engine, list(failed)) == before
+
+
+def test_the_cli_refuses_a_principal_whose_id_no_entry_could_carry_and_stores_nothing(
+        w: World, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    with w.writes_nothing():  # the footprint counts the token rows
+        assert cli_main(["token", "add", "p-\u202eevil", "--role", "officer", "--db", db_url]) == 2
+    out = capsys.readouterr()
+    assert "U+202E" in out.out
+    assert "Traceback" not in out.out + out.err
+    with w.container.engine.connect() as conn:
+        assert conn.execute(select(w.app.state.tokens.principals).where(
+            w.app.state.tokens.principals.c.id == "p-\u202eevil")).first() is None
