@@ -92,6 +92,7 @@ def check_entry_text(actor: str, body: Mapping[str, Any]) -> None:
 
 # ----------------------------------------------------------------------------- projection escape
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SEARCH = _CONTROL.search
 
 
 def _picture(m: re.Match[str]) -> str:
@@ -104,34 +105,48 @@ def escape_text(s: str) -> str:
     return _CONTROL.sub(_picture, s)
 
 
+def _needs_escape(v: Any) -> bool:
+    """True if a string inside ``v`` (map keys included) holds a character :func:`escape_text` changes.
+
+    Allocation-free; ``str.isprintable`` (C speed) clears nearly every string before the regex runs."""
+    t = type(v)
+    if t is str:
+        return not v.isprintable() and _SEARCH(v) is not None
+    if t is dict:
+        for k, x in v.items():
+            if type(k) is str and not k.isprintable() and _SEARCH(k) is not None:
+                return True
+            tx = type(x)
+            if tx is str:
+                if not x.isprintable() and _SEARCH(x) is not None:
+                    return True
+            elif (tx is dict or tx is list or tx is tuple) and _needs_escape(x):
+                return True
+        return False
+    if t is list or t is tuple:
+        return any(_needs_escape(x) for x in v)
+    return False
+
+
+def _escape(v: Any) -> Any:
+    t = type(v)
+    if t is str:
+        return escape_text(v)
+    if t is dict:
+        return {_escape(k): _escape(x) for k, x in v.items()}
+    if t is list:
+        return [_escape(x) for x in v]
+    if t is tuple:
+        return tuple(_escape(x) for x in v)
+    return v
+
+
 def escape_for_projection(value: Any) -> Any:
     """``value`` with every string (map keys included) passed through :func:`escape_text`.
 
-    Returns ``value`` itself when nothing needed escaping (the common case costs one scan per
-    string and no allocation).
-    """
-    t = type(value)
-    if t is str:
-        return value if value.isprintable() or _CONTROL.search(value) is None else escape_text(value)
-    if t is dict:
-        out = None
-        for k, v in value.items():
-            k2, v2 = escape_for_projection(k), escape_for_projection(v)
-            if out is None and (k2 is not k or v2 is not v):
-                out = {}
-                for k0, v0 in value.items():
-                    if k0 is k:
-                        break
-                    out[k0] = v0
-            if out is not None:
-                out[k2] = v2
-        return value if out is None else out
-    if t is list or t is tuple:
-        items = [escape_for_projection(v) for v in value]
-        if all(a is b for a, b in zip(items, value, strict=True)):
-            return value
-        return items if t is list else tuple(items)
-    return value
+    Returns ``value`` itself when nothing needs escaping (the common case: one scan per string,
+    no allocation)."""
+    return _escape(value) if _needs_escape(value) else value
 
 
 __all__ = ["FREE_TEXT_FIELDS", "check_entry_text", "check_text", "check_value", "escape_for_projection",
