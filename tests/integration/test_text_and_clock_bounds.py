@@ -227,3 +227,15 @@ def test_the_cli_refuses_a_principal_whose_id_no_entry_could_carry_and_stores_no
     with w.container.engine.connect() as conn:
         assert conn.execute(select(w.app.state.tokens.principals).where(
             w.app.state.tokens.principals.c.id == "p-\u202eevil")).first() is None
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/notices?q=%00", "/v1/notices?agency=%00", "/notices?q=%00", "/notices?agency=a%00",
+    "/v1/supervision/deadlines?agency=%00", "/v1/statistics/annual?agency=%00&year=2025", "/v1/audit-trail?case=%00",
+    "/v1/cases/%00", "/v/%00"])
+def test_a_nul_in_a_read_filter_never_gives_a_5xx(w: World, path: str) -> None:
+    """SQLite can compare U+0000 (200, nothing found); PostgreSQL cannot (400 E_BAD_QUERY)."""
+    r = w.client.get(path, headers=w.h("auditor"))
+    assert r.status_code < 500, (path, r.status_code, r.text[:200])
+    if r.status_code >= 400 and path.startswith("/v1/"):
+        assert r.headers["content-type"].startswith("application/problem+json")
