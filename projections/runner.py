@@ -488,6 +488,17 @@ def parallel_rebuild(url: str, names: Iterable[str] | None = None, *, jobs: int 
     chosen = resolve(names)
     engine = engine_for(url)
     runner = ProjectionRunner(engine, chosen)
+    backup = _Backup.take(engine, chosen)  # a projection that fails gets its rows back
+    try:
+        return _parallel(runner, url, chosen, backup, jobs, batch_size, progress, poll)
+    finally:
+        backup.drop(engine)
+        engine.dispose()
+
+
+def _parallel(runner: ProjectionRunner, url: str, chosen: list[str], backup: _Backup, jobs: int, batch_size: int,
+              progress: Callable[[int], Any] | None, poll: float) -> int:
+    engine = runner.engine
     runner.drop()
     runner.setup()
     shares: list[list[str]] = [chosen[i::max(1, jobs)] for i in range(max(1, jobs))]
@@ -511,13 +522,20 @@ def parallel_rebuild(url: str, names: Iterable[str] | None = None, *, jobs: int 
         for p in procs:
             if p.poll() is None:
                 p.kill()
+    with engine.connect() as conn:
+        stopped = {n: v for n, v in recorded_failures(conn).items() if n in chosen}
+    if stopped:  # the failing projections get their rows back; the others are rebuilt
+        backup.restore(engine, list(stopped))
+        name = min(stopped, key=lambda n: stopped[n][0])
+        msg = f"{stopped[name][1]}; {', '.join(sorted(stopped))} kept the rows they had before the rebuild"
+        raise ProjectionFailed(msg, position=stopped[name][0], projection=name)
     failed = [p for p in procs if p.returncode != 0]
     if failed:
+        backup.restore(engine, chosen)
         err = (failed[0].stderr.read().decode(errors="replace") if failed[0].stderr else "").strip().splitlines()
         msg = f"a rebuild worker failed: {err[-1] if err else failed[0].returncode}"
         raise ProjectionFailed(msg, position=min(runner.positions().values()), projection=",".join(chosen))
     low = min(runner.positions().values())
     if progress and low > done:
         progress(low - done)
-    engine.dispose()
     return low

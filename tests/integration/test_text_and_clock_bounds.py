@@ -22,7 +22,7 @@ from ledger.codec import to_micros
 from ledger.errors import TimestampInvalid
 from ledger.merkle_audit import check_merkle
 from projections.errors import ProjectionFailed
-from projections.runner import ProjectionRunner, dump
+from projections.runner import ProjectionRunner, dump, parallel_rebuild
 from projections.tables import CASE_FILE
 from tests.e2e.world import A0, ENT0, T, World, build_world, dispatch_body
 from tests.fakes import append_unchecked, captured_saves, commit_unchecked
@@ -213,6 +213,10 @@ def test_a_projector_failing_on_one_entry_stops_only_itself_and_is_reported_ever
     assert {after.positions()[n] for n in failed} == {bad - 1}
     assert {after.positions()[n] for n in ok} == {after.head()}
     assert cli_main(["rebuild", "--db", db_url]) == 1
+    assert dump(c.engine, list(failed)) == before
+    with pytest.raises(ProjectionFailed) as ei:  # the same in worker processes
+        parallel_rebuild(db_url, jobs=2, batch_size=50, poll=0.05)
+    assert ei.value.position == bad
     assert dump(c.engine, list(failed)) == before
 
 
