@@ -1,10 +1,10 @@
-"""The text policy of new entries, and the escape of text in projection rows (docs/rules.md §Text).
+"""The text policy of new entries, and the escape of text in projection rows (docs/spec/02-events.md §Text).
 
 Every string a new entry carries (``actor``, body values and body map keys, at any depth) is
 checked here, on the one write path every command takes (``LedgerApplication._entries``: HTTP,
 CLI and Python callers alike), before anything is signed or written; natural keys and content
-hashes (``domain.base``) check their strings too, so a bad key fails before any lookup. A string is refused with
-:class:`~domain.errors.TextInvalid` (``E_TEXT_INVALID``) when it holds
+hashes (``domain.base``) check their strings too, so a bad key fails before any lookup. A string
+is refused with :class:`~domain.errors.TextInvalid` (``E_TEXT_INVALID``) when it holds
 
 * a C0 or C1 control character or DEL (Unicode category ``Cc``), except tab and line feed in a
   free-text field (:data:`FREE_TEXT_FIELDS`: notes, reasons, summaries, places);
@@ -16,9 +16,10 @@ hashes (``domain.base``) check their strings too, so a bad key fails before any 
 
 Entries committed before this check (or written below it) can still hold such characters; they
 verify, and the projections must show them. :func:`escape_for_projection` is applied to every
-string a projection reads (``projections.source.decode_item``): control characters become the
-Unicode Control Pictures, so U+0000 (which a PostgreSQL ``text`` or ``jsonb`` value cannot hold)
-is stored as U+2400 ``␀`` (docs/projections.md §Escaped text). The entry itself is never changed.
+string a projection reads (``projections.source.decode_item``): C0 controls other than tab and
+line feed, and DEL, become their Unicode Control Pictures, so U+0000 (which a PostgreSQL ``text``
+or ``jsonb`` value cannot hold) is stored as U+2400 ``␀`` (docs/projections.md §Escaped text).
+The entry itself is never changed.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ from domain.errors import TextInvalid
 
 #: Body fields whose value is prose written by a person: tab and line feed are allowed there.
 FREE_TEXT_FIELDS = frozenset({
-    "attendees", "basis", "comment", "conclusion", "description", "flag_reason", "justification",
+    "basis", "comment", "conclusion", "description", "flag_reason", "justification",
     "legal_basis", "legal_qualification", "legal_rep_basis", "location", "message", "necessity_reason",
     "nonpublic_reason", "note", "notes", "place", "purpose", "reason", "reason_text", "refusal_note",
-    "rights", "statement", "summary", "text", "title",
+    "statement", "summary", "text", "title",
 })
 _FREE_TEXT_ALLOWED = frozenset("\t\n")
 
