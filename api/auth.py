@@ -41,6 +41,9 @@ from sqlalchemy import (
     update,
 )
 
+from domain.errors import TextInvalid
+from domain.text import check_text
+
 TOKEN_PREFIX = "clk_"  # noqa: S105 - the token prefix, not a secret
 
 
@@ -131,6 +134,11 @@ class TokenStore:
     def add_principal(self, pid: str, roles: Iterable[Role | str], *, agency: str | None = None,
                       uscc: str | None = None, name: str = "") -> Principal:
         rs = frozenset(Role(r) for r in roles)
+        # The id is the ledger actor: the write path's text policy (E_TEXT_INVALID), checked up front.
+        for what, value in (("principal", pid), ("agency", agency), ("uscc", uscc)):
+            if value is not None:
+                check_text(value, field=what)
+        check_text(name, field="name", free_text=True)
         if Role.ENTERPRISE in rs and not uscc:
             msg = "an enterprise principal needs its uscc"
             raise ValueError(msg)
@@ -231,7 +239,7 @@ def cmd_token(args: object) -> int:
         store.add_principal(a.principal, a.role or [], agency=a.agency, uscc=a.uscc, name=a.name or "")
     except IntegrityError:
         pass  # an existing principal: just issue another token
-    except ValueError as e:
+    except (ValueError, TextInvalid) as e:
         print(f"caseledger token: {e}")
         return 2
     print(store.issue_token(a.principal, label=a.label or ""))

@@ -168,4 +168,8 @@ def cmd_project(args: argparse.Namespace) -> int:
         _err("project", str(e))
         return EXIT_USAGE
     print(f"processed {n} entries; positions {json.dumps(runner.positions())}")
-    return EXIT_OK
+    failed = runner.failures()
+    for f in sorted(failed.values(), key=lambda f: f.position):
+        _err("project", f"{f.message} (projection {f.projection}, position {f.position}); "
+                        "the other projections are up to date")
+    return EXIT_BAD if failed else EXIT_OK

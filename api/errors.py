@@ -18,13 +18,15 @@ Mapping of the lower layers' errors (style.md §3); nothing else in ``api/`` cho
 ==============================  ======  ==========================================
 ``domain.errors.RuleViolation``  409    ``code`` is the rulebook code
 ``domain.errors.UnknownEntity``  404    ``E_UNKNOWN_*``
-``domain.errors.UsageError``     400    ``E_USAGE`` (e.g. a naive datetime)
-``ledger.errors.EncodingError``  400    ``E_ENCODING`` / ``E_BODY_TOO_LARGE`` ...
+``domain.errors.UsageError``     400    ``E_USAGE`` (e.g. a naive datetime), ``E_TIMESTAMP_RANGE``
+``ledger.errors.EncodingError``  400    ``E_ENCODING`` / ``E_BODY_TOO_LARGE`` / ``E_TEXT_INVALID`` /
+                                        ``E_FUTURE_TIMESTAMP`` / ``E_TIMESTAMP_RANGE`` ...
 ``ledger.errors.KeyRegistryError`` 422  ``E_KEY_*`` (unknown, revoked, wrong actor)
 ``ledger.errors.VerificationError`` 422 carries ``step``, ``expected``, ``actual``
 ``ledger.errors.ConflictError``  409    ``E_CONFLICT`` (lost the race for (case, n))
 ``ledger.errors.StorageError``   503    ``E_STORAGE``
 ``projections.errors.BadQuery``  400    ``E_BAD_QUERY`` / ``E_BAD_CURSOR`` / ``E_BAD_AS_OF``
+``sqlalchemy.exc.DataError``     400    ``E_BAD_QUERY`` (U+0000 in a text filter on PostgreSQL, ...)
 ``projections...UnknownCaseFile`` 404   (it is a ``domain.errors.UnknownCase``)
 ``projections...ProjectionFailed`` 503  the read model could not be brought up to date
 request validation               422    ``E_VALIDATION`` with ``errors``
@@ -46,7 +48,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -175,7 +177,7 @@ def problem_for(exc: BaseException) -> JSONResponse:
     if isinstance(exc, UnknownEntity):
         return problem(404, exc.code, exc.message, title="Unknown entity", key=exc.key or None)
     if isinstance(exc, DomainUsageError):
-        return problem(400, "E_USAGE", str(exc))
+        return problem(400, exc.code, str(exc))
     if isinstance(exc, VerificationError):
         return problem(422, exc.code, exc.message, title="Verification failed", step=exc.step,
                        expected=exc.expected, actual=exc.actual)
@@ -188,6 +190,12 @@ def problem_for(exc: BaseException) -> JSONResponse:
     if isinstance(exc, StorageError):
         log.error("storage error", exc_info=(type(exc), exc, exc.__traceback__))
         return problem(503, exc.code, "the ledger store is unavailable; retry later", title="Storage unavailable")
+    if isinstance(exc, DataError):
+        # A value the database cannot hold or compare: U+0000 in a text filter on PostgreSQL, an
+        # integer out of the column's range. The request's fault, and nothing was written.
+        log.warning("database refused a value of the request: %s", str(exc).splitlines()[0])
+        return problem(400, "E_BAD_QUERY", "a value of this request cannot be stored or compared by the database "
+                       "(for example U+0000 in text, or an integer out of range)", title="Bad query")
     if isinstance(exc, OperationalError):
         log.error("database error", exc_info=(type(exc), exc, exc.__traceback__))
         return problem(503, "E_STORAGE", "the database is unavailable; retry later", title="Storage unavailable")
@@ -239,7 +247,7 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, default=str)
         return problem(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
 
-    for cls in (ApiError, RuleViolation, UnknownEntity, DomainUsageError, LedgerError, OperationalError,
+    for cls in (ApiError, RuleViolation, UnknownEntity, DomainUsageError, LedgerError, DataError, OperationalError,
                 ProjectionError, ClientDisconnect):
         app.add_exception_handler(cls, on_api)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -14,7 +14,8 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from domain.calendar import require_aware
-from domain.errors import OutOfOrder, RuleViolation
+from domain.errors import OutOfOrder, RuleViolation, TextInvalid
+from domain.text import check_text
 
 #: Namespace for every deterministic aggregate id (uuid5 over "<kind>:<natural key>").
 NAMESPACE = UUID("6f1d3c1e-8a55-5b59-9a51-0c4e5e2d2a01")
@@ -23,15 +24,21 @@ _HEX = frozenset("0123456789abcdef")
 
 
 def natural_id(kind: str, *parts: str) -> UUID:
-    """Deterministic aggregate id from a kind and a natural key."""
+    """Deterministic aggregate id from a kind and a natural key (``TextInvalid`` for a part that is no identifier)."""
+    for part in parts:
+        check_text(part, field=f"{kind} key")
     return uuid5(NAMESPACE, kind + ":" + "\x1f".join(parts))
 
 
 def canonical_json(value: Any) -> bytes:
     """Canonical JSON bytes (sorted keys, no whitespace, UTF-8) for domain hashes."""
-    return json.dumps(
-        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-    ).encode("utf-8")
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        ch = text[e.start]
+        msg = f"U+{ord(ch):04X} (a lone surrogate) is not text and has no UTF-8 form"
+        raise TextInvalid(msg, field="content", character=f"U+{ord(ch):04X}") from None
 
 
 def content_hash(value: Any) -> str:

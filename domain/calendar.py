@@ -30,10 +30,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from domain.errors import CalendarUnavailable, UsageError
+from domain.errors import CalendarUnavailable, TimestampOutOfRange, UsageError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Instants the domain computes with (legal days, deadlines); the ledger accepts a narrower range.
+MIN_YEAR, MAX_YEAR = 1900, 2999
 
 
 @runtime_checkable
@@ -57,6 +59,9 @@ def require_aware(at: datetime) -> datetime:
     """Return ``at`` if it is a timezone-aware datetime, else raise ``UsageError``."""
     if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
         raise UsageError(f"expected a timezone-aware datetime, got {at!r}")
+    if not MIN_YEAR <= at.year <= MAX_YEAR:
+        msg = f"{at.isoformat()} is outside the years {MIN_YEAR}..{MAX_YEAR}"
+        raise TimestampOutOfRange(msg)
     return at
 
 

@@ -16,7 +16,10 @@ The tree::
         ├── UnknownEnterprise         E_UNKNOWN_ENTERPRISE
         └── UnknownReferenceList      E_UNKNOWN_REFERENCE_LIST
 
-    UsageError(RuntimeError)          caller misuse (naive datetimes, wrong argument types)
+    UsageError(RuntimeError)          caller misuse (naive datetimes, wrong argument types); .code E_USAGE
+    ├── TimestampOutOfRange           E_TIMESTAMP_RANGE: an instant outside the years the domain computes with
+    └── TextInvalid                   E_TEXT_INVALID: a control, lone-surrogate or (in an identifier)
+                                      bidi/format character in a command's text (domain/text.py)
 
 ``RuleViolation`` is what the law forbids: the command is refused and no event is
 appended.  Late or irregular facts are *not* errors: they are appended with ``V_*`` /
@@ -133,3 +136,23 @@ class UnknownReferenceList(UnknownEntity):
 
 class UsageError(RuntimeError):
     """The caller misused the API (e.g. passed a naive datetime). Not a rule."""
+
+    code: str = "E_USAGE"
+
+
+class TimestampOutOfRange(UsageError):
+    """An instant outside ``domain.calendar.MIN_YEAR``..``MAX_YEAR``: refused before any date arithmetic
+    (which would overflow near year 1 or 9999)."""
+
+    code = "E_TIMESTAMP_RANGE"
+
+
+class TextInvalid(UsageError):
+    """A command's text breaks the text policy (``domain.text``); nothing is written."""
+
+    code = "E_TEXT_INVALID"
+
+    def __init__(self, message: str, *, field: str, character: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.character = character

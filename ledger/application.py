@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,11 +20,12 @@ from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, 
 from eventsourcing.persistence import Notification as ESNotification
 from nacl.signing import SigningKey
 
+from domain.text import check_entry_text
 from ledger.calendar_register import CalendarCommands
 from ledger.chain import Entry, decode_entry, decode_record, encode_entry, encode_record, expected_prev
 from ledger.codec import EventCodec, to_micros
 from ledger.enforcement import EnforcementCommands
-from ledger.errors import ConflictError, KeyRegistryError, SignatureError, StorageError
+from ledger.errors import ConflictError, KeyRegistryError, SignatureError, StorageError, TimestampInvalid
 from ledger.hashing import Digest, KeyId, entry_hash, key_id
 from ledger.keyring import KEY_EVENT_TYPES, KeyRegistry
 from ledger.keys import KEY_REGISTRY_ID, ROOT_ROLE, KeyRing
@@ -131,6 +132,8 @@ class LedgerApplication(CalendarCommands, EnforcementCommands, Application[UUID]
             prev = heads.get(case) or expected_prev(case, n, None if n == 1 else self._head(case, n - 1))
             # Step 2.1: a registered wire type and a canonical body within the limits.
             entry = self.codec.to_entry(ev, key=signer.key_for(ev.actor), prev=prev)
+            # Step 2.1 (text): no control, lone-surrogate or (in identifiers) bidi/format characters.
+            check_entry_text(entry.actor, entry.body)
             data = encode_entry(entry, limits=self.limits)
             heads[case] = entry_hash(data)
             out.append((ev, entry, data, heads[case]))
@@ -154,7 +157,29 @@ class LedgerApplication(CalendarCommands, EnforcementCommands, Application[UUID]
         if len(actors) > 1:
             msg = "a client-signed save must have a single actor"
             raise KeyRegistryError(msg, code="E_KEY_WRONG_ACTOR")
-        return [data for _, _, data, _ in self._entries(events, _Key())]  # type: ignore[arg-type]
+        built = self._entries(events, _Key())  # type: ignore[arg-type]
+        now = self.clock()
+        for _, entry, _, _ in built:
+            self.check_occurred_at(entry.occurred_at, now)
+        return [data for _, _, data, _ in built]
+
+    def check_occurred_at(self, occurred_at: int, now: int) -> None:
+        """Step 2.1 (time): ``occurred_at`` is in the accepted years and at most the allowed skew ahead of ``now``.
+
+        ``now`` is this application's clock (``clock``), never the wall clock, so a test's fixed
+        clock decides what "the future" is. ``TimestampInvalid`` otherwise; nothing is written.
+        """
+        lim = self.limits
+        lo = to_micros(datetime(lim.min_year, 1, 1, tzinfo=UTC))
+        hi = to_micros(datetime(lim.max_year + 1, 1, 1, tzinfo=UTC))
+        if not lo <= occurred_at < hi:
+            msg = f"occurred_at must fall in the years {lim.min_year}..{lim.max_year} (UTC)"
+            raise TimestampInvalid(msg, code="E_TIMESTAMP_RANGE")
+        if occurred_at > now + lim.max_future_skew_us:
+            ahead = (occurred_at - now) // 1_000_000
+            msg = (f"occurred_at is {ahead} s ahead of the ledger's clock; at most "
+                   f"{lim.max_future_skew_us // 1_000_000} s of clock skew is accepted")
+            raise TimestampInvalid(msg, code="E_FUTURE_TIMESTAMP")
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         events = list(processing_event.events)
@@ -164,6 +189,8 @@ class LedgerApplication(CalendarCommands, EnforcementCommands, Application[UUID]
         leaf_inputs: list[tuple[bytes, bytes]] = []
         built = self._entries(events, self.signer)
         now = self.clock()
+        for _, entry, _, _ in built:
+            self.check_occurred_at(entry.occurred_at, now)
         for ev, entry, data, ehash in built:
             kid, case = entry.key, entry.case
             if case == KEY_REGISTRY_ID:

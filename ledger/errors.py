@@ -2,6 +2,8 @@
 
     LedgerError
     ├── EncodingError            bytes are not canonical, too large, or of an unknown type
+    │   └── TimestampInvalid     E_FUTURE_TIMESTAMP: occurred_at too far ahead of the ledger's clock;
+    │                            E_TIMESTAMP_RANGE: outside the years the ledger accepts
     ├── KeyError_                (named KeyRegistryError) unknown, revoked or out-of-validity key
     ├── VerificationError        carries step, expected, actual
     │   ├── SignatureError
@@ -39,6 +41,12 @@ class EncodingError(LedgerError):
     """Bytes are not in canonical form, exceed a limit, or name an unknown type."""
 
     code = "E_ENCODING"
+
+
+class TimestampInvalid(EncodingError):
+    """A new entry's ``occurred_at`` lies too far in the future or outside the accepted years."""
+
+    code = "E_FUTURE_TIMESTAMP"
 
 
 class KeyRegistryError(LedgerError):

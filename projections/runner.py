@@ -24,6 +24,7 @@ visible in id order and no notification can appear behind a position already pas
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -33,19 +34,29 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, delete, insert, inspect, select, update
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from ledger.errors import LedgerError
+from domain.text import escape_text
 from ledger.limits import DEFAULT_LIMITS, Limits
 from projections.base import Hook, Projection
 from projections.bulk import REBUILDING, WINDOW, bulk_rebuild
 from projections.errors import ProjectionFailed, StaleProjection, UnknownProjection
 from projections.projectors import BY_NAME
-from projections.source import head_position, read_batch
-from projections.tables import METADATA, TABLES, TRACKING
+from projections.source import Item, head_position, read_batch
+from projections.tables import FAILURES, METADATA, TABLES, TRACKING
 
 DEFAULT_BATCH = 1000
+#: Seconds a runner waits before retrying a projection that failed on an entry.
+RETRY_AFTER = 60.0
+_MAX_ERROR = 500
+log = logging.getLogger("caseledger.projections")
+
+
+def _isolable(e: BaseException) -> bool:
+    """A projector's failure on an entry (isolated to that projection), not the database going away
+    or another runner winning the batch (which abort the whole batch, as before)."""
+    return not isinstance(e, _Lost | OperationalError | InterfaceError)
 REBUILD_BATCH = 5000
 
 
@@ -95,7 +106,8 @@ class ProjectionRunner:
     """
 
     def __init__(self, engine: Engine, names: Iterable[str] | None = None, *, batch_size: int = DEFAULT_BATCH,
-                 limits: Limits = DEFAULT_LIMITS, hook: Hook = None, strict: bool = False) -> None:
+                 limits: Limits = DEFAULT_LIMITS, hook: Hook = None, strict: bool = False,
+                 retry_after: float = RETRY_AFTER) -> None:
         self.engine = engine
         self.names = resolve(names)
         self.projections: list[Projection] = [BY_NAME[n]() for n in self.names]
@@ -103,6 +115,9 @@ class ProjectionRunner:
         self.limits = limits
         self.hook = hook
         self.strict = strict
+        #: Seconds before a projection that failed on an entry is tried again by this runner.
+        self.retry_after = retry_after
+        self._failed: dict[str, tuple[ProjectionFailed, float]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ schema
@@ -110,7 +125,7 @@ class ProjectionRunner:
         """Create missing tables and tracking rows. Tables built by another version of a projection are
         dropped and rebuilt from position 0 (``rebuild_stale``), or refused with ``StaleProjection``.
         Returns the names of the projections reset."""
-        METADATA.create_all(self.engine, tables=[TRACKING], checkfirst=True)
+        METADATA.create_all(self.engine, tables=[TRACKING, FAILURES], checkfirst=True)
         with self.engine.connect() as conn:
             have = {r.name: r for r in conn.execute(select(TRACKING))}
         stale = [p.name for p in self.projections if p.name in have and have[p.name].version != p.version]
@@ -134,9 +149,11 @@ class ProjectionRunner:
     def drop(self) -> None:
         """Drop the tables of these projections and forget their positions."""
         METADATA.drop_all(self.engine, tables=[t for n in self.names for t in TABLES[n]], checkfirst=True)
-        METADATA.create_all(self.engine, tables=[TRACKING], checkfirst=True)
+        METADATA.create_all(self.engine, tables=[TRACKING, FAILURES], checkfirst=True)
         with self.engine.begin() as conn:
             conn.execute(delete(TRACKING).where(TRACKING.c.name.in_(self.names)))
+            conn.execute(delete(FAILURES).where(FAILURES.c.name.in_(self.names)))
+        self._failed.clear()
         for p in self.projections:
             p.invalidate()
 
@@ -192,8 +209,9 @@ class ProjectionRunner:
     def _batch(self, conn: Connection) -> int:
         pos = self.positions(conn)
         rebuilding = self._rebuilding(conn)
-        if rebuilding:  # a bulk rebuild owns these projections until it finishes (projections.bulk)
-            pos = {n: p for n, p in pos.items() if n not in rebuilding}
+        skip = rebuilding | self._skipped()
+        if skip:  # a bulk rebuild owns these projections until it finishes (projections.bulk)
+            pos = {n: p for n, p in pos.items() if n not in skip}
             if not pos:
                 return 0
         low = min(pos.values())
@@ -213,14 +231,69 @@ class ProjectionRunner:
         for p in active:
             mine = [it for it in items if it.position > pos[p.name]] if pos[p.name] > low else items
             if mine:
-                try:
-                    p.process(conn, mine, pos[p.name], self.hook)
-                except (LedgerError, KeyError, TypeError, ValueError) as e:
-                    msg = f"projection {p.name} failed on the batch after position {pos[p.name]}: {e!r}"
-                    raise ProjectionFailed(msg, position=mine[0].position, projection=p.name) from e
+                self._apply(conn, p, pos[p.name], mine)
         if self.hook:
             self.hook("commit")
         return len(items)
+
+    def _apply(self, conn: Connection, p: Projection, start: int, items: list[Item]) -> None:
+        """Let ``p`` write its rows for ``items`` in a savepoint. If it fails, isolate the failure:
+        keep what it can project before the failing entry, leave its tracking row just before that
+        entry, record the failure (``proj_failures``) and let the other projections go on."""
+        sp = conn.begin_nested()
+        try:
+            p.process(conn, items, start, self.hook)
+        except Exception as e:
+            if not _isolable(e):
+                raise
+            sp.rollback()
+            p.invalidate()
+            self._salvage(conn, p, start, items, e)
+            return
+        sp.commit()
+        # Past a recorded failure (this runner's or another's): clear it.
+        conn.execute(delete(FAILURES).where(FAILURES.c.name == p.name, FAILURES.c.position <= items[-1].position))
+        self._failed.pop(p.name, None)
+
+    def _salvage(self, conn: Connection, p: Projection, start: int, items: list[Item], first: Exception) -> None:
+        """Re-apply ``items`` one by one up to the first that fails; record that one."""
+        good = start
+        for it in items:
+            sp = conn.begin_nested()
+            try:
+                p.process(conn, [it], good, self.hook)
+            except Exception as e:
+                if not _isolable(e):
+                    raise
+                sp.rollback()
+                p.invalidate()
+                conn.execute(update(TRACKING).where(TRACKING.c.name == p.name).values(position=good))
+                self._fail(conn, p.name, it, e)
+                return
+            sp.commit()
+            good = it.position
+        # Every entry projected on its own: the failure depended on the batch, not on an entry.
+        log.warning("projection %s failed on a batch but projected each of its entries alone: %r", p.name, first)
+
+    def _fail(self, conn: Connection, name: str, it: Item, e: Exception) -> None:
+        detail = escape_text(f"{type(e).__name__}: {e}".splitlines()[0])[:_MAX_ERROR]
+        msg = (f"projection {name} cannot project the entry at position {it.position} "
+               f"(case {it.case}, n {it.n}, {it.type}): {detail}")
+        conn.execute(delete(FAILURES).where(FAILURES.c.name == name))
+        conn.execute(insert(FAILURES).values(name=name, position=it.position, error=msg))
+        err = ProjectionFailed(msg, position=it.position, projection=name)
+        err.__cause__ = e
+        self._failed[name] = (err, time.monotonic())
+        log.error("%s", msg)
+
+    def _skipped(self) -> set[str]:
+        """Projections that failed on an entry less than ``retry_after`` seconds ago (not retried yet)."""
+        now = time.monotonic()
+        return {n for n, (_, t) in self._failed.items() if now - t < self.retry_after}
+
+    def failures(self) -> dict[str, ProjectionFailed]:
+        """The projections this runner could not bring past an entry: name → error (with ``position``)."""
+        return {n: e for n, (e, _) in self._failed.items()}
 
     def _invalidate(self) -> None:
         for p in self.projections:
@@ -257,24 +330,136 @@ class ProjectionRunner:
         ``fast`` (the default): the bulk path of :mod:`projections.bulk` (tables known empty, rows
         written once per ``window`` notifications, streams partitioned over ``jobs`` processes; by
         default one per CPU but one, up to 4, for logs of 50,000 entries or more), same rows as incremental
-        processing. ``fast=False``: ordinary exactly-once batches of ``batch_size`` (default
-        ``max(self.batch_size, REBUILD_BATCH)``), as a follower would process the log."""
-        if fast and not self.strict and self.hook is None:
-            with self._lock:
+        processing. ``fast=False``, or when the bulk path fails: ordinary exactly-once batches of
+        ``batch_size`` (default ``max(self.batch_size, REBUILD_BATCH)``), as a follower would process
+        the log, each projection isolated from the others' failures.
+
+        A rebuild never leaves a projection emptier than it found it: its rows and tracking row are
+        copied aside first (:class:`_Backup`), and a projection that cannot project some entry gets
+        them back; ``ProjectionFailed`` (with the first failing position) is raised after the others
+        are rebuilt."""
+        backup = _Backup.take(self.engine, self.names)
+        try:
+            n = self._rebuild(progress, batch_size, fast=fast, jobs=jobs, window=window)
+            failed = self.failures()
+            if failed:
+                backup.restore(self.engine, list(failed))
                 self._invalidate()
-                try:
-                    return bulk_rebuild(self.engine, self.names, {p.name: p.version for p in self.projections},
-                                        jobs=jobs, window=window or WINDOW, progress=progress)
-                finally:
-                    self._invalidate()
+                self._raise_first(failed)
+        except ProjectionFailed:
+            raise
+        except BaseException:
+            try:
+                backup.restore(self.engine, self.names)
+            except Exception:
+                log.exception("could not restore the projections after a failed rebuild")
+            self._invalidate()
+            raise
+        finally:
+            backup.drop(self.engine)
+        return n
+
+    @staticmethod
+    def _raise_first(failed: dict[str, ProjectionFailed]) -> None:
+        first = min(failed.values(), key=lambda e: e.position)
+        msg = f"{first.message}; {', '.join(sorted(failed))} kept the rows they had before the rebuild"
+        raise ProjectionFailed(msg, position=first.position, projection=first.projection) from first.__cause__
+
+    def _rebuild(self, progress: Callable[[int], Any] | None, batch_size: int | None, *, fast: bool,
+                 jobs: int | None, window: int | None) -> int:
+        if fast and not self.strict and self.hook is None:
+            n = self._bulk(progress, jobs, window)
+            if n is not None:
+                return n
         self.drop()
         self.setup()
-        keep = self.batch_size
+        keep, keep_retry = self.batch_size, self.retry_after
         self.batch_size = batch_size or max(keep, REBUILD_BATCH)
+        self.retry_after = float("inf")  # one attempt per projection during a rebuild
         try:
             return self.run(progress=progress)
         finally:
-            self.batch_size = keep
+            self.batch_size, self.retry_after = keep, keep_retry
+
+    def _bulk(self, progress: Callable[[int], Any] | None, jobs: int | None, window: int | None) -> int | None:
+        """The bulk path; None if a projection failed on an entry there (the caller then isolates it)."""
+        with self._lock:
+            self._invalidate()
+            try:
+                n = bulk_rebuild(self.engine, self.names, {p.name: p.version for p in self.projections},
+                                 jobs=jobs, window=window or WINDOW, progress=progress)
+            except ProjectionFailed as e:
+                log.warning("bulk rebuild failed (%s); rebuilding batch by batch to isolate it", e)
+                return None
+            finally:
+                self._invalidate()
+        with self.engine.begin() as conn:
+            METADATA.create_all(conn, tables=[FAILURES], checkfirst=True)
+            conn.execute(delete(FAILURES).where(FAILURES.c.name.in_(self.names)))
+        self._failed.clear()
+        return n
+
+
+_BAK = "__bak"
+
+
+class _Backup:
+    """A copy of some projections' tables (``<table>__bak``) and tracking rows, taken before a rebuild."""
+
+    def __init__(self, names: list[str], tables: list[str], tracking: dict[str, tuple[int, int]]) -> None:
+        self.names, self.tables, self.tracking = names, tables, tracking
+
+    @classmethod
+    def take(cls, engine: Engine, names: Sequence[str]) -> _Backup:
+        copied: list[str] = []
+        with engine.begin() as conn:
+            have = set(inspect(conn).get_table_names())
+            for n in names:
+                for t in TABLES[n]:
+                    if t.name in have:
+                        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {t.name}{_BAK}")
+                        conn.exec_driver_sql(f"CREATE TABLE {t.name}{_BAK} AS SELECT * FROM {t.name}")  # noqa: S608 - our own table names
+                        copied.append(t.name)
+            tracking = {}
+            if TRACKING.name in have:
+                rows = conn.execute(select(TRACKING).where(TRACKING.c.name.in_(list(names))))
+                tracking = {r.name: (int(r.position), int(r.version)) for r in rows}
+        return cls(list(names), copied, tracking)
+
+    def restore(self, engine: Engine, names: Sequence[str]) -> None:
+        """Put the copied rows and tracking rows of ``names`` back (their tables were rebuilt or dropped)."""
+        with engine.begin() as conn:
+            METADATA.create_all(conn, tables=[TRACKING, FAILURES, *(t for n in names for t in TABLES[n])],
+                                checkfirst=True)
+            insp = inspect(conn)
+            for n in names:
+                for t in TABLES[n]:
+                    conn.execute(delete(t))
+                    if t.name in self.tables:
+                        have = {c["name"] for c in insp.get_columns(f"{t.name}{_BAK}")}
+                        cols = ", ".join(c.name for c in t.columns if c.name in have)
+                        conn.exec_driver_sql(f"INSERT INTO {t.name} ({cols}) SELECT {cols} FROM {t.name}{_BAK}")  # noqa: S608 - our own table and column names
+                conn.execute(delete(TRACKING).where(TRACKING.c.name == n))
+                if n in self.tracking:
+                    position, version = self.tracking[n]
+                    conn.execute(insert(TRACKING).values(name=n, position=position, version=version))
+                    # A failure recorded before the position it is back at no longer applies.
+                    conn.execute(delete(FAILURES).where(FAILURES.c.name == n, FAILURES.c.position <= position))
+
+    def drop(self, engine: Engine) -> None:
+        with engine.begin() as conn:
+            for name in self.tables:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}{_BAK}")
+
+
+def recorded_failures(conn: Connection) -> dict[str, tuple[int, str]]:
+    """Projections stopped before an entry they cannot project: name → (position, error).
+
+    Read from ``proj_failures``, so any process (a server worker with no runner, ``/readyz``)
+    sees what the runner that hit the entry recorded. Empty when the table does not exist yet."""
+    if not inspect(conn).has_table(FAILURES.name):
+        return {}
+    return {r.name: (int(r.position), str(r.error)) for r in conn.execute(select(FAILURES).order_by(FAILURES.c.name))}
 
 
 def dump(engine: Engine, names: Sequence[str] | None = None) -> dict[str, list[tuple[Any, ...]]]:
@@ -303,6 +488,17 @@ def parallel_rebuild(url: str, names: Iterable[str] | None = None, *, jobs: int 
     chosen = resolve(names)
     engine = engine_for(url)
     runner = ProjectionRunner(engine, chosen)
+    backup = _Backup.take(engine, chosen)  # a projection that fails gets its rows back
+    try:
+        return _parallel(runner, url, chosen, backup, jobs, batch_size, progress, poll)
+    finally:
+        backup.drop(engine)
+        engine.dispose()
+
+
+def _parallel(runner: ProjectionRunner, url: str, chosen: list[str], backup: _Backup, jobs: int, batch_size: int,
+              progress: Callable[[int], Any] | None, poll: float) -> int:
+    engine = runner.engine
     runner.drop()
     runner.setup()
     shares: list[list[str]] = [chosen[i::max(1, jobs)] for i in range(max(1, jobs))]
@@ -326,13 +522,20 @@ def parallel_rebuild(url: str, names: Iterable[str] | None = None, *, jobs: int 
         for p in procs:
             if p.poll() is None:
                 p.kill()
+    with engine.connect() as conn:
+        stopped = {n: v for n, v in recorded_failures(conn).items() if n in chosen}
+    if stopped:  # the failing projections get their rows back; the others are rebuilt
+        backup.restore(engine, list(stopped))
+        name = min(stopped, key=lambda n: stopped[n][0])
+        msg = f"{stopped[name][1]}; {', '.join(sorted(stopped))} kept the rows they had before the rebuild"
+        raise ProjectionFailed(msg, position=stopped[name][0], projection=name)
     failed = [p for p in procs if p.returncode != 0]
     if failed:
+        backup.restore(engine, chosen)
         err = (failed[0].stderr.read().decode(errors="replace") if failed[0].stderr else "").strip().splitlines()
         msg = f"a rebuild worker failed: {err[-1] if err else failed[0].returncode}"
         raise ProjectionFailed(msg, position=min(runner.positions().values()), projection=",".join(chosen))
     low = min(runner.positions().values())
     if progress and low > done:
         progress(low - done)
-    engine.dispose()
     return low

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy_utils.types.uuid import UUIDType
 
+from domain.text import escape_for_projection
 from ledger.chain import decode_entry, decode_record
 from ledger.errors import EncodingError
 from ledger.hashing import ENTRY_PREFIX, entry_hash
@@ -50,6 +51,7 @@ LOG = MerkleStore(_META, node_cache=0)
 
 
 _unpackb = msgpack.unpackb
+_esc = escape_for_projection
 _sha256 = hashlib.sha256
 
 
@@ -84,21 +86,26 @@ def decode_item(position: int, state: bytes, leaf_index: int | None, recorded_at
     ``caseledger verify``'s job, and the audit trail re-checks hash and signature of every entry
     it shows when it is read (``Projections.audit_trail``). Either way ``entry_hash`` is computed
     from the stored bytes.
+
+    Text is escaped for the read models (``domain.text.escape_for_projection``, docs/projections.md
+    §Escaped text): a committed entry may hold U+0000, which PostgreSQL ``text``/``jsonb`` cannot
+    store, so every control character but tab and line feed becomes its Control Picture in
+    ``actor`` and ``body``. ``entry_hash`` and ``sig`` are of the stored, unescaped bytes.
     """
     if strict:
         data, sig = decode_record(bytes(state), limits=limits)
         e = decode_entry(data, limits=limits)
         return Item(position=int(position), leaf_index=None if leaf_index is None else int(leaf_index),
                     recorded_at=None if recorded_at is None else int(recorded_at), case=e.case, n=e.n,
-                    type=e.type, occurred_at=e.occurred_at, actor=e.actor, key=e.key, prev=e.prev, body=e.body,
-                    entry_hash=entry_hash(data), sig=sig)
+                    type=e.type, occurred_at=e.occurred_at, actor=_esc(e.actor), key=e.key, prev=e.prev,
+                    body=_esc(e.body), entry_hash=entry_hash(data), sig=sig)
     try:
         rec = _unpackb(state, raw=False)
         data, sig = rec["entry"], rec["sig"]
         m = _unpackb(data, raw=False)
         return Item(int(position), None if leaf_index is None else int(leaf_index),
                     None if recorded_at is None else int(recorded_at), m["case"], m["n"], m["type"],
-                    m["occurred_at"], m["actor"], m["key"], m["prev"], m["body"],
+                    m["occurred_at"], _esc(m["actor"]), m["key"], m["prev"], _esc(m["body"]),
                     _sha256(ENTRY_PREFIX + data).digest(), sig)
     except (ValueError, TypeError, KeyError, msgpack.UnpackException) as e:
         msg = f"notification {position} is not a ledger record: {e!r}"

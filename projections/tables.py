@@ -30,6 +30,16 @@ TRACKING = Table(
     Column("version", Integer, nullable=False),
 )
 
+#: The projections that could not project an entry: the notification ``position`` they stopped
+#: before and why (escaped, shortened). Written by the runner in the transaction of the batch that
+#: failed, deleted when the projection gets past it; read by ``/readyz`` and ``caseledger project``.
+FAILURES = Table(
+    "proj_failures", METADATA,
+    Column("name", Text, primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("error", Text, nullable=False),
+)
+
 # ------------------------------------------------------------------------- case_files
 CASE_FILE = Table(
     "proj_case_file", METADATA,

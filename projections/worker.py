@@ -65,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             time.sleep(0.05)
     print("done", total, flush=True)
-    return 0
+    for e in runner.failures().values():  # recorded in proj_failures; the others went on
+        print(e.message, file=sys.stderr, flush=True)
+    return 1 if runner.failures() else 0
 
 
 if __name__ == "__main__":

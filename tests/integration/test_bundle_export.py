@@ -58,7 +58,8 @@ TYPES = {**TEST_TYPES, Capture.Opened.TYPE: Capture.Opened, Capture.Captured.TYP
 def make(url: str) -> Container:
     """Like tests.fakes.make_ledger, with the evidence-carrying test aggregate registered too."""
     signer = LocalSigner({"root": ROOT, "alice": ALICE, "bob": BOB, "mallory": MALLORY})
-    c = bootstrap(Settings(db_url=url), signer=signer, clock=StepClock(), event_types=TYPES)
+    # The test aggregates' events carry the real time as occurred_at: the ledger's clock starts there too.
+    c = bootstrap(Settings(db_url=url), signer=signer, clock=StepClock(datetime.now(UTC)), event_types=TYPES)
     reg = c.app.open_ledger(ROOT, principal="root", at=T0)
     for name, sk in (("alice", ALICE), ("bob", BOB)):
         reg.register(actor="root", at=T0, key=key_body(sk, name, "officer", "custodial", to_micros(T0)))
