@@ -264,6 +264,17 @@ class Inspection(
         def apply(self, agg: Inspection) -> None:
             agg.arrival = {"at": to_micros(self.timestamp), "scan": freeze(self.scan)}
 
+    class TeamArrived(Arrived):
+        """扫码入企 as a step of the team present: each officer's certificate was valid at the
+        arrival instant and at least two remained (R5, R6, R17). Supersedes ``arrived.v1``."""
+
+        TYPE: ClassVar[str] = "inspection.arrived.v2"
+        officers: tuple[str, ...]
+
+        def apply(self, agg: Inspection) -> None:
+            agg.arrival = {"at": to_micros(self.timestamp), "scan": freeze(self.scan),
+                           "officers": tuple(self.officers)}
+
     class CertificateShown(Event):
         """An acting officer showed the enforcement certificate (R5, R7)."""
 

@@ -68,6 +68,7 @@ class InspectionState:
         ModeChanged: Any
         Cancelled: Any
         Arrived: Any
+        TeamArrived: Any
         CertificateShown: Any
         EvidenceLogged: Any
         RecordSigned: Any

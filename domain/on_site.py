@@ -48,8 +48,12 @@ from domain.registers import CertState
 class OnSite(InspectionState):
     """Arrival, certificates, evidence, record, conclusion, result notice and feedback."""
 
-    def arrive(self, *, scan: Mapping[str, Any] | None, location: str, at: datetime, actor: str) -> None:
-        """R17 scan check-in; R18 an off-site task has no arrival; R9 approval first."""
+    def arrive(
+        self, *, scan: Mapping[str, Any] | None, location: str, certs: Sequence[CertState], at: datetime, actor: str,
+    ) -> None:
+        """R17 scan check-in; R18 an off-site task has no arrival; R9 approval first; R5/R6: the
+        team present (``certs``, each as of ``at``) are officers of the task with certificates
+        valid on the arrival's legal day, at least two of them, none recused."""
         self._begin(at)
         require(
             self.mode == "on_site",
@@ -68,12 +72,15 @@ class OnSite(InspectionState):
                 "the scanned code does not identify the inspected enterprise (R17)",
             )
             require(isinstance(scan.get("scanned_at"), int), "E_NO_CHECKIN", "scan.scanned_at (µs) missing")
+        officers = self._check_team(certs, at, need_shown=False)
+        require_text(location, "location")
         self.trigger_event(
-            self.Arrived,
+            self.TeamArrived,
             timestamp=at,
             actor=actor,
             scan=dict(scan) if scan is not None else None,
             location=location,
+            officers=officers,
             flags=(),
         )
 

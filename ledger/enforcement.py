@@ -77,7 +77,6 @@ class InspectionStep:
 #: Ledger command → the ``Inspection`` command it runs (``EnforcementCommands._step``).
 INSPECTION_STEPS: Mapping[str, InspectionStep] = MappingProxyType({
     "change_inspection_mode": InspectionStep("change_mode"),
-    "record_arrival": InspectionStep("arrive"),
     "show_certificate": InspectionStep("show_certificate", cert=True),
     "sign_inspection_record": InspectionStep("sign_record", certs=True),
     "conclude_inspection": InspectionStep("conclude", certs=True, calendar=True),
@@ -398,9 +397,22 @@ class EnforcementCommands:
 
     # ---------------------------------------------------------------- on site
     def record_arrival(
-        self, *, inspection_id: UUID, scan: Mapping[str, Any] | None, location: str, at: datetime, actor: str,
+        self,
+        *,
+        inspection_id: UUID,
+        scan: Mapping[str, Any] | None,
+        location: str,
+        at: datetime,
+        actor: str,
+        cert_nos: Iterable[str] | None = None,
     ) -> None:
-        self._step("record_arrival", locals())
+        """扫码入企 (R17) by the team present: ``cert_nos`` (default: every officer named on the
+        task), each certificate checked as of ``at`` (R5) and at least two valid (R6)."""
+        insp = self.get_inspection(inspection_id)
+        present = tuple(insp.team) if cert_nos is None else tuple(cert_nos)
+        certs = self._certs(present, at)
+        insp.arrive(scan=scan, location=location, certs=certs, at=at, actor=actor)
+        self.save(insp)
 
     def show_certificate(self, *, inspection_id: UUID, cert_no: str, at: datetime, actor: str) -> None:
         self._step("show_certificate", locals())

@@ -155,7 +155,8 @@ def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:
         doc["stage"] = "cancelled"
         _void(doc, DEADLINE_KINDS, n)
     elif kind == "arrived":
-        doc["arrival"] = {"n": n, "at": at, "location": b["location"], "scan": b["scan"], "by": it.actor}
+        doc["arrival"] = {"n": n, "at": at, "location": b["location"], "scan": b["scan"], "by": it.actor,
+                          "officers": list(b.get("officers") or ())}  # v2: the team present (R5, R6)
         doc["stage"] = "on_site"
     elif kind == "certificate_shown":
         for o in doc["officers"]:

@@ -420,7 +420,7 @@ def _agency_of(it: Item) -> str | None:
 # =============================================================================== supervision
 _OFFICER_ACTS = {
     "certificate_shown": "certificates_shown", "evidence_logged": "evidence_logged",
-    "record_signed": "records_signed", "concluded": "inspections_concluded",
+    "record_signed": "records_signed", "concluded": "inspections_concluded", "arrived": "arrivals",
 }
 
 

@@ -564,7 +564,7 @@ class Projections:
 
     def officer_activity(self, *, year: int | None = None, agency: str | None = None) -> list[dict[str, Any]]:
         """Per officer (certificate number or principal) and year: counts of what they did
-        (``activities``: inspections_assigned, certificates_shown, evidence_logged, records_signed,
+        (``activities``: inspections_assigned, arrivals, certificates_shown, evidence_logged, records_signed,
         inspections_concluded, legal_reviews, decisions_made, entries_signed). Never a target,
         a quota or an amount of fines (R20)."""
         stmt = select(OFFICER_ACTIVITY)

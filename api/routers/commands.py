@@ -255,7 +255,9 @@ SPECS: list[Spec] = [
          types={"agency_code": Short | None}, prepare=_own_agency),
     Spec("change_inspection_mode", f"{C}/mode-changes", (OFFICER, HEAD), "R18: change between on-site and off-site"),
     Spec("cancel_inspection", f"{C}/cancellation", (HEAD,), "cancel a task not yet started"),
-    Spec("record_arrival", f"{C}/arrival", (OFFICER,), "R17: check in on site with the scanned enterprise code",
+    Spec("record_arrival", f"{C}/arrival", (OFFICER,),
+         "R17, R5, R6: check in on site with the scanned enterprise code; the team "
+         "present (cert_nos, default every officer of the task) is checked as of the arrival",
          types={"scan": Scan | None}),
     Spec("show_certificate", f"{C}/certificates-shown", (OFFICER,), "R7: an officer shows the enforcement certificate"),
     Spec("log_evidence", f"{C}/evidence", (OFFICER,), "R22-R27: log evidence by the hash of an uploaded blob",

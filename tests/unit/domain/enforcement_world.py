@@ -210,7 +210,8 @@ class World:
         stop = PHASES.index(phase)
         steps = [
             lambda: approve_dispatch(insp, self.agency, approver=HEAD, at=T("2025-09-01 09:30")),
-            lambda: insp.arrive(scan={"code_id": "QR-1", "uscc": ENT, "scanned_at": 1}, location="厂区",
+            lambda: insp.arrive(certs=self.certs(T("2025-09-02 10:00")),
+                                scan={"code_id": "QR-1", "uscc": ENT, "scanned_at": 1}, location="厂区",
                                 at=T("2025-09-02 10:00"), actor="p1") if mode == "on_site" else None,
             lambda: [insp.show_certificate(cert=c, at=T("2025-09-02 10:05"), actor=c.person_id)
                      for c in self.certs(T("2025-09-02 10:05"))] if mode == "on_site" else None,

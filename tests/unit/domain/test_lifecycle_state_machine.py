@@ -108,11 +108,13 @@ class LifecycleMachine(RuleBasedStateMachine):
         at = self.tick(minutes)
         self.attempt(lambda: self.insp.change_mode(mode=mode, reason="r", approved_by=HEAD, at=at, actor="p1"))
 
-    @rule(scan_ok=st.booleans(), minutes=st.integers(0, 600))
-    def arrive(self, scan_ok: bool, minutes: int) -> None:
+    @rule(scan_ok=st.booleans(), officers=st.lists(st.sampled_from(CERTS), min_size=1, max_size=3),
+          minutes=st.integers(0, 600))
+    def arrive(self, scan_ok: bool, officers: list[str], minutes: int) -> None:
         at = self.tick(minutes)
         scan = {"code_id": "QR", "uscc": ENT if scan_ok else "91230500MA1B3N1N2M", "scanned_at": 1}
-        self.attempt(lambda: self.insp.arrive(scan=scan, location="x", at=at, actor="p1"))
+        self.attempt(lambda: self.insp.arrive(scan=scan, location="x", certs=self.certs(officers), at=at,
+                                              actor="p1"))
 
     @rule(cert=st.sampled_from(CERTS), minutes=st.integers(0, 60))
     def show_certificate(self, cert: str, minutes: int) -> None:
@@ -411,7 +413,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         if insp.conclusion is None:
             if on_site and insp.arrival is None:
                 return lambda: insp.arrive(scan={"code_id": "Q", "uscc": ENT, "scanned_at": 1}, location="x",
-                                           at=at, actor="p1")
+                                           certs=w.certs(at), at=at, actor="p1")
             missing = [c for c in ("C1", "C2") if on_site and c not in insp.certs_shown]
             if missing:
                 (cert,) = w.certs(at, missing[0])
@@ -508,6 +510,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         insp = self.insp
         if insp.arrival is not None:
             assert insp.mode == "on_site"  # R18
+            assert len(set(insp.arrival["officers"])) >= 2  # R5, R6: the team present at the arrival
         for e in self.accepted_evidence:
             assert len(set(e.officers)) >= 2  # R6
             assert e.evidence_type in {"书证", "视听资料"}  # R22

@@ -15,7 +15,8 @@ from domain.services import approve_dispatch
 
 def test_an_emergency_task_acts_before_approval_and_is_approved_within_the_window(world: World) -> None:
     insp = world.given("dispatched", emergency=True)
-    insp.arrive(scan=None, location="事故现场", at=T("2025-09-01 09:20"), actor="p1")
+    insp.arrive(certs=world.certs(T("2025-09-01 09:20")),
+                scan=None, location="事故现场", at=T("2025-09-01 09:20"), actor="p1")
     approve_dispatch(insp, world.agency, approver=HEAD, at=T("2025-09-01 20:00"))
     approved = insp.pending_events[-1]
     assert approved.retroactive
@@ -24,7 +25,8 @@ def test_an_emergency_task_acts_before_approval_and_is_approved_within_the_windo
 
 def test_an_emergency_task_never_approved_is_recorded_overdue_after_24_hours(world: World) -> None:
     insp = world.given("dispatched", emergency=True)
-    insp.arrive(scan=None, location="事故现场", at=T("2025-09-01 09:20"), actor="p1")
+    insp.arrive(certs=world.certs(T("2025-09-01 09:20")),
+                scan=None, location="事故现场", at=T("2025-09-01 09:20"), actor="p1")
     insp.collect_events()
     assert_refused("E_OUT_OF_ORDER", lambda: insp.record_overdue(at=T("2025-09-02 08:59"), actor="audit"), insp)
     assert insp.record_overdue(at=T("2025-09-02 09:01"), actor="audit") == ("V_APPROVAL_NOT_REGULARISED",)
@@ -34,7 +36,7 @@ def test_an_emergency_task_never_approved_is_recorded_overdue_after_24_hours(wor
 
 def test_a_non_emergency_task_cannot_act_before_approval(world: World) -> None:
     insp = world.given("dispatched")
-    assert_refused("E_NO_DISPATCH", lambda: insp.arrive(
+    assert_refused("E_NO_DISPATCH", lambda: insp.arrive(certs=world.certs(T("2025-09-01 10:00")),
         scan={"code_id": "Q", "uscc": insp.uscc, "scanned_at": 1}, location="x", at=T("2025-09-01 10:00"),
         actor="p1"), insp)
 

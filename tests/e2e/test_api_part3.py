@@ -1,0 +1,45 @@
+"""Issue 18 (enforcement domain, part 3) over HTTP on SQLite and PostgreSQL: each new step's
+endpoint accepts the lawful request and refuses a bad one with problem+json carrying its rule
+code, writing nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from tests.e2e.world import ENT1, T, World, dispatch_body
+
+PROBLEM = "application/problem+json"
+
+
+def post(w: World, path: str, who: str | None, body: dict[str, Any]) -> Any:
+    return w.client.post(path, json=body, headers=w.h(who))
+
+
+def version(w: World, cid: str) -> str:
+    """The case version (the case file's ETag)."""
+    return str(w.client.get(f"/v1/cases/{cid}", headers=w.h("p-lin")).headers["etag"])
+
+
+def refused(w: World, cid: str, path: str, who: str, body: dict[str, Any], code: str) -> None:
+    before = version(w, cid)
+    r = post(w, f"/v1/cases/{cid}/{path}", who, body)
+    assert r.status_code in {400, 404, 409, 422}, r.json()
+    assert r.headers["content-type"].startswith(PROBLEM)
+    assert r.json()["code"] == code, r.json()
+    assert version(w, cid) == before
+
+
+def test_an_arrival_of_one_officer_is_refused_and_of_the_team_is_recorded_with_its_officers(world: World) -> None:
+    w = world
+    d = T("2025-06-16 09:00")
+    cid = post(w, "/v1/cases", "p-lin", dispatch_body("API-P3-ARR", d, uscc=ENT1)).json()["case_id"]
+    assert post(w, f"/v1/cases/{cid}/approvals", "head-sj", {"at": (d + timedelta(minutes=5)).isoformat()}).is_success
+    body = {"at": (d + timedelta(hours=1)).isoformat(), "location": "x",
+            "scan": {"code_id": "Q", "uscc": ENT1, "scanned_at": 1}}
+    refused(w, cid, "arrival", "p-lin", {**body, "cert_nos": ["35010001"]}, "E_OFFICER_COUNT")
+    refused(w, cid, "arrival", "p-lin", {**body, "cert_nos": ["35010001", "NOPE-9"]}, "E_UNKNOWN_OFFICER")
+    r = post(w, f"/v1/cases/{cid}/arrival", "p-lin", body)
+    assert r.status_code == 200, r.json()
+    case = w.client.get(f"/v1/cases/{cid}", headers=w.h("p-lin")).json()
+    assert case["arrival"]["officers"] == ["35010001", "35010002"]

@@ -1,0 +1,75 @@
+"""Issue 18 (enforcement domain, part 3) on the real signed ledger, SQLite file and PostgreSQL:
+each new step is signed, chained and verified, and each bad input is refused with its typed
+``E_*`` code and writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from domain.errors import DomainError
+from ledger.audit import verify_database
+from ledger.merkle_audit import check_merkle
+from tests.integration.test_enforcement_part2_ledger import AGENCY, ENT, T, setup
+
+SCAN = {"code_id": "Q", "uscc": ENT, "scanned_at": 1}
+
+
+def refused(c: Any, code: str, fn: Callable[[], object]) -> None:
+    """``fn()`` is refused with ``code`` and the ledger gains no entry."""
+    before = c.app.recorder.max_notification_id()
+    with pytest.raises(DomainError) as info:
+        fn()
+    assert info.value.code == code, f"expected {code}, got {info.value.code}: {info.value}"
+    assert c.app.recorder.max_notification_id() == before
+
+
+def approved_task(c: Any, task_no: str = "T-1", cert_nos: tuple[str, ...] = ("C1", "C2"), **kw: Any) -> Any:
+    app = c.app
+    iid = app.dispatch_inspection(task_no=task_no, inspection_type=kw.pop("inspection_type", "routine"),
+                                  mode="on_site", uscc=ENT, at=kw.pop("at", T("2025-09-01 09:00")), actor="dispatcher",
+                                  assignments=[{"agency_code": AGENCY, "item_codes": ["I3"],
+                                                "cert_nos": list(cert_nos)}],
+                                  random_draw_ref=kw.pop("random_draw_ref", None), **kw)
+    app.approve_inspection(inspection_id=iid, agency_code=AGENCY, approver="head", at=T("2025-09-01 09:30"))
+    return iid
+
+
+def draw(c: Any) -> str:
+    app = c.app
+    pool = [ENT, "91230500MA1B3N1N2M"]
+    pool_hash = app.commit_draw_pool(agency_code=AGENCY, draw_no="D-1", purpose="targets", pool=pool,
+                                     seed_source="上证综指次日收盘", at=T("2025-08-29 09:00"), actor="dispatcher")
+    app.perform_draw(agency_code=AGENCY, draw_no="D-1", pool_hash=pool_hash, seed="3857.93", count=2,
+                     at=T("2025-08-30 10:00"), actor="dispatcher")
+    return f"{AGENCY}/D-1"
+
+
+# ---------------------------------------------------------------- item 2: certificates at arrival (R5, R6)
+def test_an_arrival_checks_every_officer_of_the_task_and_is_signed_and_verified(db_url: str) -> None:
+    c = setup(db_url)
+    iid = approved_task(c, random_draw_ref=draw(c))
+    c.app.record_arrival(inspection_id=iid, scan=SCAN, location="x", at=T("2025-09-02 10:00"), actor="p1")
+    insp = c.app.get_inspection(iid)
+    assert insp.arrival is not None
+    assert insp.arrival["officers"] == ("C1", "C2")
+    assert verify_database(c.engine, workers=1, merkle_check=check_merkle()).ok
+
+
+def test_a_bad_arrival_is_refused_with_its_code_and_writes_nothing(db_url: str) -> None:
+    c = setup(db_url)
+    app = c.app
+    iid = approved_task(c, random_draw_ref=draw(c))
+    at = T("2025-09-02 10:00")
+
+    def arrive(**kw: Any) -> Callable[[], object]:
+        return lambda: app.record_arrival(inspection_id=iid, scan=SCAN, location="x", at=at, actor="p1", **kw)
+
+    refused(c, "E_OFFICER_COUNT", arrive(cert_nos=["C1"]))
+    refused(c, "E_UNKNOWN_OFFICER", arrive(cert_nos=["C1", "C9"]))
+    app.change_certificate_status(cert_no="C2", status="suspended", effective_at=T("2025-09-02 08:00"),
+                                  reason="停职", at=T("2025-09-02 08:00"), actor="reg")
+    refused(c, "E_CERT_INVALID", arrive())
+    refused(c, "E_CERT_INVALID", arrive(cert_nos=["C1", "C2"]))
