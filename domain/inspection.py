@@ -163,6 +163,7 @@ class Inspection(
         closed: bool
         decision_document: dict[str, Any] | None
         publication_period: dict[str, Any] | None
+        case_source: dict[str, Any] | None
 
     # ------------------------------------------------------------------ events
     class Dispatched(Event, Aggregate.Created):
@@ -223,6 +224,18 @@ class Inspection(
             agg.closed = False
             agg.decision_document = None
             agg.publication_period = None
+            agg.case_source = None
+
+    class DispatchedWithSource(Dispatched):
+        """派单 recording where a 个案 task comes from (R9, R12; issue 18): ``case_source`` is
+        ``{"kind", "ref"}`` for a case-type task and nil otherwise. Supersedes ``dispatched.v1``."""
+
+        TYPE: ClassVar[str] = "inspection.dispatched.v2"
+        case_source: dict[str, Any] | None
+
+        def apply(self, agg: Inspection) -> None:
+            super().apply(agg)
+            agg.case_source = freeze(self.case_source)
 
     class Approved(Event):
         """The subject's head approved the task (R9)."""

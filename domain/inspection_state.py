@@ -63,7 +63,9 @@ class InspectionState:
         closed: bool
         decision_document: dict[str, Any] | None
         publication_period: dict[str, Any] | None
+        case_source: dict[str, Any] | None
         Dispatched: Any
+        DispatchedWithSource: Any
         Approved: Any
         ModeChanged: Any
         Cancelled: Any

@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 INSPECTION_TYPES = frozenset({"routine", "case", "special"})  # 日常 / 个案 / 专项
+#: R9, R12: where a 个案 (case-type) task comes from — 投诉举报, 转办移送, 上级交办, 数据监测.
+CASE_SOURCES = frozenset({"complaint_report", "referral", "superior_assignment", "data_monitoring"})
+MAX_SOURCE_REF = 128
 MODES = frozenset({"on_site", "off_site"})
 RESULTS = frozenset({"no_issue", "rectification_ordered", "case_filed", "referral"})
 OUTCOMES = frozenset({"penalty", "no_penalty_minor", "no_penalty_unproven", "referral"})  # R40

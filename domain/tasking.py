@@ -25,8 +25,10 @@ from domain.calendar import (
 )
 from domain.inspection_state import InspectionState
 from domain.inspection_terms import (
+    CASE_SOURCES,
     DEFAULT_EMERGENCY_WINDOW,
     INSPECTION_TYPES,
+    MAX_SOURCE_REF,
     MODES,
 )
 from domain.registers import CertState, SubjectState
@@ -34,6 +36,28 @@ from domain.uscc import validate_uscc
 
 if TYPE_CHECKING:
     from domain.inspection import Inspection
+
+
+def check_case_source(inspection_type: str, case_source: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """R9, R12: a 个案 task names its source — ``{"kind": one of CASE_SOURCES, "ref": the source's
+    reference number}`` — else ``E_CASE_SOURCE_REQUIRED``; a routine or special task names none
+    (``E_CASE_SOURCE_UNEXPECTED``: its basis is the plan or the campaign). Returns the record."""
+    if inspection_type != "case":
+        require(case_source is None, "E_CASE_SOURCE_UNEXPECTED",
+                f"a {inspection_type} task has no case source; only 个案 tasks record one (R9, R12)")
+        return None
+    require(isinstance(case_source, Mapping), "E_CASE_SOURCE_REQUIRED",
+            "a case-type (个案) task records its source: {kind, ref} (R9, R12)")
+    assert isinstance(case_source, Mapping)
+    require(set(case_source) == {"kind", "ref"}, "E_CASE_SOURCE_REQUIRED",
+            f"the case source has exactly the fields kind and ref, not {sorted(map(str, case_source))}")
+    kind, ref = case_source["kind"], case_source["ref"]
+    require(kind in CASE_SOURCES, "E_CASE_SOURCE_REQUIRED",
+            f"case source kind {kind!r} is not one of {sorted(CASE_SOURCES)}")
+    require(isinstance(ref, str) and bool(ref.strip()) and len(ref) <= MAX_SOURCE_REF and ref == ref.strip(),
+            "E_CASE_SOURCE_REQUIRED",
+            f"the case source needs its reference number (non-blank text of at most {MAX_SOURCE_REF} characters)")
+    return {"kind": str(kind), "ref": str(ref)}
 
 
 class Tasking(InspectionState):
@@ -80,6 +104,7 @@ class Tasking(InspectionState):
         legal_rep_basis: str | None = None,
         flags: Iterable[str] = (),
         flag_reason: str | None = None,
+        case_source: Mapping[str, Any] | None = None,
     ) -> Inspection:
         """Create the task. Cross-aggregate rules are checked by
         :func:`domain.services.dispatch_inspection`, which calls this."""
@@ -88,6 +113,7 @@ class Tasking(InspectionState):
         validate_uscc(uscc)
         require(inspection_type in INSPECTION_TYPES, "E_OUT_OF_ORDER", f"bad type {inspection_type!r}")
         require(mode in MODES, "E_MODE_MISMATCH", f"bad mode {mode!r}")
+        source = check_case_source(inspection_type, case_source)
         require(bool(assignments), "E_NO_DISPATCH", "a dispatch needs at least one agency")
         require(
             not legal_rep_required or bool(legal_rep_basis),
@@ -96,7 +122,7 @@ class Tasking(InspectionState):
         )
         check_time_not_before(at, None)
         return cast("Inspection", cls._create(
-            cls.Dispatched,
+            cls.DispatchedWithSource,
             id=cls.id_for(lead_agency, task_no),
             timestamp=at,
             actor=actor,
@@ -115,6 +141,7 @@ class Tasking(InspectionState):
             legal_rep_basis=legal_rep_basis,
             flags=str_tuple(flags),
             flag_reason=flag_reason,
+            case_source=source,
         ))
 
     def _begin(self, at: datetime, actor: str | None = None) -> None:

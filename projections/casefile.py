@@ -60,7 +60,7 @@ def new_case_file(case_id: str) -> dict[str, Any]:
     return {
         "case_id": case_id, "kind": "inspection", "stage": None, "task_no": None, "lead_agency": None,
         "agencies": [], "inspection_type": None, "mode": None, "year": None, "dispatched_at": None,
-        "dispatched_by": None, "flag_reason": None, "party": {"uscc": None}, "emergency": False,
+        "dispatched_by": None, "flag_reason": None, "case_source": None, "party": {"uscc": None}, "emergency": False,
         "legal_rep_required": False, "legal_rep_basis": None, "plan": None, "special_approval": None,
         "random_draw_ref": None,
         "assignments": [], "officers": [], "approvals": [], "mode_changes": [], "cancelled": None,
@@ -137,6 +137,7 @@ def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:
             legal_rep_basis=b["legal_rep_basis"], plan=b["plan"], special_approval=b["special_approval"],
             random_draw_ref=b["random_draw_ref"], assignments=b["assignments"],
             flag_reason=b.get("flag_reason"),
+            case_source=b.get("case_source"),  # v2: where a 个案 task comes from (R9, R12)
             officers=[{"cert_no": o["cert_no"], "person_id": o["person_id"], "agency_code": a["agency_code"],
                        "shown_at": None, "shown_n": None}
                       for a in b["assignments"] for o in a["officers"]],

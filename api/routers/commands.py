@@ -68,6 +68,8 @@ FIELD_DOCS: dict[str, str] = {
     "valid_from": "YYYY-MM-DD", "valid_until": "YYYY-MM-DD", "rectification_due": "YYYY-MM-DD",
     "violation_end_on": "YYYY-MM-DD", "discovered_on": "YYYY-MM-DD", "hearing_date": "YYYY-MM-DD",
     "size": "must equal the uploaded blob's size if given",
+    "case_source": "个案 tasks only (R9, R12): {kind: complaint_report | referral | superior_assignment | "
+                   "data_monitoring, ref: the source's reference number}",
 }
 
 
@@ -243,6 +245,7 @@ DISPATCH_OPTIONS: dict[str, tuple[Any, Any]] = {
     "mode_reason": (Text | None, None), "merge_window_days": (Annotated[int, Field(ge=0, le=366)], 30),
     "random_draw_ref": (Short | None, None), "inspector_draw_ref": (Short | None, None),
     "special_campaign_ref": (Short | None, None),
+    "case_source": (dict[Short, JsonValue] | None, None),
 }
 
 SPECS: list[Spec] = [

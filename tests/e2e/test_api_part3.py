@@ -43,3 +43,23 @@ def test_an_arrival_of_one_officer_is_refused_and_of_the_team_is_recorded_with_i
     assert r.status_code == 200, r.json()
     case = w.client.get(f"/v1/cases/{cid}", headers=w.h("p-lin")).json()
     assert case["arrival"]["officers"] == ["35010001", "35010002"]
+
+
+def test_a_case_type_dispatch_needs_its_source_and_the_views_show_it(world: World) -> None:
+    w = world
+    d = T("2025-06-17 09:00")
+    body = {**dispatch_body("API-P3-SRC", d, uscc=ENT1), "inspection_type": "case"}
+    r = post(w, "/v1/cases", "p-lin", body)
+    assert r.status_code == 409, r.json()
+    assert r.headers["content-type"].startswith(PROBLEM)
+    assert r.json()["code"] == "E_CASE_SOURCE_REQUIRED"
+    r = post(w, "/v1/cases", "p-lin", {**body, "inspection_type": "routine",
+                                       "case_source": {"kind": "referral", "ref": "移送-1"}})
+    assert r.json()["code"] == "E_CASE_SOURCE_UNEXPECTED", r.json()
+    r = post(w, "/v1/cases", "p-lin", {**body, "case_source": {"kind": "referral", "ref": "移送-1"}})
+    assert r.status_code == 201, r.json()
+    case = w.client.get(f"/v1/cases/{r.json()['case_id']}", headers=w.h("p-lin")).json()
+    assert case["case_source"] == {"kind": "referral", "ref": "移送-1"}
+    counts = w.client.get("/v1/supervision/inspection-counts?year=2025", headers=w.h("head-sj")).json()["items"]
+    (row,) = [c for c in counts if c["uscc"] == ENT1 and c["agency_code"] == body["assignments"][0]["agency_code"]]
+    assert row["tasks"].get("case:referral", 0) >= 1

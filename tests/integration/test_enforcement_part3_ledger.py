@@ -73,3 +73,30 @@ def test_a_bad_arrival_is_refused_with_its_code_and_writes_nothing(db_url: str) 
                                   reason="停职", at=T("2025-09-02 08:00"), actor="reg")
     refused(c, "E_CERT_INVALID", arrive())
     refused(c, "E_CERT_INVALID", arrive(cert_nos=["C1", "C2"]))
+
+
+# ---------------------------------------------------------------- item 3: where a 个案 task comes from (R9, R12)
+SOURCE = {"kind": "complaint_report", "ref": "12345-2025-0901"}
+
+
+def test_a_case_type_task_records_its_source_in_the_signed_dispatch(db_url: str) -> None:
+    c = setup(db_url)
+    iid = approved_task(c, inspection_type="case", case_source=SOURCE)
+    assert c.app.get_inspection(iid).case_source == SOURCE
+    assert verify_database(c.engine, workers=1, merkle_check=check_merkle()).ok
+
+
+def test_a_dispatch_with_a_missing_or_misplaced_source_is_refused_and_writes_nothing(db_url: str) -> None:
+    c = setup(db_url)
+    app = c.app
+    assignments = [{"agency_code": AGENCY, "item_codes": ["I3"], "cert_nos": ["C1", "C2"]}]
+
+    def dispatch(inspection_type: str, **kw: Any) -> Callable[[], object]:
+        return lambda: app.dispatch_inspection(task_no="T-9", inspection_type=inspection_type, mode="on_site",
+                                               uscc=ENT, assignments=assignments, at=T("2025-09-01 09:00"),
+                                               actor="dispatcher", **kw)
+
+    refused(c, "E_CASE_SOURCE_REQUIRED", dispatch("case"))
+    refused(c, "E_CASE_SOURCE_REQUIRED", dispatch("case", case_source={"kind": "rumour", "ref": "R-1"}))
+    refused(c, "E_CASE_SOURCE_REQUIRED", dispatch("case", case_source={"kind": "referral", "ref": ""}))
+    refused(c, "E_CASE_SOURCE_UNEXPECTED", dispatch("routine", case_source=SOURCE))

@@ -39,6 +39,8 @@ HEAD, HEAD2 = "head-1", "head-2"
 REG = "registrar"
 SECRET = b"feedback-secret"
 H = "a" * 64  # a well-formed sha256 hex
+#: A 个案 task's source (R9, R12; issue 18).
+SOURCE = {"kind": "complaint_report", "ref": "12345-2025-0901"}
 PHASES = (
     "dispatched", "approved", "arrived", "shown", "evidence", "recorded", "concluded",
     "notified", "filed", "educated", "noticed", "reviewed", "decided", "served", "published",

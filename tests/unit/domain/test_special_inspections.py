@@ -4,7 +4,7 @@ the legal representative, R55 the published officer roster."""
 
 from __future__ import annotations
 
-from enforcement_world import AGENCY, AGENCY2, ENT2, HEAD, REG, T, World, assert_refused
+from enforcement_world import AGENCY, AGENCY2, ENT2, HEAD, REG, SOURCE, T, World, assert_refused
 
 from domain.reference import OFFICER_ROSTER, ReferenceList
 from domain.registers import Enterprise
@@ -86,7 +86,7 @@ def test_a_positive_list_enterprise_gets_off_site_and_complaint_driven_checks_on
                                        at=T("2025-08-01 09:00"), actor=REG)
     assert_refused("E_POSITIVE_LIST", lambda: world.dispatch())  # noqa: PLW0108 - the call is made inside assert_refused
     world.dispatch(task_no="T-OFF", mode="off_site")
-    world.dispatch(task_no="T-CASE", inspection_type="case", at=T("2025-09-02 09:00"))
+    world.dispatch(task_no="T-CASE", inspection_type="case", case_source=SOURCE, at=T("2025-09-02 09:00"))
 
 
 def test_the_positive_list_is_read_as_of_the_dispatch_instant(world: World) -> None:
