@@ -250,6 +250,30 @@ class Inspection(
         def apply(self, agg: Inspection) -> None:
             agg.approvals = {**agg.approvals, self.agency_code: self.approver}
 
+    class TeamChanged(Event):
+        """The team of one agency on an approved task changed (R5, R6, R9; issue 18): who leaves,
+        who joins (certificates valid at the change's instant) and why, approved by the head
+        who may approve the dispatch. Later steps are judged against the new team."""
+
+        TYPE: ClassVar[str] = "inspection.team_changed.v1"
+        agency_code: str
+        leaving: tuple[dict[str, Any], ...]
+        joining: tuple[dict[str, Any], ...]
+        reason: str
+        approver: str
+        approver_role: str
+        officers_after: tuple[str, ...]
+
+        def apply(self, agg: Inspection) -> None:
+            gone = {o["cert_no"] for o in self.leaving}
+            rows = []
+            for a in agg.assignments:
+                if a["agency_code"] == self.agency_code:
+                    kept = [o for o in a["officers"] if o["cert_no"] not in gone]
+                    a = {**a, "officers": (*kept, *self.joining)}  # noqa: PLW2901 - the new row
+                rows.append(a)
+            agg.assignments = freeze(tuple(rows))
+
     class ModeChanged(Event):
         TYPE: ClassVar[str] = "inspection.mode_changed.v1"
         mode: str

@@ -68,6 +68,7 @@ class InspectionState:
         DispatchedWithSource: Any
         Approved: Any
         ModeChanged: Any
+        TeamChanged: Any
         Cancelled: Any
         Arrived: Any
         TeamArrived: Any

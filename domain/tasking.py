@@ -23,6 +23,7 @@ from domain.calendar import (
     legal_day,
     to_micros,
 )
+from domain.errors import CertificateInvalid
 from domain.inspection_state import InspectionState
 from domain.inspection_terms import (
     CASE_SOURCES,
@@ -228,6 +229,80 @@ class Tasking(InspectionState):
             self.fully_approved or self.emergency,
             "E_NO_DISPATCH",
             "no approval by the subject's head yet (无派单、不执法, R9)",
+        )
+
+    def change_team(
+        self,
+        *,
+        agency: SubjectState,
+        leaving: Iterable[str],
+        joining: Sequence[CertState],
+        staying: Sequence[CertState],
+        reason: str,
+        approver: str,
+        at: datetime,
+    ) -> None:
+        """R5, R6, R9 (issue 18): change the team of ``agency`` on an approved task, approved (and
+        signed) by whoever may approve the dispatch — its head as of ``at``. ``leaving`` are
+        certificate numbers on the team, ``joining`` the new officers' certificates and
+        ``staying`` those of everyone else of the agency's team, each as of ``at`` (the change's
+        instant). Each joining officer holds a certificate of ``agency`` valid on the legal day for
+        the task's categories; at least two distinct officers with valid certificates remain."""
+        self._begin(at, approver)
+        require_order(self.conclusion is None, "the inspection is already concluded; its team cannot change")
+        self._require_approved()
+        rows = [a for a in self.assignments if a["agency_code"] == agency.agency_code]
+        require(bool(rows), "E_NO_DISPATCH", f"{agency.agency_code} is not on this task")
+        row = rows[0]
+        require(
+            agency.head is not None and agency.head == approver,
+            "E_NO_DISPATCH",
+            f"{approver} is not the head of {agency.agency_code} on {iso_day(legal_day(at))}; the head who may"
+            " approve the dispatch approves a change of its team (R9)",
+        )
+        require_text(reason, "reason")
+        leaving_nos = str_tuple(leaving)
+        joining_nos = tuple(c.cert_no for c in joining)
+        require(bool(leaving_nos) or bool(joining_nos), "E_REASON_REQUIRED",
+                "a team change names who leaves or who joins")
+        current = {o["cert_no"]: o for o in row["officers"]}
+        require(len(set(leaving_nos)) == len(leaving_nos) and set(leaving_nos) <= set(current), "E_NO_DISPATCH",
+                f"officers leaving must be on {agency.agency_code}'s team: {sorted(set(leaving_nos) - set(current))}")
+        require(len(set(joining_nos)) == len(joining_nos) and not set(joining_nos) & set(self.team), "E_OUT_OF_ORDER",
+                f"officers joining must not be on the task already: {sorted(set(joining_nos) & set(self.team))}")
+        expected = set(current) - set(leaving_nos)
+        require({c.cert_no for c in staying} == expected and len(staying) == len(expected), "E_OUT_OF_ORDER",
+                "the staying officers must be exactly the team without those leaving")
+        categories = tuple(row["categories"])
+        for cert in joining:
+            require(cert.agency_code == agency.agency_code, "E_CERT_INVALID",
+                    f"certificate {cert.cert_no} belongs to {cert.agency_code}, not {agency.agency_code}")
+            cert.check_valid(at, categories)
+        self._require_not_recused(*(c.person_id for c in joining))
+        valid: list[CertState] = list(joining)
+        for cert in staying:
+            try:
+                cert.check_valid(at, categories)
+            except CertificateInvalid:
+                continue
+            valid.append(cert)
+        persons = {c.person_id for c in valid} - self.recused
+        require(
+            min(len(persons), len({c.cert_no for c in valid if c.person_id in persons})) >= 2,  # noqa: PLR2004 - R6
+            "E_OFFICER_COUNT",
+            f"after the change {agency.agency_code} would have fewer than two officers with valid certificates (R6)",
+        )
+        self.trigger_event(
+            self.TeamChanged,
+            timestamp=at,
+            actor=approver,
+            agency_code=agency.agency_code,
+            leaving=tuple({"cert_no": n, "person_id": current[n]["person_id"]} for n in leaving_nos),
+            joining=tuple({"cert_no": c.cert_no, "person_id": c.person_id} for c in joining),
+            reason=reason,
+            approver=approver,
+            approver_role="subject_head",
+            officers_after=tuple(sorted(c.cert_no for c in valid if c.person_id in persons)),
         )
 
     def change_mode(self, *, mode: str, reason: str, approved_by: str, at: datetime, actor: str) -> None:

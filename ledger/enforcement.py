@@ -390,6 +390,29 @@ class EnforcementCommands:
             inspection_id, lambda i: services.approve_dispatch(i, agency, approver=approver, at=at),
         )
 
+    def change_inspection_team(
+        self,
+        *,
+        inspection_id: UUID,
+        agency_code: str,
+        leaving: Iterable[str],
+        joining: Iterable[str],
+        reason: str,
+        approver: str,
+        at: datetime,
+    ) -> None:
+        """Change ``agency_code``'s team on an approved task (R5, R6, R9; issue 18): ``leaving``
+        and ``joining`` are certificate numbers; every certificate is read as of ``at``, the
+        change's instant, and the agency's head as of ``at`` approves and signs."""
+        insp = self.get_inspection(inspection_id)
+        agency = self._agency(agency_code).state_as_of(at)
+        gone = set(leaving := tuple(leaving))
+        rows = [a for a in insp.assignments if a["agency_code"] == agency_code]
+        staying = [o["cert_no"] for a in rows for o in a["officers"] if o["cert_no"] not in gone]
+        insp.change_team(agency=agency, leaving=leaving, joining=self._certs(joining, at),
+                         staying=self._certs(staying, at), reason=reason, approver=approver, at=at)
+        self.save(insp)
+
     def change_inspection_mode(
         self, *, inspection_id: UUID, mode: str, reason: str, approved_by: str, at: datetime, actor: str,
     ) -> None:

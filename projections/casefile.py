@@ -60,7 +60,8 @@ def new_case_file(case_id: str) -> dict[str, Any]:
     return {
         "case_id": case_id, "kind": "inspection", "stage": None, "task_no": None, "lead_agency": None,
         "agencies": [], "inspection_type": None, "mode": None, "year": None, "dispatched_at": None,
-        "dispatched_by": None, "flag_reason": None, "case_source": None, "party": {"uscc": None}, "emergency": False,
+        "dispatched_by": None, "flag_reason": None, "case_source": None, "team_changes": [],
+        "party": {"uscc": None}, "emergency": False,
         "legal_rep_required": False, "legal_rep_basis": None, "plan": None, "special_approval": None,
         "random_draw_ref": None,
         "assignments": [], "officers": [], "approvals": [], "mode_changes": [], "cancelled": None,
@@ -147,6 +148,17 @@ def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:
                                  "approver_role": b["approver_role"], "retroactive": b["retroactive"]})
         if {a["agency_code"] for a in doc["approvals"]} >= set(doc["agencies"]) and doc["stage"] == "dispatched":
             doc["stage"] = "approved"
+    elif kind == "team_changed":  # issue 18: who left, who joined, why (R5, R6, R9)
+        gone = {o["cert_no"] for o in b["leaving"]}
+        for o in doc["officers"]:
+            if o["cert_no"] in gone and o.get("left_n") is None:
+                o["left_n"] = n
+        doc["officers"].extend({"cert_no": o["cert_no"], "person_id": o["person_id"], "agency_code": b["agency_code"],
+                                "shown_at": None, "shown_n": None, "joined_n": n} for o in b["joining"])
+        doc.setdefault("team_changes", []).append({
+            "n": n, "at": at, "agency_code": b["agency_code"], "leaving": [o["cert_no"] for o in b["leaving"]],
+            "joining": [o["cert_no"] for o in b["joining"]], "reason": b["reason"], "approver": b["approver"],
+            "officers_after": list(b["officers_after"])})
     elif kind == "mode_changed":
         doc["mode_changes"].append({"n": n, "at": at, "from": doc["mode"], "to": b["mode"], "reason": b["reason"],
                                     "approved_by": b["approved_by"]})

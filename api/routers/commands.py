@@ -256,6 +256,10 @@ SPECS: list[Spec] = [
          status_code=201, prepare=_lead_is_own, result=_case_created),
     Spec("approve_inspection", f"{C}/approvals", (HEAD,), "R9: the agency head approves the dispatch",
          types={"agency_code": Short | None}, prepare=_own_agency),
+    Spec("change_inspection_team", f"{C}/team-changes", (HEAD,),
+         "R5, R6, R9: the agency head changes its team on an approved task (who leaves, who joins, why); "
+         "certificates are checked as of the change",
+         types={"agency_code": Short | None}, prepare=_own_agency),
     Spec("change_inspection_mode", f"{C}/mode-changes", (OFFICER, HEAD), "R18: change between on-site and off-site"),
     Spec("cancel_inspection", f"{C}/cancellation", (HEAD,), "cancel a task not yet started"),
     Spec("record_arrival", f"{C}/arrival", (OFFICER,),

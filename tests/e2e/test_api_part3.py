@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from tests.e2e.world import ENT1, T, World, dispatch_body
+from tests.e2e.world import A0, ENT1, T, World, dispatch_body
 
 PROBLEM = "application/problem+json"
 
@@ -63,3 +63,36 @@ def test_a_case_type_dispatch_needs_its_source_and_the_views_show_it(world: Worl
     counts = w.client.get("/v1/supervision/inspection-counts?year=2025", headers=w.h("head-sj")).json()["items"]
     (row,) = [c for c in counts if c["uscc"] == ENT1 and c["agency_code"] == body["assignments"][0]["agency_code"]]
     assert row["tasks"].get("case:referral", 0) >= 1
+
+
+def test_the_head_changes_the_team_and_the_case_file_audit_trail_and_verification_page_show_it(
+    world: World,
+) -> None:
+    w = world
+    d = T("2025-06-18 09:00")
+    r = post(w, "/v1/officers", "registrar", {
+        "cert_no": "35019901", "person_id": "p-xu", "name": "许执法", "agency_code": A0,
+        "categories": ["食品", "特种设备"], "valid_from": "2024-01-01", "valid_until": "2027-12-31",
+        "at": T("2025-06-01 09:00").isoformat()})
+    assert r.status_code in {201, 409}, r.json()  # 409: issued by the other backend's run of this test
+    cid = post(w, "/v1/cases", "p-lin", dispatch_body("API-P3-TEAM", d, uscc=ENT1)).json()["case_id"]
+    assert post(w, f"/v1/cases/{cid}/approvals", "head-sj", {"at": (d + timedelta(minutes=5)).isoformat()}).is_success
+    at = (d + timedelta(hours=1)).isoformat()
+    change = {"at": at, "leaving": ["35010002"], "joining": ["35019901"], "reason": "陈某因病离队"}
+    assert post(w, f"/v1/cases/{cid}/team-changes", "p-lin", change).status_code == 403  # officers do not approve
+    refused(w, cid, "team-changes", "head-sj", {**change, "joining": []}, "E_OFFICER_COUNT")
+    refused(w, cid, "team-changes", "head-sj", {**change, "reason": " "}, "E_REASON_REQUIRED")
+    refused(w, cid, "team-changes", "head-sj", {**change, "joining": ["NOPE-1"]}, "E_UNKNOWN_OFFICER")
+    r = post(w, f"/v1/cases/{cid}/team-changes", "head-sj", change)
+    assert r.status_code == 200, r.json()
+    case = w.client.get(f"/v1/cases/{cid}", headers=w.h("p-lin")).json()
+    (tc,) = case["team_changes"]
+    assert (tc["leaving"], tc["joining"], tc["reason"], tc["approver"]) == (
+        ["35010002"], ["35019901"], "陈某因病离队", "head-sj")
+    assert tc["officers_after"] == ["35010001", "35019901"]
+    trail = w.client.get(f"/v1/audit-trail?case={cid}", headers=w.h("head-sj")).json()["items"]
+    (row,) = [i for i in trail if i["type"] == "inspection.team_changed.v1"]
+    assert row["actor"] == "head-sj"
+    page = w.client.get(f"/v/{cid}")
+    assert page.status_code == 200
+    assert "变更执法人员" in page.text

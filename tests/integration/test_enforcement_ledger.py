@@ -108,7 +108,7 @@ def test_a_whole_lifecycle_is_signed_chained_and_replays(db_url: str) -> None:
     assert insp.publication["status"] == "withdrawn"
     assert insp.decision["status"] == "revoked"
     records = list(app.case_records(iid))
-    assert [e.type for e, _, _ in records][:2] == ["inspection.dispatched.v1", "inspection.approved.v1"]
+    assert [e.type for e, _, _ in records][:2] == ["inspection.dispatched.v2", "inspection.approved.v1"]
     assert records[-1][0].type == "inspection.publication_withdrawn.v1"
     assert {e.actor for e, _, _ in records} >= {"dispatcher", "head", "p1", "C1", "C2", "r1", "pub"}
     rebuilt = None

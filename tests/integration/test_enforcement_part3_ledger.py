@@ -100,3 +100,48 @@ def test_a_dispatch_with_a_missing_or_misplaced_source_is_refused_and_writes_not
     refused(c, "E_CASE_SOURCE_REQUIRED", dispatch("case", case_source={"kind": "rumour", "ref": "R-1"}))
     refused(c, "E_CASE_SOURCE_REQUIRED", dispatch("case", case_source={"kind": "referral", "ref": ""}))
     refused(c, "E_CASE_SOURCE_UNEXPECTED", dispatch("routine", case_source=SOURCE))
+
+
+# ---------------------------------------------------------------- item 1: team change during a task (R5, R6, R9)
+def issue_c3(c: Any, valid_until: str = "2027-12-31") -> None:
+    c.app.issue_certificate(cert_no="C3", person_id="p3", name="p3", agency_code=AGENCY, categories=["market"],
+                            valid_from="2024-01-01", valid_until=valid_until, at=T("2025-01-02 09:00"), actor="reg")
+
+
+def test_a_team_change_is_signed_by_the_head_and_the_new_team_arrives(db_url: str) -> None:
+    c = setup(db_url)
+    issue_c3(c)
+    app = c.app
+    iid = approved_task(c, random_draw_ref=draw(c))
+    app.change_inspection_team(inspection_id=iid, agency_code=AGENCY, leaving=["C2"], joining=["C3"],
+                               reason="李某因病离队", approver="head", at=T("2025-09-02 08:00"))
+    assert set(app.get_inspection(iid).team) == {"C1", "C3"}
+    refused(c, "E_NO_DISPATCH", lambda: app.record_arrival(inspection_id=iid, scan=SCAN, location="x",
+                                                           at=T("2025-09-02 10:00"), actor="p1",
+                                                           cert_nos=["C1", "C2"]))
+    app.record_arrival(inspection_id=iid, scan=SCAN, location="x", at=T("2025-09-02 10:00"), actor="p1")
+    assert app.get_inspection(iid).arrival["officers"] == ("C1", "C3")
+    assert verify_database(c.engine, workers=1, merkle_check=check_merkle()).ok
+
+
+def test_a_bad_team_change_is_refused_with_its_code_and_writes_nothing(db_url: str) -> None:
+    c = setup(db_url)
+    issue_c3(c, valid_until="2025-09-01")
+    app = c.app
+    iid = approved_task(c, random_draw_ref=draw(c))
+    at = T("2025-09-02 08:00")
+
+    def change(**kw: Any) -> Callable[[], object]:
+        args = {"leaving": [], "joining": ["C3"], "reason": "加入", "approver": "head", "agency_code": AGENCY, **kw}
+        return lambda: app.change_inspection_team(inspection_id=iid, at=at, **args)
+
+    refused(c, "E_CERT_INVALID", change())  # C3's certificate ended on 1 September (R5, legal day)
+    refused(c, "E_UNKNOWN_OFFICER", change(joining=["C9"]))
+    refused(c, "E_NO_DISPATCH", change(approver="p1"))
+    refused(c, "E_NO_DISPATCH", change(leaving=["C9"], joining=[]))
+    refused(c, "E_OFFICER_COUNT", change(leaving=["C2"], joining=[]))
+    refused(c, "E_REASON_REQUIRED", change(reason=""))
+    refused(c, "E_REASON_REQUIRED", change(joining=[]))
+    refused(c, "E_UNKNOWN_AGENCY", change(agency_code="91350100M000100Y43"))
+    app.cancel_inspection(inspection_id=iid, reason="企业停业", at=T("2025-09-01 12:00"), actor="head")
+    refused(c, "E_OUT_OF_ORDER", change(leaving=["C2"], joining=["C1"]))
