@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from domain.base import (
     content_hash,
@@ -25,6 +26,7 @@ from domain.calendar import (
     is_after_deadline,
     legal_day,
 )
+from domain.errors import UnknownEntity
 from domain.inspection_state import InspectionState
 from domain.inspection_terms import (
     ALTERATION_KINDS,
@@ -215,10 +217,14 @@ class Disclosure(InspectionState):
         actor: str,
         calendar: HolidayCalendar,
         new_draft_hash: str | None = None,
+        evidence_refs: Iterable[str] = (),
     ) -> None:
         """R51: change, revocation, confirmed illegality or voidness.
 
-        If the decision is published, a withdrawal is due within 3 working days.
+        If the decision is published, a withdrawal is due within 3 working days. A change may name
+        its evidence set (``evidence_refs``); evidence logged after the decision cannot support it
+        (R29, ``E_EVIDENCE_AFTER_DECISION``): a legal review comes only before a decision, so no
+        change has the new review that could admit it.
         """
         self._begin(at)
         require_order(self.decision is not None, "there is no decision to alter")
@@ -234,6 +240,21 @@ class Disclosure(InspectionState):
             require_digest(new_draft_hash, "new_draft_hash")
         else:
             require(new_draft_hash is None, "E_OUT_OF_ORDER", "only a change has a new draft")
+        refs = str_tuple(evidence_refs)
+        require(not refs or kind == "changed", "E_OUT_OF_ORDER", "only a change names an evidence set")
+        require(len(set(refs)) == len(refs), "E_OUT_OF_ORDER", "an evidence ref is named twice")
+        decided_us = self.decision.get("decided_at")
+        for ref in refs:
+            ev = self.evidence.get(ref)
+            if ev is None:
+                raise UnknownEntity(f"no evidence {ref!r} in this case", key=ref, code="E_UNKNOWN_EVIDENCE")
+            require(
+                not ev["post_decision"] and (decided_us is None or ev["logged_at"] < decided_us),
+                "E_EVIDENCE_AFTER_DECISION",
+                f"evidence {ref!r} was logged after the decision and cannot support it, nor a change of it"
+                " without a new review (R29)",
+            )
+            require(ev["admissible"], "E_INADMISSIBLE_EVIDENCE", f"evidence {ref!r} is inadmissible (R23)")
         day = legal_day(at)
         published = self.publication is not None and self.publication["status"] == "published"
         withdrawal_due = deadline_or_pending(calendar, day, WITHDRAWAL_WD).as_record() if published else None
@@ -242,8 +263,9 @@ class Disclosure(InspectionState):
             if kind == "changed" and self.decision["publishable"]
             else None
         )
+        fields: dict[str, Any] = {"evidence_refs": refs} if refs else {}
         self.trigger_event(
-            self.DecisionAltered,
+            self.DecisionChangedWithEvidence if refs else self.DecisionAltered,
             timestamp=at,
             actor=actor,
             kind=kind,
@@ -252,6 +274,7 @@ class Disclosure(InspectionState):
             new_draft_hash=new_draft_hash,
             withdrawal_due=withdrawal_due,
             republication_due=republication_due,
+            **fields,
         )
 
     def withdraw_publication(self, *, reason_text: str, at: datetime, actor: str) -> None:

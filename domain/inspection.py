@@ -566,6 +566,18 @@ class Inspection(
                 },
             )
 
+    class DecisionChangedWithEvidence(DecisionAltered):
+        """A changed decision that names its own evidence set (R29, R51; issue 18): every ref was
+        logged before the original decision. Supersedes ``decision_altered.v1`` for such changes."""
+
+        TYPE: ClassVar[str] = "inspection.decision_altered.v2"
+        evidence_refs: tuple[str, ...]
+
+        def apply(self, agg: Inspection) -> None:
+            super().apply(agg)
+            assert agg.decision is not None
+            agg.decision = {**agg.decision, "evidence_refs": tuple(self.evidence_refs)}
+
     class PublicationWithdrawn(Event):
         """撤回公示 with public reasons (R51)."""
 

@@ -85,6 +85,7 @@ class InspectionState:
         Served: Any
         Published: Any
         DecisionAltered: Any
+        DecisionChangedWithEvidence: Any
         PublicationWithdrawn: Any
         PublicationCorrected: Any
         ViolationRecorded: Any

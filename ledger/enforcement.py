@@ -631,12 +631,14 @@ class EnforcementCommands:
         at: datetime,
         actor: str,
         new_draft_hash: str | None = None,
+        evidence_refs: Iterable[str] = (),
     ) -> None:
         """R51; a revoked, illegal or void decision's fine is released from its register (R32)."""
         insp = self.get_inspection(inspection_id)
         register = self._fine_register(insp)
         saved = services.alter_decision(insp, register, kind=kind, reason=reason, basis_ref=basis_ref, at=at,
-                                        actor=actor, calendar=self.calendar, new_draft_hash=new_draft_hash)
+                                        actor=actor, calendar=self.calendar, new_draft_hash=new_draft_hash,
+                                        evidence_refs=evidence_refs)
         self.save(insp, *([saved] if saved is not None else []))
 
     def withdraw_publication(self, *, inspection_id: UUID, reason_text: str, at: datetime, actor: str) -> None:

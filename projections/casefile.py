@@ -253,7 +253,8 @@ def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:
             d["draft_hash"] = b["new_draft_hash"]
         doc["decision"] = d
         doc["alterations"].append({"n": n, "at": at, "by": it.actor, "withdrawn_n": None, **{k: b[k] for k in (
-            "kind", "reason", "basis_ref", "new_draft_hash", "withdrawal_due", "republication_due")}})
+            "kind", "reason", "basis_ref", "new_draft_hash", "withdrawal_due", "republication_due")},
+            "evidence_refs": list(b.get("evidence_refs") or ())})  # v2: a change's own evidence set (R29)
         _void(doc, ("service", "publication", "republication"), n)
         _add_deadline(doc, "withdrawal", b["withdrawal_due"], n)
         _add_deadline(doc, "republication", b["republication_due"], n)
