@@ -182,7 +182,7 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
     verifies, each deadline with the calendar behind it, recomputed from the bundle alone."""
     import json  # noqa: PLC0415
 
-    from ledger import bundle, bundle_deadlines  # noqa: PLC0415
+    from ledger import bundle, bundle_deadlines, bundle_evidence  # noqa: PLC0415
     from ledger.checkpoint import parse_trust_file  # noqa: PLC0415
     from ledger.errors import UsageError  # noqa: PLC0415
     from ledger.limits import DEFAULT_LIMITS  # noqa: PLC0415
@@ -195,12 +195,16 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError, UsageError) as e:
         _err("verify-bundle", str(e))
         return EXIT_USAGE
-    rows = bundle_deadlines.deadlines(bundle.load_verified_bundle(data, trusted)) if report.ok else []
+    verified = bundle.load_verified_bundle(data, trusted) if report.ok else None
+    rows = bundle_deadlines.deadlines(verified) if verified is not None else []
+    evidence = bundle_evidence.evidence_items(verified) if verified is not None else {}
     disagree = any(r["status"] == "DISAGREES" for r in rows)
     if getattr(args, "json", False):
-        print(json.dumps({**report.as_dict(), "deadlines": rows}, ensure_ascii=False, default=str))
+        print(json.dumps({**report.as_dict(), "deadlines": rows, "evidence_items": evidence}, ensure_ascii=False,
+                         default=str))
     else:
         print(report.text())
         if report.ok:
             print(bundle_deadlines.text(rows))
+            print(bundle_evidence.text(evidence))
     return EXIT_OK if report.ok and not disagree else EXIT_BAD
