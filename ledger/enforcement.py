@@ -24,7 +24,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from domain import services
 from domain.calendar import legal_day
-from domain.coercion import CoerciveMeasure
+from domain.coercion import CoerciveMeasure, av_tolerance_in_force
 from domain.errors import (
     OutOfOrder,
     RuleViolation,
@@ -41,6 +41,7 @@ from domain.penalty import FineRegister
 from domain.random_draw import RandomDraw
 from domain.reference import (
     ANNUAL_PLAN,
+    AV_POLICY,
     DISCRETION_BENCHMARK,
     FREQUENCY_CAPS,
     ITEM_LIST,
@@ -968,6 +969,10 @@ class EnforcementCommands:
             raise OutOfOrder(f"measure {measure_no!r} of this inspection already exists")
         agency = self._agency(agency_code).state_as_of(at)
         certs = self._certs(cert_nos, at)
+        province = f"province:{agency.jurisdiction[0][:2]}" if agency.jurisdiction else ""
+        tolerance, tolerance_record = av_tolerance_in_force(
+            self._load_optional(ReferenceList.id_for(AV_POLICY, agency_code)),
+            self._load_optional(ReferenceList.id_for(AV_POLICY, "national", province)) if province else None, at)
         cm = CoerciveMeasure.take(
             inspection=insp, agency=agency, measure_no=measure_no, kind=kind, certs=certs, items=items,
             legal_basis=legal_basis, decision_doc_hash=decision_doc_hash, inventory_hash=inventory_hash,
@@ -976,6 +981,7 @@ class EnforcementCommands:
             party_signature=party_signature, refusal_note=refusal_note, witness_signature=witness_signature,
             approver=approver, emergency=emergency, started_at=started_at, av_segments=av_segments,
             av_interruptions=av_interruptions, at=at, actor=actor, calendar=self.calendar,
+            av_tolerance=tolerance, av_tolerance_record=tolerance_record,
         )
         self.save(cm)
         return cm.id

@@ -145,3 +145,42 @@ def test_a_bad_team_change_is_refused_with_its_code_and_writes_nothing(db_url: s
     refused(c, "E_UNKNOWN_AGENCY", change(agency_code="91350100M000100Y43"))
     app.cancel_inspection(inspection_id=iid, reason="企业停业", at=T("2025-09-01 12:00"), actor="head")
     refused(c, "E_OUT_OF_ORDER", change(leaving=["C2"], joining=["C1"]))
+
+
+# ---------------------------------------------------------------- item 5: the AV tolerance from the signed list (R25)
+def test_a_seizure_is_judged_by_the_agencys_signed_tolerance_which_it_records(db_url: str) -> None:
+    from domain.calendar import to_micros
+    from domain.errors import UsageError
+    from tests.integration.test_enforcement_part2_ledger import H
+
+    c = setup(db_url)
+    app = c.app
+    iid = approved_task(c, random_draw_ref=draw(c))
+    app.record_arrival(inspection_id=iid, scan=SCAN, location="x", at=T("2025-09-02 10:00"), actor="p1")
+    for cert in ("C1", "C2"):
+        app.show_certificate(inspection_id=iid, cert_no=cert, at=T("2025-09-02 10:05"), actor=cert)
+    start, mid, done = T("2025-09-02 10:35"), T("2025-09-02 10:40"), T("2025-09-02 10:50")
+    gapped = [{"start_us": to_micros(start), "end_us": to_micros(mid), "device_id": "cam", "sha256": H},
+              {"start_us": to_micros(mid) + 20_000_000, "end_us": to_micros(done), "device_id": "cam", "sha256": H}]
+
+    def seize() -> object:
+        return app.take_coercive_measure(
+            inspection_id=iid, agency_code=AGENCY, measure_no="M-1", cert_nos=["C1", "C2"], at=done, actor="p1",
+            kind="seize", items=[{"name": "过期食品", "quantity": 120}], legal_basis="食品安全法第一百一十条",
+            decision_doc_hash=H, inventory_hash=H, documents_delivered=True, party_present=True,
+            party_notified=True, rights_stated=True, statement_hash=H, record_hash=H, party_signature="s",
+            refusal_note=None, witness_signature=None, approver="head", emergency=False, started_at=start,
+            av_segments=gapped, av_interruptions=[])
+
+    refused(c, "E_AV_MISSING", seize)  # the documented default: 5 seconds
+    before = app.recorder.max_notification_id()
+    with pytest.raises(UsageError):
+        app.publish_reference_list(kind="av_policy", owner=AGENCY, entries=[{"max_gap_seconds": 99999}],
+                                   at=T("2025-08-01 09:00"), actor="reg")
+    assert app.recorder.max_notification_id() == before
+    app.publish_reference_list(kind="av_policy", owner=AGENCY, entries=[{"max_gap_seconds": 30}],
+                               at=T("2025-08-01 09:00"), actor="reg")
+    seize()
+    cm = app.get_coercive_measure(inspection_id=iid, measure_no="M-1")
+    assert cm is not None
+    assert verify_database(c.engine, workers=1, merkle_check=check_merkle()).ok
