@@ -13,7 +13,8 @@ counters in one ``save`` so the yearly cap holds under concurrency (R12).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -38,7 +39,7 @@ from domain.errors import (
 from domain.evidence import MonitoringDevice
 from domain.inspection import Inspection
 from domain.penalty import FineRegister
-from domain.random_draw import RandomDraw
+from domain.random_draw import RandomDraw, pool_from_blob
 from domain.reference import (
     ANNUAL_PLAN,
     AV_POLICY,
@@ -680,12 +681,44 @@ class EnforcementCommands:
         self.save(draw)
         return draw.pool_hash
 
+    def commit_draw_pool_by_hash(
+        self,
+        *,
+        agency_code: str,
+        draw_no: str,
+        purpose: str,
+        pool_blob: str,
+        seed_source: str,
+        at: datetime,
+        actor: str,
+        read_blob: Callable[[str], bytes],
+    ) -> str:
+        """双随机 step 1 for a pool of up to 1,000,000 members (R14; issue 18): ``pool_blob`` is the
+        SHA-256 of the uploaded canonical list (one member per line, sorted by UTF-8 bytes), read
+        with ``read_blob``; the entry commits its hash, size and blob digest. Returns the pool hash."""
+        self._agency(agency_code)
+        if self._load_optional(RandomDraw.id_for(agency_code, draw_no)) is not None:
+            raise OutOfOrder(f"draw {draw_no!r} of {agency_code} already exists")
+        data = read_blob(pool_blob)
+        if hashlib.sha256(data).hexdigest() != pool_blob:
+            raise RuleViolation("E_RANDOM_POOL_MISMATCH", f"the blob read is not {pool_blob}")
+        draw = RandomDraw.commit_pool_by_hash(agency_code=agency_code, draw_no=draw_no, purpose=purpose,
+                                              pool=pool_from_blob(data), seed_source=seed_source, at=at,
+                                              actor=actor)
+        self.save(draw)
+        return draw.pool_hash
+
     def perform_draw(
         self, *, agency_code: str, draw_no: str, pool_hash: str, seed: str, count: int, at: datetime, actor: str,
+        read_blob: Callable[[str], bytes] | None = None,
     ) -> tuple[str, ...]:
-        """双随机 step 2: the committed pool hash and the public seed give the selection (R14)."""
+        """双随机 step 2: the committed pool hash and the public seed give the selection (R14); a pool
+        committed by hash is read back from its blob with ``read_blob``."""
         draw = self.get_random_draw(agency_code=agency_code, draw_no=draw_no)
-        selected = draw.perform(pool_hash=pool_hash, seed=seed, count=count, at=at, actor=actor)
+        pool = None
+        if draw.pool_blob is not None and read_blob is not None:
+            pool = pool_from_blob(read_blob(draw.pool_blob))
+        selected = draw.perform(pool_hash=pool_hash, seed=seed, count=count, at=at, actor=actor, pool=pool)
         self.save(draw)
         return selected
 

@@ -51,7 +51,7 @@ OFFICER, REVIEWER, HEAD, PUBLISHER, REGISTRAR = (Role.OFFICER, Role.LEGAL_REVIEW
 #: Parameters filled from the principal when the method has no ``actor`` parameter.
 ACTING = ("actor", "approver", "reviewer", "decider")
 #: Parameters never taken from a request (server-held or configuration).
-SERVER_ONLY = frozenset({"secret", "calendar", "counted_types", "statement_wd", "hearing_thresholds",
+SERVER_ONLY = frozenset({"read_blob", "secret", "calendar", "counted_types", "statement_wd", "hearing_thresholds",
                          "low_fine_fen"})
 
 FIELD_DOCS: dict[str, str] = {
@@ -183,6 +183,28 @@ def _check_blob(ctx: CommandContext, _: CaseScope | None, fields: dict[str, Any]
     if fields.get("size") is not None and fields["size"] != size:
         raise Unprocessable(f"the blob has {size} bytes, not {fields['size']}", code="E_BLOB_SIZE")
     fields.update(sha256=digest, size=size)
+
+
+def _blob_reader(ctx: CommandContext, _: CaseScope | None, fields: dict[str, Any]) -> None:
+    """R14 (issue 18): a pool committed by hash is read from the blob store."""
+    from api.blobs import normalise_digest  # noqa: PLC0415
+
+    store = ctx.services.blobs
+    if "pool_blob" in fields:
+        digest = normalise_digest(str(fields["pool_blob"]))
+        if digest is None:
+            raise Unprocessable("pool_blob must be a SHA-256 digest", code="E_DIGEST_INVALID")
+        if store.size_of(digest) is None:
+            raise Unprocessable(f"no uploaded blob {digest}: upload the pool with POST /v1/blobs first",
+                                code="E_BLOB_UNKNOWN")
+        fields["pool_blob"] = digest
+
+    def read(sha256: str) -> bytes:
+        if store.size_of(sha256) is None:
+            raise Unprocessable(f"the pool blob {sha256} is missing from the blob store", code="E_BLOB_UNKNOWN")
+        return b"".join(store.open(sha256))
+
+    fields["read_blob"] = read
 
 
 def _own_agency(ctx: CommandContext, _: CaseScope | None, fields: dict[str, Any]) -> None:
@@ -332,8 +354,13 @@ SPECS: list[Spec] = [
     Spec("commit_draw_pool", "/v1/agencies/{agency_code}/draws", (OFFICER, HEAD),
          "R14: commit the pool of a 双随机 draw (before the seed is known)", agency_param="agency_code",
          status_code=201),
+    Spec("commit_draw_pool_by_hash", "/v1/agencies/{agency_code}/draws-by-hash", (OFFICER, HEAD),
+         "R14: commit a pool of up to 1,000,000 members by the hash of its uploaded canonical list "
+         "(one member per line, sorted by UTF-8 bytes)", agency_param="agency_code", status_code=201,
+         types={"pool_blob": Digest}, prepare=_blob_reader),
     Spec("perform_draw", "/v1/agencies/{agency_code}/draws/{draw_no}/result", (OFFICER, HEAD),
-         "R14: perform the committed draw with its public seed", agency_param="agency_code"),
+         "R14: perform the committed draw with its public seed", agency_param="agency_code",
+         prepare=_blob_reader),
     Spec("assess_special_necessity", "/v1/agencies/{agency_code}/special-campaigns", (OFFICER, HEAD),
          "R11: the necessity assessment of a special campaign", agency_param="agency_code", status_code=201),
     Spec("approve_special_campaign", "/v1/agencies/{agency_code}/special-campaigns/{campaign_no}/approval", (HEAD,),

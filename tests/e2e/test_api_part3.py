@@ -96,3 +96,34 @@ def test_the_head_changes_the_team_and_the_case_file_audit_trail_and_verificatio
     page = w.client.get(f"/v/{cid}")
     assert page.status_code == 200
     assert "变更执法人员" in page.text
+
+
+def test_a_pool_uploaded_as_a_blob_is_committed_by_hash_and_drawn(world: World) -> None:
+    import hashlib
+
+    from domain.random_draw import canonical_pool, compute_selection, pool_blob_bytes
+    from domain.uscc import make_uscc
+
+    w = world
+    pool = canonical_pool(make_uscc(f"91350100{i:09d}") for i in range(3000))
+    blob = pool_blob_bytes(pool)
+    up = w.client.post("/v1/blobs", content=blob, headers=w.h("p-lin", **{"Content-Type": "text/plain"}))
+    assert up.status_code == 201, up.json()
+    digest = hashlib.sha256(blob).hexdigest()
+    base = f"/v1/agencies/{A0}"
+    body = {"draw_no": f"API-P3-H-{w.client.base_url.host}", "purpose": "targets", "seed_source": "上证综指次日收盘",
+            "at": T("2025-06-19 09:00").isoformat()}
+    missing = post(w, f"{base}/draws-by-hash", "p-lin", {**body, "pool_blob": "ab" * 32})
+    assert missing.status_code == 422, missing.json()
+    assert missing.json()["code"] == "E_BLOB_UNKNOWN"
+    r = post(w, f"{base}/draws-by-hash", "p-lin", {**body, "pool_blob": digest})
+    if r.status_code == 409:  # the other backend's run of this session-wide world committed it first
+        assert r.json()["code"] == "E_OUT_OF_ORDER"
+        return
+    assert r.status_code == 201, r.json()
+    r = post(w, f"{base}/draws/{body['draw_no']}/result", "p-lin", {
+        "pool_hash": "sha256:" + hashlib.sha256(b"caseledger.draw.pool.v1\n" + blob).hexdigest(),
+        "seed": "3857.93", "count": 2, "at": T("2025-06-20 09:00").isoformat()})
+    assert r.status_code == 200, r.json()
+    assert r.text.count("91350100") >= 2
+    assert set(compute_selection(pool, "3857.93", 2)) <= set(r.text.replace('"', " ").split())

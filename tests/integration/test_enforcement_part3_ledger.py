@@ -184,3 +184,36 @@ def test_a_seizure_is_judged_by_the_agencys_signed_tolerance_which_it_records(db
     cm = app.get_coercive_measure(inspection_id=iid, measure_no="M-1")
     assert cm is not None
     assert verify_database(c.engine, workers=1, merkle_check=check_merkle()).ok
+
+
+# ---------------------------------------------------------------- item 7: pools committed by hash (R14)
+def test_a_pool_committed_by_hash_is_drawn_from_its_blob_and_a_bad_blob_writes_nothing(db_url: str) -> None:
+    import hashlib
+
+    from domain.random_draw import canonical_pool, compute_selection, pool_blob_bytes
+    from domain.uscc import make_uscc
+
+    c = setup(db_url)
+    app = c.app
+    pool = canonical_pool([ENT, *(make_uscc(f"91350100MA{i:07d}") for i in range(2500))])
+    blobs = {hashlib.sha256(b).hexdigest(): b for b in (pool_blob_bytes(pool), b"\n".join([b"x", b"a"]))}
+    good, bad = list(blobs)
+
+    def commit(digest: str, draw_no: str = "D-H") -> Callable[[], object]:
+        return lambda: app.commit_draw_pool_by_hash(
+            agency_code=AGENCY, draw_no=draw_no, purpose="targets", pool_blob=digest, seed_source="上证综指次日收盘",
+            at=T("2025-08-29 09:00"), actor="dispatcher", read_blob=blobs.__getitem__)
+
+    refused(c, "E_RANDOM_POOL_INVALID", commit(bad))
+    refused(c, "E_RANDOM_POOL_MISMATCH", lambda: app.commit_draw_pool_by_hash(
+        agency_code=AGENCY, draw_no="D-H", purpose="targets", pool_blob=good, seed_source="s",
+        at=T("2025-08-29 09:00"), actor="dispatcher", read_blob=lambda _: blobs[bad]))
+    pool_hash = commit(good)()
+    refused(c, "E_RANDOM_POOL_MISMATCH", lambda: app.perform_draw(
+        agency_code=AGENCY, draw_no="D-H", pool_hash=pool_hash, seed="3857.93", count=3, at=T("2025-08-30 10:00"),
+        actor="dispatcher"))
+    selected = app.perform_draw(agency_code=AGENCY, draw_no="D-H", pool_hash=pool_hash, seed="3857.93", count=3,
+                                at=T("2025-08-30 10:00"), actor="dispatcher", read_blob=blobs.__getitem__)
+    assert selected == compute_selection(pool, "3857.93", 3)
+    assert app.get_random_draw(agency_code=AGENCY, draw_no="D-H").pool_blob == good
+    assert verify_database(c.engine, workers=1, merkle_check=check_merkle()).ok
