@@ -31,6 +31,7 @@ selection all agree.
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,9 +78,11 @@ def canonical_pool(pool: Iterable[str]) -> tuple[str, ...]:
 
 def compute_pool_hash(pool: Iterable[str]) -> str:
     """``sha256:<hex>`` of the canonical pool (see the module docstring)."""
-    members = canonical_pool(pool)
-    body = POOL_DOMAIN + "\n".join(members).encode("utf-8")
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+    return _hash_canonical(canonical_pool(pool))
+
+
+def _hash_canonical(members: Sequence[str]) -> str:
+    return "sha256:" + hashlib.sha256(POOL_DOMAIN + "\n".join(members).encode("utf-8")).hexdigest()
 
 
 def pool_blob_bytes(members: Sequence[str]) -> bytes:
@@ -113,11 +116,13 @@ def compute_selection(pool: Iterable[str], seed: str, count: int) -> tuple[str, 
         "E_RANDOM_POOL_INVALID",
         f"cannot draw {count!r} from a pool of {len(members)}",
     )
-    key = draw_key(compute_pool_hash(members), seed)
-    scored = sorted(
-        (hashlib.sha256(key + i.to_bytes(8, "big")).digest(), m) for i, m in enumerate(members)
+    key = draw_key(_hash_canonical(members), seed)
+    # The ``count`` smallest (score, member) pairs: the same as sorting all of them and taking the
+    # first ``count``, without sorting a pool of a million.
+    scored = heapq.nsmallest(
+        count, ((hashlib.sha256(key + i.to_bytes(8, "big")).digest(), m) for i, m in enumerate(members)),
     )
-    return tuple(m for _, m in scored[:count])
+    return tuple(m for _, m in scored)
 
 
 @dataclass(frozen=True, slots=True)
