@@ -217,3 +217,43 @@ def test_a_pool_committed_by_hash_is_drawn_from_its_blob_and_a_bad_blob_writes_n
     assert selected == compute_selection(pool, "3857.93", 3)
     assert app.get_random_draw(agency_code=AGENCY, draw_no="D-H").pool_blob == good
     assert verify_database(c.engine, workers=1, merkle_check=check_merkle()).ok
+
+
+def test_a_draw_is_exported_with_its_pool_and_recomputes_and_a_lost_or_altered_blob_is_reported(
+    db_url: str, tmp_path: Any, monkeypatch: Any,
+) -> None:
+    import argparse
+    import hashlib
+    import json
+
+    from api.blobs import BlobStore
+    from api.cmd_log import cmd_export_draw
+    from domain.random_draw import canonical_pool, pool_blob_bytes, verify_draw
+    from domain.uscc import make_uscc
+
+    monkeypatch.setenv("CASELEDGER_DATA_DIR", str(tmp_path / "data"))
+    c = setup(db_url)
+    app = c.app
+    store = BlobStore(tmp_path / "data" / "blobs")
+    pool = canonical_pool([ENT, *(make_uscc(f"91350100MA{i:07d}") for i in range(2100))])
+    digest = store.put_bytes(pool_blob_bytes(pool)).sha256
+    read = lambda d: b"".join(store.open(d))  # noqa: E731
+    pool_hash = app.commit_draw_pool_by_hash(agency_code=AGENCY, draw_no="D-X", purpose="targets", pool_blob=digest,
+                                             seed_source="s", at=T("2025-08-29 09:00"), actor="dispatcher",
+                                             read_blob=read)
+    app.perform_draw(agency_code=AGENCY, draw_no="D-X", pool_hash=pool_hash, seed="3857.93", count=4,
+                     at=T("2025-08-30 10:00"), actor="dispatcher", read_blob=read)
+    args = argparse.Namespace(db=db_url, agency_code=AGENCY, draw_no="D-X", output=str(tmp_path / "out"))
+    assert cmd_export_draw(args) == 0
+    record = json.loads((tmp_path / "out" / "draw.json").read_text(encoding="utf-8"))
+    exported = (tmp_path / "out" / "pool.txt").read_bytes()
+    assert hashlib.sha256(exported).hexdigest() == record["pool_blob"] == digest
+    assert [e["type"] for e in record["entries"]] == ["random_draw.pool_committed_by_hash.v1",
+                                                       "random_draw.performed.v1"]
+    # Anyone recomputes the selection from the two files alone.
+    verify_draw(pool=exported.decode().split("\n"), seed=record["seed"], count=record["count"],
+                selected=record["selected"], pool_hash=record["pool_hash"])
+    store.path_for(digest).write_bytes(exported + b"\n")  # the blob altered in the store
+    assert cmd_export_draw(args) == 1
+    store.path_for(digest).unlink()
+    assert cmd_export_draw(args) == 1
