@@ -362,12 +362,17 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.attempt(lambda: self.world.publish(self.insp, at=at, redaction_map=redactions,
                                                 content_hash=content_hash(public)))
 
-    @rule(kind=st.sampled_from(["revoked", "confirmed_void", "changed"]), minutes=st.integers(0, 6000))
-    def alter(self, kind: str, minutes: int) -> None:
+    @rule(kind=st.sampled_from(["revoked", "confirmed_void", "changed"]), minutes=st.integers(0, 6000),
+          cite=st.integers(0, 3), latest_first=st.booleans())
+    def alter(self, kind: str, minutes: int, cite: int, latest_first: bool) -> None:
+        """A change may name its evidence set (issue 18), post-decision evidence included at random:
+        the invariant below holds that no accepted decision relies on it (R29)."""
         at = self.tick(minutes)
+        refs = sorted(self.insp.evidence, key=lambda e: self.insp.evidence[e]["logged_at"],
+                      reverse=latest_first)[:cite]
         self.attempt(lambda: self.insp.alter_decision(
             kind=kind, reason="r", basis_ref="b", at=at, actor=HEAD, calendar=self.world.cal,
-            new_draft_hash="c" * 64 if kind == "changed" else None))
+            new_draft_hash="c" * 64 if kind == "changed" else None, evidence_refs=refs))
 
     @rule(minutes=st.integers(0, 6000))
     def withdraw(self, minutes: int) -> None:
