@@ -212,12 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
         ("checkpoint", "api.cmd_log", "sign a new checkpoint of the Merkle log"),
         ("export", "api.cmd_log", "export one case as an offline court bundle"),
         ("verify-bundle", "api.cmd_log", "verify a court bundle offline"),
+        ("export-draw", "api.cmd_log", "export a 双随机 draw and its canonical pool for recomputation"),
     ):
         sp = sub.add_parser(name, help=helptext)
         sp.add_argument("--db", default=None)
         if name == "export":
             sp.add_argument("case_id")
             sp.add_argument("-o", "--output", required=True)
+        if name == "export-draw":
+            sp.add_argument("agency_code")
+            sp.add_argument("draw_no")
+            sp.add_argument("-o", "--output", required=True, help="directory for draw.json and pool.txt")
         if name == "verify-bundle":
             sp.add_argument("file")
             sp.add_argument("--trust", required=True, help="file of trusted checkpoint verifier keys")

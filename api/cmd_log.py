@@ -182,7 +182,7 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
     verifies, each deadline with the calendar behind it, recomputed from the bundle alone."""
     import json  # noqa: PLC0415
 
-    from ledger import bundle, bundle_deadlines  # noqa: PLC0415
+    from ledger import bundle, bundle_deadlines, bundle_evidence  # noqa: PLC0415
     from ledger.checkpoint import parse_trust_file  # noqa: PLC0415
     from ledger.errors import UsageError  # noqa: PLC0415
     from ledger.limits import DEFAULT_LIMITS  # noqa: PLC0415
@@ -195,12 +195,77 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError, UsageError) as e:
         _err("verify-bundle", str(e))
         return EXIT_USAGE
-    rows = bundle_deadlines.deadlines(bundle.load_verified_bundle(data, trusted)) if report.ok else []
+    verified = bundle.load_verified_bundle(data, trusted) if report.ok else None
+    rows = bundle_deadlines.deadlines(verified) if verified is not None else []
+    evidence = bundle_evidence.evidence_items(verified) if verified is not None else {}
     disagree = any(r["status"] == "DISAGREES" for r in rows)
     if getattr(args, "json", False):
-        print(json.dumps({**report.as_dict(), "deadlines": rows}, ensure_ascii=False, default=str))
+        print(json.dumps({**report.as_dict(), "deadlines": rows, "evidence_items": evidence}, ensure_ascii=False,
+                         default=str))
     else:
         print(report.text())
         if report.ok:
             print(bundle_deadlines.text(rows))
+            print(bundle_evidence.text(evidence))
     return EXIT_OK if report.ok and not disagree else EXIT_BAD
+
+
+def cmd_export_draw(args: argparse.Namespace) -> int:
+    """Write a 双随机 draw for anyone to recompute (R14; issue 18): ``draw.json`` (the record and the
+    draw's signed entries) and ``pool.txt`` (the canonical list: one member per line, sorted by
+    UTF-8 bytes — for a pool committed by hash, the blob it names). The selection is recomputed
+    from them before they are written; exit 1 if it does not agree."""
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from api.blobs import BlobStore  # noqa: PLC0415
+    from domain.errors import DomainError  # noqa: PLC0415
+    from domain.random_draw import pool_blob_bytes, pool_from_blob, verify_draw  # noqa: PLC0415
+    from ledger.chain import decode_record  # noqa: PLC0415
+    from ledger.hashing import entry_hash  # noqa: PLC0415
+
+    settings = _settings("export-draw", args.db)
+    container = None if settings is None else _container("export-draw", settings)
+    if settings is None or container is None:
+        return EXIT_USAGE
+    app = container.app
+    try:
+        draw = app.get_random_draw(agency_code=args.agency_code, draw_no=args.draw_no)
+    except DomainError as e:
+        _err("export-draw", str(e))
+        return EXIT_USAGE
+    if draw.pool_blob is None:
+        pool, blob = tuple(draw.pool), pool_blob_bytes(draw.pool)
+    else:
+        store = BlobStore(Path(settings.data_dir) / "blobs")
+        if store.size_of(draw.pool_blob) is None:
+            _err("export-draw", f"the pool blob {draw.pool_blob} is missing from {store.root}")
+            return EXIT_BAD
+        blob = b"".join(store.open(draw.pool_blob))
+        if hashlib.sha256(blob).hexdigest() != draw.pool_blob:
+            _err("export-draw", f"the stored pool blob does not hash to {draw.pool_blob}")
+            return EXIT_BAD
+        pool = pool_from_blob(blob)
+    try:
+        if draw.performed:
+            assert draw.seed is not None
+            verify_draw(pool=pool, seed=draw.seed, count=draw.count, selected=draw.selected, pool_hash=draw.pool_hash)
+    except DomainError as e:
+        _err("export-draw", f"the draw does not recompute: {e}")
+        return EXIT_BAD
+    entries = []
+    for stored in app.recorder.select_events(draw.id):
+        data, sig = decode_record(stored.state)
+        entries.append({"n": stored.originator_version, "type": stored.topic, "entry_hash": entry_hash(data).hex(),
+                        "entry": data.hex(), "sig": sig.hex()})
+    record = {"agency_code": draw.agency_code, "draw_no": draw.draw_no, "purpose": draw.purpose,
+              "algorithm": "caseledger.draw.sha256-ctr.v1", "pool_hash": draw.pool_hash, "pool_size": len(pool),
+              "pool_blob": hashlib.sha256(blob).hexdigest(), "seed": draw.seed, "count": draw.count,
+              "selected": list(draw.selected), "entries": entries}
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "pool.txt").write_bytes(blob)
+    (out / "draw.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"exported draw {draw.ref} to {out}: {len(pool)} members, "
+          f"{'recomputed and agrees' if draw.performed else 'not yet performed'}")
+    return EXIT_OK

@@ -70,8 +70,11 @@ VALUE_LABELS: dict[str, str] = {
 #: The type shown for an entry the visibility policy withholds from the page's reader.
 WITHHELD = "withheld"
 ENTRY_LABELS: dict[str, str] = {
-    "inspection.dispatched.v1": "派单", "inspection.approved.v1": "审批", "inspection.mode_changed.v1": "变更检查方式",
+    "inspection.dispatched.v1": "派单", "inspection.dispatched.v2": "派单",
+    "inspection.approved.v1": "审批", "inspection.mode_changed.v1": "变更检查方式",
+    "inspection.team_changed.v1": "变更执法人员",
     "inspection.cancelled.v1": "取消", "inspection.arrived.v1": "到达现场（扫码）",
+    "inspection.arrived.v2": "到达现场（扫码、核验执法证）",
     "inspection.certificate_shown.v1": "出示执法证", "inspection.evidence_logged.v1": "证据登记",
     "inspection.record_signed.v1": "笔录签署", "inspection.concluded.v1": "检查结束",
     "inspection.result_notified.v1": "告知结果", "inspection.feedback_received.v1": "企业评价",

@@ -48,6 +48,7 @@ from domain.calendar import (
     to_micros,
 )
 from domain.errors import RuleViolation, UsageError
+from domain.reference import AV_POLICY, ReferenceList
 from domain.registers import CertState, SubjectState
 
 if TYPE_CHECKING:
@@ -62,6 +63,21 @@ EMERGENCY_APPROVAL_WINDOW = timedelta(hours=24)  # R56, ACL art. 19
 DEFAULT_AV_TOLERANCE = timedelta(seconds=5)
 END_OUTCOMES = frozenset({"lifted", "disposal_decided"})
 _US = timedelta(microseconds=1)
+
+
+def av_tolerance_in_force(
+    agency_policy: ReferenceList | None, province_policy: ReferenceList | None, at: datetime,
+) -> tuple[timedelta, dict[str, Any]]:
+    """R25, R56 (issue 18): the allowed unexplained gap as of ``at`` — the agency's signed
+    ``av_policy`` list in force, else its province's, else ``DEFAULT_AV_TOLERANCE`` — and the record
+    the coverage check stores with it, so that replay reproduces the judgement."""
+    for lst in (agency_policy, province_policy):
+        version = lst.version_in_force(at) if lst is not None and lst.kind == AV_POLICY else None
+        if version is not None:
+            seconds = int(version.entries[0]["max_gap_seconds"])
+            return timedelta(seconds=seconds), {"max_gap_us": seconds * 1_000_000, "source": {
+                **version.ref(), "owner": version.owner, "scope": version.scope}}
+    return DEFAULT_AV_TOLERANCE, {"max_gap_us": DEFAULT_AV_TOLERANCE // _US, "source": None}
 
 
 def _int(value: object) -> bool:
@@ -176,6 +192,13 @@ class CoerciveMeasure(Aggregate):
             agg.ended = False
             agg.overdue = ()
 
+    class TakenWithTolerance(Taken):
+        """The measure taken, with the audio-video tolerance its coverage check used and where it
+        came from (R25, R56; issue 18). Supersedes ``measure_taken.v1``."""
+
+        TYPE: ClassVar[str] = "coercive.measure_taken.v2"
+        av_tolerance: dict[str, Any]
+
     class Approved(Event):
         """The head's approval after an emergency measure (R56, ACL art. 19)."""
 
@@ -273,6 +296,7 @@ class CoerciveMeasure(Aggregate):
         actor: str,
         calendar: HolidayCalendar,
         av_tolerance: timedelta = DEFAULT_AV_TOLERANCE,
+        av_tolerance_record: Mapping[str, Any] | None = None,
     ) -> CoerciveMeasure:
         """Take the measure at ``at`` (its completion), started at ``started_at``."""
         require_text(measure_no, "measure_no")
@@ -336,8 +360,12 @@ class CoerciveMeasure(Aggregate):
                 gaps=[list(g) for g in gaps],
             )
         term = deadline_or_pending(calendar, legal_day(at), TERM_DAYS, "natural_days")
+        tolerance = dict(av_tolerance_record) if av_tolerance_record is not None else {
+            "max_gap_us": av_tolerance // _US, "source": None}
+        require(tolerance.get("max_gap_us") == av_tolerance // _US, "E_AV_MISSING",
+                "the recorded tolerance must be the one the check used")
         return cls._create(
-            cls.Taken,
+            cls.TakenWithTolerance,
             id=cls.id_for(inspection.id, measure_no),
             timestamp=at,
             actor=actor,
@@ -366,6 +394,7 @@ class CoerciveMeasure(Aggregate):
             av_segments=tuple(dict(s) for s in av_segments),
             av_interruptions=tuple(dict(i) for i in av_interruptions),
             term_due=term.as_record(),
+            av_tolerance=tolerance,
         )
 
     def _begin(self, at: datetime) -> None:

@@ -7,124 +7,119 @@ event data into state, so history recorded under old rules always replays.
 
 Rules that need other aggregates (certificates, subjects, item lists, caps) receive
 their *state as of the event's occurred_at* from the caller (see ``domain.services``).
+
+This module declares the events (the wire types of spec 02) and assembles the aggregate from
+one mixin per procedure; a rule's code is in the module of its procedure (``docs/rules.md``
+gives each rule's location):
+
+- ``domain.tasking`` — dispatch, approval, mode change, cancellation, team checks (R3–R9, R18);
+- ``domain.on_site`` — arrival, certificates, evidence, record, conclusion, result notice,
+  feedback (R17–R22, R26, R29);
+- ``domain.decision`` — case filing, legal review, education, decision (R30–R44);
+- ``domain.disclosure`` — service, publication, alteration, withdrawal, correction (R45–R51);
+- ``domain.closing`` — overdue obligations and closing (R24, ``record_overdue``);
+- ``domain.penalty``, ``domain.recusal``, ``domain.evidence``, ``domain.publicity`` — the
+  penalty procedure, recusal, evidence procedures and publication periods (part 2);
+- ``domain.inspection_terms`` — the vocabulary and statutory periods they share.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.base import (
-    check_time_not_before,
-    content_hash,
-    feedback_token,
-    flags_of,
     freeze,
-    is_sha256_hex,
     natural_id,
-    require,
-    require_digest,
-    require_order,
-    require_text,
-    str_tuple,
 )
 from domain.calendar import (
-    HolidayCalendar,
-    deadline_or_pending,
-    due_day,
-    from_micros,
-    is_after_deadline,
-    iso_day,
-    legal_day,
     to_micros,
 )
-from domain.errors import OutOfOrder, RoleConflict, RuleViolation, UnknownEntity
-from domain.evidence import DeviceState, EvidenceProcedures, check_device_evidence
+from domain.closing import Closing
+from domain.decision import CaseDecision
+from domain.disclosure import Disclosure
+from domain.errors import OutOfOrder
+from domain.evidence import EvidenceProcedures
+from domain.inspection_terms import (
+    ALTERATION_KINDS,
+    AV_METADATA_KEYS,
+    AV_TYPES,
+    CASE_CLASSES,
+    DECIDER_ROLES,
+    DECISION_NATURAL_DAYS,
+    DEFAULT_EMERGENCY_WINDOW,
+    DEFAULT_RESULT_NOTICE_WD,
+    DEVICE_SOURCE,
+    DISGUISED_ACTIVITIES,
+    EVIDENCE_TYPES,
+    INSPECTION_TYPES,
+    MAX_FEEDBACK_COMMENT,
+    MODES,
+    NEVER_PUBLIC_FIELDS,
+    OFFSITE_SOURCES,
+    OUTCOMES,
+    PROHIBITION_CODES,
+    PUBLICATION_REGIMES,
+    RECORD_PHASES,
+    RESULTS,
+    REVIEW_POINTS,
+    SANSHU,
+    SERVICE_METHODS,
+    SERVICE_WD,
+    WITHDRAWAL_WD,
+)
+from domain.on_site import OnSite
 from domain.penalty import (
-    PENALTY_KINDS,
     PenaltyProcedure,
-    check_decision_document,
-    decision_document_hash,
 )
 from domain.publicity import (
-    DEFAULT_LOW_FINE_FEN,
     PublicationPeriods,
-    compute_publication_period,
 )
 from domain.recusal import Recusal
-from domain.registers import CertState, SubjectState
-from domain.uscc import validate_uscc
+from domain.tasking import Tasking
 
-INSPECTION_TYPES = frozenset({"routine", "case", "special"})  # 日常 / 个案 / 专项
-MODES = frozenset({"on_site", "off_site"})
-RESULTS = frozenset({"no_issue", "rectification_ordered", "case_filed", "referral"})
-OUTCOMES = frozenset({"penalty", "no_penalty_minor", "no_penalty_unproven", "referral"})  # R40
-#: Complaint codes (R20): the 五个严禁 1-5 and the 八个不得 a-h.
-PROHIBITION_CODES = ("1", "2", "3", "4", "5", "a", "b", "c", "d", "e", "f", "g", "h")
-MAX_FEEDBACK_COMMENT = 1000
-DECIDER_ROLES = frozenset({"agency_head", "collective"})  # R37
-CASE_CLASSES = frozenset({"ordinary", "complex", "major"})
-#: R22 (APL art. 46): the eight statutory types; the eighth covers both kinds of 笔录.
-EVIDENCE_TYPES = frozenset(
-    {"书证", "物证", "视听资料", "电子数据", "证人证言", "当事人的陈述", "鉴定意见", "勘验笔录", "现场笔录"},
-)
-AV_TYPES = frozenset({"视听资料", "电子数据"})
-AV_METADATA_KEYS = ("device_id", "captured_at", "maker", "purpose")  # R26
-OFFSITE_SOURCES = frozenset({"document_review", "data_sharing", "remote_video", "online_monitoring"})
-DEVICE_SOURCE = "device"  # R27: an electronic technical monitoring device (on- or off-site)
-#: R20 严禁变相检查: activities that may not create inspection events (with English aliases).
-DISGUISED_ACTIVITIES = frozenset(
-    {"观摩", "督导", "考察", "评比", "observation", "supervision", "study_visit", "appraisal"},
-)
-#: R38: the eight points of a legal-review opinion.
-REVIEW_POINTS = (
-    "subject_legality",
-    "officer_qualification",
-    "procedure",
-    "facts_and_evidence",
-    "law_and_discretion",
-    "competence",
-    "documents_complete",
-    "crime_referral",
-)
-#: R48: publication regimes and their deadlines in working days after the decision.
-PUBLICATION_REGIMES: dict[str, int] = {
-    "penalty_118": 7,  # licensing and penalty decisions (国办发〔2018〕118号)
-    "other_decision": 20,  # other enforcement decisions (118号; OGI art. 26)
-    "samr_same_province": 20,  # SAMR45 art. 9
-    "samr_other_province": 10,  # SAMR45 art. 10 (push within 10 wd)
-}
-SERVICE_METHODS = frozenset(
-    {"on_announcement", "direct", "left_at_premises", "post", "electronic", "public_notice"},
-)
-SANSHU = ("行政处罚决定书", "信用修复告知书", "行政合规建议书")  # R45 三书同达
-#: R49: fields that are never public.
-NEVER_PUBLIC_FIELDS = frozenset({"cf_fr_zjlx", "cf_fr_zjhm", "cf_xdr_zjlx", "cf_xdr_zjhm"})
-ALTERATION_KINDS = frozenset({"changed", "revoked", "confirmed_illegal", "confirmed_void"})  # R51
-
-SERVICE_WD = 7  # R46
-WITHDRAWAL_WD = 3  # R51
-DECISION_NATURAL_DAYS = 90  # R30
-DEFAULT_RESULT_NOTICE_WD = 3  # R21 [U: no national period; configuration]
-DEFAULT_EMERGENCY_WINDOW = timedelta(hours=24)  # R9 (configuration)
-#: R24: the phases a closed case must show a record for.
-RECORD_PHASES = ("opening", "investigation", "review", "decision", "service", "execution")
+__all__ = [
+    "ALTERATION_KINDS",
+    "AV_METADATA_KEYS",
+    "AV_TYPES",
+    "CASE_CLASSES",
+    "DECIDER_ROLES",
+    "DECISION_NATURAL_DAYS",
+    "DEFAULT_EMERGENCY_WINDOW",
+    "DEFAULT_RESULT_NOTICE_WD",
+    "DEVICE_SOURCE",
+    "DISGUISED_ACTIVITIES",
+    "EVIDENCE_TYPES",
+    "INSPECTION_TYPES",
+    "MAX_FEEDBACK_COMMENT",
+    "MODES",
+    "NEVER_PUBLIC_FIELDS",
+    "OFFSITE_SOURCES",
+    "OUTCOMES",
+    "PROHIBITION_CODES",
+    "PUBLICATION_REGIMES",
+    "RECORD_PHASES",
+    "RESULTS",
+    "REVIEW_POINTS",
+    "SANSHU",
+    "SERVICE_METHODS",
+    "SERVICE_WD",
+    "WITHDRAWAL_WD",
+    "Inspection",
+    "OutOfOrder",
+]
 
 
-_digest = require_digest
-
-
-class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPeriods, Aggregate):
+class Inspection(
+    Tasking, OnSite, CaseDecision, Disclosure, Closing,
+    PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPeriods, Aggregate,
+):
     """An inspection task and the case that may follow it.
 
-    The mixins hold the commands of part 2 (penalty procedure, recusal, evidence
-    procedures, publication periods); every event class is declared here.
+    Every event class is declared here; the commands live in one mixin per procedure
+    (see the module docstring).
     """
 
     class Event(Aggregate.Event):
@@ -168,6 +163,7 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
         closed: bool
         decision_document: dict[str, Any] | None
         publication_period: dict[str, Any] | None
+        case_source: dict[str, Any] | None
 
     # ------------------------------------------------------------------ events
     class Dispatched(Event, Aggregate.Created):
@@ -228,6 +224,18 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
             agg.closed = False
             agg.decision_document = None
             agg.publication_period = None
+            agg.case_source = None
+
+    class DispatchedWithSource(Dispatched):
+        """派单 recording where a 个案 task comes from (R9, R12; issue 18): ``case_source`` is
+        ``{"kind", "ref"}`` for a case-type task and nil otherwise. Supersedes ``dispatched.v1``."""
+
+        TYPE: ClassVar[str] = "inspection.dispatched.v2"
+        case_source: dict[str, Any] | None
+
+        def apply(self, agg: Inspection) -> None:
+            super().apply(agg)
+            agg.case_source = freeze(self.case_source)
 
     class Approved(Event):
         """The subject's head approved the task (R9)."""
@@ -241,6 +249,30 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
 
         def apply(self, agg: Inspection) -> None:
             agg.approvals = {**agg.approvals, self.agency_code: self.approver}
+
+    class TeamChanged(Event):
+        """The team of one agency on an approved task changed (R5, R6, R9; issue 18): who leaves,
+        who joins (certificates valid at the change's instant) and why, approved by the head
+        who may approve the dispatch. Later steps are judged against the new team."""
+
+        TYPE: ClassVar[str] = "inspection.team_changed.v1"
+        agency_code: str
+        leaving: tuple[dict[str, Any], ...]
+        joining: tuple[dict[str, Any], ...]
+        reason: str
+        approver: str
+        approver_role: str
+        officers_after: tuple[str, ...]
+
+        def apply(self, agg: Inspection) -> None:
+            gone = {o["cert_no"] for o in self.leaving}
+            rows = []
+            for a in agg.assignments:
+                if a["agency_code"] == self.agency_code:
+                    kept = [o for o in a["officers"] if o["cert_no"] not in gone]
+                    a = {**a, "officers": (*kept, *self.joining)}  # noqa: PLW2901 - the new row
+                rows.append(a)
+            agg.assignments = freeze(tuple(rows))
 
     class ModeChanged(Event):
         TYPE: ClassVar[str] = "inspection.mode_changed.v1"
@@ -268,6 +300,17 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
 
         def apply(self, agg: Inspection) -> None:
             agg.arrival = {"at": to_micros(self.timestamp), "scan": freeze(self.scan)}
+
+    class TeamArrived(Arrived):
+        """扫码入企 as a step of the team present: each officer's certificate was valid at the
+        arrival instant and at least two remained (R5, R6, R17). Supersedes ``arrived.v1``."""
+
+        TYPE: ClassVar[str] = "inspection.arrived.v2"
+        officers: tuple[str, ...]
+
+        def apply(self, agg: Inspection) -> None:
+            agg.arrival = {"at": to_micros(self.timestamp), "scan": freeze(self.scan),
+                           "officers": tuple(self.officers)}
 
     class CertificateShown(Event):
         """An acting officer showed the enforcement certificate (R5, R7)."""
@@ -522,6 +565,18 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
                     "withdrawn": self.withdrawal_due is None,
                 },
             )
+
+    class DecisionChangedWithEvidence(DecisionAltered):
+        """A changed decision that names its own evidence set (R29, R51; issue 18): every ref was
+        logged before the original decision. Supersedes ``decision_altered.v1`` for such changes."""
+
+        TYPE: ClassVar[str] = "inspection.decision_altered.v2"
+        evidence_refs: tuple[str, ...]
+
+        def apply(self, agg: Inspection) -> None:
+            super().apply(agg)
+            assert agg.decision is not None
+            agg.decision = {**agg.decision, "evidence_refs": tuple(self.evidence_refs)}
 
     class PublicationWithdrawn(Event):
         """撤回公示 with public reasons (R51)."""
@@ -880,1063 +935,3 @@ class Inspection(PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPerio
     def id_for(lead_agency: str, task_no: str) -> UUID:
         return natural_id("inspection", lead_agency, task_no)
 
-    # ------------------------------------------------------------- queries
-    @property
-    def team(self) -> dict[str, dict[str, Any]]:
-        """cert_no → {person_id, agency_code, categories}."""
-        out: dict[str, dict[str, Any]] = {}
-        for a in self.assignments:
-            for o in a["officers"]:
-                out[o["cert_no"]] = {
-                    "person_id": o["person_id"],
-                    "agency_code": a["agency_code"],
-                    "categories": tuple(a["categories"]),
-                }
-        return out
-
-    @property
-    def person_ids(self) -> frozenset[str]:
-        return frozenset(o["person_id"] for o in self.team.values())
-
-    @property
-    def fully_approved(self) -> bool:
-        return all(a["agency_code"] in self.approvals for a in self.assignments)
-
-    # ------------------------------------------------------------- creation
-    @classmethod
-    def dispatch(
-        cls,
-        *,
-        task_no: str,
-        lead_agency: str,
-        inspection_type: str,
-        mode: str,
-        uscc: str,
-        assignments: Sequence[Mapping[str, Any]],
-        at: datetime,
-        actor: str,
-        plan: Mapping[str, Any] | None = None,
-        special_approval: Mapping[str, Any] | None = None,
-        random_draw_ref: str | None = None,
-        emergency: bool = False,
-        legal_rep_required: bool = False,
-        legal_rep_basis: str | None = None,
-        flags: Iterable[str] = (),
-        flag_reason: str | None = None,
-    ) -> Inspection:
-        """Create the task. Cross-aggregate rules are checked by
-        :func:`domain.services.dispatch_inspection`, which calls this."""
-        require_text(task_no, "task_no")
-        validate_uscc(lead_agency)
-        validate_uscc(uscc)
-        require(inspection_type in INSPECTION_TYPES, "E_OUT_OF_ORDER", f"bad type {inspection_type!r}")
-        require(mode in MODES, "E_MODE_MISMATCH", f"bad mode {mode!r}")
-        require(bool(assignments), "E_NO_DISPATCH", "a dispatch needs at least one agency")
-        require(
-            not legal_rep_required or bool(legal_rep_basis),
-            "E_LEGAL_REP_REQUIRED",
-            "requiring the legal representative's presence needs a statutory basis (R20)",
-        )
-        check_time_not_before(at, None)
-        return cls._create(
-            cls.Dispatched,
-            id=cls.id_for(lead_agency, task_no),
-            timestamp=at,
-            actor=actor,
-            task_no=task_no,
-            lead_agency=lead_agency,
-            inspection_type=inspection_type,
-            mode=mode,
-            uscc=uscc,
-            year=legal_day(at).year,
-            assignments=tuple(dict(a) for a in assignments),
-            plan=dict(plan) if plan else None,
-            special_approval=dict(special_approval) if special_approval else None,
-            random_draw_ref=random_draw_ref,
-            emergency=bool(emergency),
-            legal_rep_required=bool(legal_rep_required),
-            legal_rep_basis=legal_rep_basis,
-            flags=str_tuple(flags),
-            flag_reason=flag_reason,
-        )
-
-    # ------------------------------------------------------------- guards
-    def _begin(self, at: datetime, actor: str | None = None) -> None:
-        check_time_not_before(at, self.modified_on)
-        require_order(not self.cancelled, "the inspection was cancelled")
-        require_order(not self.closed, "the case is closed")
-        self._require_not_recused(actor)
-
-    def _check_team(
-        self, certs: Sequence[CertState], at: datetime, *, need_shown: bool,
-    ) -> tuple[str, ...]:
-        """R5 (valid as of ``at``), R6 (≥2 distinct), R7 (shown first), R9 (on the task)."""
-        team = self.team
-        for cert in certs:
-            member = team.get(cert.cert_no)
-            require(
-                member is not None and member["person_id"] == cert.person_id,
-                "E_NO_DISPATCH",
-                f"officer {cert.cert_no} is not on the dispatched task",
-            )
-            assert member is not None
-            cert.check_valid(at, member["categories"])
-        persons = {c.person_id for c in certs}
-        numbers = {c.cert_no for c in certs}
-        self._require_not_recused(*persons)
-        require(
-            min(len(persons), len(numbers)) >= 2,  # noqa: PLR2004 - two officers (R5)
-            "E_OFFICER_COUNT",
-            "at least two distinct certified officers must act (R6)",
-        )
-        if need_shown:
-            missing = sorted(numbers - set(self.certs_shown))
-            require(
-                not missing,
-                "E_CERT_NOT_SHOWN",
-                f"certificates not shown before acting: {missing} (R7)",
-            )
-        return tuple(sorted(numbers))
-
-    def check_acting_team(self, certs: Sequence[CertState], at: datetime) -> tuple[str, ...]:
-        """R5–R9 for an act on site by ``certs`` (used by coercive measures): the task is
-        approved (or an emergency), ≥2 certified officers of the task, each of whom
-        showed the certificate and none recused. Returns the certificate numbers."""
-        self._require_approved()
-        return self._check_team(certs, at, need_shown=True)
-
-    # ------------------------------------------------------------- commands: inspection
-    def approve(
-        self,
-        *,
-        agency: SubjectState,
-        approver: str,
-        at: datetime,
-        emergency_window: timedelta = DEFAULT_EMERGENCY_WINDOW,
-    ) -> None:
-        """R9: approval by the head of the subject (as of ``at``)."""
-        self._begin(at)
-        require_order(self.conclusion is None, "the inspection is already concluded")
-        require(
-            agency.agency_code in {a["agency_code"] for a in self.assignments},
-            "E_NO_DISPATCH",
-            f"{agency.agency_code} is not on this task",
-        )
-        require_order(agency.agency_code not in self.approvals, "already approved")
-        require(
-            agency.head is not None and agency.head == approver,
-            "E_NO_DISPATCH",
-            f"{approver} is not the head of {agency.agency_code} on {iso_day(legal_day(at))}",
-        )
-        retroactive = self.arrival is not None or bool(self.evidence)
-        late = to_micros(at) - self.dispatched_at > emergency_window // timedelta(microseconds=1)
-        self.trigger_event(
-            self.Approved,
-            timestamp=at,
-            actor=approver,
-            agency_code=agency.agency_code,
-            approver=approver,
-            approver_role="subject_head",
-            retroactive=retroactive,
-            flags=flags_of((retroactive and late, "V_APPROVAL_NOT_REGULARISED")),
-        )
-
-    def _require_approved(self) -> None:
-        require(
-            self.fully_approved or self.emergency,
-            "E_NO_DISPATCH",
-            "no approval by the subject's head yet (无派单、不执法, R9)",
-        )
-
-    def change_mode(self, *, mode: str, reason: str, approved_by: str, at: datetime, actor: str) -> None:
-        """R18: a change of mode is its own signed event, before anything on site."""
-        self._begin(at)
-        require(mode in MODES and mode != self.mode, "E_MODE_MISMATCH", f"cannot change to {mode!r}")
-        require_text(reason, "reason")
-        require_text(approved_by, "approved_by")
-        require(
-            self.arrival is None and not self.evidence and self.conclusion is None,
-            "E_MODE_MISMATCH",
-            "the mode cannot change after arrival or evidence",
-        )
-        self.trigger_event(
-            self.ModeChanged, timestamp=at, actor=actor, mode=mode, reason=reason, approved_by=approved_by,
-        )
-
-    def cancel(self, *, reason: str, at: datetime, actor: str) -> None:
-        self._begin(at)
-        require_text(reason, "reason")
-        require_order(
-            self.arrival is None and not self.evidence and self.conclusion is None,
-            "only a task not yet started can be cancelled",
-        )
-        self.trigger_event(self.Cancelled, timestamp=at, actor=actor, reason=reason)
-
-    def arrive(self, *, scan: Mapping[str, Any] | None, location: str, at: datetime, actor: str) -> None:
-        """R17 scan check-in; R18 an off-site task has no arrival; R9 approval first."""
-        self._begin(at)
-        require(
-            self.mode == "on_site",
-            "E_MODE_MISMATCH",
-            "an off-site inspection cannot have an arrival; record a mode change first (R18)",
-        )
-        require_order(self.arrival is None, "already arrived")
-        require_order(self.conclusion is None, "the inspection is already concluded")
-        self._require_approved()
-        if scan is None:
-            require(self.emergency, "E_NO_CHECKIN", "arrival needs the scanned enterprise code (R17)")
-        else:
-            require(
-                scan.get("uscc") == self.uscc and bool(scan.get("code_id")),
-                "E_NO_CHECKIN",
-                "the scanned code does not identify the inspected enterprise (R17)",
-            )
-            require(isinstance(scan.get("scanned_at"), int), "E_NO_CHECKIN", "scan.scanned_at (µs) missing")
-        self.trigger_event(
-            self.Arrived,
-            timestamp=at,
-            actor=actor,
-            scan=dict(scan) if scan is not None else None,
-            location=location,
-            flags=(),
-        )
-
-    def show_certificate(self, *, cert: CertState, at: datetime, actor: str) -> None:
-        """R7: each acting officer shows the certificate on site, valid as of ``at`` (R5)."""
-        self._begin(at)
-        require(self.mode == "on_site", "E_MODE_MISMATCH", "certificates are shown on site")
-        require(self.arrival is not None, "E_NO_CHECKIN", "show certificates after checking in")
-        require_order(self.conclusion is None, "the inspection is already concluded")
-        member = self.team.get(cert.cert_no)
-        require(
-            member is not None and member["person_id"] == cert.person_id,
-            "E_NO_DISPATCH",
-            f"officer {cert.cert_no} is not on the dispatched task",
-        )
-        assert member is not None
-        cert.check_valid(at, member["categories"])
-        self._require_not_recused(cert.person_id)
-        require_order(cert.cert_no not in self.certs_shown, "certificate already shown")
-        self.trigger_event(
-            self.CertificateShown,
-            timestamp=at,
-            actor=actor,
-            cert_no=cert.cert_no,
-            person_id=cert.person_id,
-        )
-
-    def log_evidence(
-        self,
-        *,
-        evidence_id: str,
-        evidence_type: str,
-        sha256: str,
-        size: int,
-        media_type: str,
-        source: str,
-        capture: Mapping[str, Any],
-        certs: Sequence[CertState],
-        at: datetime,
-        actor: str,
-        lawful: bool = True,
-        device: DeviceState | None = None,
-    ) -> None:
-        """R9, R17, R18, R5–R7, R22, R26, R27; after the decision it is flagged (R29).
-
-        ``source == "device"``: captured by an electronic monitoring device, whose state
-        as of ``at`` is ``device`` (R27)."""
-        self._begin(at, actor)
-        require_text(evidence_id, "evidence_id")
-        require_order(evidence_id not in self.evidence, f"evidence {evidence_id!r} already logged")
-        self._require_approved()
-        if source == "on_site":
-            require(self.mode == "on_site", "E_MODE_MISMATCH", "on-site evidence in an off-site inspection")
-            require(self.arrival is not None, "E_NO_CHECKIN", "on-site evidence before check-in (R17)")
-        elif source == DEVICE_SOURCE:
-            check_device_evidence(device, capture.get("device_id"), (a["agency_code"] for a in self.assignments))
-        else:
-            require(
-                source in OFFSITE_SOURCES,
-                "E_MODE_MISMATCH",
-                f"evidence source {source!r} is not on-site nor an off-site source (R18)",
-            )
-        officers = self._check_team(certs, at, need_shown=source == "on_site")
-        require(evidence_type in EVIDENCE_TYPES, "E_EVIDENCE_TYPE", f"{evidence_type!r} is not a statutory type (R22)")
-        require(is_sha256_hex(sha256), "E_AV_METADATA", "sha256 at capture must be 64 lowercase hex digits")
-        require(isinstance(size, int) and size >= 0, "E_AV_METADATA", "size must be a non-negative int")
-        if evidence_type in AV_TYPES:
-            missing = [k for k in AV_METADATA_KEYS if not capture.get(k)]
-            if capture.get("medium") == "audio" and not capture.get("transcript_ref"):
-                missing.append("transcript_ref")
-            require(not missing, "E_AV_METADATA", f"capture metadata missing: {missing} (R26)")
-        post_decision = self.decision is not None
-        self.trigger_event(
-            self.EvidenceLogged,
-            timestamp=at,
-            actor=actor,
-            evidence_id=evidence_id,
-            evidence_type=evidence_type,
-            sha256=sha256,
-            size=size,
-            media_type=media_type,
-            source=source,
-            capture=dict(capture),
-            officers=officers,
-            lawful=bool(lawful),
-            admissible=bool(lawful),
-            post_decision=post_decision,
-            flags=(),
-        )
-
-    def sign_record(
-        self,
-        *,
-        record_hash: str,
-        certs: Sequence[CertState],
-        party_signature: str | None,
-        refusal_note: str | None,
-        at: datetime,
-        actor: str,
-        witness: str | None = None,
-    ) -> None:
-        """R19: the record is signed by ≥2 officers and the party, or the refusal noted."""
-        self._begin(at)
-        require_order(self.conclusion is None, "the inspection is already concluded")
-        require_order(self.record is None, "the record is already signed")
-        if self.mode == "on_site":
-            require(self.arrival is not None, "E_NO_CHECKIN", "no on-site record before check-in")
-        self._require_approved()
-        _digest(record_hash, "record_hash")
-        officers = self._check_team(certs, at, need_shown=self.mode == "on_site")
-        require(
-            bool(party_signature) or bool(refusal_note),
-            "E_NO_RECORD",
-            "the record needs the party's signature or a note of refusal (R19)",
-        )
-        self.trigger_event(
-            self.RecordSigned,
-            timestamp=at,
-            actor=actor,
-            record_hash=record_hash,
-            officers=officers,
-            party_signature=party_signature,
-            refusal_note=refusal_note,
-            witness=witness,
-        )
-
-    def conclude(
-        self,
-        *,
-        result: str,
-        certs: Sequence[CertState],
-        at: datetime,
-        actor: str,
-        calendar: HolidayCalendar,
-        rectification_due: str | None = None,
-        result_notice_wd: int = DEFAULT_RESULT_NOTICE_WD,
-    ) -> None:
-        """R19 (on-site needs the signed record), R5/R6; starts the R21 notice period."""
-        self._begin(at)
-        require_order(self.conclusion is None, "the inspection is already concluded")
-        self._require_approved()
-        require(result in RESULTS, "E_OUT_OF_ORDER", f"unknown result {result!r}")
-        if self.mode == "on_site":
-            require(self.record is not None, "E_NO_RECORD", "an on-site inspection ends with a signed record (R19)")
-        officers = self._check_team(certs, at, need_shown=self.mode == "on_site")
-        due = deadline_or_pending(calendar, legal_day(at), result_notice_wd)
-        self.trigger_event(
-            self.Concluded,
-            timestamp=at,
-            actor=actor,
-            result=result,
-            officers=officers,
-            rectification_due=rectification_due,
-            result_notice_due=due.as_record(),
-        )
-
-    def notify_result(
-        self, *, recipient: str, summary_hash: str, secret: bytes, at: datetime, actor: str,
-        calendar: HolidayCalendar | None = None,
-    ) -> str:
-        """R21: result + feedback invitation. Returns the QR token for the enterprise;
-        the ledger stores only its id (a hash of it)."""
-        self._begin(at)
-        require_order(self.conclusion is not None, "notify the result after concluding")
-        assert self.conclusion is not None
-        require_order(self.notified is None, "the result was already notified")
-        require_text(recipient, "recipient")
-        _digest(summary_hash, "summary_hash")
-        token = feedback_token(self.id, secret)
-        qr_id = hashlib.sha256(token.encode()).hexdigest()[:32]
-        late = is_after_deadline(self.conclusion["result_notice_due"], at, calendar)
-        self.trigger_event(
-            self.ResultNotified,
-            timestamp=at,
-            actor=actor,
-            recipient=recipient,
-            summary_hash=summary_hash,
-            qr_id=qr_id,
-            flags=flags_of((late, "V_RESULT_NOT_NOTIFIED")),
-        )
-        return token
-
-    def receive_feedback(
-        self, *, token: str, rating: int, prohibition_code: str | None, comment: str, at: datetime, actor: str,
-    ) -> str:
-        """R20/R21: the enterprise's feedback, once per inspection, with the token of its result
-        notice. Returns the invitation id (``qr_id``). Unlike the enforcement steps it is accepted
-        after the case is closed: the enterprise may answer late."""
-        check_time_not_before(at, self.modified_on)
-        notified = self.notified
-        if notified is None:
-            raise UnknownEntity("this inspection has no feedback invitation", code="E_NO_FEEDBACK_INVITATION")
-        if not isinstance(token, str) or not token.strip():
-            raise RuleViolation("E_FEEDBACK_TOKEN", "the feedback token is required")
-        qr_id = hashlib.sha256(token.strip().encode()).hexdigest()[:32]
-        if not hmac.compare_digest(qr_id, str(notified["qr_id"])):
-            raise RuleViolation("E_FEEDBACK_TOKEN", "the feedback token does not belong to this inspection")
-        if getattr(self, "feedback", None) is not None:
-            raise RuleViolation("E_FEEDBACK_EXISTS", "feedback for this inspection was already given")
-        if type(rating) is not int or not 1 <= rating <= 5:  # noqa: PLR2004 - the 1-5 scale
-            raise RuleViolation("E_FEEDBACK_RATING", "the rating is an integer from 1 to 5")
-        if prohibition_code is not None and prohibition_code not in PROHIBITION_CODES:
-            raise RuleViolation("E_FEEDBACK_CODE", f"unknown prohibition code {prohibition_code!r}",
-                                allowed=PROHIBITION_CODES)
-        if not isinstance(comment, str) or len(comment) > MAX_FEEDBACK_COMMENT:
-            raise RuleViolation("E_FEEDBACK_COMMENT",
-                                f"the comment is text of at most {MAX_FEEDBACK_COMMENT} characters")
-        text = comment.strip()
-        self.trigger_event(
-            self.FeedbackReceived,
-            timestamp=at,
-            actor=actor,
-            qr_id=qr_id,
-            rating=rating,
-            prohibition_code=prohibition_code,
-            comment_sha256=hashlib.sha256(text.encode()).hexdigest() if text else None,
-        )
-        return qr_id
-
-    # ------------------------------------------------------------- commands: case
-    def file_case(
-        self,
-        *,
-        case_no: str,
-        investigators: Iterable[str],
-        case_class: str,
-        requires_legal_review: bool,
-        at: datetime,
-        actor: str,
-        calendar: HolidayCalendar,
-        violation: Mapping[str, Any] | None = None,
-    ) -> None:
-        """R30: filing starts the 90-natural-day decision period.
-
-        ``violation`` (optional here, required before a penalty) records the facts of
-        R31/R32 in the same command: ``{"fingerprint", "description_hash",
-        "violation_end_on", "discovered_on", "harm_kind"?, "continuing"?}``."""
-        self._begin(at, actor)
-        require_order(
-            self.conclusion is not None and self.conclusion["result"] == "case_filed",
-            "a case is filed from an inspection concluded with result 'case_filed'",
-        )
-        require_order(self.case is None, "the case is already filed")
-        require_order(self.decision is None, "a decision was already made on the spot")
-        require_text(case_no, "case_no")
-        require(case_class in CASE_CLASSES, "E_OUT_OF_ORDER", f"bad case class {case_class!r}")
-        due = deadline_or_pending(calendar, legal_day(at), DECISION_NATURAL_DAYS, "natural_days")
-        facts = (
-            self._violation_record(
-                fingerprint=violation.get("fingerprint", ""),
-                description_hash=violation.get("description_hash", ""),
-                violation_end_on=violation.get("violation_end_on", ""),
-                discovered_on=violation.get("discovered_on", ""),
-                harm_kind=violation.get("harm_kind", "general"),
-                continuing=bool(violation.get("continuing", False)),
-                at=at,
-            )
-            if violation is not None
-            else None
-        )
-        self.trigger_event(
-            self.CaseFiled,
-            timestamp=at,
-            actor=actor,
-            case_no=case_no,
-            investigators=str_tuple(investigators),
-            case_class=case_class,
-            requires_legal_review=bool(requires_legal_review) or case_class != "ordinary",
-            decision_due=due.as_record(),
-        )
-        if facts is not None:
-            self.trigger_event(self.ViolationRecorded, timestamp=at, actor=actor, **facts)
-
-    def give_legal_review(
-        self,
-        *,
-        reviewer: str,
-        draft_hash: str,
-        result: str,
-        checklist: Mapping[str, str],
-        first_time: bool,
-        legal_qualification: bool,
-        at: datetime,
-    ) -> None:
-        """R36–R38: eight-point opinion by a qualified reviewer not acting on the case."""
-        self._begin(at)
-        require_order(self.case is not None, "legal review needs a filed case")
-        assert self.case is not None
-        require_order(self.decision is None, "the decision is already made")
-        require_text(reviewer, "reviewer")
-        _digest(draft_hash, "draft_hash")
-        self._require_not_recused(reviewer)
-        if reviewer in self.person_ids or reviewer in self.case["investigators"]:
-            raise RoleConflict(
-                f"{reviewer} is an officer or investigator on this case and may not review it (R37)",
-                reviewer=reviewer,
-            )
-        require(result in {"pass", "fail"}, "E_REVIEW_INCOMPLETE", f"result must be pass or fail, not {result!r}")
-        missing = [p for p in REVIEW_POINTS if not str(checklist.get(p, "")).strip()]
-        require(not missing, "E_REVIEW_INCOMPLETE", f"checklist points without a verdict: {missing} (R38)")
-        require(
-            not first_time or legal_qualification,
-            "E_REVIEWER_UNQUALIFIED",
-            "a first-time reviewer needs the legal professional qualification (R36)",
-        )
-        self.trigger_event(
-            self.LegalReviewGiven,
-            timestamp=at,
-            actor=reviewer,
-            reviewer=reviewer,
-            draft_hash=draft_hash,
-            result=result,
-            checklist={p: str(checklist[p]) for p in REVIEW_POINTS},
-            first_time=bool(first_time),
-            legal_qualification=bool(legal_qualification),
-        )
-
-    def record_education(self, *, summary: str, at: datetime, actor: str) -> None:
-        """R41: the party is educated whenever it is not penalised."""
-        self._begin(at)
-        require_order(self.case is not None, "education is recorded on a filed case")
-        require_text(summary, "summary")
-        self.trigger_event(self.EducationRecorded, timestamp=at, actor=actor, summary=summary)
-
-    def decide(
-        self,
-        *,
-        decision_no: str,
-        outcome: str,
-        draft_hash: str,
-        decider: str,
-        decider_role: str,
-        evidence_refs: Iterable[str],
-        at: datetime,
-        calendar: HolidayCalendar,
-        regime: str = "penalty_118",
-        penalty_kinds: Iterable[str] = (),
-        fine_fen: int = 0,
-        benchmark: Mapping[str, Any] | None = None,
-        no_penalty_conditions: bool = False,
-        justification: str | None = None,
-        requires_legal_review: bool = False,
-        document: Mapping[str, str] | None = None,
-        seal_ref: str | None = None,
-        procedure: str = "normal",
-        party_kind: str = "organisation",
-        form_serial: str | None = None,
-        confiscation_fen: int = 0,
-    ) -> None:
-        """R29, R36, R37, R40, R41, R42; for a penalty also R31, R33–R35 (normal
-        procedure) or R44 (simple procedure), R39 and R43. Computes the R46/R48 deadlines
-        (fail closed).
-
-        ``benchmark`` is the benchmark entry as resolved by the service from the
-        version in force: ``{"version", "content_hash", "code", "min_fen", "max_fen"}``.
-        ``no_penalty_conditions`` says {first violation, corrected, harm ≤ minor} all hold.
-        A penalty also records ``document`` (the six items of APL art. 59) and
-        ``seal_ref`` in ``inspection.decision_document_issued.v1``. R32 (no double fine)
-        needs the fine register: use :func:`domain.services.decide_case`.
-        """
-        self._begin(at, decider)
-        simple = outcome == "penalty" and procedure == "simple"
-        require_order(self.case is not None or simple, "a decision needs a filed case")
-        require_order(self.decision is None, "the decision is already made")
-        require_text(decision_no, "decision_no")
-        _digest(draft_hash, "draft_hash")
-        require(outcome in OUTCOMES, "E_OUTCOME_INVALID", f"outcome must be one of {sorted(OUTCOMES)} (R40)")
-        require(
-            decider_role in DECIDER_ROLES,
-            "E_DECIDER_ROLE",
-            f"a decision is made by the agency head or collectively, not {decider_role!r} (R37)",
-        )
-        require(regime in PUBLICATION_REGIMES, "E_OUT_OF_ORDER", f"unknown publication regime {regime!r}")
-        if simple:
-            require(self.mode == "on_site" and self.arrival is not None, "E_SIMPLE_PROCEDURE_LIMIT",
-                    "an on-the-spot decision is made on site (R44)")
-        case = self.case or {}
-        # R36: legal review on the same draft (also after any hearing).
-        review_seq: int | None = None
-        hearing_held = any(r["kind"] == "hearing_held" for r in self.responses)
-        if requires_legal_review or case.get("requires_legal_review") or hearing_held:
-            require(bool(self.reviews), "E_NO_LEGAL_REVIEW", "this decision needs a legal review first (R36)")
-            latest = self.reviews[-1]
-            require(
-                latest["result"] == "pass" and latest["draft_hash"] == draft_hash,
-                "E_REVIEW_NOT_PASSED",
-                "the latest legal review did not pass this draft (R36)",
-            )
-            review_seq = latest["seq"]
-        # R39: complex and major cases are decided after a collective discussion of this draft.
-        if case.get("case_class") in {"complex", "major"}:
-            require(
-                any(d["draft_hash"] == draft_hash for d in self.discussions),
-                "E_NO_COLLECTIVE_DISCUSSION",
-                "a complex or major case is decided after the heads' collective discussion of this draft (R39)",
-            )
-        # R29, R23, R27: evidence frozen at decision time.
-        refs = str_tuple(evidence_refs)
-        decided_us = to_micros(at)
-        for ref in refs:
-            ev = self.evidence.get(ref)
-            if ev is None:
-                raise UnknownEntity(f"no evidence {ref!r} in this case", key=ref, code="E_UNKNOWN_EVIDENCE")
-            require(
-                not ev["post_decision"] and ev["logged_at"] < decided_us,
-                "E_EVIDENCE_AFTER_DECISION",
-                f"evidence {ref!r} was logged after the decision (R29)",
-            )
-            require(ev["admissible"], "E_INADMISSIBLE_EVIDENCE", f"evidence {ref!r} is inadmissible (R23)")
-            require(not ev.get("device") or bool(ev.get("device_reviewed")), "E_DEVICE_EVIDENCE",
-                    f"device evidence {ref!r} needs a passing record review first (R27)")
-        kinds = str_tuple(penalty_kinds)
-        flags: list[str] = []
-        document_fields: dict[str, Any] | None = None
-        if outcome == "penalty":
-            require(
-                bool(kinds) and set(kinds) <= PENALTY_KINDS,
-                "E_DECISION_INCOMPLETE",
-                f"penalty kinds must be a non-empty subset of APL art. 9, got {list(kinds)}",
-            )
-            require(isinstance(fine_fen, int) and not isinstance(fine_fen, bool) and fine_fen >= 0,
-                    "E_DECISION_INCOMPLETE", "fine_fen must be a non-negative integer (fen)")
-            require(("罚款" in kinds) == (fine_fen > 0), "E_DECISION_INCOMPLETE", "a fine needs its amount")
-            require(isinstance(confiscation_fen, int) and not isinstance(confiscation_fen, bool)
-                    and confiscation_fen >= 0, "E_DECISION_INCOMPLETE", "confiscation_fen must be fen (int)")
-            # R42: a published benchmark in force at the decision.
-            require(
-                benchmark is not None and benchmark.get("published_at", decided_us + 1) <= decided_us,
-                "E_NO_BENCHMARK",
-                "a penalty decision applies a discretion benchmark published before it (R42)",
-            )
-            assert benchmark is not None
-            # R31, R33–R35, R44.
-            notice_seq = self._check_penalty_procedure(
-                kinds=kinds, fine_fen=fine_fen, confiscation_fen=confiscation_fen, procedure=procedure,
-                party_kind=party_kind, form_serial=form_serial, certs_shown=self.certs_shown, at=at,
-                calendar=calendar)
-            # R43: the document's six items and the seal.
-            doc = check_decision_document(document, seal_ref)
-            assert self.violation is not None
-            document_fields = {
-                "decision_no": decision_no, "procedure": procedure, "party_kind": party_kind, "document": doc,
-                "document_hash": decision_document_hash(doc), "seal_ref": str(seal_ref),
-                "form_serial": form_serial, "confiscation_fen": int(confiscation_fen), "notice_seq": notice_seq,
-                "violation_fingerprint": self.violation["fingerprint"],
-            }
-            # R41: penalty on a no-penalty-listed matter needs a justification.
-            if no_penalty_conditions and self._no_penalty_listed():
-                require(
-                    bool(justification and justification.strip()),
-                    "E_DECISION_INCOMPLETE",
-                    "penalising a matter on the no-penalty list needs a justification (R41)",
-                )
-                flags.append("W_NO_PENALTY_LIST")
-        else:
-            require(not kinds and fine_fen == 0, "E_DECISION_INCOMPLETE", "no penalty kinds without a penalty")
-            if outcome.startswith("no_penalty"):
-                require(self.educated, "E_NO_EDUCATION", "record the education of the party first (R41)")
-        if case and is_after_deadline(case["decision_due"], at, calendar):
-            flags.append("V_DECISION_OVERDUE")
-        day = legal_day(at)
-        service_due = deadline_or_pending(calendar, day, SERVICE_WD)
-        # SAMR45 art. 2 publishes normal-procedure penalties only, never warning-only ones.
-        publishable = outcome == "penalty" and not simple and not (
-            regime.startswith("samr") and set(kinds) == {"警告"}
-        )
-        publication_due = (
-            deadline_or_pending(calendar, day, PUBLICATION_REGIMES[regime]).as_record()
-            if publishable
-            else None
-        )
-        if document_fields is not None:
-            self.trigger_event(self.DecisionDocumentIssued, timestamp=at, actor=decider, **document_fields)
-        self.trigger_event(
-            self.Decided,
-            timestamp=at,
-            actor=decider,
-            decision_no=decision_no,
-            outcome=outcome,
-            draft_hash=draft_hash,
-            decider=decider,
-            decider_role=decider_role,
-            evidence_refs=refs,
-            penalty_kinds=kinds,
-            fine_fen=int(fine_fen),
-            benchmark=dict(benchmark) if benchmark is not None else None,
-            legal_review_seq=review_seq,
-            regime=regime,
-            publishable=publishable,
-            service_due=service_due.as_record(),
-            publication_due=publication_due,
-            justification=justification,
-            flags=tuple(flags),
-        )
-
-    def _no_penalty_listed(self) -> bool:
-        return any(a.get("no_penalty_items") for a in self.assignments)
-
-    def serve(
-        self,
-        *,
-        method: str,
-        documents: Iterable[str],
-        document_hash: str,
-        publication_notice: bool,
-        at: datetime,
-        actor: str,
-        consent_ref: str | None = None,
-        sanshu_policy: bool = False,
-        calendar: HolidayCalendar | None = None,
-    ) -> None:
-        """R45 (三书同达 when the agency's policy is on), R46, R50."""
-        self._begin(at)
-        require_order(self.decision is not None, "serve after the decision")
-        d = self.decision
-        assert d is not None
-        require_order(d["status"] in {"in_force", "changed"}, f"the decision is {d['status']}")
-        require_order(
-            not any(s["decision_version"] == d["version"] for s in self.services),
-            "this decision version was already served",
-        )
-        require(method in SERVICE_METHODS, "E_OUT_OF_ORDER", f"unknown service method {method!r}")
-        _digest(document_hash, "document_hash")
-        docs = str_tuple(documents)
-        require(
-            method != "electronic" or bool(consent_ref),
-            "E_ESERVICE_NO_CONSENT",
-            "electronic service needs the party's signed consent (R46)",
-        )
-        require(
-            not d["publishable"] or bool(publication_notice),
-            "E_NO_PUBLICATION_NOTICE",
-            "the party must be told in writing that the penalty will be published (R50)",
-        )
-        sanshu_missing = sanshu_policy and d["outcome"] == "penalty" and not set(SANSHU) <= set(docs)
-        late = d["version"] == 1 and is_after_deadline(d["service_due"], at, calendar)
-        self.trigger_event(
-            self.Served,
-            timestamp=at,
-            actor=actor,
-            method=method,
-            documents=docs,
-            document_hash=document_hash,
-            consent_ref=consent_ref,
-            publication_notice=bool(publication_notice),
-            decision_version=d["version"],
-            flags=flags_of((sanshu_missing, "W_SANSHU"), (late, "V_SERVICE_OVERDUE")),
-        )
-
-    def _redact(
-        self,
-        served_document: Mapping[str, str],
-        redaction_map: Mapping[str, str],
-        content_hash_claimed: str,
-        redaction_reviewer: str,
-    ) -> dict[str, str]:
-        """R49: published = served document minus lawful redactions, hashes bound."""
-        served = self.services[-1]
-        require(
-            content_hash(dict(served_document)) == served["document_hash"],
-            "E_REDACTION",
-            "the document to publish is not the document served on the party (R49)",
-        )
-        require(bool(redaction_reviewer), "E_REDACTION", "the redaction map must be signed by a reviewer")
-        for code_field in ("cf_xdr_shxym", "cf_cfjgdm", "cf_sjlydm"):  # R1, R2
-            if code_field in served_document:
-                validate_uscc(served_document[code_field])
-        unknown = set(redaction_map) - set(served_document)
-        require(not unknown, "E_REDACTION", f"redaction map names fields not in the document: {sorted(unknown)}")
-        require(
-            all(isinstance(r, str) and r.strip() for r in redaction_map.values()),
-            "E_REDACTION",
-            "every redaction states its lawful reason",
-        )
-        content = {k: v for k, v in served_document.items() if k not in redaction_map}
-        exposed = sorted(NEVER_PUBLIC_FIELDS & set(content))
-        require(not exposed, "E_REDACTION", f"fields that are never public: {exposed}")
-        require(
-            content_hash(content) == content_hash_claimed,
-            "E_REDACTION",
-            "content_hash does not match the redacted served document",
-        )
-        return content
-
-    def publish(
-        self,
-        *,
-        served_document: Mapping[str, str],
-        redaction_map: Mapping[str, str],
-        content_hash: str,
-        redaction_reviewer: str,
-        at: datetime,
-        actor: str,
-        credit_category: str | None = "general",
-        period_months: int | None = None,
-        restriction_months: int = 0,
-        necessity_reason: str | None = None,
-        low_fine_fen: int = DEFAULT_LOW_FINE_FEN,
-        calendar: HolidayCalendar | None = None,
-    ) -> None:
-        """R48 (deadline by regime, flag when late), R49, R51 (republish after change),
-        R53 (the publication period of the regime version in force: ``public_until``,
-        recorded in ``inspection.publication_period_set.v1``).
-
-        ``credit_category`` (minor / general / serious) applies to the 信用中国 regimes
-        and defaults to ``general`` [D]; ``period_months`` defaults to the regime's
-        maximum for the category."""
-        self._begin(at, actor)
-        require_order(self.decision is not None, "publish after the decision")
-        d = self.decision
-        assert d is not None
-        require(
-            d["status"] in {"in_force", "changed"},
-            "E_NOT_PUBLISHABLE",
-            f"a {d['status']} decision is not published",
-        )
-        require(
-            d["publishable"],
-            "E_NOT_PUBLISHABLE",
-            "this decision is not published (not a penalty, or a warning under SAMR45 art. 2)",
-        )
-        require_order(
-            any(s["decision_version"] == d["version"] for s in self.services),
-            "publish the decision after serving it",
-        )
-        require_order(
-            self.publication is None or self.publication["status"] == "withdrawn",
-            "already published; use a correction",
-        )
-        require_order(
-            self.publication is None or self.publication["decision_version"] != d["version"],
-            "this decision version was published and withdrawn",
-        )
-        content = self._redact(served_document, redaction_map, content_hash, redaction_reviewer)
-        period = compute_publication_period(
-            regime=d["regime"], decided_on=legal_day(from_micros(d["decided_at"])), published_on=legal_day(at),
-            penalty_kinds=tuple(d["penalty_kinds"]), fine_fen=int(d.get("fine_fen", 0)), category=credit_category,
-            period_months=period_months, restriction_months=restriction_months, necessity_reason=necessity_reason,
-            low_fine_fen=low_fine_fen)
-        late = is_after_deadline(d["publication_due"], at, calendar)
-        self.trigger_event(self.PublicationPeriodSet, timestamp=at, actor=actor, necessity_reason=necessity_reason,
-                           **period.as_fields())
-        self.trigger_event(
-            self.Published,
-            timestamp=at,
-            actor=actor,
-            regime=d["regime"],
-            content=content,
-            content_hash=content_hash,
-            redaction_map=dict(redaction_map),
-            redaction_map_hash=_content_hash(dict(redaction_map)),
-            redaction_reviewer=redaction_reviewer,
-            served_document_hash=self.services[-1]["document_hash"],
-            decision_version=d["version"],
-            flags=flags_of((late, "V_PUBLICATION_OVERDUE")),
-        )
-
-    def alter_decision(
-        self,
-        *,
-        kind: str,
-        reason: str,
-        basis_ref: str,
-        at: datetime,
-        actor: str,
-        calendar: HolidayCalendar,
-        new_draft_hash: str | None = None,
-    ) -> None:
-        """R51: change, revocation, confirmed illegality or voidness.
-
-        If the decision is published, a withdrawal is due within 3 working days.
-        """
-        self._begin(at)
-        require_order(self.decision is not None, "there is no decision to alter")
-        assert self.decision is not None
-        require_order(
-            self.decision["status"] in {"in_force", "changed"},
-            f"the decision is already {self.decision['status']}",
-        )
-        require(kind in ALTERATION_KINDS, "E_OUT_OF_ORDER", f"unknown alteration {kind!r}")
-        require_text(reason, "reason")
-        require_text(basis_ref, "basis_ref")
-        if kind == "changed":
-            _digest(new_draft_hash, "new_draft_hash")
-        else:
-            require(new_draft_hash is None, "E_OUT_OF_ORDER", "only a change has a new draft")
-        day = legal_day(at)
-        published = self.publication is not None and self.publication["status"] == "published"
-        withdrawal_due = deadline_or_pending(calendar, day, WITHDRAWAL_WD).as_record() if published else None
-        republication_due = (
-            deadline_or_pending(calendar, day, PUBLICATION_REGIMES[self.decision["regime"]]).as_record()
-            if kind == "changed" and self.decision["publishable"]
-            else None
-        )
-        self.trigger_event(
-            self.DecisionAltered,
-            timestamp=at,
-            actor=actor,
-            kind=kind,
-            reason=reason,
-            basis_ref=basis_ref,
-            new_draft_hash=new_draft_hash,
-            withdrawal_due=withdrawal_due,
-            republication_due=republication_due,
-        )
-
-    def withdraw_publication(self, *, reason_text: str, at: datetime, actor: str) -> None:
-        """R51: withdrawal with public reasons; flagged when after the 3-wd deadline."""
-        self._begin(at)
-        require_order(
-            self.publication is not None and self.publication["status"] == "published",
-            "nothing is published",
-        )
-        pending = [a for a in self.alterations if not a["withdrawn"]]
-        require_order(bool(pending), "a withdrawal follows a change, revocation, illegality or voidness")
-        require_text(reason_text, "reason_text")
-        cause = pending[-1]
-        late = is_after_deadline(cause["withdrawal_due"], at)
-        self.trigger_event(
-            self.PublicationWithdrawn,
-            timestamp=at,
-            actor=actor,
-            reason_text=reason_text,
-            cause_seq=cause["seq"],
-            flags=flags_of((late, "V_WITHDRAWAL_OVERDUE")),
-        )
-
-    def correct_publication(
-        self,
-        *,
-        reason: str,
-        served_document: Mapping[str, str],
-        redaction_map: Mapping[str, str],
-        content_hash: str,
-        redaction_reviewer: str,
-        at: datetime,
-        actor: str,
-    ) -> None:
-        """R52: a correction supersedes the published content by a new event."""
-        self._begin(at)
-        require_order(
-            self.publication is not None and self.publication["status"] == "published",
-            "only a published notice can be corrected",
-        )
-        assert self.publication is not None
-        require_text(reason, "reason")
-        require_order(content_hash != self.publication["content_hash"], "the correction changes nothing")
-        content = self._redact(served_document, redaction_map, content_hash, redaction_reviewer)
-        self.trigger_event(
-            self.PublicationCorrected,
-            timestamp=at,
-            actor=actor,
-            supersedes_seq=self.publication["seq"],
-            reason=reason,
-            content=content,
-            content_hash=content_hash,
-            redaction_map=dict(redaction_map),
-            redaction_map_hash=_content_hash(dict(redaction_map)),
-            redaction_reviewer=redaction_reviewer,
-        )
-
-
-    # ------------------------------------------------------------- tracking and closing
-    def _overdue_now(
-        self, at: datetime, emergency_window: timedelta, calendar: HolidayCalendar | None = None,
-    ) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-
-        def due(obligation: str, record: Mapping[str, Any] | None, flag: str) -> None:
-            day = due_day(record, calendar)  # a pending deadline is overdue only once its year is known
-            if day is not None and legal_day(at) > day:
-                found.append({"obligation": obligation, "due": iso_day(day), "flag": flag})
-
-        us = to_micros(at)
-        if self.emergency and not self.fully_approved:
-            limit = self.dispatched_at + emergency_window // timedelta(microseconds=1)
-            if us > limit:
-                found.append({"obligation": "emergency_approval", "due": iso_day(legal_day(from_micros(limit))),
-                              "flag": "V_APPROVAL_NOT_REGULARISED"})
-        if self.conclusion is not None and self.notified is None:
-            due("result_notice", self.conclusion["result_notice_due"], "V_RESULT_NOT_NOTIFIED")
-        if self.case is not None and self.decision is None:
-            due("decision", self.case["decision_due"], "V_DECISION_OVERDUE")
-        d = self.decision
-        if d is not None and d["status"] in {"in_force", "changed"}:
-            if d["version"] == 1 and not self.services:
-                due("service", d["service_due"], "V_SERVICE_OVERDUE")
-            pub = self.publication
-            if d["publishable"] and (pub is None or (pub["status"] == "withdrawn"
-                                                     and pub["decision_version"] != d["version"])):
-                due(f"publication:v{d['version']}", d["publication_due"], "V_PUBLICATION_OVERDUE")
-        for a in self.alterations:
-            if not a["withdrawn"]:
-                due(f"withdrawal:{a['seq']}", a["withdrawal_due"], "V_WITHDRAWAL_OVERDUE")
-        for pid, p in self.preservations.items():
-            if not p["decided"]:
-                due(f"preservation:{pid}", p["decision_due"], "V_PRESERVATION_OVERDUE")
-        return [o for o in found if o["obligation"] not in self.overdue]
-
-    def record_overdue(
-        self, *, at: datetime, actor: str, emergency_window: timedelta = DEFAULT_EMERGENCY_WINDOW,
-        calendar: HolidayCalendar | None = None,
-    ) -> tuple[str, ...]:
-        """Append the obligations whose deadline passed without the act (R9, R21, R28, R30,
-        R46, R48, R51), each once, with its ``V_*`` flag; refused if nothing is newly overdue."""
-        self._begin(at)
-        found = self._overdue_now(at, emergency_window, calendar)
-        require_order(bool(found), "nothing is newly overdue")
-        flags = tuple(dict.fromkeys(o["flag"] for o in found))
-        self.trigger_event(self.OverdueRecorded, timestamp=at, actor=actor, obligations=tuple(found), flags=flags)
-        return flags
-
-    def close_case(self, *, at: datetime, actor: str, execution_ref: str | None = None) -> None:
-        """结案 (R24): each phase reached has at least one record; otherwise ``E_RECORD_GAP``."""
-        self._begin(at, actor)
-        require_order(self.case is not None or self.decision is not None, "only a case is closed")
-        d = self.decision
-        require(d is not None, "E_RECORD_GAP", "a case is closed after its decision (R24)")
-        assert d is not None
-        phases = {
-            "opening": 1 if self.case is not None else 0,
-            "investigation": len(self.evidence),
-            "review": len(self.reviews),
-            "decision": 1,
-            "service": len(self.services),
-            "execution": len(self.payments) + (1 if execution_ref else 0),
-        }
-        needed = {"decision", "service", "investigation"}
-        if self.case is not None:
-            needed |= {"opening"}
-            if self.case["requires_legal_review"]:
-                needed |= {"review"}
-        if d["outcome"] == "penalty" and d["status"] in {"in_force", "changed"} and d.get("fine_fen", 0) > 0:
-            needed |= {"execution"}
-        gaps = [p for p in RECORD_PHASES if p in needed and phases[p] == 0]
-        require(not gaps, "E_RECORD_GAP", f"no record for phases {gaps} (R24)", phases=gaps)
-        self.trigger_event(self.CaseClosed, timestamp=at, actor=actor, phases=phases, execution_ref=execution_ref)
-
-
-_content_hash = content_hash
-
-__all__ = ["Inspection", "OutOfOrder"]

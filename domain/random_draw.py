@@ -31,6 +31,7 @@ selection all agree.
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,8 +57,10 @@ ALGORITHM = "caseledger.draw.sha256-ctr.v1"
 POOL_DOMAIN = b"caseledger.draw.pool.v1\n"
 KEY_DOMAIN = b"caseledger.draw.v1"
 PURPOSES = frozenset({"targets", "inspectors"})
-#: Bound on a committed pool: it is stored in one signed entry (48 KiB body limit).
+#: Bound on a pool committed inside its entry (48 KiB body limit).
 MAX_POOL = 2000
+#: Bound on a pool committed by hash (issue 18): the canonical list is a content-addressed blob.
+MAX_POOL_BY_HASH = 1_000_000
 
 
 def canonical_pool(pool: Iterable[str]) -> tuple[str, ...]:
@@ -75,9 +78,29 @@ def canonical_pool(pool: Iterable[str]) -> tuple[str, ...]:
 
 def compute_pool_hash(pool: Iterable[str]) -> str:
     """``sha256:<hex>`` of the canonical pool (see the module docstring)."""
-    members = canonical_pool(pool)
-    body = POOL_DOMAIN + "\n".join(members).encode("utf-8")
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+    return _hash_canonical(canonical_pool(pool))
+
+
+def _hash_canonical(members: Sequence[str]) -> str:
+    return "sha256:" + hashlib.sha256(POOL_DOMAIN + "\n".join(members).encode("utf-8")).hexdigest()
+
+
+def pool_blob_bytes(members: Sequence[str]) -> bytes:
+    """The pool blob of a pool committed by hash: the canonical members joined by newlines (UTF-8);
+    the pool hash is SHA-256 of ``POOL_DOMAIN`` followed by exactly these bytes."""
+    return "\n".join(members).encode("utf-8")
+
+
+def pool_from_blob(data: bytes) -> tuple[str, ...]:
+    """The members of a pool blob; ``E_RANDOM_POOL_INVALID`` unless it is a canonical pool."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RuleViolation("E_RANDOM_POOL_INVALID", "the pool blob is not UTF-8 text") from None
+    members = tuple(text.split("\n")) if text else ()
+    require(canonical_pool(members) == members, "E_RANDOM_POOL_INVALID",
+            "the pool blob must list the members sorted by their UTF-8 bytes, one per line, no final newline")
+    return members
 
 
 def draw_key(pool_hash: str, seed: str) -> bytes:
@@ -93,11 +116,13 @@ def compute_selection(pool: Iterable[str], seed: str, count: int) -> tuple[str, 
         "E_RANDOM_POOL_INVALID",
         f"cannot draw {count!r} from a pool of {len(members)}",
     )
-    key = draw_key(compute_pool_hash(members), seed)
-    scored = sorted(
-        (hashlib.sha256(key + i.to_bytes(8, "big")).digest(), m) for i, m in enumerate(members)
+    key = draw_key(_hash_canonical(members), seed)
+    # The ``count`` smallest (score, member) pairs: the same as sorting all of them and taking the
+    # first ``count``, without sorting a pool of a million.
+    scored = heapq.nsmallest(
+        count, ((hashlib.sha256(key + i.to_bytes(8, "big")).digest(), m) for i, m in enumerate(members)),
     )
-    return tuple(m for _, m in scored[:count])
+    return tuple(m for _, m in scored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +166,7 @@ class RandomDraw(Aggregate):
         draw_no: str
         purpose: str
         pool: tuple[str, ...]
+        pool_blob: str | None
         pool_hash: str
         committed_at: int
         seed: str | None
@@ -165,6 +191,34 @@ class RandomDraw(Aggregate):
             agg.draw_no = self.draw_no
             agg.purpose = self.purpose
             agg.pool = freeze(self.pool)
+            agg.pool_blob = None
+            agg.pool_hash = self.pool_hash
+            agg.committed_at = to_micros(self.timestamp)
+            agg.seed = None
+            agg.count = 0
+            agg.selected = ()
+
+    class PoolCommittedByHash(Event, Aggregate.Created):
+        """A pool of up to 1,000,000 members committed by its hash (issue 18): the canonical list
+        is the content-addressed blob ``pool_blob`` (SHA-256 of :func:`pool_blob_bytes`), kept and
+        exported beside the draw so anyone can recompute the selection."""
+
+        TYPE: ClassVar[str] = "random_draw.pool_committed_by_hash.v1"
+        agency_code: str
+        draw_no: str
+        purpose: str
+        pool_hash: str
+        pool_size: int
+        pool_blob: str
+        seed_source: str
+        algorithm: str
+
+        def apply(self, agg: RandomDraw) -> None:
+            agg.agency_code = self.agency_code
+            agg.draw_no = self.draw_no
+            agg.purpose = self.purpose
+            agg.pool = ()
+            agg.pool_blob = self.pool_blob
             agg.pool_hash = self.pool_hash
             agg.committed_at = to_micros(self.timestamp)
             agg.seed = None
@@ -242,8 +296,66 @@ class RandomDraw(Aggregate):
             algorithm=ALGORITHM,
         )
 
-    def perform(self, *, pool_hash: str, seed: str, count: int, at: datetime, actor: str) -> tuple[str, ...]:
-        """R14 step 2: draw with the committed pool hash and the public seed."""
+    @classmethod
+    def commit_pool_by_hash(
+        cls,
+        *,
+        agency_code: str,
+        draw_no: str,
+        purpose: str,
+        pool: Sequence[str],
+        seed_source: str,
+        at: datetime,
+        actor: str,
+    ) -> RandomDraw:
+        """R14 step 1 for a large pool (issue 18): ``pool`` is the canonical list read from its blob
+        (:func:`pool_from_blob`); the entry records its hash, size and blob digest, not the list."""
+        validate_uscc(agency_code)
+        require_text(draw_no, "draw_no")
+        require(purpose in PURPOSES, "E_RANDOM_POOL_INVALID", f"purpose must be one of {sorted(PURPOSES)}")
+        require_text(seed_source, "seed_source")
+        members = tuple(pool)
+        require(0 < len(members) <= MAX_POOL_BY_HASH, "E_RANDOM_POOL_INVALID",
+                f"a pool committed by hash has 1..{MAX_POOL_BY_HASH} members, got {len(members)}")
+        require(canonical_pool(members) == members, "E_RANDOM_POOL_INVALID",
+                "a pool committed by hash is given in canonical order (sorted by UTF-8 bytes)")
+        if purpose == "targets":
+            for m in members:
+                validate_uscc(m)
+        check_time_not_before(at, None)
+        blob = pool_blob_bytes(members)
+        return cls._create(
+            cls.PoolCommittedByHash,
+            id=cls.id_for(agency_code, draw_no),
+            timestamp=at,
+            actor=actor,
+            agency_code=agency_code,
+            draw_no=draw_no,
+            purpose=purpose,
+            pool_hash="sha256:" + hashlib.sha256(POOL_DOMAIN + blob).hexdigest(),
+            pool_size=len(members),
+            pool_blob=hashlib.sha256(blob).hexdigest(),
+            seed_source=seed_source,
+            algorithm=ALGORITHM,
+        )
+
+    def _members(self, pool: Sequence[str] | None) -> tuple[str, ...]:
+        """The committed members: recorded in the entry, or (by hash) ``pool``, which must hash to it."""
+        if self.pool_blob is None:
+            return self.pool
+        require(pool is not None, "E_RANDOM_POOL_MISMATCH",
+                f"draw {self.draw_no} was committed by hash: give its pool (blob {self.pool_blob})")
+        assert pool is not None
+        actual = compute_pool_hash(pool)
+        require(actual == self.pool_hash, "E_RANDOM_POOL_MISMATCH", "the pool does not hash to the committed pool",
+                expected=self.pool_hash, actual=actual)
+        return canonical_pool(pool)
+
+    def perform(
+        self, *, pool_hash: str, seed: str, count: int, at: datetime, actor: str, pool: Sequence[str] | None = None,
+    ) -> tuple[str, ...]:
+        """R14 step 2: draw with the committed pool hash and the public seed (and, for a pool
+        committed by hash, the pool read from its blob)."""
         check_time_not_before(at, self.modified_on)
         require_order(not self.performed, f"draw {self.draw_no} was already performed")
         require(
@@ -258,7 +370,7 @@ class RandomDraw(Aggregate):
             "the seed is revealed after the pool was committed",
         )
         require_text(seed, "seed")
-        selected = compute_selection(self.pool, seed, count)
+        selected = compute_selection(self._members(pool), seed, count)
         self.trigger_event(
             self.Performed,
             timestamp=at,
@@ -271,11 +383,13 @@ class RandomDraw(Aggregate):
         )
         return selected
 
-    def verify(self) -> VerifiedDraw:
-        """Recompute this draw from its recorded pool and seed (see :func:`verify_draw`)."""
+    def verify(self, pool: Sequence[str] | None = None) -> VerifiedDraw:
+        """Recompute this draw from its recorded pool (or, committed by hash, ``pool``) and seed
+        (see :func:`verify_draw`)."""
         require_order(self.performed, "the draw was not performed")
         assert self.seed is not None
-        return verify_draw(pool=self.pool, seed=self.seed, count=self.count, selected=self.selected,
+        members = self.pool if self.pool_blob is None else tuple(pool or ())
+        return verify_draw(pool=members, seed=self.seed, count=self.count, selected=self.selected,
                            pool_hash=self.pool_hash)
 
     def check_selected(self, members: Iterable[str], *, purpose: str, agency_code: str) -> None:
@@ -288,5 +402,8 @@ class RandomDraw(Aggregate):
 
     def record(self) -> dict[str, object]:
         """What a dispatch records about the draw it relied on."""
-        return {"ref": self.ref, "purpose": self.purpose, "pool_hash": self.pool_hash, "seed": self.seed,
-                "count": self.count, "algorithm": ALGORITHM}
+        out: dict[str, object] = {"ref": self.ref, "purpose": self.purpose, "pool_hash": self.pool_hash,
+                                  "seed": self.seed, "count": self.count, "algorithm": ALGORITHM}
+        if self.pool_blob is not None:
+            out["pool_blob"] = self.pool_blob
+        return out

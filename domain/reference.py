@@ -26,7 +26,11 @@ ANNUAL_PLAN = "annual_plan"
 DISCRETION_BENCHMARK = "discretion_benchmark"
 FREQUENCY_CAPS = "frequency_caps"
 OFFICER_ROSTER = "officer_roster"  # R55: the published roster of enforcement officers
-KINDS = frozenset({ITEM_LIST, ANNUAL_PLAN, DISCRETION_BENCHMARK, FREQUENCY_CAPS, OFFICER_ROSTER})
+#: R25 (issue 18): the audio-video coverage tolerance of an agency (owner: the agency) or of a
+#: province (owner ``national``, scope ``province:<2-digit code>``): one entry ``{max_gap_seconds}``.
+AV_POLICY = "av_policy"
+MAX_AV_GAP_SECONDS = 3600
+KINDS = frozenset({ITEM_LIST, ANNUAL_PLAN, DISCRETION_BENCHMARK, FREQUENCY_CAPS, OFFICER_ROSTER, AV_POLICY})
 
 #: Required keys (and their types) of the entries of each kind of list.
 _ENTRY_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -35,6 +39,7 @@ _ENTRY_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     DISCRETION_BENCHMARK: {"code": str, "min_fen": int, "max_fen": int},
     FREQUENCY_CAPS: {"sector": str, "risk_class": str, "cap": int},
     OFFICER_ROSTER: {"cert_no": str, "name": str},
+    AV_POLICY: {"max_gap_seconds": int},
 }
 #: Optional boolean flags on item-list entries.
 ITEM_FLAGS = ("offsite_capable", "double_random", "no_penalty_listed")
@@ -103,7 +108,7 @@ class ListVersion:
 
 def _check_entries(kind: str, entries: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
     schema = _ENTRY_SCHEMA[kind]
-    out = []
+    out: list[dict[str, Any]] = []
     keys: set[Any] = set()
     for raw in entries:
         if not isinstance(raw, Mapping):
@@ -123,6 +128,11 @@ def _check_entries(kind: str, entries: Iterable[Mapping[str, Any]]) -> tuple[dic
             raise UsageError(f"benchmark {entry['code']!r}: min_fen > max_fen")
         if kind == FREQUENCY_CAPS and entry["cap"] < 0:
             raise UsageError("a cap cannot be negative")
+        if kind == AV_POLICY and (set(entry) != {"max_gap_seconds"}
+                                  or not 0 <= entry["max_gap_seconds"] <= MAX_AV_GAP_SECONDS):
+            raise UsageError(f"an av_policy entry is {{max_gap_seconds: 0..{MAX_AV_GAP_SECONDS}}}, not {entry!r}")
+        if kind == AV_POLICY and out:
+            raise UsageError("an av_policy list has exactly one entry")
         ident = (entry.get("code"), entry.get("item_code"), entry.get("sector"), entry.get("risk_class"),
                  entry.get("cert_no"))
         if ident in keys:

@@ -37,6 +37,7 @@ from domain.registers import (
     check_frequency,
 )
 from domain.special import SpecialCampaign
+from domain.tasking import check_case_source
 
 #: Which inspection types count towards the yearly cap (R12; configuration).
 DEFAULT_COUNTED_TYPES = frozenset({"routine", "special"})
@@ -98,11 +99,13 @@ def dispatch_inspection(
     random_draw: RandomDraw | None = None,
     inspector_draw: RandomDraw | None = None,
     merge_window_days: int = DEFAULT_MERGE_WINDOW_DAYS,
+    case_source: Mapping[str, Any] | None = None,
 ) -> DispatchResult:
     """派单 (R3, R4, R5, R6, R10, R11, R12, R13, R14, R15, R16, R20, R55).
 
     The first assignment's agency leads. Returns the new inspection and the
-    enterprise-year counters to save atomically with it.
+    enterprise-year counters to save atomically with it. A 个案 task names ``case_source``
+    (``{"kind", "ref"}``, :func:`domain.tasking.check_case_source`).
 
     ``special_campaign`` (R11) must be assessed, approved and filed with justice before
     ``at``. ``random_draw`` (R14) is a performed draw of targets that selected the
@@ -112,6 +115,7 @@ def dispatch_inspection(
     require(activity not in DISGUISED_ACTIVITIES, "E_DISGUISED_INSPECTION",
             f"{activity!r} cannot create inspection events (R20)")
     require(bool(assignments), "E_NO_DISPATCH", "a dispatch needs at least one agency")
+    check_case_source(inspection_type, case_source)
     codes_seen = [a.agency.agency_code for a in assignments]
     require(len(set(codes_seen)) == len(codes_seen), "E_NO_DISPATCH", "an agency appears twice")
     ent = enterprise.state_as_of(at)
@@ -280,6 +284,7 @@ def dispatch_inspection(
         plan=plan_ref,
         special_approval=special_approval,
         random_draw_ref=random_draw_ref,
+        case_source=case_source,
         emergency=emergency,
         legal_rep_required=legal_rep_required,
         legal_rep_basis=legal_rep_basis,

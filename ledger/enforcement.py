@@ -13,8 +13,11 @@ counters in one ``save`` so the yearly cap holds under concurrency (R12).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
@@ -22,7 +25,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from domain import services
 from domain.calendar import legal_day
-from domain.coercion import CoerciveMeasure
+from domain.coercion import CoerciveMeasure, av_tolerance_in_force
 from domain.errors import (
     OutOfOrder,
     RuleViolation,
@@ -36,9 +39,10 @@ from domain.errors import (
 from domain.evidence import MonitoringDevice
 from domain.inspection import Inspection
 from domain.penalty import FineRegister
-from domain.random_draw import RandomDraw
+from domain.random_draw import RandomDraw, pool_from_blob
 from domain.reference import (
     ANNUAL_PLAN,
+    AV_POLICY,
     DISCRETION_BENCHMARK,
     FREQUENCY_CAPS,
     ITEM_LIST,
@@ -51,6 +55,64 @@ from domain.uscc import validate_uscc
 
 if TYPE_CHECKING:
     from domain.calendar import HolidayCalendar
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionStep:
+    """How a ledger command runs one ``Inspection`` command: the common shape of the handlers.
+
+    The handler's arguments (its signature is the API's request body) are passed on by name,
+    after ``cert_nos`` became ``certs`` (each certificate as of ``at``, R5), ``cert_no`` became
+    ``cert``, the lead agency's state as of ``at`` was added as ``agency`` (its head decides,
+    R8, R28, R30) and the official calendar as ``calendar``; ``options`` names a ``**`` argument
+    forwarded as keywords. The inspection is loaded after the certificates and saved alone.
+    """
+
+    method: str
+    certs: bool = False
+    cert: bool = False
+    head: bool = False
+    calendar: bool = False
+    options: str | None = None
+
+
+#: Ledger command → the ``Inspection`` command it runs (``EnforcementCommands._step``).
+INSPECTION_STEPS: Mapping[str, InspectionStep] = MappingProxyType({
+    "change_inspection_mode": InspectionStep("change_mode"),
+    "show_certificate": InspectionStep("show_certificate", cert=True),
+    "sign_inspection_record": InspectionStep("sign_record", certs=True),
+    "conclude_inspection": InspectionStep("conclude", certs=True, calendar=True),
+    "notify_result": InspectionStep("notify_result", calendar=True),
+    "receive_feedback": InspectionStep("receive_feedback"),
+    "file_case": InspectionStep("file_case", calendar=True),
+    "give_legal_review": InspectionStep("give_legal_review"),
+    "record_education": InspectionStep("record_education"),
+    "serve_decision": InspectionStep("serve", calendar=True),
+    "publish_decision": InspectionStep("publish", calendar=True, options="period"),
+    "withdraw_publication": InspectionStep("withdraw_publication"),
+    "correct_publication": InspectionStep("correct_publication"),
+    "record_violation": InspectionStep("record_violation"),
+    "serve_penalty_notice": InspectionStep("serve_penalty_notice", calendar=True, options="options"),
+    "hear_statement": InspectionStep("hear_statement", calendar=True),
+    "waive_rights": InspectionStep("waive_rights"),
+    "request_hearing": InspectionStep("request_hearing", calendar=True),
+    "schedule_hearing": InspectionStep("schedule_hearing", calendar=True),
+    "hold_hearing": InspectionStep("hold_hearing"),
+    "hold_collective_discussion": InspectionStep("hold_collective_discussion"),
+    "approve_decision_extension": InspectionStep("approve_decision_extension", head=True, calendar=True),
+    "file_simple_decision": InspectionStep("file_simple_decision"),
+    "record_payment": InspectionStep("record_payment", calendar=True),
+    "request_recusal": InspectionStep("request_recusal"),
+    "decide_recusal": InspectionStep("decide_recusal", head=True),
+    "review_device_record": InspectionStep("review_device_record"),
+    "preserve_evidence": InspectionStep("preserve_evidence", head=True, calendar=True),
+    "decide_preservation": InspectionStep("decide_preservation", calendar=True),
+    "expire_publication": InspectionStep("expire_publication"),
+    "approve_credit_repair": InspectionStep("approve_credit_repair"),
+    "record_overdue": InspectionStep("record_overdue", calendar=True),
+    "close_case": InspectionStep("close_case"),
+})
+
 
 class EnforcementCommands:
     """Command methods for registers, reference lists and the inspection lifecycle."""
@@ -96,6 +158,26 @@ class EnforcementCommands:
     def _on_inspection(self, inspection_id: UUID, fn: Any) -> Any:
         insp = self.get_inspection(inspection_id)
         result = fn(insp)
+        self.save(insp)
+        return result
+
+    def _step(self, name: str, args: Mapping[str, Any]) -> Any:
+        """Run the ``INSPECTION_STEPS`` row ``name`` with a handler's ``locals()``."""
+        step = INSPECTION_STEPS[name]
+        kwargs = {k: v for k, v in args.items() if k not in {"self", "inspection_id"}}
+        if step.options is not None:
+            kwargs.update(kwargs.pop(step.options))
+        at = kwargs["at"]
+        if step.certs:
+            kwargs["certs"] = self._certs(kwargs.pop("cert_nos"), at)
+        if step.cert:
+            kwargs["cert"] = self._officer(kwargs.pop("cert_no")).certificate_as_of(at)
+        if step.calendar:
+            kwargs["calendar"] = self.calendar
+        insp = self.get_inspection(args["inspection_id"])
+        if step.head:
+            kwargs["agency"] = self._agency(insp.lead_agency).state_as_of(at)
+        result = getattr(insp, step.method)(**kwargs)
         self.save(insp)
         return result
 
@@ -310,23 +392,55 @@ class EnforcementCommands:
             inspection_id, lambda i: services.approve_dispatch(i, agency, approver=approver, at=at),
         )
 
+    def change_inspection_team(
+        self,
+        *,
+        inspection_id: UUID,
+        agency_code: str,
+        leaving: Iterable[str],
+        joining: Iterable[str],
+        reason: str,
+        approver: str,
+        at: datetime,
+    ) -> None:
+        """Change ``agency_code``'s team on an approved task (R5, R6, R9; issue 18): ``leaving``
+        and ``joining`` are certificate numbers; every certificate is read as of ``at``, the
+        change's instant, and the agency's head as of ``at`` approves and signs."""
+        insp = self.get_inspection(inspection_id)
+        agency = self._agency(agency_code).state_as_of(at)
+        gone = set(leaving := tuple(leaving))
+        rows = [a for a in insp.assignments if a["agency_code"] == agency_code]
+        staying = [o["cert_no"] for a in rows for o in a["officers"] if o["cert_no"] not in gone]
+        insp.change_team(agency=agency, leaving=leaving, joining=self._certs(joining, at),
+                         staying=self._certs(staying, at), reason=reason, approver=approver, at=at)
+        self.save(insp)
+
     def change_inspection_mode(
         self, *, inspection_id: UUID, mode: str, reason: str, approved_by: str, at: datetime, actor: str,
     ) -> None:
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.change_mode(mode=mode, reason=reason, approved_by=approved_by, at=at, actor=actor),
-        )
+        self._step("change_inspection_mode", locals())
 
     # ---------------------------------------------------------------- on site
     def record_arrival(
-        self, *, inspection_id: UUID, scan: Mapping[str, Any] | None, location: str, at: datetime, actor: str,
+        self,
+        *,
+        inspection_id: UUID,
+        scan: Mapping[str, Any] | None,
+        location: str,
+        at: datetime,
+        actor: str,
+        cert_nos: Iterable[str] | None = None,
     ) -> None:
-        self._on_inspection(inspection_id, lambda i: i.arrive(scan=scan, location=location, at=at, actor=actor))
+        """扫码入企 (R17) by the team present: ``cert_nos`` (default: every officer named on the
+        task), each certificate checked as of ``at`` (R5) and at least two valid (R6)."""
+        insp = self.get_inspection(inspection_id)
+        present = tuple(insp.team) if cert_nos is None else tuple(cert_nos)
+        certs = self._certs(present, at)
+        insp.arrive(scan=scan, location=location, certs=certs, at=at, actor=actor)
+        self.save(insp)
 
     def show_certificate(self, *, inspection_id: UUID, cert_no: str, at: datetime, actor: str) -> None:
-        cert = self._officer(cert_no).certificate_as_of(at)
-        self._on_inspection(inspection_id, lambda i: i.show_certificate(cert=cert, at=at, actor=actor))
+        self._step("show_certificate", locals())
 
     def log_evidence(
         self,
@@ -371,12 +485,7 @@ class EnforcementCommands:
         actor: str,
         witness: str | None = None,
     ) -> None:
-        certs = self._certs(cert_nos, at)
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.sign_record(record_hash=record_hash, certs=certs, party_signature=party_signature,
-                                    refusal_note=refusal_note, at=at, actor=actor, witness=witness),
-        )
+        self._step("sign_inspection_record", locals())
 
     def conclude_inspection(
         self,
@@ -388,33 +497,20 @@ class EnforcementCommands:
         actor: str,
         rectification_due: str | None = None,
     ) -> None:
-        certs = self._certs(cert_nos, at)
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.conclude(result=result, certs=certs, at=at, actor=actor, calendar=self.calendar,
-                                 rectification_due=rectification_due),
-        )
+        self._step("conclude_inspection", locals())
 
     def notify_result(
         self, *, inspection_id: UUID, recipient: str, summary_hash: str, secret: bytes, at: datetime, actor: str,
     ) -> str:
         """Returns the feedback QR token to show the enterprise (R21)."""
-        return cast("str", self._on_inspection(
-            inspection_id,
-            lambda i: i.notify_result(recipient=recipient, summary_hash=summary_hash, secret=secret,
-                                      at=at, actor=actor, calendar=self.calendar),
-        ))
+        return cast("str", self._step("notify_result", locals()))
 
     def receive_feedback(
         self, *, inspection_id: UUID, token: str, rating: int, prohibition_code: str | None, comment: str,
         at: datetime, actor: str,
     ) -> str:
         """R20/R21: record the enterprise's feedback (signed by the intake principal); returns the qr_id."""
-        return cast("str", self._on_inspection(
-            inspection_id,
-            lambda i: i.receive_feedback(token=token, rating=rating, prohibition_code=prohibition_code,
-                                         comment=comment, at=at, actor=actor),
-        ))
+        return cast("str", self._step("receive_feedback", locals()))
 
     # ---------------------------------------------------------------- case
     def file_case(
@@ -430,12 +526,7 @@ class EnforcementCommands:
         violation: Mapping[str, Any] | None = None,
     ) -> None:
         """立案 (R30); ``violation`` records the R31/R32 facts in the same command."""
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.file_case(case_no=case_no, investigators=investigators, case_class=case_class,
-                                  requires_legal_review=requires_legal_review, at=at, actor=actor,
-                                  calendar=self.calendar, violation=violation),
-        )
+        self._step("file_case", locals())
 
     def give_legal_review(
         self,
@@ -449,15 +540,10 @@ class EnforcementCommands:
         legal_qualification: bool,
         at: datetime,
     ) -> None:
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.give_legal_review(reviewer=reviewer, draft_hash=draft_hash, result=result,
-                                          checklist=checklist, first_time=first_time,
-                                          legal_qualification=legal_qualification, at=at),
-        )
+        self._step("give_legal_review", locals())
 
     def record_education(self, *, inspection_id: UUID, summary: str, at: datetime, actor: str) -> None:
-        self._on_inspection(inspection_id, lambda i: i.record_education(summary=summary, at=at, actor=actor))
+        self._step("record_education", locals())
 
     def decide(
         self,
@@ -519,12 +605,7 @@ class EnforcementCommands:
         consent_ref: str | None = None,
         sanshu_policy: bool = False,
     ) -> None:
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.serve(method=method, documents=documents, document_hash=document_hash,
-                              publication_notice=publication_notice, at=at, actor=actor,
-                              consent_ref=consent_ref, sanshu_policy=sanshu_policy, calendar=self.calendar),
-        )
+        self._step("serve_decision", locals())
 
     def publish_decision(
         self,
@@ -540,12 +621,7 @@ class EnforcementCommands:
     ) -> None:
         """公示 (R48, R49); ``period``: credit_category, period_months, restriction_months,
         necessity_reason, low_fine_fen (R53)."""
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.publish(served_document=served_document, redaction_map=redaction_map,
-                                content_hash=content_hash, redaction_reviewer=redaction_reviewer,
-                                at=at, actor=actor, calendar=self.calendar, **period),
-        )
+        self._step("publish_decision", locals())
 
     def alter_decision(
         self,
@@ -557,18 +633,18 @@ class EnforcementCommands:
         at: datetime,
         actor: str,
         new_draft_hash: str | None = None,
+        evidence_refs: Iterable[str] = (),
     ) -> None:
         """R51; a revoked, illegal or void decision's fine is released from its register (R32)."""
         insp = self.get_inspection(inspection_id)
         register = self._fine_register(insp)
         saved = services.alter_decision(insp, register, kind=kind, reason=reason, basis_ref=basis_ref, at=at,
-                                        actor=actor, calendar=self.calendar, new_draft_hash=new_draft_hash)
+                                        actor=actor, calendar=self.calendar, new_draft_hash=new_draft_hash,
+                                        evidence_refs=evidence_refs)
         self.save(insp, *([saved] if saved is not None else []))
 
     def withdraw_publication(self, *, inspection_id: UUID, reason_text: str, at: datetime, actor: str) -> None:
-        self._on_inspection(
-            inspection_id, lambda i: i.withdraw_publication(reason_text=reason_text, at=at, actor=actor),
-        )
+        self._step("withdraw_publication", locals())
 
     def correct_publication(
         self,
@@ -582,12 +658,7 @@ class EnforcementCommands:
         at: datetime,
         actor: str,
     ) -> None:
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.correct_publication(reason=reason, served_document=served_document,
-                                            redaction_map=redaction_map, content_hash=content_hash,
-                                            redaction_reviewer=redaction_reviewer, at=at, actor=actor),
-        )
+        self._step("correct_publication", locals())
 
     # ---------------------------------------------------------------- R14 random draws
     def commit_draw_pool(
@@ -610,12 +681,44 @@ class EnforcementCommands:
         self.save(draw)
         return draw.pool_hash
 
+    def commit_draw_pool_by_hash(
+        self,
+        *,
+        agency_code: str,
+        draw_no: str,
+        purpose: str,
+        pool_blob: str,
+        seed_source: str,
+        at: datetime,
+        actor: str,
+        read_blob: Callable[[str], bytes],
+    ) -> str:
+        """双随机 step 1 for a pool of up to 1,000,000 members (R14; issue 18): ``pool_blob`` is the
+        SHA-256 of the uploaded canonical list (one member per line, sorted by UTF-8 bytes), read
+        with ``read_blob``; the entry commits its hash, size and blob digest. Returns the pool hash."""
+        self._agency(agency_code)
+        if self._load_optional(RandomDraw.id_for(agency_code, draw_no)) is not None:
+            raise OutOfOrder(f"draw {draw_no!r} of {agency_code} already exists")
+        data = read_blob(pool_blob)
+        if hashlib.sha256(data).hexdigest() != pool_blob:
+            raise RuleViolation("E_RANDOM_POOL_MISMATCH", f"the blob read is not {pool_blob}")
+        draw = RandomDraw.commit_pool_by_hash(agency_code=agency_code, draw_no=draw_no, purpose=purpose,
+                                              pool=pool_from_blob(data), seed_source=seed_source, at=at,
+                                              actor=actor)
+        self.save(draw)
+        return draw.pool_hash
+
     def perform_draw(
         self, *, agency_code: str, draw_no: str, pool_hash: str, seed: str, count: int, at: datetime, actor: str,
+        read_blob: Callable[[str], bytes] | None = None,
     ) -> tuple[str, ...]:
-        """双随机 step 2: the committed pool hash and the public seed give the selection (R14)."""
+        """双随机 step 2: the committed pool hash and the public seed give the selection (R14); a pool
+        committed by hash is read back from its blob with ``read_blob``."""
         draw = self.get_random_draw(agency_code=agency_code, draw_no=draw_no)
-        selected = draw.perform(pool_hash=pool_hash, seed=seed, count=count, at=at, actor=actor)
+        pool = None
+        if draw.pool_blob is not None and read_blob is not None:
+            pool = pool_from_blob(read_blob(draw.pool_blob))
+        selected = draw.perform(pool_hash=pool_hash, seed=seed, count=count, at=at, actor=actor, pool=pool)
         self.save(draw)
         return selected
 
@@ -680,12 +783,7 @@ class EnforcementCommands:
         continuing: bool = False,
     ) -> None:
         """R31 time bar (refused with ``E_TIME_BARRED``); the fingerprint keys R32."""
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.record_violation(fingerprint=fingerprint, description_hash=description_hash,
-                                         violation_end_on=violation_end_on, discovered_on=discovered_on,
-                                         harm_kind=harm_kind, continuing=continuing, at=at, actor=actor),
-        )
+        self._step("record_violation", locals())
 
     def serve_penalty_notice(
         self,
@@ -702,32 +800,20 @@ class EnforcementCommands:
     ) -> None:
         """事先告知 (R33, R35). ``options``: confiscation_fen, party_kind, new_facts,
         statement_wd, hearing_thresholds."""
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.serve_penalty_notice(notice_no=notice_no, penalty_kinds=penalty_kinds, fine_fen=fine_fen,
-                                             facts_hash=facts_hash, hearing_right=hearing_right, at=at,
-                                             actor=actor, calendar=self.calendar, **options),
-        )
+        self._step("serve_penalty_notice", locals())
 
     def hear_statement(
         self, *, inspection_id: UUID, kind: str, statement_hash: str, adopted: bool, at: datetime, actor: str,
     ) -> None:
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.hear_statement(kind=kind, statement_hash=statement_hash, adopted=adopted, at=at,
-                                       actor=actor, calendar=self.calendar),
-        )
+        self._step("hear_statement", locals())
 
     def waive_rights(
         self, *, inspection_id: UUID, rights: Iterable[str], waiver_ref: str, at: datetime, actor: str,
     ) -> None:
-        self._on_inspection(
-            inspection_id, lambda i: i.waive_rights(rights=rights, waiver_ref=waiver_ref, at=at, actor=actor),
-        )
+        self._step("waive_rights", locals())
 
     def request_hearing(self, *, inspection_id: UUID, request_ref: str, at: datetime, actor: str) -> None:
-        self._on_inspection(inspection_id, lambda i: i.request_hearing(request_ref=request_ref, at=at, actor=actor,
-                                                                      calendar=self.calendar))
+        self._step("request_hearing", locals())
 
     def schedule_hearing(
         self,
@@ -741,11 +827,7 @@ class EnforcementCommands:
         actor: str,
         nonpublic_reason: str | None = None,
     ) -> None:
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.schedule_hearing(hearing_date=hearing_date, place=place, host=host, public=public, at=at,
-                                         actor=actor, calendar=self.calendar, nonpublic_reason=nonpublic_reason),
-        )
+        self._step("schedule_hearing", locals())
 
     def hold_hearing(
         self,
@@ -758,11 +840,7 @@ class EnforcementCommands:
         at: datetime,
         actor: str,
     ) -> None:
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.hold_hearing(host=host, record_hash=record_hash, party_signature=party_signature,
-                                     refusal_note=refusal_note, at=at, actor=actor),
-        )
+        self._step("hold_hearing", locals())
 
     def hold_collective_discussion(
         self,
@@ -775,25 +853,16 @@ class EnforcementCommands:
         at: datetime,
         actor: str,
     ) -> None:
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.hold_collective_discussion(minutes_hash=minutes_hash, attendees=attendees,
-                                                   draft_hash=draft_hash, conclusion=conclusion, at=at, actor=actor),
-        )
+        self._step("hold_collective_discussion", locals())
 
     def approve_decision_extension(
         self, *, inspection_id: UUID, approver: str, basis: str, at: datetime, days: int = 30,
     ) -> None:
         """R30: one extension, by the lead agency's head as of ``at``."""
-        insp = self.get_inspection(inspection_id)
-        agency = self._agency(insp.lead_agency).state_as_of(at)
-        insp.approve_decision_extension(agency=agency, approver=approver, basis=basis, at=at,
-                                        calendar=self.calendar, days=days)
-        self.save(insp)
+        self._step("approve_decision_extension", locals())
 
     def file_simple_decision(self, *, inspection_id: UUID, filing_ref: str, at: datetime, actor: str) -> None:
-        self._on_inspection(inspection_id, lambda i: i.file_simple_decision(filing_ref=filing_ref, at=at,
-                                                                             actor=actor))
+        self._step("file_simple_decision", locals())
 
     def record_payment(
         self,
@@ -808,31 +877,18 @@ class EnforcementCommands:
         suspension_ref: str | None = None,
     ) -> None:
         """R47: payment and late surcharge (capped at the fine)."""
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.record_payment(amount_fen=amount_fen, surcharge_fen=surcharge_fen, receipt_ref=receipt_ref,
-                                       at=at, actor=actor, calendar=self.calendar, suspended_days=suspended_days,
-                                       suspension_ref=suspension_ref),
-        )
+        self._step("record_payment", locals())
 
     # ---------------------------------------------------------------- recusal (R8)  # noqa: ERA001 - a section rule
     def request_recusal(
         self, *, inspection_id: UUID, person_id: str, requested_by: str, reason: str, at: datetime, actor: str,
     ) -> None:
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.request_recusal(person_id=person_id, requested_by=requested_by, reason=reason, at=at,
-                                        actor=actor),
-        )
+        self._step("request_recusal", locals())
 
     def decide_recusal(
         self, *, inspection_id: UUID, person_id: str, granted: bool, reason: str, decider: str, at: datetime,
     ) -> None:
-        insp = self.get_inspection(inspection_id)
-        agency = self._agency(insp.lead_agency).state_as_of(at)
-        insp.decide_recusal(person_id=person_id, granted=granted, reason=reason, decider=decider, agency=agency,
-                            at=at)
-        self.save(insp)
+        self._step("decide_recusal", locals())
 
     # ---------------------------------------------------------------- evidence procedures (R27, R28)
     def register_device(
@@ -865,11 +921,7 @@ class EnforcementCommands:
     def review_device_record(
         self, *, inspection_id: UUID, evidence_id: str, ok: bool, reviewer: str, party_notified: bool, at: datetime,
     ) -> None:
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.review_device_record(evidence_id=evidence_id, ok=ok, reviewer=reviewer,
-                                             party_notified=party_notified, at=at),
-        )
+        self._step("review_device_record", locals())
 
     def preserve_evidence(
         self,
@@ -882,24 +934,16 @@ class EnforcementCommands:
         actor: str,
     ) -> None:
         """先行登记保存 (R28), approved by the lead agency's head as of ``at``."""
-        insp = self.get_inspection(inspection_id)
-        agency = self._agency(insp.lead_agency).state_as_of(at)
-        insp.preserve_evidence(preservation_id=preservation_id, evidence_ids=evidence_ids, approver=approver,
-                               agency=agency, at=at, actor=actor, calendar=self.calendar)
-        self.save(insp)
+        self._step("preserve_evidence", locals())
 
     def decide_preservation(
         self, *, inspection_id: UUID, preservation_id: str, outcome: str, reason: str, at: datetime, actor: str,
     ) -> None:
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.decide_preservation(preservation_id=preservation_id, outcome=outcome, reason=reason,
-                                            at=at, actor=actor, calendar=self.calendar),
-        )
+        self._step("decide_preservation", locals())
 
     # ---------------------------------------------------------------- publication periods (R53, R54)
     def expire_publication(self, *, inspection_id: UUID, at: datetime, actor: str) -> None:
-        self._on_inspection(inspection_id, lambda i: i.expire_publication(at=at, actor=actor))
+        self._step("expire_publication", locals())
 
     def approve_credit_repair(
         self,
@@ -910,23 +954,17 @@ class EnforcementCommands:
         approver: str,
         at: datetime,
     ) -> None:
-        self._on_inspection(
-            inspection_id,
-            lambda i: i.approve_credit_repair(conditions=conditions, application_ref=application_ref,
-                                              approver=approver, at=at),
-        )
+        self._step("approve_credit_repair", locals())
 
     # ---------------------------------------------------------------- tracking (R9, R21, R24, R28, R30, R46, R48, R51)  # noqa: ERA001 - a section rule
     def record_overdue(self, *, inspection_id: UUID, at: datetime, actor: str) -> tuple[str, ...]:
         """Append the newly overdue obligations of a case with their ``V_*`` flags."""
-        return cast("tuple[str, ...]",
-                    self._on_inspection(inspection_id, lambda i: i.record_overdue(at=at, actor=actor,
-                                                                                 calendar=self.calendar)))
+        return cast("tuple[str, ...]", self._step("record_overdue", locals()))
 
     def close_case(
         self, *, inspection_id: UUID, at: datetime, actor: str, execution_ref: str | None = None,
     ) -> None:
-        self._on_inspection(inspection_id, lambda i: i.close_case(at=at, actor=actor, execution_ref=execution_ref))
+        self._step("close_case", locals())
 
     # ---------------------------------------------------------------- coercive measures (R25, R56, R57)
     def take_coercive_measure(
@@ -965,6 +1003,10 @@ class EnforcementCommands:
             raise OutOfOrder(f"measure {measure_no!r} of this inspection already exists")
         agency = self._agency(agency_code).state_as_of(at)
         certs = self._certs(cert_nos, at)
+        province = f"province:{agency.jurisdiction[0][:2]}" if agency.jurisdiction else ""
+        tolerance, tolerance_record = av_tolerance_in_force(
+            self._load_optional(ReferenceList.id_for(AV_POLICY, agency_code)),
+            self._load_optional(ReferenceList.id_for(AV_POLICY, "national", province)) if province else None, at)
         cm = CoerciveMeasure.take(
             inspection=insp, agency=agency, measure_no=measure_no, kind=kind, certs=certs, items=items,
             legal_basis=legal_basis, decision_doc_hash=decision_doc_hash, inventory_hash=inventory_hash,
@@ -973,6 +1015,7 @@ class EnforcementCommands:
             party_signature=party_signature, refusal_note=refusal_note, witness_signature=witness_signature,
             approver=approver, emergency=emergency, started_at=started_at, av_segments=av_segments,
             av_interruptions=av_interruptions, at=at, actor=actor, calendar=self.calendar,
+            av_tolerance=tolerance, av_tolerance_record=tolerance_record,
         )
         self.save(cm)
         return cm.id

@@ -60,7 +60,8 @@ def new_case_file(case_id: str) -> dict[str, Any]:
     return {
         "case_id": case_id, "kind": "inspection", "stage": None, "task_no": None, "lead_agency": None,
         "agencies": [], "inspection_type": None, "mode": None, "year": None, "dispatched_at": None,
-        "dispatched_by": None, "flag_reason": None, "party": {"uscc": None}, "emergency": False,
+        "dispatched_by": None, "flag_reason": None, "case_source": None, "team_changes": [],
+        "party": {"uscc": None}, "emergency": False,
         "legal_rep_required": False, "legal_rep_basis": None, "plan": None, "special_approval": None,
         "random_draw_ref": None,
         "assignments": [], "officers": [], "approvals": [], "mode_changes": [], "cancelled": None,
@@ -137,6 +138,7 @@ def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:
             legal_rep_basis=b["legal_rep_basis"], plan=b["plan"], special_approval=b["special_approval"],
             random_draw_ref=b["random_draw_ref"], assignments=b["assignments"],
             flag_reason=b.get("flag_reason"),
+            case_source=b.get("case_source"),  # v2: where a 个案 task comes from (R9, R12)
             officers=[{"cert_no": o["cert_no"], "person_id": o["person_id"], "agency_code": a["agency_code"],
                        "shown_at": None, "shown_n": None}
                       for a in b["assignments"] for o in a["officers"]],
@@ -146,6 +148,17 @@ def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:
                                  "approver_role": b["approver_role"], "retroactive": b["retroactive"]})
         if {a["agency_code"] for a in doc["approvals"]} >= set(doc["agencies"]) and doc["stage"] == "dispatched":
             doc["stage"] = "approved"
+    elif kind == "team_changed":  # issue 18: who left, who joined, why (R5, R6, R9)
+        gone = {o["cert_no"] for o in b["leaving"]}
+        for o in doc["officers"]:
+            if o["cert_no"] in gone and o.get("left_n") is None:
+                o["left_n"] = n
+        doc["officers"].extend({"cert_no": o["cert_no"], "person_id": o["person_id"], "agency_code": b["agency_code"],
+                                "shown_at": None, "shown_n": None, "joined_n": n} for o in b["joining"])
+        doc.setdefault("team_changes", []).append({
+            "n": n, "at": at, "agency_code": b["agency_code"], "leaving": [o["cert_no"] for o in b["leaving"]],
+            "joining": [o["cert_no"] for o in b["joining"]], "reason": b["reason"], "approver": b["approver"],
+            "officers_after": list(b["officers_after"])})
     elif kind == "mode_changed":
         doc["mode_changes"].append({"n": n, "at": at, "from": doc["mode"], "to": b["mode"], "reason": b["reason"],
                                     "approved_by": b["approved_by"]})
@@ -155,7 +168,8 @@ def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:
         doc["stage"] = "cancelled"
         _void(doc, DEADLINE_KINDS, n)
     elif kind == "arrived":
-        doc["arrival"] = {"n": n, "at": at, "location": b["location"], "scan": b["scan"], "by": it.actor}
+        doc["arrival"] = {"n": n, "at": at, "location": b["location"], "scan": b["scan"], "by": it.actor,
+                          "officers": list(b.get("officers") or ())}  # v2: the team present (R5, R6)
         doc["stage"] = "on_site"
     elif kind == "certificate_shown":
         for o in doc["officers"]:
@@ -239,7 +253,8 @@ def apply_entry_in_place(doc: dict[str, Any], it: Item) -> None:
             d["draft_hash"] = b["new_draft_hash"]
         doc["decision"] = d
         doc["alterations"].append({"n": n, "at": at, "by": it.actor, "withdrawn_n": None, **{k: b[k] for k in (
-            "kind", "reason", "basis_ref", "new_draft_hash", "withdrawal_due", "republication_due")}})
+            "kind", "reason", "basis_ref", "new_draft_hash", "withdrawal_due", "republication_due")},
+            "evidence_refs": list(b.get("evidence_refs") or ())})  # v2: a change's own evidence set (R29)
         _void(doc, ("service", "publication", "republication"), n)
         _add_deadline(doc, "withdrawal", b["withdrawal_due"], n)
         _add_deadline(doc, "republication", b["republication_due"], n)

@@ -286,7 +286,8 @@ def _notice_apply(state: dict[str, Any], row: dict[str, Any] | None, it: Item,
 # =============================================================================== audit_trail
 #: What the actor acted as, by entry type (falls back to a body field, then the key's role).
 ACTING_AS = {
-    "dispatched": "dispatcher", "mode_changed": "officer", "cancelled": "dispatcher", "arrived": "officer",
+    "dispatched": "dispatcher", "team_changed": "agency_head",
+    "mode_changed": "officer", "cancelled": "dispatcher", "arrived": "officer",
     "certificate_shown": "officer", "evidence_logged": "officer", "record_signed": "officer",
     "concluded": "officer", "result_notified": "officer", "feedback_received": "feedback_intake",
     "case_filed": "investigator",
@@ -420,7 +421,7 @@ def _agency_of(it: Item) -> str | None:
 # =============================================================================== supervision
 _OFFICER_ACTS = {
     "certificate_shown": "certificates_shown", "evidence_logged": "evidence_logged",
-    "record_signed": "records_signed", "concluded": "inspections_concluded",
+    "record_signed": "records_signed", "concluded": "inspections_concluded", "arrived": "arrivals",
 }
 
 

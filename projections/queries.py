@@ -527,7 +527,8 @@ class Projections:
 
     def inspection_counts(self, year: int, *, agency: str | None = None) -> list[dict[str, Any]]:
         """Per enterprise and agency: ``uscc, name, agency_code, year, count, cap, cap_version,
-        remaining, over_cap, flags`` (R12), most-inspected first."""
+        remaining, over_cap, flags`` (R12), most-inspected first, and ``tasks``: the tasks of the
+        year by type, a 个案 task by its source (``{"routine": 2, "case:complaint_report": 1}``)."""
         year = _year(year)
         stmt = select(ENTERPRISE_YEAR).where(ENTERPRISE_YEAR.c.year == year)
         if agency:
@@ -535,10 +536,29 @@ class Projections:
         rows = self._rows(stmt.order_by(ENTERPRISE_YEAR.c.count.desc(), ENTERPRISE_YEAR.c.uscc,
                                         ENTERPRISE_YEAR.c.agency_code))
         names = self._registers("enterprise", [r.uscc for r in rows])
+        tasks = self._tasks_by_source(year, agency)
         return [{"uscc": r.uscc, "name": names.get(r.uscc, {}).get("name"), "agency_code": r.agency_code,
                  "year": r.year, "count": r.count, "cap": r.cap, "cap_version": r.cap_version,
                  "remaining": None if r.cap is None else r.cap - r.count, "over_cap": bool(r.over_cap),
-                 "flags": list(r.flags)} for r in rows]
+                 "flags": list(r.flags), "tasks": tasks.get((r.uscc, r.agency_code), {})} for r in rows]
+
+    def _tasks_by_source(self, year: int, agency: str | None) -> dict[tuple[str, str], dict[str, int]]:
+        """(uscc, agency) → tasks not cancelled, by type, a 个案 task by its source
+        (``case:<kind>``, issue 18): what the count of R12 is made of."""
+        stmt = select(CASE_FILE.c.uscc, CASE_FILE.c.doc).where(CASE_FILE.c.year == year)
+        out: dict[tuple[str, str], dict[str, int]] = {}
+        for r in self._rows(stmt):
+            doc = r.doc
+            if doc.get("stage") == "cancelled" or not doc.get("inspection_type"):
+                continue
+            source = doc.get("case_source")
+            key = f"case:{source['kind']}" if source else str(doc["inspection_type"])
+            for code in doc.get("agencies") or ():
+                if agency and code != agency:
+                    continue
+                bucket = out.setdefault((r.uscc, code), {})
+                bucket[key] = bucket.get(key, 0) + 1
+        return out
 
     def role_conflicts(self, *, agency: str | None = None) -> list[dict[str, Any]]:
         """Cases where one person held two roles that R37 keeps apart (``rule`` is ``R37.reviewer``,
@@ -564,7 +584,7 @@ class Projections:
 
     def officer_activity(self, *, year: int | None = None, agency: str | None = None) -> list[dict[str, Any]]:
         """Per officer (certificate number or principal) and year: counts of what they did
-        (``activities``: inspections_assigned, certificates_shown, evidence_logged, records_signed,
+        (``activities``: inspections_assigned, arrivals, certificates_shown, evidence_logged, records_signed,
         inspections_concluded, legal_reviews, decisions_made, entries_signed). Never a target,
         a quota or an amount of fines (R20)."""
         stmt = select(OFFICER_ACTIVITY)

@@ -51,7 +51,7 @@ OFFICER, REVIEWER, HEAD, PUBLISHER, REGISTRAR = (Role.OFFICER, Role.LEGAL_REVIEW
 #: Parameters filled from the principal when the method has no ``actor`` parameter.
 ACTING = ("actor", "approver", "reviewer", "decider")
 #: Parameters never taken from a request (server-held or configuration).
-SERVER_ONLY = frozenset({"secret", "calendar", "counted_types", "statement_wd", "hearing_thresholds",
+SERVER_ONLY = frozenset({"read_blob", "secret", "calendar", "counted_types", "statement_wd", "hearing_thresholds",
                          "low_fine_fen"})
 
 FIELD_DOCS: dict[str, str] = {
@@ -68,6 +68,8 @@ FIELD_DOCS: dict[str, str] = {
     "valid_from": "YYYY-MM-DD", "valid_until": "YYYY-MM-DD", "rectification_due": "YYYY-MM-DD",
     "violation_end_on": "YYYY-MM-DD", "discovered_on": "YYYY-MM-DD", "hearing_date": "YYYY-MM-DD",
     "size": "must equal the uploaded blob's size if given",
+    "case_source": "个案 tasks only (R9, R12): {kind: complaint_report | referral | superior_assignment | "
+                   "data_monitoring, ref: the source's reference number}",
 }
 
 
@@ -183,6 +185,28 @@ def _check_blob(ctx: CommandContext, _: CaseScope | None, fields: dict[str, Any]
     fields.update(sha256=digest, size=size)
 
 
+def _blob_reader(ctx: CommandContext, _: CaseScope | None, fields: dict[str, Any]) -> None:
+    """R14 (issue 18): a pool committed by hash is read from the blob store."""
+    from api.blobs import normalise_digest  # noqa: PLC0415
+
+    store = ctx.services.blobs
+    if "pool_blob" in fields:
+        digest = normalise_digest(str(fields["pool_blob"]))
+        if digest is None:
+            raise Unprocessable("pool_blob must be a SHA-256 digest", code="E_DIGEST_INVALID")
+        if store.size_of(digest) is None:
+            raise Unprocessable(f"no uploaded blob {digest}: upload the pool with POST /v1/blobs first",
+                                code="E_BLOB_UNKNOWN")
+        fields["pool_blob"] = digest
+
+    def read(sha256: str) -> bytes:
+        if store.size_of(sha256) is None:
+            raise Unprocessable(f"the pool blob {sha256} is missing from the blob store", code="E_BLOB_UNKNOWN")
+        return b"".join(store.open(sha256))
+
+    fields["read_blob"] = read
+
+
 def _own_agency(ctx: CommandContext, _: CaseScope | None, fields: dict[str, Any]) -> None:
     code = fields.get("agency_code") or ctx.principal.agency
     if code != ctx.principal.agency:
@@ -250,6 +274,7 @@ DISPATCH_OPTIONS: dict[str, tuple[Any, Any]] = {
     "mode_reason": (Text | None, None), "merge_window_days": (Annotated[int, Field(ge=0, le=366)], 30),
     "random_draw_ref": (Short | None, None), "inspector_draw_ref": (Short | None, None),
     "special_campaign_ref": (Short | None, None),
+    "case_source": (dict[Short, JsonValue] | None, None),
 }
 
 SPECS: list[Spec] = [
@@ -260,9 +285,15 @@ SPECS: list[Spec] = [
          status_code=201, prepare=_lead_is_own, result=_case_created),
     Spec("approve_inspection", f"{C}/approvals", (HEAD,), "R9: the agency head approves the dispatch",
          types={"agency_code": Short | None}, prepare=_own_agency),
+    Spec("change_inspection_team", f"{C}/team-changes", (HEAD,),
+         "R5, R6, R9: the agency head changes its team on an approved task (who leaves, who joins, why); "
+         "certificates are checked as of the change",
+         types={"agency_code": Short | None}, prepare=_own_agency),
     Spec("change_inspection_mode", f"{C}/mode-changes", (OFFICER, HEAD), "R18: change between on-site and off-site"),
     Spec("cancel_inspection", f"{C}/cancellation", (HEAD,), "cancel a task not yet started"),
-    Spec("record_arrival", f"{C}/arrival", (OFFICER,), "R17: check in on site with the scanned enterprise code",
+    Spec("record_arrival", f"{C}/arrival", (OFFICER,),
+         "R17, R5, R6: check in on site with the scanned enterprise code; the team "
+         "present (cert_nos, default every officer of the task) is checked as of the arrival",
          types={"scan": Scan | None}),
     Spec("show_certificate", f"{C}/certificates-shown", (OFFICER,), "R7: an officer shows the enforcement certificate"),
     Spec("log_evidence", f"{C}/evidence", (OFFICER,), "R22-R27: log evidence by the hash of an uploaded blob",
@@ -330,8 +361,13 @@ SPECS: list[Spec] = [
     Spec("commit_draw_pool", "/v1/agencies/{agency_code}/draws", (OFFICER, HEAD),
          "R14: commit the pool of a 双随机 draw (before the seed is known)", agency_param="agency_code",
          status_code=201),
+    Spec("commit_draw_pool_by_hash", "/v1/agencies/{agency_code}/draws-by-hash", (OFFICER, HEAD),
+         "R14: commit a pool of up to 1,000,000 members by the hash of its uploaded canonical list "
+         "(one member per line, sorted by UTF-8 bytes)", agency_param="agency_code", status_code=201,
+         types={"pool_blob": Digest}, prepare=_blob_reader),
     Spec("perform_draw", "/v1/agencies/{agency_code}/draws/{draw_no}/result", (OFFICER, HEAD),
-         "R14: perform the committed draw with its public seed", agency_param="agency_code"),
+         "R14: perform the committed draw with its public seed", agency_param="agency_code",
+         prepare=_blob_reader),
     Spec("assess_special_necessity", "/v1/agencies/{agency_code}/special-campaigns", (OFFICER, HEAD),
          "R11: the necessity assessment of a special campaign", agency_param="agency_code", status_code=201),
     Spec("approve_special_campaign", "/v1/agencies/{agency_code}/special-campaigns/{campaign_no}/approval", (HEAD,),

@@ -32,6 +32,7 @@ def _case(w: World, story: str) -> str:
 COMMAND_ROLES: dict[str, set[str]] = {
     "dispatch_inspection": {"officer", "agency_head"}, "approve_inspection": {"agency_head"},
     "change_inspection_mode": {"officer", "agency_head"}, "cancel_inspection": {"agency_head"},
+    "change_inspection_team": {"agency_head"}, "commit_draw_pool_by_hash": {"officer", "agency_head"},
     "record_arrival": {"officer"}, "show_certificate": {"officer"}, "log_evidence": {"officer"},
     "sign_inspection_record": {"officer"}, "conclude_inspection": {"officer"}, "notify_result": {"officer"},
     "file_case": {"officer"}, "record_violation": {"officer"}, "request_recusal": {"officer"},

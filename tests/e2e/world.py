@@ -109,7 +109,7 @@ def _classify(c: Container) -> dict[str, list[str]]:
     table = events_table(c.engine)
     with c.engine.connect() as conn:
         ids = [r[0] for r in conn.execute(select(table.c.originator_id).where(
-            table.c.topic == "inspection.dispatched.v1").order_by(table.c.id))]
+            table.c.topic.in_(("inspection.dispatched.v1", "inspection.dispatched.v2"))).order_by(table.c.id))]
     out: dict[str, list[str]] = {}
     for raw in ids:
         insp = c.app.get_inspection(raw if not isinstance(raw, bytes) else uuid.UUID(bytes=raw))

@@ -82,6 +82,8 @@ def test_the_bundle_report_lists_each_deadline_with_its_calendar_version(db_url:
     got = json.loads(out.getvalue())
     assert got["ok"] is True
     assert [d["recomputed_due"] for d in got["deadlines"]] == ["2027-01-04"]
+    # Issue 18: the report groups the case's evidence (none logged in this case).
+    assert got["evidence_items"] == {"relied_on": [], "post_decision": [], "on_file": []}
 
 
 def test_deadlines_computed_with_the_package_recompute_to_the_same_day(db_url: str) -> None:

@@ -101,6 +101,17 @@ def test_a_whole_lifecycle_is_signed_chained_and_replays(db_url: str) -> None:
     app.publish_decision(inspection_id=iid, served_document=doc, redaction_map={"cf_xdr_zjhm": "个人信息"},
                          content_hash=content_hash({"cf_wsh": "罚1"}), redaction_reviewer="r1",
                          at=T("2025-09-29 10:00"), actor="pub")
+    # Issue 18 (R29): evidence logged after the decision cannot support a change of it; nothing is written.
+    app.log_evidence(inspection_id=iid, evidence_id="EV-LATE", evidence_type="书证", sha256=H, size=1,
+                     media_type="image/jpeg", source="on_site", capture={}, cert_nos=["C1", "C2"],
+                     at=T("2025-09-29 11:00"), actor="p1")
+    before = app.recorder.max_notification_id()
+    with pytest.raises(DomainError) as info:
+        app.alter_decision(inspection_id=iid, kind="changed", reason="复议变更", basis_ref="复议-0",
+                           new_draft_hash="c" * 64, evidence_refs=["EV-1", "EV-LATE"], at=T("2025-09-29 12:00"),
+                           actor="head")
+    assert info.value.code == "E_EVIDENCE_AFTER_DECISION"
+    assert app.recorder.max_notification_id() == before
     app.alter_decision(inspection_id=iid, kind="revoked", reason="复议撤销", basis_ref="复议-1",
                        at=T("2025-09-30 10:00"), actor="head")
     app.withdraw_publication(inspection_id=iid, reason_text="已撤销", at=T("2025-10-11 10:00"), actor="pub")
@@ -108,7 +119,7 @@ def test_a_whole_lifecycle_is_signed_chained_and_replays(db_url: str) -> None:
     assert insp.publication["status"] == "withdrawn"
     assert insp.decision["status"] == "revoked"
     records = list(app.case_records(iid))
-    assert [e.type for e, _, _ in records][:2] == ["inspection.dispatched.v1", "inspection.approved.v1"]
+    assert [e.type for e, _, _ in records][:2] == ["inspection.dispatched.v2", "inspection.approved.v1"]
     assert records[-1][0].type == "inspection.publication_withdrawn.v1"
     assert {e.actor for e, _, _ in records} >= {"dispatcher", "head", "p1", "C1", "C2", "r1", "pub"}
     rebuilt = None

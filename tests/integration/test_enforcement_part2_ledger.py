@@ -167,7 +167,8 @@ def test_a_second_extension_of_a_seizure_writes_nothing_to_the_signed_ledger(db_
     app = c.app
     iid = app.dispatch_inspection(task_no="T-2", inspection_type="case", mode="on_site", uscc=ENT,
                                   assignments=[{"agency_code": AGENCY, "item_codes": ["I3"], "cert_nos": ["C1", "C2"]}],
-                                  at=T("2025-09-01 09:00"), actor="dispatcher")
+                                  at=T("2025-09-01 09:00"), actor="dispatcher",
+                                  case_source={"kind": "complaint_report", "ref": "12345-2025-0901"})
     app.approve_inspection(inspection_id=iid, agency_code=AGENCY, approver="head", at=T("2025-09-01 09:30"))
     app.record_arrival(inspection_id=iid, scan={"code_id": "Q", "uscc": ENT, "scanned_at": 1}, location="x",
                        at=T("2025-09-02 10:00"), actor="p1")

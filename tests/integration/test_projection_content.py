@@ -345,7 +345,8 @@ def test_supervision_counts_inspections_against_the_cap_and_lists_role_conflicts
     assert activity["C1"]["inspections_assigned"] == 3
     assert activity["head"]["decisions_made"] == 1
     # Every act is counted for the officer who did it (R20: counts of acts, never targets).
-    per_inspector = {"certificates_shown": 1, "entries_signed": 1, "evidence_logged": 1, "inspections_assigned": 3,
+    per_inspector = {"arrivals": 1, "certificates_shown": 1,
+                     "entries_signed": 1, "evidence_logged": 1, "inspections_assigned": 3,
                      "inspections_concluded": 1, "records_signed": 1}
     assert activity == {"C1": per_inspector, "C2": per_inspector, "dispatcher": {"entries_signed": 3},
                         "head": {"decisions_made": 1, "entries_signed": 4}, "p1": {"entries_signed": 10},

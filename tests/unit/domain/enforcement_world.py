@@ -39,6 +39,8 @@ HEAD, HEAD2 = "head-1", "head-2"
 REG = "registrar"
 SECRET = b"feedback-secret"
 H = "a" * 64  # a well-formed sha256 hex
+#: A 个案 task's source (R9, R12; issue 18).
+SOURCE = {"kind": "complaint_report", "ref": "12345-2025-0901"}
 PHASES = (
     "dispatched", "approved", "arrived", "shown", "evidence", "recorded", "concluded",
     "notified", "filed", "educated", "noticed", "reviewed", "decided", "served", "published",
@@ -210,7 +212,8 @@ class World:
         stop = PHASES.index(phase)
         steps = [
             lambda: approve_dispatch(insp, self.agency, approver=HEAD, at=T("2025-09-01 09:30")),
-            lambda: insp.arrive(scan={"code_id": "QR-1", "uscc": ENT, "scanned_at": 1}, location="厂区",
+            lambda: insp.arrive(certs=self.certs(T("2025-09-02 10:00")),
+                                scan={"code_id": "QR-1", "uscc": ENT, "scanned_at": 1}, location="厂区",
                                 at=T("2025-09-02 10:00"), actor="p1") if mode == "on_site" else None,
             lambda: [insp.show_certificate(cert=c, at=T("2025-09-02 10:05"), actor=c.person_id)
                      for c in self.certs(T("2025-09-02 10:05"))] if mode == "on_site" else None,

@@ -49,7 +49,8 @@ def test_a_seizure_with_every_statutory_step_records_its_30_day_term(world: Worl
     insp = world.given("shown")
     cm = CoerciveMeasure.take(inspection=insp, **params(world))
     (event,) = cm.pending_events
-    assert event.TYPE == "coercive.measure_taken.v1"
+    assert event.TYPE == "coercive.measure_taken.v2"
+    assert event.av_tolerance == {"max_gap_us": 5_000_000, "source": None}  # the documented default (R25)
     assert event.officers == ("C1", "C2")
     assert event.term_due["due"] == "2025-10-09"
     assert event.term_due["unit"] == "natural_days"
@@ -244,3 +245,62 @@ def test_a_measure_replays_to_the_same_state(world: World) -> None:
               calendar=world.cal)
     cm.end(outcome="disposal_decided", reason="没收", decision_ref="处罚决定书", at=T("2025-10-20 09:00"), actor="p1")
     assert replay(cm.collect_events()) == cm
+
+
+# ---------------------------------------------------------------- R25 tolerance from the signed list (issue 18 item 5)
+def _policy(owner: str, seconds: int, at: datetime, scope: str = "") -> Any:
+    from domain.reference import AV_POLICY, ReferenceList
+
+    lst = ReferenceList.open(kind=AV_POLICY, owner=owner, scope=scope, at=at, actor=REG)
+    lst.publish(entries=[{"max_gap_seconds": seconds}], at=at, actor=REG)
+    return lst
+
+
+def test_the_agencys_signed_tolerance_decides_the_coverage_check_and_is_recorded(world: World) -> None:
+    from domain.coercion import av_tolerance_in_force
+
+    insp = world.given("shown")
+    mid = START + timedelta(minutes=20)
+    gapped = segments((START, mid), (mid + timedelta(seconds=20), DONE))
+    # The documented default (5 s) refuses a 20-second unexplained gap.
+    assert_refused("E_AV_MISSING", lambda: take(world, insp, av_segments=gapped))
+    agency_list = _policy(AGENCY, 30, T("2025-08-01 09:00"))
+    province_list = _policy("national", 2, T("2025-08-01 09:00"), scope="province:35")
+    tolerance, record = av_tolerance_in_force(agency_list, province_list, DONE)
+    assert tolerance == timedelta(seconds=30)
+    assert record["max_gap_us"] == 30_000_000
+    assert (record["source"]["owner"], record["source"]["kind"], record["source"]["version"]) == (
+        AGENCY, "av_policy", 1)
+    cm = CoerciveMeasure.take(inspection=insp, **params(world, av_segments=gapped, av_tolerance=tolerance,
+                                                       av_tolerance_record=record))
+    (taken,) = cm.collect_events()
+    assert taken.av_tolerance == record
+
+
+def test_the_province_list_applies_when_the_agency_has_none_and_a_list_not_yet_in_force_does_not() -> None:
+    from domain.coercion import DEFAULT_AV_TOLERANCE, av_tolerance_in_force
+
+    province_list = _policy("national", 10, T("2025-08-01 09:00"), scope="province:35")
+    assert av_tolerance_in_force(None, province_list, DONE)[0] == timedelta(seconds=10)
+    later = _policy(AGENCY, 60, T("2025-12-01 09:00"))
+    assert av_tolerance_in_force(later, None, DONE) == (DEFAULT_AV_TOLERANCE, {"max_gap_us": 5_000_000,
+                                                                               "source": None})
+
+
+def test_a_malformed_tolerance_list_is_refused() -> None:
+    import pytest
+
+    from domain.errors import UsageError
+    from domain.reference import AV_POLICY, ReferenceList
+
+    lst = ReferenceList.open(kind=AV_POLICY, owner=AGENCY, at=T("2025-08-01 09:00"), actor=REG)
+    for entries in ([{"max_gap_seconds": -1}], [{"max_gap_seconds": 3601}], [{"max_gap_seconds": "5"}],
+                    [{"max_gap_seconds": 5, "x": 1}], [{"max_gap_seconds": 5}, {"max_gap_seconds": 6}]):
+        with pytest.raises(UsageError):
+            lst.publish(entries=entries, at=T("2025-08-01 09:00"), actor=REG)
+    assert lst.versions == ()
+
+
+def test_a_recorded_tolerance_that_is_not_the_one_used_is_refused(world: World) -> None:
+    insp = world.given("shown")
+    assert_refused("E_AV_MISSING", lambda: take(world, insp, av_tolerance_record={"max_gap_us": 1, "source": None}))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
+import pytest
 from enforcement_world import (
     AGENCY,
     AGENCY2,
@@ -12,6 +14,7 @@ from enforcement_world import (
     HEAD,
     HEAD2,
     REG,
+    SOURCE,
     H,
     T,
     World,
@@ -80,7 +83,7 @@ def test_cancelling_a_task_releases_its_slot(world: World) -> None:
 
 
 def test_case_driven_checks_do_not_count_towards_the_cap_by_default(world: World) -> None:
-    res = world.dispatch(inspection_type="case")
+    res = world.dispatch(inspection_type="case", case_source=SOURCE)
     assert res.enterprise_years == ()
 
 
@@ -134,7 +137,7 @@ def test_a_routine_dispatch_of_an_unplanned_item_is_refused(world: World) -> Non
 
 
 def test_a_case_driven_dispatch_needs_no_plan(world: World) -> None:
-    world.dispatch(inspection_type="case", assignments=[world.assignment(plan=None)])
+    world.dispatch(inspection_type="case", case_source=SOURCE, assignments=[world.assignment(plan=None)])
 
 
 def test_a_special_inspection_without_its_campaign_is_refused(world: World) -> None:
@@ -212,7 +215,8 @@ def test_a_routine_on_site_check_of_a_positive_list_enterprise_is_refused(world:
                                        at=T("2025-08-01 09:00"), actor=REG)
     assert_refused("E_POSITIVE_LIST", lambda: world.dispatch())  # noqa: PLW0108 - the call is made inside assert_refused
     world.dispatch(mode="off_site")
-    world.dispatch(task_no="T-2", inspection_type="case", at=T("2025-09-02 09:00"))  # complaint-driven: allowed
+    # complaint-driven: allowed
+    world.dispatch(task_no="T-2", inspection_type="case", case_source=SOURCE, at=T("2025-09-02 09:00"))
 
 
 def test_requiring_the_legal_representative_without_a_basis_is_refused(world: World) -> None:
@@ -256,7 +260,7 @@ def test_the_dispatch_year_is_the_legal_year_in_shanghai(world: World) -> None:
     from datetime import datetime
 
     at = datetime(2025, 12, 31, 16, 30, tzinfo=UTC)  # 2026-01-01 00:30 in Shanghai
-    res = world.dispatch(at=at, inspection_type="case", collect=False)
+    res = world.dispatch(at=at, inspection_type="case", case_source=SOURCE, collect=False)
     assert res.inspection.year == 2026
 
 
@@ -285,3 +289,35 @@ def test_a_head_appointed_later_cannot_approve_earlier(world: World) -> None:
     insp = world.dispatch().inspection
     assert_refused("E_NO_DISPATCH", lambda: approve_dispatch(insp, world.agency, approver="new-head",
                                                              at=T("2025-09-01 09:30")), insp)
+
+
+# ---------------------------------------------------------------- where a 个案 task comes from (issue 18 item 3)
+def test_a_case_type_dispatch_records_its_source_and_reference_number(world: World) -> None:
+    res = world.dispatch(inspection_type="case", case_source={"kind": "referral", "ref": "公安移送〔2025〕12号"},
+                         collect=False)
+    (dispatched,) = res.inspection.collect_events()
+    assert type(dispatched).TYPE == "inspection.dispatched.v2"
+    assert dispatched.case_source == {"kind": "referral", "ref": "公安移送〔2025〕12号"}
+    assert res.inspection.case_source == {"kind": "referral", "ref": "公安移送〔2025〕12号"}
+    assert world.dispatch(task_no="T-R").inspection.case_source is None
+
+
+@pytest.mark.parametrize(
+    "source",
+    [None, {}, {"kind": "complaint_report"}, {"kind": "rumour", "ref": "R-1"}, {"kind": "referral", "ref": " "},
+     {"kind": "referral", "ref": "x" * 129}, {"kind": "referral", "ref": 12},
+     {"kind": "referral", "ref": "R-1", "x": 1},
+     "complaint_report"],
+    ids=["missing", "empty", "no_ref", "unknown_kind", "blank_ref", "long_ref", "ref_not_text", "extra_field",
+         "not_a_map"],
+)
+def test_a_case_type_dispatch_without_a_well_formed_source_is_refused(world: World, source: Any) -> None:
+    before = [len(ey.pending_events) for ey in world.years.values()]
+    assert_refused("E_CASE_SOURCE_REQUIRED", lambda: world.dispatch(inspection_type="case", case_source=source))
+    assert [len(ey.pending_events) for ey in world.years.values()] == before
+
+
+@pytest.mark.parametrize("inspection_type", ["routine", "special"])
+def test_a_source_reference_on_a_routine_or_special_task_is_refused(world: World, inspection_type: str) -> None:
+    assert_refused("E_CASE_SOURCE_UNEXPECTED", lambda: world.dispatch(inspection_type=inspection_type,
+                                                                      case_source=SOURCE))

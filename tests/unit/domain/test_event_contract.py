@@ -80,7 +80,7 @@ def test_each_event_can_be_constructed_from_its_fields(name: str) -> None:
 def test_a_full_lifecycle_has_primitive_values_actors_and_timestamps_from_at(world: World) -> None:
     insp = world.given("published")
     events = world.history
-    assert [type(e).TYPE for e in events][:2] == ["inspection.dispatched.v1", "inspection.approved.v1"]
+    assert [type(e).TYPE for e in events][:2] == ["inspection.dispatched.v2", "inspection.approved.v1"]
     for e in events:
         for f in dataclasses.fields(e):
             if f.name in BASE_FIELDS:
@@ -114,3 +114,25 @@ def test_evidence_logged_at_the_decision_instant_cannot_support_it(world: World)
     insp.collect_events()
     assert_refused("E_EVIDENCE_AFTER_DECISION", lambda: world.decide(insp, at=T("2025-09-26 10:00"),
                                                                      evidence_refs=["EV-1", "EV-2"]), insp)
+
+
+def test_history_recorded_before_issue_18_replays_under_its_v1_names(world: World) -> None:
+    """A dispatch without a case source and an arrival without its team (the v1 shapes) replay."""
+    insp = world.given("shown")
+    old: list[object] = []
+    for e in world.history:
+        values = {f.name: getattr(e, f.name) for f in dataclasses.fields(e)}
+        if isinstance(e, Inspection.DispatchedWithSource):
+            values.pop("case_source")
+            e = Inspection.Dispatched(**values)  # noqa: PLW2901 - rewritten as its v1 shape
+        elif isinstance(e, Inspection.TeamArrived):
+            values.pop("officers")
+            e = Inspection.Arrived(**values)  # noqa: PLW2901
+        old.append(e)
+    assert [type(e).TYPE for e in old][:3] == ["inspection.dispatched.v1", "inspection.approved.v1",
+                                               "inspection.arrived.v1"]
+    rebuilt = replay(old)
+    assert rebuilt.case_source is None
+    assert rebuilt.arrival is not None
+    assert "officers" not in rebuilt.arrival
+    assert rebuilt.certs_shown == insp.certs_shown

@@ -108,11 +108,24 @@ class LifecycleMachine(RuleBasedStateMachine):
         at = self.tick(minutes)
         self.attempt(lambda: self.insp.change_mode(mode=mode, reason="r", approved_by=HEAD, at=at, actor="p1"))
 
-    @rule(scan_ok=st.booleans(), minutes=st.integers(0, 600))
-    def arrive(self, scan_ok: bool, minutes: int) -> None:
+    @rule(scan_ok=st.booleans(), officers=st.lists(st.sampled_from(CERTS), min_size=1, max_size=3),
+          minutes=st.integers(0, 600))
+    def arrive(self, scan_ok: bool, officers: list[str], minutes: int) -> None:
         at = self.tick(minutes)
         scan = {"code_id": "QR", "uscc": ENT if scan_ok else "91230500MA1B3N1N2M", "scanned_at": 1}
-        self.attempt(lambda: self.insp.arrive(scan=scan, location="x", at=at, actor="p1"))
+        self.attempt(lambda: self.insp.arrive(scan=scan, location="x", certs=self.certs(officers), at=at,
+                                              actor="p1"))
+
+    @rule(leaving=st.lists(st.sampled_from(CERTS), max_size=2, unique=True),
+          joining=st.lists(st.sampled_from(CERTS), max_size=2, unique=True),
+          approver=st.sampled_from([HEAD, "p1"]), minutes=st.integers(0, 600))
+    def change_team(self, leaving: list[str], joining: list[str], approver: str, minutes: int) -> None:
+        """Issue 18: a team change, lawful or not, at any point of the lifecycle."""
+        at = self.tick(minutes)
+        staying = [c for c in self.insp.team if c not in leaving]
+        self.attempt(lambda: self.insp.change_team(
+            agency=self.world.agency.state_as_of(at), leaving=leaving, joining=self.certs(joining),
+            staying=self.certs(staying), reason="r", approver=approver, at=at))
 
     @rule(cert=st.sampled_from(CERTS), minutes=st.integers(0, 60))
     def show_certificate(self, cert: str, minutes: int) -> None:
@@ -349,12 +362,17 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.attempt(lambda: self.world.publish(self.insp, at=at, redaction_map=redactions,
                                                 content_hash=content_hash(public)))
 
-    @rule(kind=st.sampled_from(["revoked", "confirmed_void", "changed"]), minutes=st.integers(0, 6000))
-    def alter(self, kind: str, minutes: int) -> None:
+    @rule(kind=st.sampled_from(["revoked", "confirmed_void", "changed"]), minutes=st.integers(0, 6000),
+          cite=st.integers(0, 3), latest_first=st.booleans())
+    def alter(self, kind: str, minutes: int, cite: int, latest_first: bool) -> None:
+        """A change may name its evidence set (issue 18), post-decision evidence included at random:
+        the invariant below holds that no accepted decision relies on it (R29)."""
         at = self.tick(minutes)
+        refs = sorted(self.insp.evidence, key=lambda e: self.insp.evidence[e]["logged_at"],
+                      reverse=latest_first)[:cite]
         self.attempt(lambda: self.insp.alter_decision(
             kind=kind, reason="r", basis_ref="b", at=at, actor=HEAD, calendar=self.world.cal,
-            new_draft_hash="c" * 64 if kind == "changed" else None))
+            new_draft_hash="c" * 64 if kind == "changed" else None, evidence_refs=refs))
 
     @rule(minutes=st.integers(0, 6000))
     def withdraw(self, minutes: int) -> None:
@@ -406,23 +424,25 @@ class LifecycleMachine(RuleBasedStateMachine):
         """The next lawful step of the happy path (so random runs reach the late phases)."""
         insp, w = self.insp, self.world
         on_site = insp.mode == "on_site"
+        team = sorted(insp.team)  # after a team change the new team acts (issue 18)
         if AGENCY not in insp.approvals:
             return lambda: approve_dispatch(insp, w.agency, approver=HEAD, at=at)
         if insp.conclusion is None:
             if on_site and insp.arrival is None:
                 return lambda: insp.arrive(scan={"code_id": "Q", "uscc": ENT, "scanned_at": 1}, location="x",
-                                           at=at, actor="p1")
-            missing = [c for c in ("C1", "C2") if on_site and c not in insp.certs_shown]
+                                           certs=w.certs(at, *team), at=at, actor="p1")
+            missing = [c for c in team if on_site and c not in insp.certs_shown]
             if missing:
                 (cert,) = w.certs(at, missing[0])
                 return lambda: insp.show_certificate(cert=cert, at=at, actor=cert.person_id)
             if not insp.evidence:
                 src = "on_site" if on_site else "document_review"
-                return lambda: w.log(insp, f"EV-{len(self.history)}", at=at, source=src)
+                return lambda: w.log(insp, f"EV-{len(self.history)}", at=at, source=src, certs=tuple(team))
             if on_site and insp.record is None:
-                return lambda: insp.sign_record(record_hash=H, certs=w.certs(at), party_signature="s",
+                return lambda: insp.sign_record(record_hash=H, certs=w.certs(at, *team), party_signature="s",
                                                 refusal_note=None, at=at, actor="p1")
-            return lambda: insp.conclude(result="case_filed", certs=w.certs(at), at=at, actor="p1", calendar=w.cal)
+            return lambda: insp.conclude(result="case_filed", certs=w.certs(at, *team), at=at, actor="p1",
+                                         calendar=w.cal)
         if insp.notified is None:
             return lambda: insp.notify_result(recipient="m", summary_hash=H, secret=SECRET, at=at, actor="p1")
         if insp.case is None:
@@ -508,6 +528,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         insp = self.insp
         if insp.arrival is not None:
             assert insp.mode == "on_site"  # R18
+            assert len(set(insp.arrival["officers"])) >= 2  # R5, R6: the team present at the arrival
+        assert len(insp.team) >= 2  # R6 holds after every team change (issue 18)
         for e in self.accepted_evidence:
             assert len(set(e.officers)) >= 2  # R6
             assert e.evidence_type in {"书证", "视听资料"}  # R22

@@ -15,13 +15,14 @@ SCAN = {"code_id": "QR-1", "uscc": ENT, "scanned_at": 1}
 
 def test_arrival_before_the_heads_approval_is_refused(world: World) -> None:
     insp = world.given("dispatched")
-    assert_refused("E_NO_DISPATCH", lambda: insp.arrive(scan=SCAN, location="x", at=T("2025-09-02 10:00"),
+    assert_refused("E_NO_DISPATCH", lambda: insp.arrive(certs=world.certs(T("2025-09-02 10:00")),
+                                                        scan=SCAN, location="x", at=T("2025-09-02 10:00"),
                                                         actor="p1"), insp)
 
 
 def test_an_emergency_arrival_before_approval_is_appended_and_late_approval_flagged(world: World) -> None:
     insp = world.given("dispatched", emergency=True)
-    insp.arrive(scan=None, location="x", at=T("2025-09-01 10:00"), actor="p1")
+    insp.arrive(certs=world.certs(T("2025-09-01 10:00")), scan=None, location="x", at=T("2025-09-01 10:00"), actor="p1")
     from enforcement_world import HEAD
 
     from domain.services import approve_dispatch
@@ -34,7 +35,8 @@ def test_an_emergency_arrival_before_approval_is_appended_and_late_approval_flag
 
 def test_an_off_site_inspection_that_gets_an_arrival_is_refused(world: World) -> None:
     insp = world.given("approved", mode="off_site")
-    assert_refused("E_MODE_MISMATCH", lambda: insp.arrive(scan=SCAN, location="x", at=T("2025-09-02 10:00"),
+    assert_refused("E_MODE_MISMATCH", lambda: insp.arrive(certs=world.certs(T("2025-09-02 10:00")),
+                                                          scan=SCAN, location="x", at=T("2025-09-02 10:00"),
                                                           actor="p1"), insp)
 
 
@@ -43,7 +45,7 @@ def test_a_signed_mode_change_before_arrival_allows_the_arrival(world: World) ->
     assert_refused("E_REASON_REQUIRED", lambda: insp.change_mode(mode="on_site", reason=" ", approved_by="h",
                                                                  at=T("2025-09-02 09:00"), actor="p1"), insp)
     insp.change_mode(mode="on_site", reason="资料无法核实", approved_by="head-1", at=T("2025-09-02 09:00"), actor="p1")
-    insp.arrive(scan=SCAN, location="x", at=T("2025-09-02 10:00"), actor="p1")
+    insp.arrive(certs=world.certs(T("2025-09-02 10:00")), scan=SCAN, location="x", at=T("2025-09-02 10:00"), actor="p1")
     assert insp.mode == "on_site"
     assert_refused("E_MODE_MISMATCH", lambda: insp.change_mode(mode="off_site", reason="r", approved_by="h",
                                                                at=T("2025-09-02 11:00"), actor="p1"), insp)
@@ -51,9 +53,11 @@ def test_a_signed_mode_change_before_arrival_allows_the_arrival(world: World) ->
 
 def test_arrival_with_another_enterprises_code_is_refused(world: World) -> None:
     insp = world.given("approved")
-    assert_refused("E_NO_CHECKIN", lambda: insp.arrive(scan={**SCAN, "uscc": "91230500MA1B3N1N2M"}, location="x",
+    assert_refused("E_NO_CHECKIN", lambda: insp.arrive(certs=world.certs(T("2025-09-02 10:00")),
+                                                       scan={**SCAN, "uscc": "91230500MA1B3N1N2M"}, location="x",
                                                        at=T("2025-09-02 10:00"), actor="p1"), insp)
-    assert_refused("E_NO_CHECKIN", lambda: insp.arrive(scan=None, location="x", at=T("2025-09-02 10:00"),
+    assert_refused("E_NO_CHECKIN", lambda: insp.arrive(certs=world.certs(T("2025-09-02 10:00")),
+                                                       scan=None, location="x", at=T("2025-09-02 10:00"),
                                                        actor="p1"), insp)
 
 
@@ -97,7 +101,7 @@ def test_a_certificate_expiring_at_midnight_shanghai_is_refused_one_second_later
     world.officers["C2"].renew(valid_from="2024-01-01", valid_until="2025-09-01", categories=["food", "market"],
                                effective_at=T("2025-08-01 00:00"), at=T("2025-08-01 09:00"), actor="r")
     insp = world.given("approved", emergency=False)
-    insp.arrive(scan=SCAN, location="x", at=T("2025-09-01 23:00"), actor="p1")
+    insp.arrive(certs=world.certs(T("2025-09-01 23:00")), scan=SCAN, location="x", at=T("2025-09-01 23:00"), actor="p1")
     ok = world.certs(T("2025-09-01 23:59:59"), "C2")[0]
     insp.show_certificate(cert=ok, at=T("2025-09-01 23:59:59"), actor="p2")
     c1 = world.certs(T("2025-09-02 00:00"), "C1")[0]
@@ -211,7 +215,8 @@ def test_nothing_happens_on_a_cancelled_task(world: World) -> None:
     insp = world.given("approved")
     insp.cancel(reason="企业停业", at=T("2025-09-01 10:00"), actor="d")
     insp.collect_events()
-    assert_refused("E_OUT_OF_ORDER", lambda: insp.arrive(scan=SCAN, location="x", at=T("2025-09-02 10:00"),
+    assert_refused("E_OUT_OF_ORDER", lambda: insp.arrive(certs=world.certs(T("2025-09-02 10:00")),
+                                                         scan=SCAN, location="x", at=T("2025-09-02 10:00"),
                                                          actor="p1"), insp)
 
 
@@ -227,3 +232,58 @@ def test_evidence_after_the_decision_is_appended_flagged_and_cannot_support_it(w
     assert isinstance(event, Inspection.EvidenceLogged)
     assert event.post_decision
     assert "EV-LATE" not in insp.decision["evidence_refs"]
+
+
+# ---------------------------------------------------------------- R5, R6 at the arrival (issue 18 item 2)
+def test_an_arrival_records_the_team_present_with_certificates_valid_at_the_arrival_instant(world: World) -> None:
+    insp = world.given("approved")
+    insp.arrive(certs=world.certs(T("2025-09-02 10:00")), scan=SCAN, location="x", at=T("2025-09-02 10:00"),
+                actor="p1")
+    (arrived,) = insp.collect_events()
+    assert type(arrived).TYPE == "inspection.arrived.v2"
+    assert arrived.officers == ("C1", "C2")
+    assert insp.arrival is not None
+    assert insp.arrival["officers"] == ("C1", "C2")
+
+
+def test_an_arrival_the_day_after_an_officers_certificate_expired_is_refused(world: World) -> None:
+    world.officers["C2"].renew(valid_from="2024-01-01", valid_until="2025-09-01", categories=["food", "market"],
+                               effective_at=T("2025-08-01 00:00"), at=T("2025-08-01 09:00"), actor="r")
+    insp = world.given("approved")
+    # 00:00 on 2 September in Shanghai is still 1 September in UTC: the legal day decides (R5).
+    assert_refused("E_CERT_INVALID", lambda: insp.arrive(certs=world.certs(T("2025-09-02 00:00")), scan=SCAN,
+                                                         location="x", at=T("2025-09-02 00:00"), actor="p1"), insp)
+
+
+def test_an_arrival_with_fewer_than_two_valid_officers_is_refused(world: World) -> None:
+    insp = world.given("approved")
+    at = T("2025-09-02 10:00")
+    assert_refused("E_OFFICER_COUNT", lambda: insp.arrive(certs=world.certs(at, "C1"), scan=SCAN, location="x",
+                                                          at=at, actor="p1"), insp)
+    assert_refused("E_OFFICER_COUNT", lambda: insp.arrive(certs=world.certs(at, "C1", "C1"), scan=SCAN,
+                                                          location="x", at=at, actor="p1"), insp)
+    assert_refused("E_OFFICER_COUNT", lambda: insp.arrive(certs=(), scan=SCAN, location="x", at=at, actor="p1"),
+                   insp)
+
+
+def test_an_arrival_with_a_revoked_certificate_in_a_team_of_three_is_refused_unless_that_officer_stays_away(
+    world: World,
+) -> None:
+    insp = world.given("approved", assignments=[world.assignment(officers=("C1", "C2", "C3"))])
+    world.officers["C3"].change_status(status="revoked", effective_at=T("2025-09-02 08:00"), reason="调离",
+                                       at=T("2025-09-02 08:00"), actor="r")
+    at = T("2025-09-02 10:00")
+    assert_refused("E_CERT_INVALID", lambda: insp.arrive(certs=world.certs(at, "C1", "C2", "C3"), scan=SCAN,
+                                                         location="x", at=at, actor="p1"), insp)
+    insp.arrive(certs=world.certs(at, "C1", "C2"), scan=SCAN, location="x", at=at, actor="p1")
+    assert insp.arrival is not None
+    assert insp.arrival["officers"] == ("C1", "C2")
+
+
+def test_an_arrival_naming_an_officer_not_on_the_task_or_without_a_location_is_refused(world: World) -> None:
+    insp = world.given("approved")
+    at = T("2025-09-02 10:00")
+    assert_refused("E_NO_DISPATCH", lambda: insp.arrive(certs=world.certs(at, "C1", "C2", "C3"), scan=SCAN,
+                                                        location="x", at=at, actor="p1"), insp)
+    assert_refused("E_REASON_REQUIRED", lambda: insp.arrive(certs=world.certs(at), scan=SCAN, location=" ",
+                                                            at=at, actor="p1"), insp)

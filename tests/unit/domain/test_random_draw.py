@@ -13,6 +13,7 @@ from domain.errors import RuleViolation
 from domain.random_draw import (
     ALGORITHM,
     RandomDraw,
+    canonical_pool,
     compute_pool_hash,
     compute_selection,
     verify_draw,
@@ -169,3 +170,61 @@ def test_any_draw_verifies_and_any_other_seed_or_pool_is_caught_or_differs(pool:
     extra = (*members, "ZZZZZZZ")
     with pytest.raises(RuleViolation):
         verify_draw(pool=extra, seed=seed, count=count, selected=selected, pool_hash=compute_pool_hash(members))
+
+
+# ---------------------------------------------------------------- pools committed by hash (issue 18 item 7)
+def big_pool(n: int) -> tuple[str, ...]:
+    return canonical_pool(make_uscc(f"91350100MA{i:07d}") for i in range(n))
+
+
+def by_hash(pool: tuple[str, ...], draw_no: str = "D-H") -> RandomDraw:
+    draw = RandomDraw.commit_pool_by_hash(agency_code=AGENCY, draw_no=draw_no, purpose="targets", pool=pool,
+                                          seed_source="上证综指次日收盘", at=T("2025-08-29 09:00"), actor="d")
+    draw.collect_events()
+    return draw
+
+
+def test_a_pool_committed_by_hash_records_its_blob_not_its_members_and_draws_the_same_selection() -> None:
+    from domain.random_draw import pool_blob_bytes, pool_from_blob
+
+    pool = big_pool(3000)  # more than fits in one entry
+    blob = pool_blob_bytes(pool)
+    draw = RandomDraw.commit_pool_by_hash(agency_code=AGENCY, draw_no="D-H", purpose="targets", pool=pool,
+                                          seed_source="上证综指次日收盘", at=T("2025-08-29 09:00"), actor="d")
+    (committed_event,) = draw.collect_events()
+    assert type(committed_event).TYPE == "random_draw.pool_committed_by_hash.v1"
+    assert committed_event.pool_blob == hashlib.sha256(blob).hexdigest()
+    assert committed_event.pool_hash == compute_pool_hash(pool)
+    assert committed_event.pool_size == 3000
+    assert not hasattr(committed_event, "pool")
+    assert pool_from_blob(blob) == pool
+    selected = draw.perform(pool_hash=draw.pool_hash, seed="3857.93", count=5, at=T("2025-08-30 10:00"),
+                            actor="d", pool=pool)
+    assert selected == compute_selection(pool, "3857.93", 5)
+    assert draw.verify(pool).selected == selected
+    assert draw.record()["pool_blob"] == committed_event.pool_blob
+
+
+def test_a_draw_committed_by_hash_without_its_pool_or_with_another_is_refused() -> None:
+    pool = big_pool(50)
+    draw = by_hash(pool)
+    at = T("2025-08-30 10:00")
+    assert_refused("E_RANDOM_POOL_MISMATCH", lambda: draw.perform(pool_hash=draw.pool_hash, seed="s", count=1,
+                                                                  at=at, actor="d"), draw)
+    assert_refused("E_RANDOM_POOL_MISMATCH", lambda: draw.perform(pool_hash=draw.pool_hash, seed="s", count=1,
+                                                                  at=at, actor="d", pool=pool[1:]), draw)
+    draw.perform(pool_hash=draw.pool_hash, seed="s", count=1, at=at, actor="d", pool=pool)
+    with pytest.raises(RuleViolation) as info:
+        draw.verify(pool[:-1])
+    assert info.value.code == "E_RANDOM_POOL_MISMATCH"
+
+
+def test_a_pool_blob_that_is_not_a_canonical_list_is_refused() -> None:
+    from domain.random_draw import pool_from_blob
+
+    pool = big_pool(3)
+    for blob in ("\n".join(reversed(pool)).encode(), ("\n".join(pool) + "\n").encode(),
+                 "\n".join((pool[0], pool[0])).encode(), b"\xff\xfe", b""):
+        assert_refused("E_RANDOM_POOL_INVALID", lambda b=blob: by_hash(pool_from_blob(b)))
+    assert_refused("E_RANDOM_POOL_INVALID", lambda: by_hash(tuple(reversed(pool))))
+    assert_refused("E_USCC_INVALID", lambda: by_hash(canonical_pool(("C1", "C2"))))

@@ -4,7 +4,7 @@ the legal representative, R55 the published officer roster."""
 
 from __future__ import annotations
 
-from enforcement_world import AGENCY, AGENCY2, ENT2, HEAD, REG, T, World, assert_refused
+from enforcement_world import AGENCY, AGENCY2, ENT2, HEAD, REG, SOURCE, T, World, assert_refused
 
 from domain.reference import OFFICER_ROSTER, ReferenceList
 from domain.registers import Enterprise
@@ -15,7 +15,8 @@ from domain.services import approve_dispatch
 
 def test_an_emergency_task_acts_before_approval_and_is_approved_within_the_window(world: World) -> None:
     insp = world.given("dispatched", emergency=True)
-    insp.arrive(scan=None, location="事故现场", at=T("2025-09-01 09:20"), actor="p1")
+    insp.arrive(certs=world.certs(T("2025-09-01 09:20")),
+                scan=None, location="事故现场", at=T("2025-09-01 09:20"), actor="p1")
     approve_dispatch(insp, world.agency, approver=HEAD, at=T("2025-09-01 20:00"))
     approved = insp.pending_events[-1]
     assert approved.retroactive
@@ -24,7 +25,8 @@ def test_an_emergency_task_acts_before_approval_and_is_approved_within_the_windo
 
 def test_an_emergency_task_never_approved_is_recorded_overdue_after_24_hours(world: World) -> None:
     insp = world.given("dispatched", emergency=True)
-    insp.arrive(scan=None, location="事故现场", at=T("2025-09-01 09:20"), actor="p1")
+    insp.arrive(certs=world.certs(T("2025-09-01 09:20")),
+                scan=None, location="事故现场", at=T("2025-09-01 09:20"), actor="p1")
     insp.collect_events()
     assert_refused("E_OUT_OF_ORDER", lambda: insp.record_overdue(at=T("2025-09-02 08:59"), actor="audit"), insp)
     assert insp.record_overdue(at=T("2025-09-02 09:01"), actor="audit") == ("V_APPROVAL_NOT_REGULARISED",)
@@ -34,7 +36,7 @@ def test_an_emergency_task_never_approved_is_recorded_overdue_after_24_hours(wor
 
 def test_a_non_emergency_task_cannot_act_before_approval(world: World) -> None:
     insp = world.given("dispatched")
-    assert_refused("E_NO_DISPATCH", lambda: insp.arrive(
+    assert_refused("E_NO_DISPATCH", lambda: insp.arrive(certs=world.certs(T("2025-09-01 10:00")),
         scan={"code_id": "Q", "uscc": insp.uscc, "scanned_at": 1}, location="x", at=T("2025-09-01 10:00"),
         actor="p1"), insp)
 
@@ -84,7 +86,7 @@ def test_a_positive_list_enterprise_gets_off_site_and_complaint_driven_checks_on
                                        at=T("2025-08-01 09:00"), actor=REG)
     assert_refused("E_POSITIVE_LIST", lambda: world.dispatch())  # noqa: PLW0108 - the call is made inside assert_refused
     world.dispatch(task_no="T-OFF", mode="off_site")
-    world.dispatch(task_no="T-CASE", inspection_type="case", at=T("2025-09-02 09:00"))
+    world.dispatch(task_no="T-CASE", inspection_type="case", case_source=SOURCE, at=T("2025-09-02 09:00"))
 
 
 def test_the_positive_list_is_read_as_of_the_dispatch_instant(world: World) -> None:
