@@ -70,6 +70,8 @@ def bootstrap(
         "SQLALCHEMY_URL": sqlalchemy_url(settings.db_url),
         "CREATE_TABLE": "y",
     }
+    if settings.aggregate_cache > 0:  # no replay per command (issue 16): fast-forwarded on every load
+        env.update(AGGREGATE_CACHE_MAXSIZE=str(settings.aggregate_cache), AGGREGATE_CACHE_FASTFORWARD="y")
     vault_signer: Signer | None = signer
     vault: KeyVault | None = None
     types = domain_event_types() if event_types is None else dict(event_types)

@@ -75,6 +75,10 @@ class Settings:
     limits: Limits = field(default=DEFAULT_LIMITS)
     http: HttpLimits = field(default_factory=HttpLimits)
     workers: int = 2
+    #: Aggregates kept in memory per process (CASELEDGER_AGGREGATE_CACHE; 0: none). A cached aggregate
+    #: is brought up to date from the store on every load (fast-forward), so another process's writes
+    #: are always seen and optimistic concurrency still decides.
+    aggregate_cache: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -90,6 +94,7 @@ class Settings:
             "origin": env.get("CASELEDGER_ORIGIN", DEFAULT_ORIGIN),
             "data_dir": data_dir,
             "http": _http_limits(env),
+            "aggregate_cache": _whole_number(env, "CASELEDGER_AGGREGATE_CACHE", 1000),
         }
         kw.update({k: v for k, v in overrides.items() if v is not None})
         s = cls(**kw)  # type: ignore[arg-type]
@@ -104,6 +109,16 @@ class Settings:
         if not (self.db_url.startswith("sqlite") or self.db_url.startswith("postgresql")):
             msg = f"unsupported database URL {self.db_url!r} (use sqlite:/// or postgresql+psycopg://)"
             raise UsageError(msg)
+
+
+def _whole_number(env: Mapping[str, str], var: str, default: int) -> int:
+    raw = env.get(var)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        msg = f"{var} must be a whole number, not {raw!r}"
+        raise UsageError(msg)
+    return int(raw)
 
 
 def sqlalchemy_url(db_url: str) -> str:
