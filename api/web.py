@@ -132,7 +132,11 @@ def _html(request: Request, name: str, ctx: dict[str, Any], status_code: int = 2
 
 
 def _error_page(request: Request, exc: Exception) -> HTMLResponse:
-    resp = problem_for(exc)
+    return _problem_page(request, problem_for(exc))
+
+
+def _problem_page(request: Request, resp: Response) -> HTMLResponse:
+    """The HTML error page for a problem+json answer (api/errors.py maps; this only renders)."""
     import json  # noqa: PLC0415
 
     body = json.loads(bytes(resp.body))
@@ -420,6 +424,7 @@ def qr_png_image(request: Request, case_id: str, services: ServicesDep) -> Respo
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    app.state.error_page = _problem_page  # api/errors.py renders a page's bad query parameters with it
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
 
