@@ -222,7 +222,6 @@ def cmd_token(args: object) -> int:
     from sqlalchemy.exc import IntegrityError  # noqa: PLC0415
 
     from api.settings import sqlalchemy_url  # noqa: PLC0415
-
     from domain.uscc import is_valid_uscc  # noqa: PLC0415
 
     a: Any = args

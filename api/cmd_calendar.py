@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from api.dburl import DB_HELP
 from api.cmd_log import _container, _err, _settings
+from api.dburl import DB_HELP
 
 EXIT_OK, EXIT_USAGE = 0, 2
 #: The keys a calendar file may hold (``_comment`` and other ``_*`` keys are ignored).
