@@ -14,7 +14,7 @@ from api.dburl import DB_HELP
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 #: Commands that read an existing ledger: they never create a database (api/dburl.py, require_ledger).
 READS_LEDGER = frozenset({"verify", "replay", "rebuild", "project", "export", "checkpoint", "serve", "token",
-                          "calendar", "cases"})
+                          "calendar", "cases", "key"})
 #: Commands that take no database.
 NO_DATABASE = frozenset({"verify-bundle"})
 
@@ -191,6 +191,23 @@ def build_parser() -> argparse.ArgumentParser:
     tk = sub.add_parser("token", help="add or revoke an API token")
     add_token_arguments(tk)
     tk.set_defaults(func=_lazy("api.auth", "cmd_token"))
+
+    from api.cmd_init import add_init_arguments, add_key_arguments  # noqa: PLC0415
+
+    ini = sub.add_parser("init", help="create an empty ledger: schema, root key, first registrar and token",
+                         description="Example: caseledger init --db postgresql+psycopg://caseledger@db/caseledger")
+    add_init_arguments(ini)
+    ini.set_defaults(func=_lazy("api.cmd_init", "cmd_init"))
+    ky = sub.add_parser("key", help="give a principal a custodial signing key")
+    add_key_arguments(ky)
+    ky.set_defaults(func=_lazy("api.cmd_init", "cmd_key"), db=None)
+
+    from api.cmd_cases import add_arguments as cases_arguments  # noqa: PLC0415
+
+    cs = sub.add_parser("cases", help="list inspections: id, task number, agency, enterprise, status, last step",
+                        description="Example: caseledger cases --agency 11350100MB0321001G --status published")
+    cases_arguments(cs)
+    cs.set_defaults(func=_lazy("api.cmd_cases", "cmd_cases"))
 
     d = sub.add_parser("demo", help="seed a realistic demo ledger")
     d.add_argument("--db", default=None, help=DB_HELP)

@@ -17,7 +17,7 @@ import base64
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -282,6 +282,54 @@ class Projections:
         return [int(r["position"]) for r in rows[0][0].get("related", [])]
 
     # ----------------------------------------------------------------- public notices (双公示)
+    def list_cases(self, *, agency: str | None = None, uscc: str | None = None, status: str | None = None,
+                   year: int | None = None, cursor: str | None = None, limit: int = 50,
+                   visible: Callable[[dict[str, Any]], bool] | None = None,
+                   ) -> tuple[list[dict[str, Any]], str | None]:
+        """Inspections in case-id order: ``case_id, task_no, agency`` (the lead agency), ``agencies``,
+        ``enterprise`` (USCC), ``status`` (the stage), ``year`` and ``last_step`` (``n``, ``type``,
+        ``occurred_at``, ``recorded_at`` of the latest entry). ``agency`` matches any agency on the
+        case. ``visible`` (the caller's read scope) filters before the page is cut, so a page is
+        never short because of rows the caller may not see.
+        """
+        limit = _limit(limit)
+        for name, v in (("agency", agency), ("uscc", uscc), ("status", status)):
+            if v is not None and (not isinstance(v, str) or not v or len(v) > 64):  # noqa: PLR2004 - input bounds
+                msg = f"{name} must be a non-empty string of at most 64 characters"
+                raise BadQuery(msg)
+        if year is not None:
+            year = _year(year)
+        fp = _fingerprint(agency=agency, uscc=uscc, status=status, year=year)
+        after = _decode_cursor(cursor, "cases", fp, (str,))[0] if cursor is not None else None
+        stmt = select(CASE_FILE.c.case_id, CASE_FILE.c.doc)
+        if uscc is not None:
+            stmt = stmt.where(CASE_FILE.c.uscc == uscc)
+        if status is not None:
+            stmt = stmt.where(CASE_FILE.c.stage == status)
+        if year is not None:
+            stmt = stmt.where(CASE_FILE.c.year == year)
+        out: list[dict[str, Any]] = []
+        batch = max(limit + 1, 200)
+        while len(out) <= limit:
+            q = stmt if after is None else stmt.where(CASE_FILE.c.case_id > after)
+            rows = self._rows(q.order_by(CASE_FILE.c.case_id).limit(batch))
+            for r in rows:
+                doc = r.doc
+                after = r.case_id
+                if doc.get("kind", "inspection") != "inspection":
+                    continue
+                if agency is not None and agency not in (doc.get("agencies") or [doc.get("lead_agency")]):
+                    continue
+                if visible is not None and not visible(doc):
+                    continue
+                out.append(_case_row(doc))
+                if len(out) > limit:
+                    break
+            if len(rows) < batch:
+                break
+        nxt = _encode_cursor("cases", [out[limit - 1]["case_id"]], fp) if len(out) > limit else None
+        return out[:limit], nxt
+
     def _notice_out(self, r: Any, today: date) -> dict[str, Any]:
         past = r.public_until is not None and today.isoformat() > r.public_until
         status = "expired" if past and r.status in VISIBLE_STATUSES else r.status
@@ -644,6 +692,16 @@ class Projections:
             "publication_status": (doc["publication"] or {}).get("status"),
             "flag_codes": doc["flag_codes"], "entries": doc["last_n"], "position": doc["position"],
         }
+
+
+def _case_row(doc: dict[str, Any]) -> dict[str, Any]:
+    """One line of :meth:`Projections.list_cases`."""
+    timeline = doc.get("timeline") or []
+    last = timeline[-1] if timeline else {}
+    return {"case_id": doc["case_id"], "task_no": doc.get("task_no"), "agency": doc.get("lead_agency"),
+            "agencies": list(doc.get("agencies") or []), "enterprise": (doc.get("party") or {}).get("uscc"),
+            "status": doc.get("stage"), "year": doc.get("year"),
+            "last_step": {k: last.get(k) for k in ("n", "type", "occurred_at", "recorded_at")} if last else None}
 
 
 def _year(year: object) -> int:

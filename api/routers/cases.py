@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 from typing import Annotated, Any, cast
+from uuid import UUID
 
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from api.deps import PrincipalDep, ServicesDep, audience_of, etag, readable_case
+from api.auth import Role
+from api.deps import CaseScope, PrincipalDep, ServicesDep, audience_of, etag, may_read, readable_case, require
 from api.errors import Conflict
 from projections.visibility import Audience, case_file_for, entry_visible, withheld_stub
 
@@ -39,6 +41,34 @@ def _case_file(services: Any, scope: Any) -> dict[str, Any]:
         services.catch_up()
         cf = services.projections.case_file(str(scope.case_id))
     return cast("dict[str, Any]", cf)
+
+
+@router.get("", summary="inspections you may read (id, task number, agency, enterprise, status, last step)",
+            responses={401: {"description": "no token"}, 403: {"description": "a role that reads no cases"},
+                       400: {"description": "bad filter or cursor"}})
+def list_cases(
+    services: ServicesDep, principal: PrincipalDep,
+    agency: Annotated[str | None, Query(max_length=32, description="an agency on the case")] = None,
+    enterprise: Annotated[str | None, Query(max_length=32, description="the enterprise's USCC")] = None,
+    status: Annotated[str | None, Query(max_length=32, description="the case's stage")] = None,
+    year: Annotated[int | None, Query(ge=1949, le=9999, description="the plan year")] = None,
+    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Scoped as the case reads are: staff see their agencies' cases, an enterprise its own, an
+    auditor without an agency every case; other cases are left out as if they did not exist."""
+    require(principal, Role.OFFICER, Role.LEGAL_REVIEWER, Role.AGENCY_HEAD, Role.PUBLISHER, Role.AUDITOR,
+            Role.ENTERPRISE)
+    services.catch_up()
+
+    def visible(doc: dict[str, Any]) -> bool:
+        scope = CaseScope(UUID(doc["case_id"]), frozenset(doc.get("agencies") or ()), doc.get("lead_agency") or "",
+                          (doc.get("party") or {}).get("uscc") or "", int(doc.get("last_n") or 0))
+        return may_read(principal, scope)
+
+    items, nxt = services.projections.list_cases(agency=agency, uscc=enterprise, status=status, year=year,
+                                                 cursor=cursor, limit=limit, visible=visible)
+    return {"items": items, "next_cursor": nxt}
 
 
 @router.get("/{case_id}", summary="the case file (案卷); ETag is the case version", responses={**_READ, 304: {}})
