@@ -108,16 +108,14 @@ def stream_rows(engine: Engine, table: Table, *, registry: bool) -> Iterator[Row
 def stream_kinds(engine: Engine) -> dict[str, int]:
     """How many streams of each kind the ledger holds (``inspection``, ``agency``, ``key``, ...): the
     wire type of each stream's first entry up to its first dot. Read after verification, for the summary."""
-    from ledger.chain import decode_entry, decode_record  # noqa: PLC0415
-
-    table = _raw_events_table()
+    table = events_table(engine)
     kinds: dict[str, int] = {}
     with engine.connect() as conn:
-        rows = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(
-            select(table.c.state).where(table.c.originator_version == 1))
-        for (state,) in rows:
-            kind = decode_entry(decode_record(state)[0]).type.split(".", 1)[0]
-            kinds[kind] = kinds.get(kind, 0) + 1
+        rows = conn.execute(select(table.c.topic, func.count()).where(table.c.originator_version == 1)
+                            .group_by(table.c.topic))
+        for topic, n in rows:
+            kind = str(topic).split(".", 1)[0]
+            kinds[kind] = kinds.get(kind, 0) + int(n)
     return kinds
 
 
