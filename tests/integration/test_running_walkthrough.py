@@ -3,6 +3,7 @@ as it stands: the block between its ``walkthrough`` markers, in bash, with the i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -41,14 +42,9 @@ def test_the_walkthrough_goes_from_init_to_a_first_inspection(db_url: str, tmp_p
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = p.communicate(timeout=600)
-    finally:
-        if p.poll() is None:
+    finally:  # the script's process group, with the server should it have stopped before `kill`
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGTERM)
-        else:  # the server, should the script have stopped before `kill`
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
     assert p.returncode == 0, out[-3000:] + err[-3000:] + (tmp_path / "serve.log").read_text()[-2000:]
     assert "registrar token (shown once): clk_" in out
     lines = [json.loads(line) for line in out.splitlines() if line.startswith('{"ok"')]
