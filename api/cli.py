@@ -220,10 +220,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch", type=int_in(1), default=None)
     r.add_argument("--jobs", type=int_in(1), default=1)
     r.set_defaults(func=_lazy("api.cmd_projections", "cmd_rebuild"))
-    rp = sub.add_parser("replay", help="print a case file as of entry N or an instant")
+    rp = sub.add_parser(
+        "replay", help="print a case file as of an entry, or an instant on either clock",
+        description="Times are ISO-8601 with an offset. Examples: caseledger replay CASE --entry 5; "
+                    "caseledger replay CASE --recorded-by 2025-09-30T10:00+08:00 (the ledger as it stood then); "
+                    "caseledger replay CASE --occurred-by 2025-09-30T10:00+08:00 (the steps that had happened by then)")
     rp.add_argument("--db", default=None, help=DB_HELP)
     rp.add_argument("case_id")
-    rp.add_argument("--as-of", dest="as_of", default=None, metavar="N|TIME")
+    when = rp.add_mutually_exclusive_group()
+    when.add_argument("--entry", type=int_in(1), default=None, metavar="N", help="up to entry N of the case")
+    when.add_argument("--recorded-by", dest="recorded_by", default=None, metavar="TIME",
+                      help="the case as the ledger stood at instant TIME (entries recorded at or before it)")
+    when.add_argument("--occurred-by", dest="occurred_by", default=None, metavar="TIME",
+                      help="the steps that had happened by TIME (entries whose occurred_at is at or before it)")
+    when.add_argument("--as-of", dest="as_of", default=None, metavar="N",
+                      help="the same as --entry N (a time here is refused: say which clock)")
     rp.set_defaults(func=_lazy("api.cmd_projections", "cmd_replay"))
     pj = sub.add_parser("project", help="bring projections up to date, or --follow the log")
     pj.add_argument("--db", default=None, help=DB_HELP)

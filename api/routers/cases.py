@@ -86,20 +86,26 @@ def case_file(
                         headers={"ETag": tag, "Cache-Control": "private, no-cache"})
 
 
-@router.get("/{case_id}/history", summary="the case file as of entry `n` or instant `at` (replayed from the ledger)",
+@router.get("/{case_id}/history", summary="the case file as of entry `n`, recorded instant `at` or occurred instant "
+                                          "`occurred` (replayed from the ledger)",
             responses={**_READ, 400: {"description": "bad as-of point"}})
 def case_history(
     case_id: CaseId, services: ServicesDep, principal: PrincipalDep,
     n: Annotated[int | None, Query(ge=0, le=2**31, description="up to this entry number (inclusive)")] = None,
     at: Annotated[AwareDatetime | None,
-                  Query(description="up to the last entry recorded at or before this instant")] = None,
+                  Query(description="recorded clock: the case as the ledger stood at this instant (entries "
+                                    "recorded at or before it)")] = None,
+    occurred: Annotated[AwareDatetime | None,
+                        Query(description="occurred clock: the steps that had happened by this instant (entries "
+                                          "in order up to the first whose occurred_at is after it)")] = None,
 ) -> dict[str, Any]:
     scope = readable_case(services, principal, case_id)
-    if n is not None and at is not None:
+    if sum(x is not None for x in (n, at, occurred)) > 1:
         from api.errors import BadRequest  # noqa: PLC0415
 
-        raise BadRequest("give n or at, not both", code="E_BAD_AS_OF")
-    cf = services.projections.case_file_as_of(services.container.app, str(scope.case_id), n=n, at=at)
+        raise BadRequest("give one of n, at (recorded clock) or occurred (occurred clock)", code="E_BAD_AS_OF")
+    cf = services.projections.case_file_as_of(services.container.app, str(scope.case_id), n=n, at=at,
+                                              occurred=occurred)
     return case_file_for(audience_of(principal, scope), cf)
 
 
