@@ -127,6 +127,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         "registers": None if inspections is None else report.cases - inspections, "keys": report.keys,
         "leaves": report.leaves, "root": report.root, "checkpoint_size": report.checkpoint_size,
         "remembered_checkpoint_size": report.remembered_size,
+        "checkpoint_signature_checked": bool(args.trust) and report.checkpoint_size is not None,
         "notes": report.notes,
         "failure": report.failure.as_dict() if report.failure else None,
         "blob_problems": blob_problems, "calendar_warnings": calendar,

@@ -8,6 +8,7 @@ gone master secret) are exit 2 with a clear message and no traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -213,6 +214,8 @@ def test_verify_without_trust_says_the_checkpoint_signature_was_not_checked(db_u
     trusted = caseledger(env, tmp_path, "verify", "--db", db_url, "--trust", str(tmp_path / "data" / "trust.vkey"))
     assert trusted.returncode == 0
     assert "NOT checked" not in trusted.stdout
+    as_json = caseledger(env, tmp_path, "verify", "--db", db_url, "--json")
+    assert json.loads(as_json.stdout)["checkpoint_signature_checked"] is False
 
 
 def test_the_progress_bar_ends_at_100_percent_on_an_intact_ledger(env: dict[str, str], tmp_path: Path) -> None:
