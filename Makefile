@@ -1,8 +1,9 @@
-# CaseLedger: `make run` (demo on embedded SQLite) and `make test` (whole suite).
+# CaseLedger: `make run [PORT=8000]` (demo on embedded SQLite) and `make test` (whole suite).
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
+PORT   ?= 8000
 
 .PHONY: run test lint bench clean
 
@@ -15,8 +16,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/caseledger demo --db sqlite:///./caseledger.db
 	$(VENV)/bin/caseledger verify --db sqlite:///./caseledger.db --trust .caseledger/trust.vkey
-	@echo "public notices: http://127.0.0.1:8000/notices   API docs: http://127.0.0.1:8000/v1/docs"
-	$(VENV)/bin/caseledger serve --db sqlite:///./caseledger.db --port 8000 --checkpoint-every 30
+	@echo "public notices: http://127.0.0.1:$(PORT)/notices   API docs: http://127.0.0.1:$(PORT)/v1/docs"
+	$(VENV)/bin/caseledger serve --db sqlite:///./caseledger.db --port $(PORT) --checkpoint-every 30
 
 SRC_PY     = domain ledger projections api
 TEST_PY    = tests bench

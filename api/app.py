@@ -274,7 +274,8 @@ def create_app(
             stop.set()
 
     app = FastAPI(title="CaseLedger API", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan,
-                  openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None)
+                  openapi_url="/v1/openapi.json", docs_url=None, redoc_url=None)
+    _offline_docs(app)
     app.state.services = services
     app.state.tokens = tokens
     errors.install(app)
@@ -288,6 +289,32 @@ def create_app(
     app.add_middleware(HostGuard, allowed=cfg.allowed_hosts)
     app.add_middleware(AccessLog)
     return app
+
+
+DOCS_ASSETS = "/v1/docs/assets"
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """``/v1/docs``: Swagger UI with its script and style served from this server (the assets that
+    the fastapi-offline package ships), so the page works without a CDN or any network beyond it."""
+    from pathlib import Path  # noqa: PLC0415
+
+    import fastapi_offline  # noqa: PLC0415
+    from fastapi.openapi.docs import get_swagger_ui_html  # noqa: PLC0415
+    from fastapi.staticfiles import StaticFiles  # noqa: PLC0415
+    from starlette.requests import Request  # noqa: PLC0415
+    from starlette.responses import HTMLResponse  # noqa: PLC0415
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+
+    async def docs(_: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/v1/openapi.json", title="CaseLedger API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+    app.add_route("/v1/docs", docs, include_in_schema=False)
 
 
 __all__ = ["API_VERSION", "AccessLog", "JsonFormatter", "configure_logging", "create_app", "default_config"]

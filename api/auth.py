@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from sqlalchemy import (
     update,
 )
 
+from api.dburl import DB_HELP
 from domain.errors import TextInvalid
 from domain.text import check_text
 
@@ -227,8 +229,22 @@ def cmd_token(args: object) -> int:
     from sqlalchemy.exc import IntegrityError  # noqa: PLC0415
 
     from api.settings import sqlalchemy_url  # noqa: PLC0415
+    from domain.uscc import is_valid_uscc  # noqa: PLC0415
 
     a: Any = args
+    if a.action == "add":
+        problem = None
+        if not a.role:
+            problem = "token add needs at least one --role (" + ", ".join(r.value for r in Role) + ")"
+        elif a.agency is not None and not is_valid_uscc(a.agency):
+            problem = f"--agency {a.agency!r} is not a valid agency code (an 18-character 统一社会信用代码)"
+        elif a.uscc is not None and not is_valid_uscc(a.uscc):
+            problem = f"--uscc {a.uscc!r} is not a valid 统一社会信用代码"
+        elif Role.ENTERPRISE in a.role and a.uscc is None:
+            problem = "an enterprise principal needs --uscc (the enterprise it speaks for)"
+        if problem is not None:
+            print(f"caseledger token: {problem}", file=sys.stderr)
+            return 2
     store = TokenStore(create_engine(sqlalchemy_url(a.db)), MetaData())
     store.create_tables()
     if a.action == "revoke":
@@ -240,7 +256,7 @@ def cmd_token(args: object) -> int:
     except IntegrityError:
         pass  # an existing principal: just issue another token
     except (ValueError, TextInvalid) as e:
-        print(f"caseledger token: {e}")
+        print(f"caseledger token: {e}", file=sys.stderr)
         return 2
     print(store.issue_token(a.principal, label=a.label or ""))
     return 0
@@ -250,8 +266,9 @@ def add_token_arguments(p: Any) -> None:
     """The ``token`` options (api/cli.py wires them)."""
     p.add_argument("action", choices=["add", "revoke"])
     p.add_argument("principal", help="principal id (= ledger actor) for add; the token for revoke")
-    p.add_argument("--db", default=None)
-    p.add_argument("--role", action="append", choices=[r.value for r in Role])
+    p.add_argument("--db", default=None, help=DB_HELP)
+    p.add_argument("--role", action="append", choices=[r.value for r in Role],
+                   help="the principal's role (repeatable; token add needs at least one)")
     p.add_argument("--agency", default=None, help="agency code scoping the principal")
     p.add_argument("--uscc", default=None, help="an enterprise principal's USCC")
     p.add_argument("--name", default=None)

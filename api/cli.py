@@ -9,7 +9,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from api.dburl import DB_HELP
+
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
+#: Commands that read an existing ledger: they never create a database (api/dburl.py, require_ledger).
+READS_LEDGER = frozenset({"verify", "replay", "rebuild", "project", "export", "checkpoint", "serve", "token",
+                          "calendar", "cases", "key"})
+#: Commands that take no database.
+NO_DATABASE = frozenset({"verify-bundle"})
 
 
 def number_in(kind: type[float], lo: float, hi: float | None = None) -> Any:
@@ -66,7 +73,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import NoSuchTableError, OperationalError  # noqa: PLC0415
 
     from api.settings import sqlalchemy_url  # noqa: PLC0415
-    from ledger.audit import count_rows, events_table, verify_database  # noqa: PLC0415
+    from ledger.audit import count_rows, events_table, stream_kinds, verify_database  # noqa: PLC0415
 
     try:
         engine = create_engine(sqlalchemy_url(args.db))
@@ -98,6 +105,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except OSError as e:
             print(f"caseledger verify: cannot write --state {args.state}: {e}", file=sys.stderr)
             return EXIT_USAGE
+    if report.ok and report.checkpoint_size is not None and not args.trust:
+        report.notes.append("the checkpoint's signature was NOT checked (no --trust): check it with "
+                            "`caseledger verify --trust FILE`, FILE holding the ledger's verifier key "
+                            "(<data dir>/trust.vkey from init or demo, or `caseledger checkpoint --print-vkey`)")
+    inspections = stream_kinds(engine).get("inspection", 0) if report.ok else None
     calendar = _calendar_warnings(engine)
     report.notes.extend(f"warning: {w}" for w in calendar)
     blob_problems: list[dict[str, Any]] = []
@@ -111,9 +123,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         blob_problems = [dataclasses.asdict(p) for p in blobs.problems]
         report.notes.append(f"evidence blobs: {blobs.ok} of {blobs.checked} present and matching")
     out: dict[str, Any] = {
-        "ok": report.ok, "entries": report.entries, "cases": report.cases, "keys": report.keys,
+        "ok": report.ok, "entries": report.entries, "cases": report.cases, "inspections": inspections,
+        "registers": None if inspections is None else report.cases - inspections, "keys": report.keys,
         "leaves": report.leaves, "root": report.root, "checkpoint_size": report.checkpoint_size,
         "remembered_checkpoint_size": report.remembered_size,
+        "checkpoint_signature_checked": bool(args.trust) and report.checkpoint_size is not None,
         "notes": report.notes,
         "failure": report.failure.as_dict() if report.failure else None,
         "blob_problems": blob_problems, "calendar_warnings": calendar,
@@ -121,8 +135,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, ensure_ascii=False, default=str))
     elif report.ok and not blob_problems:
-        print(f"OK: {report.entries} entries in {report.cases} cases, {report.keys} keys, "
-              f"{report.leaves} leaves; root {report.root or '-'}")
+        print(f"OK: {report.entries} entries in {inspections} inspections and {report.cases - (inspections or 0)} "
+              f"register streams, {report.keys} keys, {report.leaves} leaves; root {report.root or '-'}")
         for note in report.notes:
             print(f"note: {note}")
     elif report.ok:
@@ -157,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("verify", help="verify every entry, chain link, key and the Merkle log")
-    v.add_argument("--db", default=None, help="database URL (default: $CASELEDGER_DB or sqlite:///./caseledger.db)")
+    v.add_argument("--db", default=None, help=DB_HELP)
     v.add_argument("--json", action="store_true", help="print a JSON report")
     v.add_argument("--workers", type=int_in(1), default=2, help="signature-checking processes (default 2)")
     v.add_argument("--trust", default=None, help="file with trusted checkpoint verifier keys (note vkeys)")
@@ -179,24 +193,52 @@ def build_parser() -> argparse.ArgumentParser:
     add_token_arguments(tk)
     tk.set_defaults(func=_lazy("api.auth", "cmd_token"))
 
+    from api.cmd_init import add_init_arguments, add_key_arguments  # noqa: PLC0415
+
+    ini = sub.add_parser("init", help="create an empty ledger: schema, root key, first registrar and token",
+                         description="Example: caseledger init --db postgresql+psycopg://caseledger@db/caseledger")
+    add_init_arguments(ini)
+    ini.set_defaults(func=_lazy("api.cmd_init", "cmd_init"))
+    ky = sub.add_parser("key", help="give a principal a custodial signing key")
+    add_key_arguments(ky)
+    ky.set_defaults(func=_lazy("api.cmd_init", "cmd_key"), db=None)
+
+    from api.cmd_cases import add_arguments as cases_arguments  # noqa: PLC0415
+
+    cs = sub.add_parser("cases", help="list inspections: id, task number, agency, enterprise, status, last step",
+                        description="Example: caseledger cases --agency 11350100MB0321001G --status published")
+    cases_arguments(cs)
+    cs.set_defaults(func=_lazy("api.cmd_cases", "cmd_cases"))
+
     d = sub.add_parser("demo", help="seed a realistic demo ledger")
-    d.add_argument("--db", default=None)
+    d.add_argument("--db", default=None, help=DB_HELP)
     d.add_argument("--cases", type=int_in(1), default=12)
     d.set_defaults(func=_lazy("api.demo", "cmd_demo"))
 
     r = sub.add_parser("rebuild", help="drop and rebuild projections from the log")
-    r.add_argument("--db", default=None)
+    r.add_argument("--db", default=None, help=DB_HELP)
     r.add_argument("name", nargs="?", help="case_files|public_notices|audit_trail|supervision|statistics")
     r.add_argument("--batch", type=int_in(1), default=None)
     r.add_argument("--jobs", type=int_in(1), default=1)
     r.set_defaults(func=_lazy("api.cmd_projections", "cmd_rebuild"))
-    rp = sub.add_parser("replay", help="print a case file as of entry N or an instant")
-    rp.add_argument("--db", default=None)
+    rp = sub.add_parser(
+        "replay", help="print a case file as of an entry, or an instant on either clock",
+        description="Times are ISO-8601 with an offset. Examples: caseledger replay CASE --entry 5; "
+                    "caseledger replay CASE --recorded-by 2025-09-30T10:00+08:00 (the ledger as it stood then); "
+                    "caseledger replay CASE --occurred-by 2025-09-30T10:00+08:00 (the steps that had happened by then)")
+    rp.add_argument("--db", default=None, help=DB_HELP)
     rp.add_argument("case_id")
-    rp.add_argument("--as-of", dest="as_of", default=None, metavar="N|TIME")
+    when = rp.add_mutually_exclusive_group()
+    when.add_argument("--entry", type=int_in(1), default=None, metavar="N", help="up to entry N of the case")
+    when.add_argument("--recorded-by", dest="recorded_by", default=None, metavar="TIME",
+                      help="the case as the ledger stood at instant TIME (entries recorded at or before it)")
+    when.add_argument("--occurred-by", dest="occurred_by", default=None, metavar="TIME",
+                      help="the steps that had happened by TIME (entries whose occurred_at is at or before it)")
+    when.add_argument("--as-of", dest="as_of", default=None, metavar="N",
+                      help="the same as --entry N (a time here is refused: say which clock)")
     rp.set_defaults(func=_lazy("api.cmd_projections", "cmd_replay"))
     pj = sub.add_parser("project", help="bring projections up to date, or --follow the log")
-    pj.add_argument("--db", default=None)
+    pj.add_argument("--db", default=None, help=DB_HELP)
     pj.add_argument("name", nargs="?")
     pj.add_argument("--batch", type=int_in(1), default=None)
     pj.add_argument("--follow", action="store_true")
@@ -215,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("export-draw", "api.cmd_log", "export a 双随机 draw and its canonical pool for recomputation"),
     ):
         sp = sub.add_parser(name, help=helptext)
-        sp.add_argument("--db", default=None)
+        sp.add_argument("--db", default=None, help=DB_HELP)
         if name == "export":
             sp.add_argument("case_id")
             sp.add_argument("-o", "--output", required=True)
@@ -244,21 +286,30 @@ def _lazy(module: str, func: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import os  # noqa: PLC0415
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:
         return EXIT_USAGE if e.code not in (0, None) else EXIT_OK
-    if getattr(args, "db", "x") is None:
-        args.db = os.environ.get("CASELEDGER_DB", "sqlite:///./caseledger.db")
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from api.dburl import parse_db_url, require_ledger  # noqa: PLC0415
     from ledger.errors import UsageError  # noqa: PLC0415
 
     try:
+        if hasattr(args, "db") and args.command not in NO_DATABASE:
+            db = parse_db_url(args.db)
+            args.db = db.url
+            if args.command in READS_LEDGER:
+                require_ledger(db)
         return int(args.func(args))
     except UsageError as e:
         print(f"caseledger {args.command}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except SQLAlchemyError as e:  # a database that went away mid-command: never a traceback, never exit 1
+        cause = getattr(e, "orig", None) or e
+        print(f"caseledger {args.command}: database error: {type(cause).__name__}: {cause}".splitlines()[0],
+              file=sys.stderr)
         return EXIT_USAGE
 
 

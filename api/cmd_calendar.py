@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from api.cmd_log import _container, _err, _settings
+from api.dburl import DB_HELP
 
 EXIT_OK, EXIT_USAGE = 0, 2
 #: The keys a calendar file may hold (``_comment`` and other ``_*`` keys are ignored).
@@ -30,11 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="calendar_command", required=True)
     a = sub.add_parser("add", help="enter one year's official holiday arrangement (JSON or TOML file)")
     a.add_argument("file", help="the year's file: year, holidays, workdays, document, text_sha256 or text_file")
-    a.add_argument("--db", default=None, help="database URL (default: $CASELEDGER_DB or sqlite:///./caseledger.db)")
+    a.add_argument("--db", default=None, help=DB_HELP)
     a.add_argument("--as", dest="actor", default="registrar", help="the registrar principal who signs (custodial)")
     s = sub.add_parser("show", help="the signed calendar years and the calendar warnings")
     s.add_argument("year", nargs="?", type=int, default=None, help="show every version of this year")
-    s.add_argument("--db", default=None, help="database URL (default: $CASELEDGER_DB or sqlite:///./caseledger.db)")
+    s.add_argument("--db", default=None, help=DB_HELP)
     s.add_argument("--json", action="store_true", help="print JSON")
 
 

@@ -117,10 +117,28 @@ def parse_as_of(value: str | None) -> tuple[int | None, datetime | None]:
     return None, at
 
 
+def parse_instant(option: str, value: str | None) -> datetime | None:
+    """An ISO-8601 instant with a UTC offset for ``option``, or None."""
+    from projections.errors import BadAsOf
+
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value.strip())
+    except ValueError:
+        msg = f"{option} must be an ISO-8601 instant with an offset (e.g. 2025-09-30T10:00+08:00), got {value!r}"
+        raise BadAsOf(msg) from None
+    if at.tzinfo is None:
+        msg = f"{option} {value!r} has no UTC offset (write e.g. 2025-09-30T10:00+08:00)"
+        raise BadAsOf(msg)
+    return at
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Print the case file of ``args.case_id`` as of ``args.as_of`` (entry number or instant), as JSON."""
+    """Print the case file of ``args.case_id`` as of ``--entry N``, ``--recorded-by TIME`` (the ledger as it
+    stood then) or ``--occurred-by TIME`` (the steps that had happened by then), as JSON."""
     from ledger.errors import VerificationError
-    from projections.errors import ProjectionError, UnknownCaseFile
+    from projections.errors import BadAsOf, ProjectionError, UnknownCaseFile
     from projections.queries import Projections
 
     engine = _engine("replay", args.db)
@@ -128,7 +146,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         n, at = parse_as_of(getattr(args, "as_of", None))
-        doc = Projections(engine).case_file_as_of(None, args.case_id, n=n, at=at)
+        if at is not None:
+            msg = ("--as-of TIME is ambiguous: say which clock, --recorded-by TIME (the ledger as it stood at TIME) "
+                   "or --occurred-by TIME (the steps that had happened by TIME)")
+            raise BadAsOf(msg)
+        n = getattr(args, "entry", None) or n
+        at = parse_instant("--recorded-by", getattr(args, "recorded_by", None))
+        occurred = parse_instant("--occurred-by", getattr(args, "occurred_by", None))
+        doc = Projections(engine).case_file_as_of(None, args.case_id, n=n, at=at, occurred=occurred)
     except UnknownCaseFile as e:
         _err("replay", str(e))
         return EXIT_USAGE

@@ -13,6 +13,7 @@ import argparse
 import hashlib
 import os
 import secrets
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -215,8 +216,27 @@ def sign_checkpoint(c: Container) -> str:
     return issued.note
 
 
+def _secret_gone(settings: Settings, db: str) -> bool:
+    """True (after saying so) when ``db`` already holds a ledger but no master secret is configured:
+    its custodial keys, the root key among them, are sealed under a secret that is gone."""
+    if settings.master_secret is not None:
+        return False
+    from api.dburl import ledger_entries  # noqa: PLC0415
+
+    if not ledger_entries(settings.db_url):
+        return False
+    print(f"caseledger demo: {db} already holds a ledger, but its master secret is gone (no "
+          f"CASELEDGER_MASTER_SECRET and no {settings.data_dir / 'master.secret'}): its custodial keys cannot be "
+          "unsealed. Restore the secret, or point --db at a new file to seed a fresh demo", file=sys.stderr)
+    return True
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    from ledger.errors import KeyRegistryError  # noqa: PLC0415
+
     settings = Settings.from_env(db_url=args.db)
+    if _secret_gone(settings, args.db):
+        return 2
     settings = Settings(**{**{f: getattr(settings, f) for f in settings.__slots__},
                            "master_secret": secret_for(settings)})
     c = bootstrap(settings)
@@ -225,7 +245,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         stories = seed(c, args.cases)
         print(f"demo: seeded {args.cases} inspections: " + ", ".join(f"{k} {v}" for k, v in stories.items()))
-    note = sign_checkpoint(c)
+    try:
+        note = sign_checkpoint(c)
+    except KeyRegistryError as e:
+        print(f"caseledger demo: {args.db} already holds a ledger whose root key the master secret in use cannot "
+              f"unseal ({e.code}): the secret it was sealed under is gone or was changed", file=sys.stderr)
+        return 2
     trust = Path(settings.data_dir) / "trust.vkey"
     trust.parent.mkdir(parents=True, exist_ok=True)
     trust.write_text(vkey(settings.origin, bytes(c.ledger_key().verify_key)) + "\n")

@@ -47,7 +47,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -219,14 +219,15 @@ def _details(details: Mapping[str, Any]) -> dict[str, Any]:
     return {"details": out} if out else {}
 
 
-def _validation(exc: RequestValidationError) -> JSONResponse:
+def _validation(exc: RequestValidationError, *, status: int = 422) -> JSONResponse:
+    """422 for the API; the public pages answer a bad query parameter 400, as they do a bad cursor."""
     errors = []
     for e in exc.errors():
         loc = [str(p) for p in e.get("loc", ())]
         errors.append({"loc": loc, "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))})
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     detail = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else str(first["msg"])
-    return problem(422, "E_VALIDATION", detail, title="Invalid request", errors=errors)
+    return problem(status, "E_VALIDATION", detail, title="Invalid request", errors=errors)
 
 
 def install(app: FastAPI) -> None:
@@ -235,8 +236,12 @@ def install(app: FastAPI) -> None:
     async def on_api(_: Request, exc: Exception) -> JSONResponse:
         return problem_for(exc)
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        if not request.url.path.startswith("/v1/"):
+            page = getattr(request.app.state, "error_page", None)
+            if page is not None:  # a public page: the same HTML error page as a bad cursor (400)
+                return page(request, _validation(exc, status=400))  # type: ignore[no-any-return]
         return _validation(exc)
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:

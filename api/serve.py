@@ -9,10 +9,13 @@ them through ``CASELEDGER_*`` environment variables set here, explicitly, before
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import socket
 import sys
 from typing import TYPE_CHECKING
+
+from api.dburl import DB_HELP
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -76,7 +79,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``serve`` options (api/cli.py wires them)."""
     from api.cli import int_in, number_in  # noqa: PLC0415 - api.cli imports this module lazily
 
-    p.add_argument("--db", default=None, help="database URL (default: $CASELEDGER_DB or sqlite:///./caseledger.db)")
+    p.add_argument("--db", default=None, help=DB_HELP)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int_in(1, 65535), default=8000, help="TCP port (default 8000)")
     p.add_argument("--workers", type=int_in(1), default=1,
@@ -123,6 +126,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["CASELEDGER_ALLOWED_HOSTS"] = ",".join(allowed)
     if getattr(args, "checkpoint_every", 0):
         os.environ["CASELEDGER_CHECKPOINT_EVERY"] = str(args.checkpoint_every)
+    try:
+        listener = _listener(args.host, args.port)
+    except OSError as e:
+        why = "is already in use" if e.errno == errno.EADDRINUSE else f"cannot be opened ({e.strerror})"
+        print(f"caseledger serve: port {args.port} on {args.host} {why}; stop the other server or pick another "
+              f"with --port (make run PORT=8001)", file=sys.stderr)
+        return EXIT_USAGE
     base = f"http://{args.host}:{args.port}"
     print(f"CaseLedger on {db}\n  public notices      {base}/notices\n  API docs (OpenAPI)  {base}/v1/docs\n"
           f"  health              {base}/healthz  {base}/readyz", file=sys.stderr)
@@ -130,11 +140,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                             workers=workers, log_config=None, access_log=False, proxy_headers=False,
                             server_header=False)
     if workers == 1:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[listener])
         return EXIT_OK
     from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
 
-    Multiprocess(config, sockets=[_listener(args.host, args.port)]).run()
+    Multiprocess(config, sockets=[listener]).run()
     return EXIT_OK
 
 
@@ -149,7 +159,12 @@ def _listener(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
 

@@ -135,7 +135,11 @@ def _html(request: Request, name: str, ctx: dict[str, Any], status_code: int = 2
 
 
 def _error_page(request: Request, exc: Exception) -> HTMLResponse:
-    resp = problem_for(exc)
+    return _problem_page(request, problem_for(exc))
+
+
+def _problem_page(request: Request, resp: Response) -> HTMLResponse:
+    """The HTML error page for a problem+json answer (api/errors.py maps; this only renders)."""
     import json  # noqa: PLC0415
 
     body = json.loads(bytes(resp.body))
@@ -203,6 +207,8 @@ class EntryCheck:
     leaf_index: int
     status: str  #: verified | pending | failed
     detail: str = ""
+    #: When the step happened, as its actor asserts (``occurred_at``); ``recorded_at`` is the ledger's clock.
+    occurred_at: int | None = None
 
 
 @dataclass
@@ -275,15 +281,15 @@ def verify_case(services: Services, case_id: UUID, audience: Audience = Audience
                 ring = c.app.keyring
                 kr = ring.get(entry.key)
             if kr is None or not check_signature(kr.public_key, ENTRY_CONTEXT, ehash, sig):
-                out.entries.append(EntryCheck(int(n), shown, rec, idx, "failed", "签名无效 (2.3)"))
+                out.entries.append(EntryCheck(int(n), shown, rec, idx, "failed", "签名无效 (2.3)", entry.occurred_at))
                 continue
             cursor.advance(entry, ehash)
             if idx >= cp.size:
-                out.entries.append(EntryCheck(int(n), shown, rec, idx, "pending", "待下一个检查点"))
+                out.entries.append(EntryCheck(int(n), shown, rec, idx, "pending", "待下一个检查点", entry.occurred_at))
                 continue
             leaf = merkle.compute_leaf_hash(ehash, sig, rec, idx)
             merkle.verify_inclusion(idx, cp.size, leaf, proofs[idx], cp.root)
-            out.entries.append(EntryCheck(int(n), shown, rec, idx, "verified"))
+            out.entries.append(EntryCheck(int(n), shown, rec, idx, "verified", "", entry.occurred_at))
         except VerificationError as e:
             out.entries.append(EntryCheck(int(n), "", rec, idx, "failed", f"步骤 {e.step}：{e.message}"))
         except LedgerError as e:
@@ -423,6 +429,7 @@ def qr_png_image(request: Request, case_id: str, services: ServicesDep) -> Respo
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    app.state.error_page = _problem_page  # api/errors.py renders a page's bad query parameters with it
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
 

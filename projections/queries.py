@@ -17,7 +17,7 @@ import base64
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -217,23 +217,28 @@ class Projections:
         return self._enrich(rows[0][0], _today(now))
 
     def case_file_as_of(self, app: Any, case_id: str, *, n: int | None = None,
-                        at: datetime | None = None, now: datetime | None = None) -> dict[str, Any]:
+                        at: datetime | None = None, now: datetime | None = None,
+                        occurred: datetime | None = None) -> dict[str, Any]:
         """The case file rebuilt by replaying the case's entries from the ledger.
 
-        Up to entry ``n`` (inclusive), or up to the last entry with ``recorded_at <= at`` (what the
-        ledger held at that instant); with neither, the whole case. Entries of the enterprise-year
+        Up to entry ``n`` (inclusive); or, on the recorded clock, up to the last entry with
+        ``recorded_at <= at`` (the ledger as it stood at that instant); or, on the occurred clock,
+        the entries in order up to the first one whose ``occurred_at`` is after ``occurred`` (the
+        steps that had happened by then); with none of them, the whole case. A time before the
+        case's first entry raises ``BadAsOf`` saying when the case starts on both clocks. Entries of the enterprise-year
         counters that concern the case are folded in at their log positions. The chain links of
         the replayed entries are checked (``ledger.errors.ChainBreakError``). ``app`` may be None;
         if given, its limits are used. Raises ``BadAsOf`` and ``UnknownCaseFile``.
         """
         cid = _case_id(case_id)
-        if n is not None and at is not None:
-            msg = "give an entry number or an instant, not both"
+        if sum(x is not None for x in (n, at, occurred)) > 1:
+            msg = "give one of an entry number, a recorded instant or an occurred instant"
             raise BadAsOf(msg)
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             msg = f"as-of entry number must be an integer >= 1, got {n!r}"
             raise BadAsOf(msg)
         at_us = _aware(at, "as-of instant", BadAsOf)
+        occurred_us = _aware(occurred, "occurred-by instant", BadAsOf)
         limits = getattr(app, "limits", None) or self.limits
         with self.engine.connect() as conn:
             items = read_case(conn, cid, limits)
@@ -246,10 +251,15 @@ class Projections:
                     raise BadAsOf(msg, n=n, last_n=items[-1].n)
                 items = items[:n]
             elif at_us is not None:
-                items = [it for it in items if it.recorded_at is not None and it.recorded_at <= at_us]
-                if not items:
-                    msg = f"case {cid} had no entry recorded at or before {at.isoformat()}"  # type: ignore[union-attr]
-                    raise BadAsOf(msg)
+                kept = [it for it in items if it.recorded_at is not None and it.recorded_at <= at_us]
+                if not kept:
+                    raise _before_start(cid, items[0], "recorded", at)
+                items = kept
+            elif occurred_us is not None:
+                cut_n = next((i for i, it in enumerate(items) if it.occurred_at > occurred_us), len(items))
+                if cut_n == 0:
+                    raise _before_start(cid, items[0], "occurred", occurred)
+                items = items[:cut_n]
             cut = items[-1].position
             related = self._related_positions(cid)
             extra = [it for it in read_positions(conn, [p for p in related if p <= cut], limits)
@@ -272,7 +282,9 @@ class Projections:
                     casefile.resolve_pending(doc, calendar.calendar())
             else:
                 casefile.apply_related(doc, it)
-        doc["as_of"] = {"n": items[-1].n, "position": cut, "at": at_us, "basis": "recorded_at" if at_us else "n"}
+        basis = "recorded_at" if at_us is not None else "occurred_at" if occurred_us is not None else "n"
+        doc["as_of"] = {"n": items[-1].n, "position": cut, "at": at_us if at_us is not None else occurred_us,
+                        "basis": basis}
         return self._enrich(doc, _today(now))
 
     def _related_positions(self, cid: str) -> list[int]:
@@ -282,6 +294,54 @@ class Projections:
         return [int(r["position"]) for r in rows[0][0].get("related", [])]
 
     # ----------------------------------------------------------------- public notices (双公示)
+    def list_cases(self, *, agency: str | None = None, uscc: str | None = None, status: str | None = None,
+                   year: int | None = None, cursor: str | None = None, limit: int = 50,
+                   visible: Callable[[dict[str, Any]], bool] | None = None,
+                   ) -> tuple[list[dict[str, Any]], str | None]:
+        """Inspections in case-id order: ``case_id, task_no, agency`` (the lead agency), ``agencies``,
+        ``enterprise`` (USCC), ``status`` (the stage), ``year`` and ``last_step`` (``n``, ``type``,
+        ``occurred_at``, ``recorded_at`` of the latest entry). ``agency`` matches any agency on the
+        case. ``visible`` (the caller's read scope) filters before the page is cut, so a page is
+        never short because of rows the caller may not see.
+        """
+        limit = _limit(limit)
+        for name, v in (("agency", agency), ("uscc", uscc), ("status", status)):
+            if v is not None and (not isinstance(v, str) or not v or len(v) > 64):  # noqa: PLR2004 - input bounds
+                msg = f"{name} must be a non-empty string of at most 64 characters"
+                raise BadQuery(msg)
+        if year is not None:
+            year = _year(year)
+        fp = _fingerprint(agency=agency, uscc=uscc, status=status, year=year)
+        after = _decode_cursor(cursor, "cases", fp, (str,))[0] if cursor is not None else None
+        stmt = select(CASE_FILE.c.case_id, CASE_FILE.c.doc)
+        if uscc is not None:
+            stmt = stmt.where(CASE_FILE.c.uscc == uscc)
+        if status is not None:
+            stmt = stmt.where(CASE_FILE.c.stage == status)
+        if year is not None:
+            stmt = stmt.where(CASE_FILE.c.year == year)
+        out: list[dict[str, Any]] = []
+        batch = max(limit + 1, 200)
+        while len(out) <= limit:
+            q = stmt if after is None else stmt.where(CASE_FILE.c.case_id > after)
+            rows = self._rows(q.order_by(CASE_FILE.c.case_id).limit(batch))
+            for r in rows:
+                doc = r.doc
+                after = r.case_id
+                if doc.get("kind", "inspection") != "inspection":
+                    continue
+                if agency is not None and agency not in (doc.get("agencies") or [doc.get("lead_agency")]):
+                    continue
+                if visible is not None and not visible(doc):
+                    continue
+                out.append(_case_row(doc))
+                if len(out) > limit:
+                    break
+            if len(rows) < batch:
+                break
+        nxt = _encode_cursor("cases", [out[limit - 1]["case_id"]], fp) if len(out) > limit else None
+        return out[:limit], nxt
+
     def _notice_out(self, r: Any, today: date) -> dict[str, Any]:
         past = r.public_until is not None and today.isoformat() > r.public_until
         status = "expired" if past and r.status in VISIBLE_STATUSES else r.status
@@ -664,6 +724,28 @@ class Projections:
             "publication_status": (doc["publication"] or {}).get("status"),
             "flag_codes": doc["flag_codes"], "entries": doc["last_n"], "position": doc["position"],
         }
+
+
+def _iso(us: int | None) -> str:
+    return "unknown" if us is None else datetime.fromtimestamp(us / 1e6, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _before_start(cid: str, first: Item, clock: str, when: datetime | None) -> BadAsOf:
+    """The error for a time before the case's first entry: when the case starts, on both clocks."""
+    given = when.isoformat() if when is not None else "?"
+    msg = (f"case {cid} has no entry {clock} at or before {given}: its first entry occurred at "
+           f"{_iso(first.occurred_at)} and was recorded at {_iso(first.recorded_at)}")
+    return BadAsOf(msg, occurred_at=first.occurred_at, recorded_at=first.recorded_at)
+
+
+def _case_row(doc: dict[str, Any]) -> dict[str, Any]:
+    """One line of :meth:`Projections.list_cases`."""
+    timeline = doc.get("timeline") or []
+    last = timeline[-1] if timeline else {}
+    return {"case_id": doc["case_id"], "task_no": doc.get("task_no"), "agency": doc.get("lead_agency"),
+            "agencies": list(doc.get("agencies") or []), "enterprise": (doc.get("party") or {}).get("uscc"),
+            "status": doc.get("stage"), "year": doc.get("year"),
+            "last_step": {k: last.get(k) for k in ("n", "type", "occurred_at", "recorded_at")} if last else None}
 
 
 def _year(year: object) -> int:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 from typing import Annotated, Any, cast
+from uuid import UUID
 
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from api.deps import PrincipalDep, ServicesDep, audience_of, etag, readable_case
+from api.auth import Role
+from api.deps import CaseScope, PrincipalDep, ServicesDep, audience_of, etag, may_read, readable_case, require
 from api.errors import Conflict
 from projections.visibility import Audience, case_file_for, entry_visible, withheld_stub
 
@@ -41,6 +43,34 @@ def _case_file(services: Any, scope: Any) -> dict[str, Any]:
     return cast("dict[str, Any]", cf)
 
 
+@router.get("", summary="inspections you may read (id, task number, agency, enterprise, status, last step)",
+            responses={401: {"description": "no token"}, 403: {"description": "a role that reads no cases"},
+                       400: {"description": "bad filter or cursor"}})
+def list_cases(
+    services: ServicesDep, principal: PrincipalDep,
+    agency: Annotated[str | None, Query(max_length=32, description="an agency on the case")] = None,
+    enterprise: Annotated[str | None, Query(max_length=32, description="the enterprise's USCC")] = None,
+    status: Annotated[str | None, Query(max_length=32, description="the case's stage")] = None,
+    year: Annotated[int | None, Query(ge=1949, le=9999, description="the plan year")] = None,
+    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Scoped as the case reads are: staff see their agencies' cases, an enterprise its own, an
+    auditor without an agency every case; other cases are left out as if they did not exist."""
+    require(principal, Role.OFFICER, Role.LEGAL_REVIEWER, Role.AGENCY_HEAD, Role.PUBLISHER, Role.AUDITOR,
+            Role.ENTERPRISE)
+    services.catch_up()
+
+    def visible(doc: dict[str, Any]) -> bool:
+        scope = CaseScope(UUID(doc["case_id"]), frozenset(doc.get("agencies") or ()), doc.get("lead_agency") or "",
+                          (doc.get("party") or {}).get("uscc") or "", int(doc.get("last_n") or 0))
+        return may_read(principal, scope)
+
+    items, nxt = services.projections.list_cases(agency=agency, uscc=enterprise, status=status, year=year,
+                                                 cursor=cursor, limit=limit, visible=visible)
+    return {"items": items, "next_cursor": nxt}
+
+
 @router.get("/{case_id}", summary="the case file (案卷); ETag is the case version", responses={**_READ, 304: {}})
 def case_file(
     case_id: CaseId, services: ServicesDep, principal: PrincipalDep,
@@ -56,20 +86,26 @@ def case_file(
                         headers={"ETag": tag, "Cache-Control": "private, no-cache"})
 
 
-@router.get("/{case_id}/history", summary="the case file as of entry `n` or instant `at` (replayed from the ledger)",
+@router.get("/{case_id}/history", summary="the case file as of entry `n`, recorded instant `at` or occurred instant "
+                                          "`occurred` (replayed from the ledger)",
             responses={**_READ, 400: {"description": "bad as-of point"}})
 def case_history(
     case_id: CaseId, services: ServicesDep, principal: PrincipalDep,
     n: Annotated[int | None, Query(ge=0, le=2**31, description="up to this entry number (inclusive)")] = None,
     at: Annotated[AwareDatetime | None,
-                  Query(description="up to the last entry recorded at or before this instant")] = None,
+                  Query(description="recorded clock: the case as the ledger stood at this instant (entries "
+                                    "recorded at or before it)")] = None,
+    occurred: Annotated[AwareDatetime | None,
+                        Query(description="occurred clock: the steps that had happened by this instant (entries "
+                                          "in order up to the first whose occurred_at is after it)")] = None,
 ) -> dict[str, Any]:
     scope = readable_case(services, principal, case_id)
-    if n is not None and at is not None:
+    if sum(x is not None for x in (n, at, occurred)) > 1:
         from api.errors import BadRequest  # noqa: PLC0415
 
-        raise BadRequest("give n or at, not both", code="E_BAD_AS_OF")
-    cf = services.projections.case_file_as_of(services.container.app, str(scope.case_id), n=n, at=at)
+        raise BadRequest("give one of n, at (recorded clock) or occurred (occurred clock)", code="E_BAD_AS_OF")
+    cf = services.projections.case_file_as_of(services.container.app, str(scope.case_id), n=n, at=at,
+                                              occurred=occurred)
     return case_file_for(audience_of(principal, scope), cf)
 
 

@@ -116,6 +116,7 @@ def endpoints(w: World) -> list[tuple[str, str, Any, set[str], str]]:
     y = "year=2025"
     return [
         ("GET", rc, None, case_readers, "read"),
+        ("GET", "/v1/cases?limit=5", None, case_readers, "read"),
         ("GET", f"{rc}/history?n=3", None, case_readers, "read"),
         ("GET", f"{rc}/entries", None, case_readers, "read"),
         ("GET", f"{rc}/bundle", None, case_readers, "read"),

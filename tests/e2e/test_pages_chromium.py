@@ -1,4 +1,4 @@
-"""The public pages in headless Chromium (Debian's package, driven over DevTools): the disclosure
+"""The public pages in headless Chromium (Debian's package, driven by Playwright): the disclosure
 page with search and paging, withdrawn notices with their reason, the verification page reached
 from a notice, its QR code (decoded from a screenshot), and the enterprise feedback form."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -157,3 +158,53 @@ def test_dump_dom_of_an_unknown_case_is_a_chinese_404_page(site: tuple[World, st
     dom = dump_dom(f"{base}/v/00000000-0000-4000-8000-000000000000")
     assert 'lang="zh-CN"' in dom
     assert "未找到" in dom
+
+
+# Each character drawn alone on a canvas in the element's own font, as pixels: a character the
+# fonts cannot show is drawn as the same empty box (.notdef) as any other missing one.
+_GLYPHS = """(sel) => {
+  const font = getComputedStyle(document.querySelector(sel)).font;
+  const chars = Array.from(new Set(Array.from(document.querySelector(sel).textContent.trim())));
+  const draw = (ch) => {
+    const c = document.createElement('canvas'); c.width = 64; c.height = 64;
+    const g = c.getContext('2d'); g.font = font.replace(/\\d+(\\.\\d+)?px/, '40px');
+    g.fillStyle = '#000'; g.textBaseline = 'top'; g.fillText(ch, 4, 4);
+    return c.toDataURL();
+  };
+  return {chars: chars, images: chars.map(draw), missing: draw('\\u{10FFFD}')};
+}"""
+
+
+def test_the_notices_page_renders_its_chinese_text_with_real_glyphs(site: tuple[World, str], page: Page) -> None:
+    _, base = site
+    page.navigate(f"{base}/notices")
+    got = page.pw.evaluate(_GLYPHS, "h1")
+    assert len(got["chars"]) >= 6  # 行政处罚信息公示
+    assert got["missing"] not in got["images"], "CJK characters render as missing glyphs (install fonts-wqy-microhei)"
+    assert len(set(got["images"])) == len(got["chars"]), "distinct characters render alike: missing glyphs"
+
+
+def test_the_api_docs_render_every_operation_with_the_network_cut(site: tuple[World, str], page: Page) -> None:
+    w, base = site
+    outside: list[str] = []
+
+    def only_the_server(route: Any) -> None:
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.pw.route("**/*", only_the_server)
+    try:
+        page.navigate(f"{base}/v1/docs")
+        page.pw.wait_for_selector(".opblock", timeout=30_000)
+        shown = page.pw.locator(".opblock").count()
+    finally:
+        page.pw.unroute("**/*")
+    spec = w.client.get("/v1/openapi.json").json()
+    operations = sum(1 for ops in spec["paths"].values() for m in ops if m in {"get", "post", "put", "delete"})
+    assert outside == []  # not one request left the server
+    assert shown == operations
+    assert page.text(".info .title") is not None
+    assert "CaseLedger API" in (page.text(".info .title") or "")

@@ -72,15 +72,17 @@ def test_token_add_prints_a_token_that_authenticates_and_revoke_ends_it(tmp_path
     from sqlalchemy import MetaData, create_engine
 
     from api.auth import Role, TokenAuthenticator, TokenStore, add_token_arguments, cmd_token
+    from api.demo import AGENCIES
 
+    a0 = AGENCIES[0][0]  # a valid agency code: token add checks it
     db = f"sqlite:///{tmp_path / 'ledger.db'}"
     p = argparse.ArgumentParser()
     add_token_arguments(p)
-    assert cmd_token(p.parse_args(["add", "p-lin", "--role", "officer", "--agency", "A0", "--db", db])) == 0
+    assert cmd_token(p.parse_args(["add", "p-lin", "--role", "officer", "--agency", a0, "--db", db])) == 0
     token = capsys.readouterr().out.strip()
     auth = TokenAuthenticator(TokenStore(create_engine(db), MetaData()), cache_seconds=0)
     who = auth.authenticate(f"Bearer {token}")
     assert who is not None
-    assert (who.id, who.roles, who.agency) == ("p-lin", frozenset({Role.OFFICER}), "A0")
+    assert (who.id, who.roles, who.agency) == ("p-lin", frozenset({Role.OFFICER}), a0)
     assert cmd_token(p.parse_args(["revoke", token, "--db", db])) == 0
     assert auth.authenticate(f"Bearer {token}") is None

@@ -169,7 +169,9 @@ def test_cli_exits_0_on_an_intact_ledger_and_2_on_a_bad_address(db_url: str, tmp
     bad = subprocess.run([sys.executable, "-m", "api.cli", "verify", "--db", f"sqlite:///{tmp_path}/none.db"],
                          capture_output=True, text=True, cwd=ROOT_DIR, check=False)
     assert bad.returncode == 2
-    assert "cannot read ledger" in bad.stderr
+    assert "no ledger at" in bad.stderr  # and the name of `caseledger init`; the file is not created
+    assert "caseledger init" in bad.stderr
+    assert not (tmp_path / "none.db").exists()
     usage = subprocess.run([sys.executable, "-m", "api.cli", "verify", "--nonsense"],
                            capture_output=True, text=True, cwd=ROOT_DIR, check=False)
     assert usage.returncode == 2
