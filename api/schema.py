@@ -34,6 +34,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"
 #: Tables only a database made before migrations would hold: refused, never adopted.
 _OLD_LAYOUT = "merkle_leaves"
+#: The PostgreSQL advisory lock a migration run holds (an arbitrary constant: "CL" "DB" "06").
+_PG_LOCK = 0x434C_4442_0006
 
 
 class SchemaError(UsageError):
@@ -107,6 +109,7 @@ def head() -> str:
     return h
 
 
+@cache
 def code_metadata() -> MetaData:
     """Every table other than the events table, as the code defines it (revision 0001 creates them)."""
     from api.auth import auth_tables  # noqa: PLC0415 - api tables; avoid import cycles at module load
@@ -166,6 +169,12 @@ def upgrade(engine: Engine, *, target: str = "head") -> tuple[str | None, str]:
 
     script = _script()
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            # pysqlite runs DDL outside a transaction (one fsync per CREATE); one explicit transaction
+            # makes the run atomic, as it is on PostgreSQL, and takes the write lock before reading.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:  # two processes on one new database: the second waits, then finds it at head
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK})")
         s = _state(conn)
         if not s.known:
             raise _too_new(s)
@@ -206,6 +215,8 @@ def require_current(engine: Engine, *, db: str | None = None, create: bool = Fal
         raise _too_new(s)
     where = f" --db {db}" if db else ""
     if s.unversioned:
+        with engine.connect() as conn:
+            _check_adoptable(s, conn)
         msg = (f"this database was created before schema migrations (tables, no {VERSION_TABLE}): run "
                f"`caseledger db upgrade{where}` to adopt it (ledger rows are not changed)")
     else:

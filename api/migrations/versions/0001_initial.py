@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from alembic import op
 from eventsourcing_sqlalchemy.models import UUIDType
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, Table, Text, inspect
 
 revision = "0001"
 down_revision = None
@@ -41,6 +41,8 @@ def upgrade() -> None:
     from api.schema import code_metadata  # noqa: PLC0415 - the tables as the code defines them
 
     bind = op.get_bind()
-    metadata = code_metadata()
-    events_table(MetaData()).create(bind, checkfirst=True)
-    metadata.create_all(bind, checkfirst=True)
+    have = set(inspect(bind).get_table_names())
+    events = events_table(MetaData())
+    tables = [t for t in (events, *code_metadata().sorted_tables) if t.name not in have]
+    for t in tables:
+        t.create(bind, checkfirst=False)
