@@ -62,8 +62,14 @@ def bootstrap(
     clock: Callable[[], int] = system_clock,
     event_types: Mapping[str, type[Any]] | None = None,
     calendar: Any = None,
+    schema_revision: str | None = None,
 ) -> Container:
-    """Build the application, store and key vault. Nothing here runs at import time."""
+    """Build the application, store and key vault. Nothing here runs at import time.
+
+    The database's schema must be at ``schema_revision`` (default: the newest migration; an older
+    revision plays an earlier release, as the migration tests do); an empty database is created
+    through the migrations up to it (api/schema.py).
+    """
     metadata = MetaData()
     merkle = MerkleStore(metadata)
     env = {
@@ -83,7 +89,7 @@ def bootstrap(
 
     def prepare(engine: Engine) -> None:
         # An empty database is created through the migrations; an older or newer schema is refused.
-        require_current(engine, db=settings.db_url, create=True)
+        require_current(engine, db=settings.db_url, create=True, expect=schema_revision)
 
     app = LedgerApplication(env, event_types=types, signer=_LateSigner(), clock=clock, limits=settings.limits,
                             merkle=merkle, metadata=metadata, calendar=calendar, prepare=prepare)

@@ -60,8 +60,8 @@ def cmd_db(args: argparse.Namespace) -> int:
         print(json.dumps({"current": s.current, "head": s.head, "status": status}))
     else:
         print(f"revision {s.current or '(none)'}; this code needs {s.head}: {status}")
-        if status in {"behind", "empty"}:
-            print(f"  run: caseledger db upgrade --db {db.given}", file=sys.stderr)
+    if status in {"behind", "empty"}:
+        print(f"caseledger db current: run `caseledger db upgrade --db {db.given}`", file=sys.stderr)
     if status == "too-new":
         return EXIT_USAGE
     return EXIT_OK if s.at_head else EXIT_BEHIND

@@ -114,7 +114,7 @@ def code_metadata() -> MetaData:
     """Every table other than the events table, as the code defines it (revision 0001 creates them)."""
     from api.auth import auth_tables  # noqa: PLC0415 - api tables; avoid import cycles at module load
     from api.deps import idempotency_table  # noqa: PLC0415
-    from api.routers.feedback import FeedbackStore  # noqa: PLC0415
+    from api.routers.feedback import feedback_table  # noqa: PLC0415
     from ledger.custody import vault_tables  # noqa: PLC0415
     from ledger.merkle_store import MerkleStore  # noqa: PLC0415
     from projections.tables import METADATA  # noqa: PLC0415
@@ -124,7 +124,7 @@ def code_metadata() -> MetaData:
     vault_tables(md)
     auth_tables(md)
     idempotency_table(md)
-    FeedbackStore(None, md)  # type: ignore[arg-type] - only its table definition is wanted
+    feedback_table(md)
     for t in METADATA.tables.values():
         t.to_metadata(md)
     return md
@@ -198,18 +198,20 @@ def _too_new(s: SchemaState) -> SchemaTooNew:
     return SchemaTooNew(msg, current=s.current, head=s.head)
 
 
-def require_current(engine: Engine, *, db: str | None = None, create: bool = False) -> SchemaState:
-    """Refuse to go on unless the schema is at head.
+def require_current(engine: Engine, *, db: str | None = None, create: bool = False,
+                    expect: str | None = None) -> SchemaState:
+    """Refuse to go on unless the schema is at ``expect`` (default: the newest revision, head).
 
     With ``create``, an empty database (no table at all) is created through the migrations first;
     that is how ``init``, ``demo`` and a fresh test database get their tables. Raises
     :class:`SchemaOutOfDate` (naming ``caseledger db upgrade``) or :class:`SchemaTooNew`.
     """
+    want = expect or head()
     s = state(engine)
-    if s.at_head:
+    if s.current == want:
         return s
     if create and s.empty:
-        upgrade(engine)
+        upgrade(engine, target=want)
         return state(engine)
     if not s.known:
         raise _too_new(s)
@@ -219,10 +221,14 @@ def require_current(engine: Engine, *, db: str | None = None, create: bool = Fal
             _check_adoptable(s, conn)
         msg = (f"this database was created before schema migrations (tables, no {VERSION_TABLE}): run "
                f"`caseledger db upgrade{where}` to adopt it (ledger rows are not changed)")
-    else:
-        msg = (f"the database's schema is at revision {s.current}, this code needs {s.head}: run "
-               f"`caseledger db upgrade{where}` (ledger rows are not changed)")
-    raise SchemaOutOfDate(msg, current=s.current, head=s.head)
+        raise SchemaOutOfDate(msg, current=None, head=want)
+    if s.current is not None and want in {r.revision for r in _script().iterate_revisions(s.current, "base")}:
+        msg = (f"the database's schema is at revision {s.current}, newer than the revision {want} this process "
+               "was started for")
+        raise SchemaTooNew(msg, current=s.current, head=want)
+    msg = (f"the database's schema is at revision {s.current}, this code needs {want}: run "
+           f"`caseledger db upgrade{where}` (ledger rows are not changed)")
+    raise SchemaOutOfDate(msg, current=s.current, head=want)
 
 
 __all__ = [

@@ -80,7 +80,7 @@ class LedgerApplication(CalendarCommands, EnforcementCommands, Application[UUID]
             if self.env.get("CREATE_TABLE", "y").lower() in {"y", "yes", "t", "true", "on", "1"}:
                 recorder.create_table()
         if self._prepare is not None:
-            self._prepare(recorder.datastore.engine)
+            self._prepare(recorder.datastore.engine)  # type: ignore[attr-defined]
         return recorder
 
     # --- key registry -----------------------------------------------------------------
