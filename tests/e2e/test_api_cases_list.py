@@ -22,7 +22,7 @@ def _inspections(w: World) -> dict[str, Inspection]:
     table = events_table(c.engine)
     with c.engine.connect() as conn:
         ids = [r[0] for r in conn.execute(select(table.c.originator_id).where(
-            table.c.topic == "inspection.dispatched.v1"))]
+            table.c.topic.like("inspection.dispatched.v%")))]  # v1 and v2 (issue 18)
     out = {}
     for raw in ids:
         insp = c.app.get_inspection(raw if not isinstance(raw, bytes) else uuid.UUID(bytes=raw))

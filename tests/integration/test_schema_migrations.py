@@ -194,3 +194,31 @@ def test_db_commands_refuse_a_missing_file_and_a_newer_schema_with_exit_2(tmp_pa
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert "Traceback" not in r.stderr
     assert "9999" in caseledger("db", "upgrade", "--db", str(db)).stderr
+
+
+def test_the_upgrade_block_of_running_md_upgrades_a_ledger_of_the_first_revision(db_url: str, tmp_path: Path) -> None:
+    import re
+
+    text_ = (ROOT_DIR / "docs" / "operations" / "running.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- upgrade -->\s*```sh\n(.*?)```\s*<!-- /upgrade -->", text_, re.DOTALL)
+    assert m is not None, "running.md has no upgrade block"
+    signer = LocalSigner({"root": ROOT, "alice": ALICE})
+    old = bootstrap(Settings(db_url=db_url), signer=signer, clock=StepClock(), event_types=TEST_TYPES,
+                    schema_revision=FIRST)
+    reg = old.app.open_ledger(ROOT, principal="root", at=T0)
+    reg.register(actor="root", at=T0, key=key_body(ALICE, "alice", "officer", "custodial", to_micros(T0)))
+    old.app.save(reg)
+    seed_tickets(old)
+    before = ledger_rows(old.engine)
+    old.engine.dispose()
+    env = {**os.environ, "CASELEDGER_DB": db_url, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    r = subprocess.run(["bash", "-euo", "pipefail", "-c", m.group(1)], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, check=False, timeout=300)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert f"-> revision {schema.head()}" in r.stdout
+    assert f"revision {schema.head()}; this code needs {schema.head()}: current" in r.stdout
+    engine = create_engine(db_url)
+    try:
+        assert ledger_rows(engine) == before
+    finally:
+        engine.dispose()
