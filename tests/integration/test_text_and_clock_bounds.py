@@ -226,7 +226,7 @@ def test_the_cli_refuses_a_principal_whose_id_no_entry_could_carry_and_stores_no
     with w.writes_nothing():  # the footprint counts the token rows
         assert cli_main(["token", "add", "p-\u202eevil", "--role", "officer", "--db", db_url]) == 2
     out = capsys.readouterr()
-    assert "U+202E" in out.out
+    assert "U+202E" in out.err  # errors go to stderr (issue 17)
     assert "Traceback" not in out.out + out.err
     with w.container.engine.connect() as conn:
         assert conn.execute(select(w.app.state.tokens.principals).where(
