@@ -10,6 +10,7 @@ from typing import Any
 from nacl.signing import SigningKey
 from sqlalchemy import Engine, MetaData
 
+from api.schema import require_current
 from api.settings import Settings, sqlalchemy_url
 from ledger.application import LedgerApplication
 from ledger.custody import KeyVault
@@ -61,14 +62,20 @@ def bootstrap(
     clock: Callable[[], int] = system_clock,
     event_types: Mapping[str, type[Any]] | None = None,
     calendar: Any = None,
+    schema_revision: str | None = None,
 ) -> Container:
-    """Build the application, store and key vault. Nothing here runs at import time."""
+    """Build the application, store and key vault. Nothing here runs at import time.
+
+    The database's schema must be at ``schema_revision`` (default: the newest migration; an older
+    revision plays an earlier release, as the migration tests do); an empty database is created
+    through the migrations up to it (api/schema.py).
+    """
     metadata = MetaData()
     merkle = MerkleStore(metadata)
     env = {
         "PERSISTENCE_MODULE": "ledger.store:LedgerFactory",
         "SQLALCHEMY_URL": sqlalchemy_url(settings.db_url),
-        "CREATE_TABLE": "y",
+        "CREATE_TABLE": "n",  # the tables come from the migrations (api/schema.py, ADR 0006)
     }
     if settings.aggregate_cache > 0:  # no replay per command (issue 16): fast-forwarded on every load
         env.update(AGGREGATE_CACHE_MAXSIZE=str(settings.aggregate_cache), AGGREGATE_CACHE_FASTFORWARD="y")
@@ -79,12 +86,16 @@ def bootstrap(
         from ledger.holidays import ChineseCalendar  # noqa: PLC0415
 
         calendar = ChineseCalendar()
-    app = LedgerApplication(env, event_types=types, signer=_LateSigner(), clock=clock,
-                            limits=settings.limits, merkle=merkle, metadata=metadata, calendar=calendar)
+
+    def prepare(engine: Engine) -> None:
+        # An empty database is created through the migrations; an older or newer schema is refused.
+        require_current(engine, db=settings.db_url, create=True, expect=schema_revision)
+
+    app = LedgerApplication(env, event_types=types, signer=_LateSigner(), clock=clock, limits=settings.limits,
+                            merkle=merkle, metadata=metadata, calendar=calendar, prepare=prepare)
     engine = app.recorder.datastore.engine  # type: ignore[attr-defined]
     if settings.master_secret is not None:
         vault = KeyVault(engine, metadata, settings.master_secret)
-        metadata.create_all(engine, checkfirst=True)
     if vault_signer is None:
         vault_signer = vault if vault is not None else _NoSigner()
     app.signer = vault_signer

@@ -210,6 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
     cases_arguments(cs)
     cs.set_defaults(func=_lazy("api.cmd_cases", "cmd_cases"))
 
+    from api.cmd_db import add_arguments as db_arguments  # noqa: PLC0415
+
+    dbp = sub.add_parser("db", help="the database schema: `db upgrade` to the newest migration, `db current`",
+                         description="Examples: caseledger db current --db caseledger.db; "
+                                     "caseledger db upgrade --db caseledger.db")
+    db_arguments(dbp)
+    dbp.set_defaults(func=_lazy("api.cmd_db", "cmd_db"), db=None)
+
     d = sub.add_parser("demo", help="seed a realistic demo ledger")
     d.add_argument("--db", default=None, help=DB_HELP)
     d.add_argument("--cases", type=int_in(1), default=12)
@@ -293,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE if e.code not in (0, None) else EXIT_OK
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
-    from api.dburl import parse_db_url, require_ledger  # noqa: PLC0415
+    from api.dburl import parse_db_url, require_ledger, require_schema  # noqa: PLC0415
     from ledger.errors import UsageError  # noqa: PLC0415
 
     try:
@@ -302,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.db = db.url
             if args.command in READS_LEDGER:
                 require_ledger(db)
+                require_schema(db)
         return int(args.func(args))
     except UsageError as e:
         print(f"caseledger {args.command}: {e}", file=sys.stderr)

@@ -157,7 +157,21 @@ def require_ledger(db: DatabaseUrl) -> int:
     return n
 
 
+def require_schema(db: DatabaseUrl) -> None:
+    """Refuse a ledger whose schema is older or newer than this code's (api/schema.py, ADR 0006)."""
+    from sqlalchemy import create_engine  # noqa: PLC0415
+
+    from api.schema import require_current  # noqa: PLC0415
+    from api.settings import sqlalchemy_url  # noqa: PLC0415
+
+    engine = create_engine(sqlalchemy_url(db.url))
+    try:
+        require_current(engine, db=db.given)
+    finally:
+        engine.dispose()
+
+
 __all__ = [
     "ACCEPTED_FORMS", "DB_HELP", "DEFAULT_DB", "BadDatabaseUrl", "DatabaseUnreachable", "DatabaseUrl", "NoLedger",
-    "ledger_entries", "parse_db_url", "require_ledger",
+    "ledger_entries", "parse_db_url", "require_ledger", "require_schema",
 ]

@@ -53,7 +53,9 @@ class LedgerApplication(CalendarCommands, EnforcementCommands, Application[UUID]
         merkle: Any = None,
         metadata: Any = None,
         calendar: Any = None,
+        prepare: Callable[[Any], None] | None = None,
     ) -> None:
+        self._prepare = prepare  # called with the engine before the first read (the schema gate, ADR 0006)
         self.codec = EventCodec({**KEY_EVENT_TYPES, **event_types})
         self.signer = signer
         self.clock = clock
@@ -77,6 +79,8 @@ class LedgerApplication(CalendarCommands, EnforcementCommands, Application[UUID]
             recorder.attach(self._merkle, self._metadata, self.clock)
             if self.env.get("CREATE_TABLE", "y").lower() in {"y", "yes", "t", "true", "on", "1"}:
                 recorder.create_table()
+        if self._prepare is not None:
+            self._prepare(recorder.datastore.engine)  # type: ignore[attr-defined]
         return recorder
 
     # --- key registry -----------------------------------------------------------------

@@ -49,8 +49,8 @@ CASE_FILE = Table(
     Column("task_no", Text),
     Column("case_no", Text),
     Column("decision_no", Text),
-    Column("year", Integer),
-    Column("stage", Text),
+    Column("year", Integer, index=True),  # `caseledger cases --year` (migration 0002)
+    Column("stage", Text, index=True),  # `caseledger cases --status` (migration 0002)
     Column("last_n", Integer, nullable=False),
     Column("position", BigInteger, nullable=False),
     Column("doc", JSON, nullable=False),

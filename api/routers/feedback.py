@@ -45,21 +45,26 @@ router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
 
 
 
+def feedback_table(metadata: MetaData) -> Table:
+    """The enterprise-feedback table, defined on ``metadata`` (once)."""
+    existing = metadata.tables.get("api_feedback")
+    return existing if existing is not None else Table(
+        "api_feedback", metadata,
+        Column("qr_id", String(64), primary_key=True),
+        Column("case_id", String(36), nullable=False, index=True),
+        Column("agency", String(18), nullable=False),
+        Column("year", Integer, nullable=False),
+        Column("rating", Integer, nullable=False),
+        Column("prohibition_code", String(1), nullable=True),
+        Column("comment", Text, nullable=False, default=""),
+        Column("created_at", BigInteger, nullable=False),
+    )
+
+
 class FeedbackStore:
     def __init__(self, engine: Engine, metadata: MetaData) -> None:
         self.engine = engine
-        existing = metadata.tables.get("api_feedback")
-        self.table = existing if existing is not None else Table(
-            "api_feedback", metadata,
-            Column("qr_id", String(64), primary_key=True),
-            Column("case_id", String(36), nullable=False, index=True),
-            Column("agency", String(18), nullable=False),
-            Column("year", Integer, nullable=False),
-            Column("rating", Integer, nullable=False),
-            Column("prohibition_code", String(1), nullable=True),
-            Column("comment", Text, nullable=False, default=""),
-            Column("created_at", BigInteger, nullable=False),
-        )
+        self.table = feedback_table(metadata)
 
     def create_table(self) -> None:
         self.table.create(self.engine, checkfirst=True)
