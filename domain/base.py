@@ -10,7 +10,7 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
 from domain.calendar import require_aware
@@ -21,6 +21,19 @@ from domain.text import check_text
 NAMESPACE = UUID("6f1d3c1e-8a55-5b59-9a51-0c4e5e2d2a01")
 
 _HEX = frozenset("0123456789abcdef")
+
+
+class CopyOnWrite:
+    """Marks an aggregate whose state is copy-on-write: no ``apply`` or command changes a value in place.
+
+    Every ``apply`` binds a new value built from the old one (``agg.evidence = {**agg.evidence, k: v}``,
+    ``agg.rows = (*agg.rows, row)``) and command methods only read state before triggering events.
+    The ledger's aggregate cache then hands a command a shallow copy that shares those values, in
+    time independent of the state's size (``ledger/cache.py``); an aggregate without the mark is
+    deep-copied.
+    """
+
+    copy_on_write: ClassVar[bool] = True
 
 
 def natural_id(kind: str, *parts: str) -> UUID:

@@ -24,7 +24,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.base import check_time_not_before, is_sha256_hex, natural_id, require
+from domain.base import CopyOnWrite, check_time_not_before, is_sha256_hex, natural_id, require
 from domain.calendar import OfficialYear, parse_day
 
 #: Years the register accepts (the package's first year to a far, but finite, horizon).
@@ -91,7 +91,7 @@ def check_year_entry(
     return year, hol, work, doc, text_sha256
 
 
-class CalendarRegister(Aggregate):
+class CalendarRegister(CopyOnWrite, Aggregate):
     """The official calendar years, one register stream for all years, versioned per year."""
 
     class Event(Aggregate.Event):

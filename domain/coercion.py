@@ -26,6 +26,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.base import (
+    CopyOnWrite,
     check_time_not_before,
     flags_of,
     is_sha256_hex,
@@ -130,7 +131,7 @@ def av_gaps(
     ]
 
 
-class CoerciveMeasure(Aggregate):
+class CoerciveMeasure(CopyOnWrite, Aggregate):
     """A sealing or seizure (行政强制措施) and its term."""
 
     class Event(Aggregate.Event):

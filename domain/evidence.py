@@ -18,6 +18,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.base import (
+    CopyOnWrite,
     check_time_not_before,
     flags_of,
     natural_id,
@@ -62,7 +63,7 @@ def _as_of(history: tuple[tuple[int, Any], ...], us: int) -> Any:
     return found
 
 
-class MonitoringDevice(Aggregate):
+class MonitoringDevice(CopyOnWrite, Aggregate):
     """An electronic technical monitoring device (电子技术监控设备, APL art. 41)."""
 
     class Event(Aggregate.Event):

@@ -31,6 +31,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.base import (
+    CopyOnWrite,
     freeze,
     natural_id,
 )
@@ -114,7 +115,7 @@ __all__ = [
 
 class Inspection(
     Tasking, OnSite, CaseDecision, Disclosure, Closing,
-    PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPeriods, Aggregate,
+    PenaltyProcedure, Recusal, EvidenceProcedures, PublicationPeriods, CopyOnWrite, Aggregate,
 ):
     """An inspection task and the case that may follow it.
 

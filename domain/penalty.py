@@ -17,6 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.base import (
+    CopyOnWrite,
     add_months,
     content_hash,
     flags_of,
@@ -169,7 +170,7 @@ def _amount(value: object, what: str, code: str = "E_DECISION_INCOMPLETE") -> in
 # ------------------------------------------------------------------ R32 register
 
 
-class FineRegister(Aggregate):
+class FineRegister(CopyOnWrite, Aggregate):
     """Fines imposed for one violation of one party, across agencies (R32, APL art. 29).
 
     Keyed by (USCC, violation fingerprint) and saved atomically with the decision, so

@@ -41,6 +41,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.base import (
+    CopyOnWrite,
     check_time_not_before,
     freeze,
     natural_id,
@@ -155,7 +156,7 @@ def verify_draw(
     return VerifiedDraw(pool_hash, seed, expected)
 
 
-class RandomDraw(Aggregate):
+class RandomDraw(CopyOnWrite, Aggregate):
     """One 双随机 draw of an agency: committed pool, then public seed and selection."""
 
     class Event(Aggregate.Event):

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.base import check_time_not_before, content_hash, freeze, natural_id, require
+from domain.base import CopyOnWrite, check_time_not_before, content_hash, freeze, natural_id, require
 from domain.calendar import to_micros
 from domain.errors import RuleViolation, UsageError
 
@@ -142,7 +142,7 @@ def _check_entries(kind: str, entries: Iterable[Mapping[str, Any]]) -> tuple[dic
     return tuple(out)
 
 
-class ReferenceList(Aggregate):
+class ReferenceList(CopyOnWrite, Aggregate):
     """A versioned, published reference list."""
 
     class Event(Aggregate.Event):

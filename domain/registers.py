@@ -19,6 +19,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.base import (
+    CopyOnWrite,
     check_time_not_before,
     content_hash,
     freeze,
@@ -84,7 +85,7 @@ class SubjectState:
     entrustment: dict[str, Any] | None
 
 
-class Agency(Aggregate):
+class Agency(CopyOnWrite, Aggregate):
     """An enforcement subject (执法主体, R3) identified by its agency USCC (R2)."""
 
     class Event(Aggregate.Event):
@@ -334,7 +335,7 @@ class CertState:
             )
 
 
-class Officer(Aggregate):
+class Officer(CopyOnWrite, Aggregate):
     """An enforcement officer's certificate (执法证), keyed by certificate number."""
 
     class Event(Aggregate.Event):
@@ -504,7 +505,7 @@ class EnterpriseState:
     positive_list: bool
 
 
-class Enterprise(Aggregate):
+class Enterprise(CopyOnWrite, Aggregate):
     """An enterprise party, keyed by its USCC (R1), with credit-risk class and the
     positive-list flag (R12, R16)."""
 
@@ -631,7 +632,7 @@ class Enterprise(Aggregate):
 # ------------------------------------------------------------- enterprise-year counter
 
 
-class EnterpriseYear(Aggregate):
+class EnterpriseYear(CopyOnWrite, Aggregate):
     """Inspections of one enterprise by one agency in one legal year (R12).
 
     Saved atomically with each dispatch: optimistic concurrency on this aggregate's

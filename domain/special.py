@@ -17,6 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.base import (
+    CopyOnWrite,
     check_time_not_before,
     natural_id,
     require,
@@ -31,7 +32,7 @@ from domain.uscc import validate_uscc
 DEFAULT_APPROVER_ROLES = frozenset({"subject_head", "county_government", "superior_agency"})
 
 
-class SpecialCampaign(Aggregate):
+class SpecialCampaign(CopyOnWrite, Aggregate):
     """One special inspection campaign (专项检查方案) of an agency."""
 
     class Event(Aggregate.Event):

@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, Recording, StoredEvent
 from eventsourcing.persistence import Notification as ESNotification
 from nacl.signing import SigningKey
 
 from domain.text import check_entry_text
+from ledger.cache import SharingRepository
 from ledger.calendar_register import CalendarCommands
 from ledger.chain import Entry, decode_entry, decode_record, encode_entry, encode_record, expected_prev
 from ledger.codec import EventCodec, to_micros
@@ -30,6 +31,7 @@ from ledger.hashing import Digest, KeyId, entry_hash, key_id
 from ledger.keyring import KEY_EVENT_TYPES, KeyRegistry
 from ledger.keys import KEY_REGISTRY_ID, ROOT_ROLE, KeyRing
 from ledger.limits import DEFAULT_LIMITS, Limits
+from ledger.notify import channel_for
 from ledger.signers import Signer
 from ledger.signing import ENTRY_CONTEXT, check_signature
 from ledger.store import EntryMapper, LedgerRecorder
@@ -72,6 +74,13 @@ class LedgerApplication(CalendarCommands, EnforcementCommands, Application[UUID]
         """The mapper that turns domain events into signed canonical records and back."""
         return EntryMapper(self.codec)
 
+    def construct_repository(self) -> Repository[UUID]:
+        """Eventsourcing's repository, handing out shallow copies of cached aggregates (ledger/cache.py)."""
+        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return SharingRepository(event_store=self.events, snapshot_store=self.snapshots,
+                                 cache_maxsize=int(maxsize) if maxsize else None,
+                                 fastforward=True)
+
     def construct_recorder(self) -> Any:
         """The recorder, with the Merkle log attached when the store is ours."""
         recorder = self.factory.application_recorder()
@@ -81,6 +90,8 @@ class LedgerApplication(CalendarCommands, EnforcementCommands, Application[UUID]
                 recorder.create_table()
         if self._prepare is not None:
             self._prepare(recorder.datastore.engine)  # type: ignore[attr-defined]
+        if isinstance(recorder, LedgerRecorder):  # one NOTIFY channel per schema (ledger/notify.py)
+            recorder.channel_name = channel_for(recorder.datastore.engine)  # type: ignore[arg-type]
         return recorder
 
     # --- key registry -----------------------------------------------------------------

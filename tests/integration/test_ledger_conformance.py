@@ -38,7 +38,7 @@ def _listen(c, channel: str):
 
     conn = psycopg.connect(c.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
                            autocommit=True)
-    conn.execute(f"LISTEN {channel}")
+    conn.execute(f'LISTEN "{channel}"')
     return conn
 
 
@@ -85,14 +85,16 @@ def test_two_ledger_processes_taking_turns_keep_one_log(db_url: str) -> None:
     pipeline that also carries the NOTIFY)."""
     a = make_ledger(db_url)
     b = make_ledger(db_url, open_registry=False)
-    listener = _listen(a, "ledger_events")
+    channel = a.app.recorder.channel_name  # per schema (ledger/notify.py): other tests' ledgers are not heard
+    assert channel == b.app.recorder.channel_name
+    listener = _listen(a, channel)
     for k, app in enumerate([a.app, a.app, b.app, a.app, b.app, b.app, a.app]):
         t = Ticket(actor="alice", title=f"turn {k}")
         for j in range(k % 3):
             t.note(actor="alice", text=f"{k}.{j}", amount=j)
         app.save(t)
         if listener is not None:  # eventsourcing's subscribers hear of every commit, on either path
-            assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == ["ledger_events"]
+            assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == [channel]
     report = full_verify(a)
     assert report.ok, report.failure
     assert report.leaves == report.entries == count(a)
@@ -301,3 +303,15 @@ def test_two_ledger_processes_alternating_appends_keep_one_consistent_log(db_url
     report = full_verify(a)
     assert report.ok, report.failure
     assert report.leaves == report.entries == count(a)
+
+
+def test_each_schema_has_its_own_notify_channel() -> None:
+    """Two ledgers in one PostgreSQL database (one schema each) do not wake each other's followers."""
+    from ledger.notify import BASE_CHANNEL, channel_for_schema
+
+    assert channel_for_schema("public") == BASE_CHANNEL == "ledger_events"
+    a, b = channel_for_schema("t_0123456789ab"), channel_for_schema("t_0123456789ac")
+    assert a != b
+    assert a.startswith("ledger_events_")
+    assert len(a) <= 63
+    assert channel_for_schema("a" * 63 + "; DROP").isidentifier()
