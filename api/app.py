@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from api import errors
@@ -260,11 +261,18 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
+        # Requests run at once on this worker's threads; each holds at most one pooled connection
+        # (the pool is sized to match: api/settings.py, ledger/pool.py).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = container.settings.threads
         for warning in calendar.calendar_report(container.app, container.app.clock())["warnings"]:
             log.warning("calendar", extra={"fields": {"warning": warning}})  # also in /readyz and verify
         if runner is not None and cfg.project == "follow":
             threading.Thread(target=_follower, args=(runner, stop), name="caseledger-projections",
                              daemon=True).start()
+        elif runner is not None and cfg.project == "elect":  # one follower per deployment (issue 16)
+            from projections.leader import follow_elected  # noqa: PLC0415
+
+            services.follower = follow_elected(container.engine, runner, stop)
         if cfg.checkpoint_every:
             threading.Thread(target=_checkpointer, args=(container, cfg.checkpoint_every, stop),
                              name="caseledger-checkpointer", daemon=True).start()

@@ -73,10 +73,11 @@ def bootstrap(
     metadata = MetaData()
     merkle = MerkleStore(metadata)
     env = {
-        "PERSISTENCE_MODULE": "ledger.store:LedgerFactory",
+        "PERSISTENCE_MODULE": "ledger.pool:PooledLedgerFactory",  # ledger.store's factory, with a sized pool
         "SQLALCHEMY_URL": sqlalchemy_url(settings.db_url),
         "CREATE_TABLE": "n",  # the tables come from the migrations (api/schema.py, ADR 0006)
     }
+    env.update(CASELEDGER_POOL_SIZE=str(settings.pool_size), CASELEDGER_POOL_OVERFLOW=str(settings.db_max_overflow))
     if settings.aggregate_cache > 0:  # no replay per command (issue 16): fast-forwarded on every load
         env.update(AGGREGATE_CACHE_MAXSIZE=str(settings.aggregate_cache), AGGREGATE_CACHE_FASTFORWARD="y")
     vault_signer: Signer | None = signer

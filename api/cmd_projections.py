@@ -167,6 +167,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _follow_elected(engine: Any, runner: Any) -> int:
+    """Follow the log as the deployment's one elected follower (``projections/leader.py``) until
+    interrupted; while another process (a ``serve`` worker) holds the election, wait for it."""
+    import threading
+
+    from projections.leader import Follower
+
+    stop = threading.Event()
+    f = Follower(engine, runner, on_elected=lambda: print("following the log (elected)", file=sys.stderr,
+                                                          flush=True))
+    print("waiting to be elected projection follower (another process may hold it)", file=sys.stderr, flush=True)
+    try:
+        f.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
 def cmd_project(args: argparse.Namespace) -> int:
     """Run the projections until caught up, or with ``--follow`` until interrupted."""
     from projections.errors import ProjectionError, ProjectionFailed
@@ -179,13 +197,7 @@ def cmd_project(args: argparse.Namespace) -> int:
         runner = ProjectionRunner(engine, getattr(args, "name", None) and [args.name],
                                   batch_size=getattr(args, "batch", None) or DEFAULT_BATCH)
         runner.setup()
-        if getattr(args, "follow", False):
-            try:
-                n = runner.follow(stop=lambda: False)
-            except KeyboardInterrupt:
-                n = 0
-        else:
-            n = runner.run()
+        n = _follow_elected(engine, runner) if getattr(args, "follow", False) else runner.run()
     except ProjectionFailed as e:
         _err("project", f"{e} (position {e.position})")
         return EXIT_BAD

@@ -108,8 +108,10 @@ class ApiConfig:
     #: Sign a checkpoint every N seconds while the log grows (None: only on request).
     checkpoint_every: float | None = None
     #: How the projections follow the log: ``sync`` (after every command, before the response:
-    #: read-your-writes; tests and single users), ``follow`` (a background thread per process,
-    #: for ``serve``), or ``off`` (another process runs them).
+    #: read-your-writes; tests and single users), ``elect`` (``serve``'s default: each process
+    #: offers a follower thread and one, elected by a database lock, follows; see
+    #: ``projections/leader.py``), ``follow`` (a follower thread in every process), or ``off``
+    #: (another process runs them, e.g. ``caseledger project --follow``).
     project: str = "sync"
     #: Host names a request may carry (``Host`` header); empty: any. ``serve`` refuses to start
     #: with neither this nor ``public_base_url`` outside the demo.
@@ -133,6 +135,8 @@ class Services:
     projections: Any
     feedback: Any  # api.routers.feedback.FeedbackStore
     runner: Any = None  # projections.runner.ProjectionRunner, or None when another process projects
+    #: With ``project="elect"``: this process's ``projections.leader.Follower`` (``.elected`` while it follows).
+    follower: Any = None
     started: float = field(default_factory=time.time)
     #: R21 feedback attempts per client address and per case (``HttpLimits.feedback_*``).
     feedback_by_client: RateLimiter | None = None

@@ -26,8 +26,10 @@ EXIT_OK, EXIT_USAGE = 0, 2
 def app_from_env() -> FastAPI:
     """The app for a uvicorn worker, from ``CASELEDGER_*`` variables (set by :func:`cmd_serve`).
 
-    ``CASELEDGER_PROJECT``: ``follow`` (default: each worker keeps the projections current in a
-    background thread), ``off`` (a separate ``caseledger project`` process does it) or ``sync``.
+    ``CASELEDGER_PROJECT``: ``elect`` (default: every worker offers to follow the log and one,
+    elected by a database lock and woken by PostgreSQL ``NOTIFY``, does; ``projections/leader.py``),
+    ``follow`` (every worker follows), ``off`` (a separate ``caseledger project --follow`` does it)
+    or ``sync``.
     """
     from api.app import configure_logging, create_app, default_config  # noqa: PLC0415
     from api.bootstrap import bootstrap  # noqa: PLC0415
@@ -41,7 +43,7 @@ def app_from_env() -> FastAPI:
     every = float(os.environ.get("CASELEDGER_CHECKPOINT_EVERY", "0") or 0)
     cfg = default_config(container, public_base_url=public_url, allowed_hosts=hosts,
                          checkpoint_every=every or None,
-                         project=os.environ.get("CASELEDGER_PROJECT", "follow"))
+                         project=os.environ.get("CASELEDGER_PROJECT", "elect"))
     return create_app(container, config=cfg)
 
 

@@ -79,6 +79,20 @@ class Settings:
     #: is brought up to date from the store on every load (fast-forward), so another process's writes
     #: are always seen and optimistic concurrency still decides.
     aggregate_cache: int = 1000
+    #: Requests an HTTP worker runs at once (CASELEDGER_THREADS): the size of its thread pool for
+    #: the synchronous routes. Each holds at most one database connection at a time.
+    threads: int = 16
+    #: Pooled PostgreSQL connections per process (CASELEDGER_DB_POOL_SIZE; default ``threads`` + 4:
+    #: one per request thread, the projection follower, the checkpointer and slack), so that no
+    #: request waits for a connection held by another that waits for the log's lock.
+    db_pool_size: int | None = None
+    #: Connections opened beyond the pool under a burst, closed when returned (CASELEDGER_DB_MAX_OVERFLOW).
+    db_max_overflow: int = 4
+
+    @property
+    def pool_size(self) -> int:
+        """``db_pool_size``, or ``threads`` + 4."""
+        return self.db_pool_size if self.db_pool_size is not None else self.threads + 4
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -95,7 +109,12 @@ class Settings:
             "data_dir": data_dir,
             "http": _http_limits(env),
             "aggregate_cache": _whole_number(env, "CASELEDGER_AGGREGATE_CACHE", 1000),
+            "threads": _whole_number(env, "CASELEDGER_THREADS", 16),
+            "db_pool_size": _whole_number(env, "CASELEDGER_DB_POOL_SIZE", -1),
+            "db_max_overflow": _whole_number(env, "CASELEDGER_DB_MAX_OVERFLOW", 4),
         }
+        if kw["db_pool_size"] == -1:
+            kw["db_pool_size"] = None
         kw.update({k: v for k, v in overrides.items() if v is not None})
         s = cls(**kw)  # type: ignore[arg-type]
         s.check()
@@ -103,6 +122,9 @@ class Settings:
 
     def check(self) -> None:
         self.http.check()
+        if self.threads < 1 or self.pool_size < 1:
+            msg = "CASELEDGER_THREADS and CASELEDGER_DB_POOL_SIZE must be at least 1"
+            raise UsageError(msg)
         if self.master_secret is not None and len(self.master_secret) < _MIN_SECRET:
             msg = f"CASELEDGER_MASTER_SECRET must be at least {_MIN_SECRET} bytes"
             raise UsageError(msg)
