@@ -1,6 +1,6 @@
-"""HTTP load against ``caseledger serve`` on PostgreSQL with 2 uvicorn workers (issue 7).
+"""HTTP load against ``caseledger serve`` on PostgreSQL with 2 uvicorn workers (issues 7 and 16).
 
-python -m bench.bench_http [--pg URL] [--per-level 1:300,16:960,64:1280] [--reads 3000]
+python -m bench.bench_http [--pg URL] [--per-level 1:200,16:640,64:1280,256:2560] [--rounds 3]
 
 1. Builds a fresh PostgreSQL schema with the e2e world (registers, custodial keys, published and
    withdrawn notices) and one prepared inspection per client slot (dispatched, approved, checked
@@ -8,30 +8,34 @@ python -m bench.bench_http [--pg URL] [--per-level 1:300,16:960,64:1280] [--read
    (``POST /v1/cases/{id}/evidence``) and clients never contend for the same case.
 2. Measures the in-process append rate first: the same command through ``LedgerApplication`` in
    this process, single-threaded, on the same database.
-3. Starts ``caseledger serve --workers 2`` (``api.serve.cmd_serve``) in a child process on
-   loopback, and drives it from this process with asyncio + httpx at 1, 16 and 64 concurrent
-   clients: appends per second and p50 / p99 latency. A fixed number of requests per level.
-4. Public-notice reads: ``GET /v1/notices?limit=20`` (the first page, then following cursors)
-   with 16 concurrent clients.
+3. Starts ``caseledger serve --workers 2`` (``api.serve.cmd_serve``; projections as
+   ``--project``, default ``elect``: one elected follower woken by NOTIFY) in a child process on
+   loopback, and drives it from this process with asyncio + httpx at 1, 16, 64 and 256
+   concurrent clients: appends per second and p50 / p99 latency, a fixed number of requests per
+   level; then public-notice reads (``GET /v1/notices?limit=20`` and its cursors) by 64 clients
+   while 64 others append. Every round runs every phase (rounds interleaved); medians over rounds.
+4. Projection lag during each phase: the age of the oldest entry not yet projected, sampled
+   every 50 ms from a separate connection, and the seconds to catch up after the phase.
 
-Results go to bench/out/http.json and are printed as a table (docs/api.md quotes them).
+Results go to bench/out/http.json and are printed (docs/benchmarks.md quotes them).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -185,9 +189,10 @@ async def read_level(base: str, clients: int, total: int) -> dict[str, Any]:
             "errors": errors}
 
 
-def start_server(url: str, data_dir: Path, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(url: str, data_dir: Path, port: int, workers: int, log: Path,
+                 project: str = "elect") -> subprocess.Popen[bytes]:
     env = {**os.environ, "CASELEDGER_DB": url, "CASELEDGER_MASTER_SECRET": SECRET.decode(),
-           "CASELEDGER_DATA_DIR": str(data_dir), "CASELEDGER_PROJECT": os.environ.get("BENCH_PROJECT", "follow"),
+           "CASELEDGER_DATA_DIR": str(data_dir), "CASELEDGER_PROJECT": project,
            "PYTHONPATH": str(Path.cwd())}
     code = ("import argparse, sys; from api.serve import cmd_serve; "
             f"sys.exit(cmd_serve(argparse.Namespace(db={url!r}, host='127.0.0.1', port={port}, workers={workers}, "
@@ -213,59 +218,178 @@ def parse_levels(spec: str) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in (x.split(":") for x in spec.split(","))]
 
 
+class LagSampler:
+    """Projection lag while the load runs: every ``every`` s, the log's head (max notification id)
+    and the projections' slowest position; the lag is the age of the oldest entry not yet
+    projected (0 when caught up), in seconds."""
+
+    def __init__(self, url: str, every: float = 0.05) -> None:
+        from sqlalchemy import create_engine
+
+        from api.settings import sqlalchemy_url
+
+        self.engine = create_engine(sqlalchemy_url(url), pool_size=1)
+        self.every = every
+        self.seen: list[tuple[float, int]] = []  # (first time seen, head)
+        self.lags: list[float] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sample(self) -> tuple[int, int]:
+        with self.engine.connect() as conn:
+            head = int(conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM ledger_events").scalar() or 0)
+            pos = int(conn.exec_driver_sql("SELECT coalesce(min(position), 0) FROM proj_tracking").scalar() or 0)
+        return head, pos
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            head, pos = self.sample()
+            now = time.perf_counter()
+            if not self.seen or head > self.seen[-1][1]:
+                self.seen.append((now, head))
+            oldest = next((t for t, h in self.seen if h > pos), None)
+            self.lags.append(0.0 if oldest is None else now - oldest)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> Self:
+        self.lags = []
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
+
+    def summary(self) -> dict[str, float]:
+        xs = self.lags or [0.0]
+        return {"p50_ms": round(percentile(xs, 50) * 1000, 1), "p99_ms": round(percentile(xs, 99) * 1000, 1),
+                "max_ms": round(max(xs) * 1000, 1)}
+
+    def catch_up_seconds(self, timeout: float = 120) -> float:
+        """After the load: seconds until the projections reach the head."""
+        t0 = time.perf_counter()
+        head, pos = self.sample()
+        while pos < head and time.perf_counter() - t0 < timeout:
+            time.sleep(0.02)
+            _, pos = self.sample()
+        return round(time.perf_counter() - t0, 3)
+
+
+async def mixed_level(base: str, token: str, sha: str, cases: list[str], start: datetime, appenders: int,
+                      appends: int, readers: int, reads: int, tag: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Public notice reads by ``readers`` clients while ``appenders`` clients append."""
+    w, r = await asyncio.gather(append_level(base, token, sha, cases, start, appenders, appends, tag),
+                                read_level(base, readers, reads))
+    return w, r
+
+
+def _median_of(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: round(statistics.median(r[k] for r in rows), 2) for k in keys}
+    out["rounds"] = [{k: r[k] for k in (*keys, "errors") if k in r} for r in rows]
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pg", default=os.environ.get("CASELEDGER_TEST_PG_URL", PG_DEFAULT))
-    ap.add_argument("--per-level", default="1:300,16:960,64:1280", help="clients:requests,...")
-    ap.add_argument("--reads", type=int, default=3000)
-    ap.add_argument("--in-process", type=int, default=300)
+    ap.add_argument("--per-level", default="1:200,16:640,64:1280,256:2560", help="clients:requests,...")
+    ap.add_argument("--reads", type=int, default=3200, help="notice reads in the mixed phase")
+    ap.add_argument("--readers", type=int, default=64)
+    ap.add_argument("--mixed-appends", type=int, default=1280, help="appends (64 clients) during the reads")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--in-process", type=int, default=200)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--project", default=os.environ.get("BENCH_PROJECT", "elect"),
+                    help="CASELEDGER_PROJECT for the server: elect (default), follow or off")
     args = ap.parse_args()
     levels = parse_levels(args.per_level)
-    slots = sum(-(-total // CASE_ENTRIES) + clients for clients, total in levels)
-    cases_needed = slots + -(-args.in_process // CASE_ENTRIES)
+    # Every phase of every round appends to the same prepared cases, each phase an hour after the last
+    # (an inspection's entries go forward in time); a case's length does not change a command's cost.
+    slots = max(*(clients for clients, _ in levels), 64)
+    ip_cases = -(-args.in_process // CASE_ENTRIES)
     url = fresh_pg_schema(args.pg)
     tmp = Path(tempfile.mkdtemp(prefix="bench-http-"))
     proc = None
     try:
         t0 = time.perf_counter()
-        prep = prepare(url, tmp, cases_needed)
-        print(f"prepared {cases_needed} inspections in {time.perf_counter() - t0:.1f} s", flush=True)
+        prep = prepare(url, tmp, slots + ip_cases)
+        print(f"prepared {slots + ip_cases} inspections in {time.perf_counter() - t0:.1f} s", flush=True)
         cases = prep["cases"]
-        ip_cases, cases = cases[: -(-args.in_process // CASE_ENTRIES)], cases[-(-args.in_process // CASE_ENTRIES):]
-        in_proc = in_process_rate(url, tmp, ip_cases, prep["sha256"], prep["start"], args.in_process)
+        in_cases, cases = cases[:ip_cases], cases[ip_cases:]
+        in_proc = in_process_rate(url, tmp, in_cases, prep["sha256"], prep["start"], args.in_process)
         print(f"in-process: {in_proc['per_second']} appends/s (p50 {in_proc['p50_ms']} ms)", flush=True)
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
-        proc = start_server(url, tmp, port, args.workers, tmp / "server.log")
+        proc = start_server(url, tmp, port, args.workers, tmp / "server.log", args.project)
         wait_ready(base)
+        lag = LagSampler(url)
+        runs: dict[str, list[dict[str, Any]]] = {str(c): [] for c, _ in levels}
+        mixed_w: list[dict[str, Any]] = []
+        mixed_r: list[dict[str, Any]] = []
+        phase = 0
+
+        def at() -> datetime:
+            return prep["start"] + timedelta(hours=phase)
+
+        asyncio.run(append_level(base, prep["token"], prep["sha256"], cases, at(), slots, slots, "W"))  # warm-up
+        for rnd in range(args.rounds):
+            for clients, total in levels:  # rounds interleaved: every level once per round
+                phase += 1
+                with lag:
+                    r = asyncio.run(append_level(base, prep["token"], prep["sha256"], cases, at(),
+                                                 clients, total, f"L{rnd}-{clients}"))
+                r["lag"] = lag.summary()
+                r["catch_up_s"] = lag.catch_up_seconds()
+                runs[str(clients)].append(r)
+                print(f"round {rnd} HTTP {clients:>3} clients: {r['per_second']:>7} appends/s  p50 {r['p50_ms']:>7} ms"
+                      f"  p99 {r['p99_ms']:>7} ms  errors {r['errors']}  projection lag p99 {r['lag']['p99_ms']} ms",
+                      flush=True)
+            phase += 1
+            with lag:
+                w, rd = asyncio.run(mixed_level(base, prep["token"], prep["sha256"], cases[:64], at(), 64,
+                                                args.mixed_appends, args.readers, args.reads, f"M{rnd}"))
+            w["lag"] = lag.summary()
+            w["catch_up_s"] = lag.catch_up_seconds()
+            mixed_w.append(w)
+            mixed_r.append(rd)
+            print(f"round {rnd} notices ({args.readers} clients, 64 appending): {rd['per_second']} reads/s  "
+                  f"p50 {rd['p50_ms']} ms  p99 {rd['p99_ms']} ms  errors {rd['errors']}; appends {w['per_second']}/s "
+                  f"p99 {w['p99_ms']} ms", flush=True)
+        keys = ("per_second", "p50_ms", "p99_ms")
         results = []
-        offset = 0
-        for clients, total in levels:
-            need = -(-total // clients // CASE_ENTRIES) * clients
-            mine = cases[offset: offset + need]
-            offset += need
-            warm = asyncio.run(append_level(base, prep["token"], prep["sha256"], mine, prep["start"], clients,
-                                            clients, f"W{clients}"))  # one request per client: connections up
-            del warm
-            r = asyncio.run(append_level(base, prep["token"], prep["sha256"], mine, prep["start"]
-                                         + timedelta(minutes=1), clients, total, f"L{clients}"))
-            results.append(r)
-            print(f"HTTP {clients:>3} clients: {r['per_second']:>7} appends/s  p50 {r['p50_ms']:>7} ms  "
-                  f"p99 {r['p99_ms']:>7} ms  errors {r['errors']}", flush=True)
-        reads = asyncio.run(read_level(base, 16, args.reads))
-        print(f"notices (16 clients): {reads['per_second']} reads/s  p50 {reads['p50_ms']} ms  "
-              f"p99 {reads['p99_ms']} ms  errors {reads['errors']}", flush=True)
-        out = {"backend": "postgresql", "workers": args.workers, "in_process": in_proc, "http_appends": results,
-               "notice_reads": reads,
+        for clients, _ in levels:
+            rows = runs[str(clients)]
+            m = _median_of(rows, keys)
+            m["clients"] = clients
+            m["lag_p99_ms"] = statistics.median(r["lag"]["p99_ms"] for r in rows)
+            m["lag_max_ms"] = statistics.median(r["lag"]["max_ms"] for r in rows)
+            m["catch_up_s"] = statistics.median(r["catch_up_s"] for r in rows)
+            results.append(m)
+        reads = _median_of(mixed_r, keys)
+        reads["clients"] = args.readers
+        during = _median_of(mixed_w, keys)
+        during["lag_p99_ms"] = statistics.median(r["lag"]["p99_ms"] for r in mixed_w)
+        print("\nmedians over rounds")
+        for m in results:
+            print(f"HTTP {m['clients']:>3} clients: {m['per_second']:>7} appends/s  p50 {m['p50_ms']:>7} ms  "
+                  f"p99 {m['p99_ms']:>7} ms  projection lag p99 {m['lag_p99_ms']} ms (max {m['lag_max_ms']} ms), "
+                  f"caught up {m['catch_up_s']} s after the load")
+        print(f"notices ({args.readers} clients while 64 append): {reads['per_second']} reads/s  p50 {reads['p50_ms']} "
+              f"ms  p99 {reads['p99_ms']} ms; appends meanwhile {during['per_second']}/s p99 {during['p99_ms']} ms")
+        out = {"backend": "postgresql", "workers": args.workers, "project": args.project, "rounds": args.rounds,
+               "in_process": in_proc, "http_appends": results, "notice_reads_while_appending": reads,
+               "appends_during_reads": during,
                "http_vs_in_process": {str(r["clients"]): round(r["per_second"] / in_proc["per_second"], 2)
                                       for r in results},
                "note": "each append = POST /v1/cases/{id}/evidence: bearer auth, case scope (cached), body validation, "
                        "custodial signing, one signed entry + its Merkle leaf in one transaction; projections "
-                       "followed by a background thread in each worker"}
+                       f"kept current as CASELEDGER_PROJECT={args.project}; projection lag = age of the oldest "
+                       "entry not yet projected, sampled every 50 ms"}
         path = write_result("http", out)
         print(f"wrote {path}")
-        print(json.dumps(out, indent=1, ensure_ascii=False))
     finally:
         if proc is not None:
             os.killpg(proc.pid, signal.SIGTERM)
