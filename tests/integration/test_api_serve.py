@@ -31,10 +31,14 @@ def test_serve_answers_health_readiness_and_logs_json(db_url: str, tmp_path: Pat
             f"workers={workers}, log_level='info', public_url=None, checkpoint_every=0)))")
     log = tmp_path / "serve.log"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
-           "CASELEDGER_DATA_DIR": str(tmp_path / "data"), "CASELEDGER_PROJECT": "off"}
+           "CASELEDGER_DATA_DIR": str(tmp_path / "data")}  # projections: the default, one elected follower
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env, stdout=log.open("wb"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+
+    def elected() -> int:
+        return sum(1 for ln in log.read_text().splitlines() if '"elected projection follower"' in ln)
+
     try:
         deadline = time.time() + 60
         ready = None
@@ -57,6 +61,12 @@ def test_serve_answers_health_readiness_and_logs_json(db_url: str, tmp_path: Pat
             assert bad.headers["content-type"] == "application/problem+json"
             assert bad.headers["x-request-id"] == "req-42"
             assert http.get("/v1/openapi.json").json()["info"]["title"] == "CaseLedger API"
+        # Of the workers, exactly one follows the log (issue 16): the other keeps retrying the lock.
+        deadline = time.time() + 30
+        while not elected() and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(2.5)  # more than a retry period (projections.leader.RETRY)
+        assert elected() == 1, log.read_text()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(20)
