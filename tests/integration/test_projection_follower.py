@@ -64,3 +64,35 @@ def test_one_follower_is_elected_woken_by_notify_and_replaced_when_it_stops(db_u
             s.set()
         for t in threads:
             t.join(timeout=35)
+
+
+def test_project_follow_joins_the_election_and_keeps_the_projections_current(db_url: str) -> None:
+    """``caseledger project --follow`` waits while another process follows, then takes over."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    c = world(db_url)
+    runner = ProjectionRunner(c.engine)
+    runner.setup()
+    holder = Follower(c.engine, ProjectionRunner(c.engine), retry=0.1, sqlite_idle=0.05)
+    stop = threading.Event()
+    t = threading.Thread(target=holder.run, args=(stop,), daemon=True)
+    t.start()
+    wait_for(lambda: holder.elected)
+    cli = Path(sys.executable).parent / "caseledger"
+    proc = subprocess.Popen([str(cli), "project", "--follow", "--db", db_url], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        time.sleep(1.0)
+        stop.set()  # this process's follower ends; the command is elected within its retry period
+        t.join(timeout=10)
+        dispatch(c.app, "T-CLI", T("2025-09-01 09:00"))
+        wait_for(lambda: min(runner.positions().values()) == runner.head(), timeout=20)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=20)
+    assert "waiting to be elected" in err
+    assert "following the log (elected)" in err, err
