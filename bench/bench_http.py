@@ -164,7 +164,7 @@ async def append_level(base: str, token: str, sha: str, cases: list[str], start:
 
 async def read_level(base: str, clients: int, total: int) -> dict[str, Any]:
     lat: list[float] = []
-    errors: dict[int, int] = {}
+    errors: dict[int | str, int] = {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
 
@@ -172,7 +172,12 @@ async def read_level(base: str, clients: int, total: int) -> dict[str, Any]:
             cursor = None
             for _ in range(total // clients):
                 s = time.perf_counter()
-                r = await http.get("/v1/notices", params={"limit": 20, **({"cursor": cursor} if cursor else {})})
+                try:
+                    r = await http.get("/v1/notices", params={"limit": 20, **({"cursor": cursor} if cursor else {})})
+                except httpx.TransportError as e:  # counted, not retried: it is a result too
+                    errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
+                    cursor = None
+                    continue
                 lat.append(time.perf_counter() - s)
                 if r.status_code != 200:
                     errors[r.status_code] = errors.get(r.status_code, 0) + 1
