@@ -29,7 +29,7 @@ from api import errors
 from api.auth import Authenticator, TokenAuthenticator, TokenStore
 from api.blobs import BlobStore
 from api.deps import ApiConfig, CommandGate, IdempotencyStore, Services
-from api.guard import BodyGuard, HostGuard, RateLimiter
+from api.guard import BodyGuard, HostGuard, RateLimiter, WriteGate
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -293,6 +293,7 @@ def create_app(
     web.install(app)
     # Outermost last: the access log sees every answer, the Host check runs before anything reads
     # the body, and the body guard authenticates and bounds bodies before a route reads them.
+    app.add_middleware(WriteGate, writers=container.settings.write_slots)
     app.add_middleware(BodyGuard, services=services)
     app.add_middleware(HostGuard, allowed=cfg.allowed_hosts)
     app.add_middleware(AccessLog)

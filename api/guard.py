@@ -22,6 +22,7 @@ endpoints use two: per client address and per case (``HttpLimits.feedback_per_*`
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -200,3 +201,32 @@ def host_name(host: str) -> str:
 
 
 __all__ = ["BLOB_UPLOAD", "PUBLIC_WRITE", "BodyGuard", "HostGuard", "RateLimiter", "client_address", "host_name"]
+
+
+class WriteGate:
+    """At most ``writers`` writing requests (any method but GET, HEAD, OPTIONS; evidence uploads to
+    ``/v1/blobs``, which take no lock, excepted) of this worker run at once.
+
+    Commands serialise on the log's lock in the database; a command waiting for it holds one of
+    the worker's threads and a pooled connection. Without a bound, a burst of commands takes every
+    thread and reads queue behind them for a thread that is only waiting for a lock they do not
+    need. Writers beyond ``writers`` wait here, in the event loop, holding neither (issue 16,
+    item 4; docs/operations/running.md "Threads and connections").
+    """
+
+    READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app: ASGIApp, writers: int) -> None:
+        self.app = app
+        self.writers = writers
+        self._gate: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope.get("method") in self.READS
+                or str(scope.get("path", "")).startswith("/v1/blobs")):
+            await self.app(scope, receive, send)
+            return
+        if self._gate is None:  # made in the server's event loop
+            self._gate = asyncio.Semaphore(self.writers)
+        async with self._gate:
+            await self.app(scope, receive, send)

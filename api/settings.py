@@ -88,6 +88,15 @@ class Settings:
     db_pool_size: int | None = None
     #: Connections opened beyond the pool under a burst, closed when returned (CASELEDGER_DB_MAX_OVERFLOW).
     db_max_overflow: int = 4
+    #: Writing requests an HTTP worker runs at once (CASELEDGER_WRITERS; default half the threads):
+    #: the others wait holding no thread and no connection, so reads always find a thread
+    #: (``api.guard.WriteGate``).
+    writers: int | None = None
+
+    @property
+    def write_slots(self) -> int:
+        """``writers``, or half of ``threads`` (at least 1)."""
+        return self.writers if self.writers is not None else max(1, self.threads // 2)
 
     @property
     def pool_size(self) -> int:
@@ -112,9 +121,11 @@ class Settings:
             "threads": _whole_number(env, "CASELEDGER_THREADS", 16),
             "db_pool_size": _whole_number(env, "CASELEDGER_DB_POOL_SIZE", -1),
             "db_max_overflow": _whole_number(env, "CASELEDGER_DB_MAX_OVERFLOW", 4),
+            "writers": _whole_number(env, "CASELEDGER_WRITERS", -1),
         }
-        if kw["db_pool_size"] == -1:
-            kw["db_pool_size"] = None
+        for unset in ("db_pool_size", "writers"):
+            if kw[unset] == -1:
+                kw[unset] = None
         kw.update({k: v for k, v in overrides.items() if v is not None})
         s = cls(**kw)  # type: ignore[arg-type]
         s.check()
@@ -122,8 +133,8 @@ class Settings:
 
     def check(self) -> None:
         self.http.check()
-        if self.threads < 1 or self.pool_size < 1:
-            msg = "CASELEDGER_THREADS and CASELEDGER_DB_POOL_SIZE must be at least 1"
+        if self.threads < 1 or self.pool_size < 1 or self.write_slots < 1:
+            msg = "CASELEDGER_THREADS, CASELEDGER_DB_POOL_SIZE and CASELEDGER_WRITERS must be at least 1"
             raise UsageError(msg)
         if self.master_secret is not None and len(self.master_secret) < _MIN_SECRET:
             msg = f"CASELEDGER_MASTER_SECRET must be at least {_MIN_SECRET} bytes"
