@@ -10,7 +10,7 @@ the case (80 % of a ``log_evidence`` at 1,000 entries was the deep copy).
 Our domain aggregates never change a value in place: every ``apply`` binds a new value (a new dict or
 tuple built from the old one, ``{**agg.evidence, eid: {...}}``) and command methods only read state
 before triggering events; they say so by deriving from ``domain.base.CopyOnWrite``
-(``tests/unit/ledger/test_aggregate_cache.py`` checks it for the aggregates a full scenario
+(``tests/integration/test_aggregate_cache.py`` checks it for the aggregates a full scenario
 builds). For them a *shallow* copy - a new object whose attributes point to the same immutable-by-
 convention values, with its own empty list of pending events - isolates a command from the cache
 just as the deep copy did, in time independent of the state's size; any other aggregate (the
