@@ -97,8 +97,9 @@ def page_data(services: Services, case_id: UUID, audience: Audience, labels: dic
                 item.update(record=_b64(state), label="")
                 items.append(item)
                 continue
-            item["label"] = labels.get(e.type, e.type) if entry_visible(audience, e.type, e.body) else labels["withheld"]
-            if full and entry_visible(audience, e.type, e.body):
+            visible = entry_visible(audience, e.type, e.body)
+            item["label"] = labels.get(e.type, e.type) if visible else labels["withheld"]
+            if full and visible:
                 item.update(entry=_b64(data), sig=_b64(sig))
                 wanted.add(e.key)
             else:
@@ -110,7 +111,8 @@ def page_data(services: Services, case_id: UUID, audience: Audience, labels: dic
             "labels": labels}
 
 
-def _registrations(services: Services, conn: Any, wanted: set[bytes], size: int, registry: str) -> list[dict[str, Any]]:
+def _registrations(services: Services, conn: Any, wanted: set[bytes], size: int,
+                   registry: str) -> list[dict[str, Any]]:
     """The key-registry entries registering ``wanted`` keys and, transitively, the keys that signed them."""
     from ledger.chain import decode_entry, decode_record  # noqa: PLC0415
 
@@ -121,7 +123,7 @@ def _registrations(services: Services, conn: Any, wanted: set[bytes], size: int,
         e = decode_entry(data)
         body = e.body.get("new") if e.type == "key.rotated.v1" else e.body
         kid = body.get("key_id") if isinstance(body, dict) else None
-        if isinstance(kid, bytes) and "public_key" in body:
+        if isinstance(body, dict) and isinstance(kid, bytes) and "public_key" in body:
             reg[kid] = (n, data, sig, idx, rec, e.key)
     out: dict[int, dict[str, Any]] = {}
     todo = list(wanted)
