@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,7 @@ templates.env.filters["when"] = _fmt_us
 templates.env.globals["FIELD_LABELS"] = FIELD_LABELS
 templates.env.globals["FACT_LABELS"] = FACT_LABELS
 templates.env.globals["ENTRY_LABELS"] = ENTRY_LABELS
+templates.env.globals["VERIFY_JS_SHA256"] = hashlib.sha256((HERE / "static" / "verify.js").read_bytes()).hexdigest()
 
 
 def _html(request: Request, name: str, ctx: dict[str, Any], status_code: int = 200) -> HTMLResponse:

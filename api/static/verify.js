@@ -407,6 +407,7 @@
     var rep = await verifyPage(data, keyText, wit, q);
     rep.ms = performance.now() - t0;
     render(data, rep, source);
+    rep.doneAt = performance.now();
     window.caseledgerReport = rep;
     return rep;
   }

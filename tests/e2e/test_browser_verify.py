@@ -108,6 +108,7 @@ def test_the_published_hash_of_the_script_is_the_files_and_the_page_shows_it(sit
     assert published == [digest], "docs/spec/06-verification.md §8 must publish the script's SHA-256"
     html = w.client.get(f"/v/{w.case_of('published')}").text
     assert f'<code id="bv-script-sha256">{digest}</code>' in html
+    assert f'<code id="verify-js-sha256">{digest}</code>' in w.client.get("/notices").text
     assert w.client.get("/static/verify.js").content == SCRIPT_PATH.read_bytes()
     assert "{{" not in SCRIPT_PATH.read_text(encoding="utf-8")  # one fixed file, no templating
 
