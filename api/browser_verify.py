@@ -98,7 +98,7 @@ def page_data(services: Services, case_id: UUID, audience: Audience, labels: dic
                 items.append(item)
                 continue
             visible = entry_visible(audience, e.type, e.body)
-            item["label"] = labels.get(e.type, e.type) if visible else labels["withheld"]
+            item["label"] = labels.get(e.type, e.type) if visible else ""  # the script names it withheld
             if full and visible:
                 item.update(entry=_b64(data), sig=_b64(sig))
                 wanted.add(e.key)
@@ -107,8 +107,7 @@ def page_data(services: Services, case_id: UUID, audience: Audience, labels: dic
             items.append(item)
         keys = _registrations(services, conn, wanted, size, KEY_REGISTRY_ID) if full else []
     return {"format": FORMAT, "v": VERSION, "case": str(case_id), "audience": str(audience),
-            "checkpoint": stored.note, "server_key": log_vkey(services), "entries": items, "keys": keys,
-            "labels": labels}
+            "checkpoint": stored.note, "server_key": log_vkey(services), "entries": items, "keys": keys}
 
 
 def _registrations(services: Services, conn: Any, wanted: set[bytes], size: int,

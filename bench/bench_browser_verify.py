@@ -75,7 +75,7 @@ def page_json(bundle: bytes) -> dict[str, Any]:
                 "proof": [base64.b64encode(h).decode() for h in it["proof"]], "label": f"step {n}"}
 
     return {"format": "caseledger-page", "v": 1, "case": b["case"], "audience": "enterprise",
-            "checkpoint": b["checkpoint"], "server_key": None, "labels": {},
+            "checkpoint": b["checkpoint"], "server_key": None,
             "entries": [item(n, it) for n, it in enumerate(b["entries"], start=1)],
             "keys": [item(n, it) for n, it in enumerate(b["keys"], start=1)]}
 

@@ -282,33 +282,58 @@
     }
     return ring;
   }
-  async function checkEntry(it, i, state, data, cp, ring) {
-    var sig = b64(it.sig), eh, bytes;
+  // The expensive work of one entry (decoding, hashing, signature, inclusion proof), done for all
+  // entries at once; judge() then applies the checks in order and reports the first failure.
+  async function prepare(it, cp, ring) {
+    var p = { sigOk: false, incl: null };
+    try {
+      p.sig = b64(it.sig);
+      var sigOk = Promise.resolve(false);
+      if (it.withheld !== undefined) {
+        p.eh = b64(it.withheld);
+      } else {
+        if (it.entry === undefined) throw new Fail("1.2", "记录无法解析");
+        var bytes = b64(it.entry);
+        p.e = envelope(bytes);
+        p.eh = await entryHash(bytes);
+        p.reg = ring[hex(p.e.key)];
+        if (p.reg) sigOk = ed25519(p.reg.public_key, p.sig, pae([enc.encode(ENTRY_CONTEXT), p.eh]));
+      }
+      var incl = Promise.resolve(null);
+      if (it.proof !== null && it.proof !== undefined && p.eh.length === 32) {
+        incl = leafHash(p.eh, p.sig, it.recorded_at, it.index)
+          .then(function (lh) { return verifyInclusion(it.index, cp.size, lh, it.proof, cp.root); })
+          .then(function () { return null; }, function (err) { return err; });
+      }
+      p.sigOk = await sigOk;
+      p.incl = await incl;
+    } catch (err) {
+      p.err = err;
+    }
+    return p;
+  }
+  function judge(p, it, i, state, data) {
     if (it.n !== i + 1) throw new Fail("1.5", "记录编号应为 " + (i + 1) + "，实为 " + it.n);
+    if (p.err) throw p.err;
     if (it.withheld !== undefined) {
-      eh = b64(it.withheld);
-      if (eh.length !== 32) throw new Fail("1.2", "记录哈希不是 32 字节");
+      if (p.eh.length !== 32) throw new Fail("1.2", "记录哈希不是 32 字节");
     } else {
-      if (it.entry === undefined) throw new Fail("1.2", "记录无法解析");
-      bytes = b64(it.entry);
-      var e = envelope(bytes);
-      eh = await entryHash(bytes);
-      state.type = e.type;
+      var e = p.e, reg = p.reg;
       // Steps 1.5, 1.6: the case, number and prev link.
       if (e.case !== data.case || e.n !== i + 1) throw new Fail("1.5", "记录编号应为 " + data.case + "#" + (i + 1) + "，实为 " + e.case + "#" + e.n);
       if (!eq(e.prev, state.head)) throw new Fail("1.6", "prev 与上一条记录的哈希不符");
       // Step 1.7: the key is registered to the actor and valid at occurred_at.
-      var reg = ring[hex(e.key)];
       if (!reg || reg.principal !== e.actor || !(BigInt(reg.valid_from) <= BigInt(e.occurred_at)) ||
           (reg.valid_until !== null && reg.valid_until !== undefined && !(BigInt(e.occurred_at) < BigInt(reg.valid_until)))) {
         throw new Fail("1.7", "签名密钥未登记给该执法人员，或不在有效期内");
       }
       // Step 1.4: the signature.
-      if (!(await ed25519(reg.public_key, sig, pae([enc.encode(ENTRY_CONTEXT), eh])))) throw new Fail("1.4", "签名无效");
+      if (!p.sigOk) throw new Fail("1.4", "签名无效");
     }
-    if (it.proof === null || it.proof === undefined) { state.head = eh; return "pending"; }
-    await verifyInclusion(it.index, cp.size, await leafHash(eh, sig, it.recorded_at, it.index), it.proof, cp.root);
-    state.head = eh;
+    state.head = p.eh;
+    if (it.proof === null || it.proof === undefined) return "pending";
+    // Steps 3.1-3.5: the inclusion proof.
+    if (p.incl) throw p.incl;
     return it.withheld !== undefined ? "included" : "verified";
   }
 
@@ -337,11 +362,12 @@
       rest(0);
       return rep;
     }
-    var state = { head: await genesis(data.case), type: null };
+    var state = { head: await genesis(data.case) };
+    var prepared = await Promise.all(items.map(function (it) { return prepare(it, cp, ring); }));
     for (var i = 0; i < items.length; i++) {
       var it = items[i];
       try {
-        var st = await checkEntry(it, i, state, data, cp, ring);
+        var st = judge(prepared[i], it, i, state, data);
         rep.entries.push({ n: it.n, label: it.label, status: st });
       } catch (err) {
         if (!(err instanceof Fail)) err = new Fail("1.2", "记录无法解析：" + err.message);
@@ -371,7 +397,7 @@
   var STATUS_TEXT = { verified: "已核验（签名、链接、包含证明）", included: "已核验（哈希与位置、包含证明；内容不公开）",
     pending: "待下一个检查点（签名与链接已核验）", unchecked: "在失败之后未检查" };
   function render(data, rep, source) {
-    var box = $("bv-status"), labels = data.labels || {};
+    var box = $("bv-status");
     box.dataset.status = rep.status;
     var who = rep.key ? "日志公钥 " + rep.key + "（来源：" + source + "）" : "（公钥无效）";
     var n = rep.entries.filter(function (e) { return e.status === "verified" || e.status === "included"; }).length;
@@ -381,7 +407,7 @@
         "；" + n + " 条记录已通过核验" + (rep.status === "partial" ? "，其余记录晚于该检查点" : "") + "。");
     } else {
       var f = rep.failure;
-      text(box, "✘ 本浏览器核验失败：" + (f.n ? "第 " + f.n + " 条记录（" + (f.label || "") + "）" : "") +
+      text(box, "✘ 本浏览器核验失败：" + (f.n ? "第 " + f.n + " 条记录（" + (f.label || "不公开的内部记录") + "）" : "") +
         (STEP_NAMES[f.step] || "") + "（步骤 " + f.step + "）：" + f.message + "。所用公钥：" + who + "。");
     }
     var body = $("bv-entries");
@@ -389,7 +415,7 @@
     rep.entries.forEach(function (e) {
       var tr = document.createElement("tr");
       tr.className = "bv-" + e.status; tr.dataset.n = e.n;
-      var label = e.label || labels[e.type] || "";
+      var label = e.label || "不公开的内部记录（仅核验哈希与位置）";
       [String(e.n), label, e.status === "failed" ? "失败：" + (STEP_NAMES[e.step] || "") + "（步骤 " + e.step + "）：" + e.message
         : STATUS_TEXT[e.status]].forEach(function (s) { tr.appendChild(text(document.createElement("td"), s)); });
       body.appendChild(tr);
