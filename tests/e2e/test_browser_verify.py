@@ -337,3 +337,37 @@ def test_the_server_side_page_names_only_the_first_failure(site: tuple[World, st
         label = re.findall(r"<td>(.*?)</td>", cells)[1]
         assert re.search(r"[\u4e00-\u9fff]", label), cells  # the step's Chinese name
     assert "第 2 条记录" in html
+
+
+# ----------------------------------------------------------------------------- the script's msgpack decoder
+
+def _js_value(v: Any) -> Any:
+    """A vector's value as the script's decoder gives it (bin as {"$bin": hex}, big ints as text)."""
+    if isinstance(v, dict) and set(v) == {"$bin"}:
+        return v
+    if isinstance(v, dict):
+        return {k: _js_value(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_js_value(x) for x in v]
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53 - 1:
+        return str(v)
+    return v
+
+
+def test_the_scripts_msgpack_decoder_agrees_with_every_encoding_vector(site: tuple[World, str], page: Page) -> None:
+    w, base = site
+    page.pw.unroute("**/v/**")
+    vectors = json.loads((ROOT / "docs/spec/vectors/encoding.json").read_text(encoding="utf-8"))["vectors"]
+    page.navigate(f"{base}/v/{w.case_of('published')}")
+    got = page.pw.evaluate("""(vs) => vs.map(v => {
+        const b = new Uint8Array(v.hex.match(/../g) ? v.hex.match(/../g).map(h => parseInt(h, 16)) : []);
+        const conv = x => x instanceof Uint8Array ? {$bin: Array.from(x, c => c.toString(16).padStart(2, '0')).join('')}
+          : typeof x === 'bigint' ? x.toString() : Array.isArray(x) ? x.map(conv)
+          : x !== null && typeof x === 'object' ? Object.fromEntries(Object.entries(x).map(([k, y]) => [k, conv(y)])) : x;
+        try { return {ok: true, value: conv(caseledgerVerify.unpack(b))}; } catch (e) { return {ok: false, error: String(e.msg || e)}; }
+    })""", [{"hex": v["hex"]} for v in vectors])
+    assert len(got) == len(vectors) > 20
+    for v, g in zip(vectors, got, strict=True):
+        assert g["ok"] == v["valid"], (v["name"], g)
+        if v["valid"]:
+            assert g["value"] == _js_value(v["value"]), v["name"]
