@@ -363,8 +363,10 @@ def test_the_scripts_msgpack_decoder_agrees_with_every_encoding_vector(site: tup
         const b = new Uint8Array(v.hex.match(/../g) ? v.hex.match(/../g).map(h => parseInt(h, 16)) : []);
         const conv = x => x instanceof Uint8Array ? {$bin: Array.from(x, c => c.toString(16).padStart(2, '0')).join('')}
           : typeof x === 'bigint' ? x.toString() : Array.isArray(x) ? x.map(conv)
-          : x !== null && typeof x === 'object' ? Object.fromEntries(Object.entries(x).map(([k, y]) => [k, conv(y)])) : x;
-        try { return {ok: true, value: conv(caseledgerVerify.unpack(b))}; } catch (e) { return {ok: false, error: String(e.msg || e)}; }
+          : x !== null && typeof x === 'object'
+            ? Object.fromEntries(Object.entries(x).map(([k, y]) => [k, conv(y)])) : x;
+        try { return {ok: true, value: conv(caseledgerVerify.unpack(b))}; }
+        catch (e) { return {ok: false, error: String(e.msg || e)}; }
     })""", [{"hex": v["hex"]} for v in vectors])
     assert len(got) == len(vectors) > 20
     for v, g in zip(vectors, got, strict=True):
