@@ -257,6 +257,22 @@ def test_a_public_entrys_hash_altered_or_entries_swapped_fail_at_that_entry(site
     page.pw.unroute("**/v/**")
 
 
+def test_an_entry_after_the_checkpoint_is_pending_and_still_chained(site: tuple[World, str], page: Page) -> None:
+    w, base = site
+    case, token = enterprise_case(w)
+
+    def after_checkpoint(d: dict[str, Any]) -> None:
+        d["entries"][-1]["proof"] = None  # as the page gives an entry recorded after the checkpoint
+
+    altered(page, after_checkpoint)
+    page.navigate(f"{base}/v/{case}?token={token}{frag(log_vkey(w))}")
+    v = wait_verdict(page)
+    assert v["status"] == "partial", v["text"]
+    assert v["rows"][-1]["cls"] == "bv-pending"
+    assert "其余记录晚于该检查点" in v["text"]
+    page.pw.unroute("**/v/**")
+
+
 def test_a_checkpoint_signed_by_another_key_fails(site: tuple[World, str], page: Page) -> None:
     w, base = site
     case, token = enterprise_case(w)
