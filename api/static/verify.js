@@ -89,7 +89,7 @@
       return a.length - b.length;
     }
     function map(n, depth) {
-      var m = {}, prev = null;
+      var m = Object.create(null), prev = null;  // (no prototype: a "__proto__" key is an ordinary key)
       for (var i = 0; i < n; i++) {
         var k = value(depth + 1);
         if (typeof k !== "string") throw new Fail("1.2", "map 的键不是文本");
@@ -254,6 +254,7 @@
   // ------------------------------------------------------------------ the case
   function registration(e) {
     var b = e.type === "key.rotated.v1" ? e.body["new"] : e.body;
+    if (typeof b !== "object" || b === null || b instanceof Uint8Array || Array.isArray(b)) return null;
     if (["key.registry_opened.v1", "key.registered.v1", "key.rotated.v1"].indexOf(e.type) < 0) return null;
     if (!b || !isBin(b.public_key, 32) || !isBin(b.key_id, 32) || typeof b.principal !== "string") return null;
     return b;

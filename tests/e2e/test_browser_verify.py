@@ -429,6 +429,9 @@ def test_the_scripts_msgpack_decoder_agrees_with_every_encoding_vector(site: tup
         catch (e) { return {ok: false, error: String(e.msg || e)}; }
     })""", [{"hex": v["hex"]} for v in vectors])
     assert len(got) == len(vectors) > 20
+    proto = page.pw.evaluate("Object.keys(caseledgerVerify.unpack(new Uint8Array([0x81, 0xa9, "
+                             "...Array.from('__proto__', c => c.charCodeAt(0)), 0x01])))")
+    assert proto == ["__proto__"]  # an ordinary key, not the object's prototype
     for v, g in zip(vectors, got, strict=True):
         assert g["ok"] == v["valid"], (v["name"], g)
         if v["valid"]:
