@@ -134,6 +134,26 @@ def test_an_intact_public_case_verifies_in_the_browser_against_the_key_in_the_qr
     assert "p-lin" not in html  # the public block is hash and position: no actor, no body (R49)
 
 
+def test_the_url_in_the_printed_qr_code_opens_the_page_that_verifies_itself(site: tuple[World, str],
+                                                                            page: Page) -> None:
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    w, base = site
+    page.pw.unroute("**/v/**")
+    case = w.case_of("published")
+    png = w.client.get(f"/v/{case}/qr.png").content
+    (url,) = [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+    assert url.startswith(f"{w.client.base_url}/v/{case}#k=")
+    page.navigate("about:blank")
+    page.navigate(base + url.removeprefix(str(w.client.base_url)))
+    v = wait_verdict(page)
+    assert v["status"] == "verified", v["text"]
+    assert log_vkey(w) in v["text"]
+
+
 def test_the_enterprise_with_its_token_checks_every_signature_and_link(site: tuple[World, str], page: Page) -> None:
     w, base = site
     page.pw.unroute("**/v/**")
