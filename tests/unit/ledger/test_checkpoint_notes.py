@@ -87,7 +87,7 @@ def test_a_cosignature_is_cosignature_v1_with_its_timestamp() -> None:
     assert (sig.key_id, sig.timestamp, len(sig.signature)) == (W1.key_id, T, 72)
     body = cp.parse_note(note).body
     WITNESS.verify_key.verify(b"cosignature/v1\ntime %d\n" % T + body.encode(), sig.signature[8:])
-    assert base64.b64decode(W1.to_vkey().split("+")[2]) == b"\x04" + bytes(WITNESS.verify_key)
+    assert base64.b64decode(W1.to_vkey().split("+", 2)[2]) == b"\x04" + bytes(WITNESS.verify_key)
     assert cp.NoteVerifier.parse(W1.to_vkey()) == W1
 
 
