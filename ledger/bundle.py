@@ -354,7 +354,7 @@ def _verify(data: bytes, trusted_vkeys: Trust, limits: Limits, report: BundleRep
         sig = b["sig"]
         digest = manifest_digest(b)
         if not any(k.name == sig["name"] and check_signature(k.public_key, BUNDLE_CONTEXT, digest, sig["sig"])
-                   for k in trusted):
+                   for k in policy.log_keys):
             raise SignatureError("7.7", "manifest signature does not verify under a trusted key",
                                  expected=f"signature by trusted key {sig['name']!r}", actual=sig["sig"])
         report.passed("7.7", f"signed by {sig['name']}")

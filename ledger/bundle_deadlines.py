@@ -29,7 +29,7 @@ from typing import Any
 
 from ledger.bundle import VerifiedBundle, load_verified_bundle
 from ledger.chain import Entry
-from ledger.checkpoint import parse_trust_file
+from ledger.trust import parse_policy
 from ledger.errors import UsageError, VerificationError
 from ledger.limits import DEFAULT_LIMITS
 
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(args.file, "rb") as f:  # noqa: PTH123 - read no more than the limit allows
             data = f.read(DEFAULT_LIMITS.max_bundle_bytes + 1)
         with open(args.trust, encoding="utf-8") as f:  # noqa: PTH123
-            vb = load_verified_bundle(data, parse_trust_file(f.read()))
+            vb = load_verified_bundle(data, parse_policy(f.read()))
     except (OSError, UnicodeDecodeError, UsageError) as e:
         print(f"bundle_deadlines: {e}", file=sys.stderr)
         return 2

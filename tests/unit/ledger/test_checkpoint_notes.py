@@ -239,7 +239,7 @@ def test_wrong_origin_is_refused() -> None:
 def test_too_many_signatures_is_refused() -> None:
     note = GOOD
     for i in range(64):
-        note = cp.add_cosignature(note, f"w{i}.test", SigningKey(bytes([i + 20]) * 32),
+        note = cp.add_cosignature(note, f"w{i}.test", SigningKey(bytes([i + 20]) * 32), timestamp=T,
                                   limits=Limits(max_note_signatures=100))
     with pytest.raises(CheckpointError) as e:
         cp.verify_checkpoint(note, [LOG_V])
@@ -342,8 +342,8 @@ def test_a_checkpoint_for_another_origin_signed_by_the_trusted_key_is_refused_ev
 
 
 def test_a_key_named_after_the_forged_origin_but_not_trusted_does_not_help() -> None:
-    evil = cp.add_cosignature(cp.sign_checkpoint("evil.example/log", 5, merkle.root_of(HASHES[:5]), ORIGIN, LOG),
-                              "evil.example/log", STRANGER)
+    signed = cp.parse_note(cp.sign_checkpoint("evil.example/log", 5, merkle.root_of(HASHES[:5]), ORIGIN, LOG))
+    evil = cp.Note(signed.body, (*signed.signatures, cp.sign_note(signed.body, "evil.example/log", STRANGER))).text()
     with pytest.raises(CheckpointError) as e:
         cp.verify_checkpoint(evil, [LOG_V])
     assert e.value.step == "4.5.1"
