@@ -21,8 +21,9 @@ and each refusal carries the HTTP status the spec names:
 =====  =====================================================================================
 
 Checking the old size and storing the new checkpoint happen in one ``BEGIN IMMEDIATE``
-transaction, so two concurrent requests cannot roll the state back. Refused requests with a
-valid log signature are kept (``refusals``) as possible evidence of misbehaviour. Imports: the
+transaction, so two concurrent requests cannot roll the state back. Signed checkpoints refused as
+not extending what was cosigned (a fork at the same size, a failing consistency proof) are kept
+in ``witness_refusals`` as possible evidence of misbehaviour. Imports: the
 standard library, PyNaCl and the pure ledger modules.
 """
 
@@ -58,9 +59,9 @@ _PRIVATE_PREFIX = "PRIVATE+KEY+"
 class WitnessRefusal(Exception):  # noqa: N818 - a refusal is the protocol's answer, not a program error
     """The witness does not cosign: ``status`` is the HTTP status tlog-witness names."""
 
-    def __init__(self, status: int, reason: str, *, latest_size: int | None = None) -> None:
+    def __init__(self, status: int, reason: str, *, latest_size: int | None = None, evidence: bool = False) -> None:
         super().__init__(reason)
-        self.status, self.reason, self.latest_size = status, reason, latest_size
+        self.status, self.reason, self.latest_size, self.evidence = status, reason, latest_size, evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +228,7 @@ class Witness:
             try:
                 self._check(db, req, origin, size, root)
             except WitnessRefusal as r:
-                if r.status in (409, 422):
+                if r.evidence:  # a signed checkpoint that is not an extension: kept
                     db.execute("INSERT INTO witness_refusals (origin, at, status, reason, request) "
                                "VALUES (?, ?, ?, ?, ?)", (origin, int(self.clock()), r.status, r.reason, body))
                 db.execute("COMMIT")
@@ -252,7 +253,7 @@ class Witness:
                                  latest_size=latest)
         if req.old_size == size and root != latest_root:
             raise WitnessRefusal(409, f"a checkpoint of size {size} with another root was cosigned before: a fork",
-                                 latest_size=latest)
+                                 latest_size=latest, evidence=True)
         if req.old_size in (0, size):
             if req.proof:
                 raise WitnessRefusal(422, f"a consistency proof from size {req.old_size} must be empty")
@@ -261,7 +262,7 @@ class Witness:
             merkle.verify_consistency(req.old_size, size, list(req.proof), latest_root, root, limits=self.limits)
         except ProofError as e:
             msg = f"the consistency proof from size {req.old_size} does not verify (step {e.step}): not an extension"
-            raise WitnessRefusal(422, msg) from None
+            raise WitnessRefusal(422, msg, evidence=True) from None
 
 
 __all__ = ["AddCheckpoint", "LogState", "Witness", "WitnessRefusal", "format_request", "format_witness_key",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from nacl.signing import SigningKey
-from starlette.testclient import TestClient
+from fastapi.testclient import TestClient
 
 from api.cmd_witness import make_app
 from ledger import checkpoint as cp
