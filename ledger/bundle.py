@@ -371,7 +371,8 @@ def verify_bundle(data: bytes, trusted_vkeys: Trust, *,
     """Verify a bundle offline (spec 05 §Verification); never raises for bad bundle bytes.
 
     ``trusted_vkeys``: the ledger's checkpoint verifier keys, or a :class:`TrustPolicy` that also
-    requires witness cosignatures; obtained out of band. Returns each step's outcome; ``report.failure`` names the first failing step.
+    requires witness cosignatures; obtained out of band. Returns each step's outcome;
+    ``report.failure`` names the first failing step.
 
     Raises:
         UsageError: no trusted key was given, or a given key is malformed.

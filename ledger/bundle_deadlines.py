@@ -29,9 +29,9 @@ from typing import Any
 
 from ledger.bundle import VerifiedBundle, load_verified_bundle
 from ledger.chain import Entry
-from ledger.trust import parse_policy
 from ledger.errors import UsageError, VerificationError
 from ledger.limits import DEFAULT_LIMITS
+from ledger.trust import parse_policy
 
 YEAR_ENTERED = "calendar.year_entered.v1"
 _SATURDAY = 5

@@ -27,9 +27,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ledger.bundle import VerifiedBundle, load_verified_bundle
-from ledger.trust import parse_policy
 from ledger.errors import UsageError, VerificationError
 from ledger.limits import DEFAULT_LIMITS
+from ledger.trust import parse_policy
 
 EVIDENCE_TYPE = "inspection.evidence_logged."
 DECIDED_TYPE = "inspection.decided."

@@ -576,8 +576,8 @@ VERIFY_STEPS = ("4.1", "4.2", "4.3", "4.4", "4.5", "4.5.1", "4.6", "4.7", "4.8",
 """Step ids this module raises; a test checks each against the spec."""
 
 __all__ = [
-    "ALG_COSIGNATURE_V1", "ALG_ED25519", "Note", "NoteSignature", "NoteVerifier", "VerifiedCheckpoint", "add_cosignature",
-    "check_equivocation", "checkpoint_body", "cosign", "cosigned_message", "is_valid_key_name", "note_key_id", "parse_checkpoint_body",
-    "parse_note", "parse_trust_file", "sign_checkpoint", "sign_note", "verify_checkpoint",
-    "verify_consistency_between", "vkey",
+    "ALG_COSIGNATURE_V1", "ALG_ED25519", "Note", "NoteSignature", "NoteVerifier", "VerifiedCheckpoint",
+    "add_cosignature", "check_equivocation", "checkpoint_body", "cosign", "cosigned_message", "is_valid_key_name",
+    "note_key_id", "parse_checkpoint_body", "parse_note", "parse_trust_file", "sign_checkpoint", "sign_note",
+    "verify_checkpoint", "verify_consistency_between", "vkey",
 ]

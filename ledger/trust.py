@@ -60,8 +60,8 @@ class TrustPolicy:
         logs = ", ".join(sorted({k.name for k in self.log_keys}))
         if not self.witnesses:
             return f"log key {logs}, no witnesses required"
-        return f"log key {logs}, {self.quorum} of {len(self.witnesses)} witnesses " \
-               f"({', '.join(w.name for w in self.witnesses)})"
+        names = ", ".join(w.name for w in self.witnesses)
+        return f"log key {logs}, {self.quorum} of {len(self.witnesses)} witnesses ({names})"
 
     def verify(self, note: str | bytes, *, origin: str | None = None,
                limits: Limits = DEFAULT_LIMITS) -> VerifiedCheckpoint:

@@ -56,7 +56,7 @@ SIZE_CONTENT_TYPE = "text/x.tlog.size"
 _PRIVATE_PREFIX = "PRIVATE+KEY+"
 
 
-class WitnessRefusal(Exception):  # noqa: N818 - a refusal is the protocol's answer, not a program error
+class WitnessRefusal(Exception):
     """The witness does not cosign: ``status`` is the HTTP status tlog-witness names."""
 
     def __init__(self, status: int, reason: str, *, latest_size: int | None = None, evidence: bool = False) -> None:
@@ -236,7 +236,8 @@ class Witness:
             now = int(self.clock())
             db.execute("INSERT INTO witness_logs (origin, size, root, note, updated_at) VALUES (?, ?, ?, ?, ?) "
                        "ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root, "
-                       "note = excluded.note, updated_at = excluded.updated_at", (origin, size, root, verified.note, now))
+                       "note = excluded.note, updated_at = excluded.updated_at",
+                       (origin, size, root, verified.note, now))
             line = cosign(parse_note(req.note).body, self.name, self.key, now).line()
             db.execute("COMMIT")
         finally:

@@ -207,12 +207,12 @@ def test_two_ledgers_witness_each_other_and_a_fork_is_refused(
     assert rc == 0
 
 
-def _in_process(witness: Witness):  # type: ignore[no-untyped-def]  # noqa: ANN202 - a Post
+def _in_process(witness: Witness):  # type: ignore[no-untyped-def]
     def post(_url: str, body: bytes, _timeout: float) -> tuple[int, str, bytes]:
         try:
             return 200, "text/plain", witness.add_checkpoint(body).encode()
         except WitnessRefusal as r:
-            if r.status == 409:  # noqa: PLR2004
+            if r.status == 409:
                 return 409, "text/x.tlog.size", f"{r.latest_size}\n".encode()
             return r.status, "text/plain", r.reason.encode()
     return post

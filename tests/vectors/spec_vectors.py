@@ -286,8 +286,8 @@ COSIGN_TIME = 1679315147  # the timestamp of the spec's own example message
 
 
 def _cosigner_pub() -> bytes:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: PLC0415
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     return Ed25519PrivateKey.from_private_bytes(COSIGNER_SEED).public_key().public_bytes(Encoding.Raw,
                                                                                         PublicFormat.Raw)
@@ -296,7 +296,7 @@ def _cosigner_pub() -> bytes:
 def _cosign_line(name: str, body: str, t: int, *, alg: int = 4, sig_t: int | None = None) -> str:
     """``— name base64(SHA-256(name ‖ 0x0A ‖ alg ‖ pub)[:4] ‖ uint64be(t) ‖ Ed25519(message))``;
     ``sig_t``: the time in the signed message, if it differs from the one carried (a forgery)."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     pub = _cosigner_pub()
     kid = sha(name.encode() + b"\n" + bytes([alg]) + pub)[:4]

@@ -7,8 +7,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from nacl.signing import SigningKey
 from fastapi.testclient import TestClient
+from nacl.signing import SigningKey
 
 from api.cmd_witness import make_app
 from ledger import checkpoint as cp
