@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 from nacl.signing import SigningKey
 
 from api import cli
+from api.app import create_app, default_config
 from api.bootstrap import Container, bootstrap, system_clock
 from api.cmd_witness import load_witness, make_app
 from api.settings import Settings
@@ -40,9 +42,9 @@ ROOT_ZJ = SigningKey(bytes([5]) * 32)
 CASES: dict[str, str] = {}
 
 
-def ledger(url: str, origin: str, root: SigningKey, cases: int = 2) -> Container:
-    c = bootstrap(Settings(db_url=url, master_secret=SECRET.encode(), origin=origin), clock=StepClock(),
-                  event_types=TEST_TYPES)
+def ledger(url: str, origin: str, root: SigningKey, cases: int = 2, data_dir: Path = Path(".caseledger")) -> Container:
+    c = bootstrap(Settings(db_url=url, master_secret=SECRET.encode(), origin=origin, data_dir=data_dir),
+                  clock=StepClock(), event_types=TEST_TYPES)
     assert c.vault is not None
     c.vault.store("root", root, to_micros(T0))
     c.vault.store("alice", ALICE, to_micros(T0))
@@ -219,7 +221,7 @@ def _in_process(witness: Witness):  # type: ignore[no-untyped-def]
 
 
 def test_cosignatures_are_stored_and_catch_up_on_both_databases(db_url: str, tmp_path: Path) -> None:
-    c = ledger(db_url, FJ, ROOT)
+    c = ledger(db_url, FJ, ROOT, data_dir=tmp_path / "data")
     wkey = SigningKey(bytes([6]) * 32)
     w = Witness("w.example/w1", wkey, [NoteVerifier.from_signing_key(FJ, ROOT)], tmp_path / "w.db")
     wv = NoteVerifier.from_signing_key("w.example/w1", wkey, ALG_COSIGNATURE_V1)
@@ -237,6 +239,8 @@ def test_cosignatures_are_stored_and_catch_up_on_both_databases(db_url: str, tmp
         note = c.merkle.cosigned_note(conn, cp)
     pol = parse_policy(f"log {vkey(FJ, bytes(ROOT.verify_key))}\nwitness {wv.to_vkey()}\nquorum 1\n")
     assert pol.verify(note).witnesses == ("w.example/w1",)
+    served = TestClient(create_app(c, config=default_config(c))).get("/v1/log/checkpoint")
+    assert (served.status_code, served.text) == (200, note)  # served with the cosignature
     # The ledger forgets (a restored backup without the table's rows): the 409 tells it the witness's size.
     with c.engine.begin() as conn:
         conn.execute(c.merkle.cosignatures.delete())
@@ -264,3 +268,37 @@ def test_cosignatures_are_stored_and_catch_up_on_both_databases(db_url: str, tmp
         assert cp is not None
         assert c.merkle.cosignature_lines(conn, cp.id) == []
     c.engine.dispose()
+
+
+def test_witness_and_policy_usage_errors_exit_2_writing_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'fj.db'}"
+    ledger(url, FJ, ROOT).engine.dispose()
+    key = tmp_path / "w.key"
+
+    def cmd(*args: str) -> tuple[int, str]:
+        rc, _, err = run(monkeypatch, capsys, FJ, tmp_path / "data", *args)
+        return rc, err
+
+    want = "caseledger witness: invalid witness name 'bad name': no spaces and no '+'\n"
+    assert cmd("witness", "keygen", "bad name", "--key", str(key)) == (2, want)
+    assert not key.exists()
+    assert cmd("witness", "keygen", "w.example/w1", "--key", str(key))[0] == 0
+    logs = tmp_path / "logs"
+    logs.write_text(f"log {vkey(FJ, bytes(ROOT.verify_key))}\n", encoding="utf-8")
+    rc, err = cmd("witness", "serve", "--key", str(logs), "--logs", str(logs), "--state", str(tmp_path / "s.db"))
+    assert (rc, "witness key file" in err) == (2, True)
+    rc, err = cmd("witness", "serve", "--key", str(key), "--logs", str(key), "--state", str(tmp_path / "s.db"))
+    assert (rc, "logs file" in err) == (2, True)
+    assert not (tmp_path / "s.db").exists()
+    rc, err = cmd("witness", "status", "--state", str(tmp_path / "none.db"))
+    assert (rc, "no witness state" in err) == (2, True)
+    bad = tmp_path / "bad.policy"
+    bad.write_text(f"log {vkey(FJ, bytes(ROOT.verify_key))}\nwitness {vkey(FJ, bytes(ROOT.verify_key))} http://x\n"
+                   "quorum 1\n", encoding="utf-8")
+    rc, err = cmd("checkpoint", "--db", url, "--witnesses", str(bad))
+    assert (rc, "type-0x04" in err) == (2, True)
+    rc, err = cmd("verify", "--db", url, "--trust", str(bad))
+    assert (rc, "type-0x04" in err) == (2, True)
+    rc, err = cmd("verify-bundle", str(bad), "--trust", str(bad))
+    assert (rc, "type-0x04" in err) == (2, True)
