@@ -498,8 +498,11 @@ def verify_checkpoint(
                              expected=[k.to_vkey() for k in origin_keys],
                              actual=[f"{s.name}+{s.key_id.hex()}" for s in parsed.signatures],
                              code="E_CHECKPOINT_UNTRUSTED")
-    # Step 4.7: every cosignature by a known witness key verifies, and at least witness_quorum
-    # distinct witness keys cosigned.
+    # Step 4.7: Every cosignature by a known witness key verifies, and at least witness_quorum
+    # distinct witness keys cosigned. A type-0x04 witness key's line is a C2SP cosignature/v1:
+    # an 8-byte big-endian timestamp at most 2^63 − 1, then an Ed25519 signature over
+    # "cosignature/v1\n", "time <timestamp>\n" and the body (spec 04 §Witness cosignatures).
+    # The quorum and the witness keys come from the trust policy (spec 04 §Trust policy).
     cosigners = _verified_names(parsed, witness_keys, "4.7")
     if len(cosigners) < witness_quorum:
         raise CheckpointError("4.7", "too few witness cosignatures", expected=f">= {witness_quorum}",
