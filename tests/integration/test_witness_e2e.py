@@ -302,3 +302,39 @@ def test_witness_and_policy_usage_errors_exit_2_writing_nothing(
     assert (rc, "type-0x04" in err) == (2, True)
     rc, err = cmd("verify-bundle", str(bad), "--trust", str(bad))
     assert (rc, "type-0x04" in err) == (2, True)
+
+
+def test_the_serve_loop_submits_its_periodic_checkpoints_to_the_witnesses(tmp_path: Path) -> None:
+    from api.app import _checkpointer
+
+    wkey = SigningKey(bytes([7]) * 32)
+    w = Witness("w.example/w1", wkey, [NoteVerifier.from_signing_key(FJ, ROOT)], tmp_path / "w.db")
+    server = Server(w)
+    try:
+        wv = NoteVerifier.from_signing_key("w.example/w1", wkey, ALG_COSIGNATURE_V1)
+        (tmp_path / "witnesses").write_text(f"witness {wv.to_vkey()} {server.url}\n", encoding="utf-8")
+        url = f"sqlite:///{tmp_path / 'fj.db'}"
+        ledger(url, FJ, ROOT).engine.dispose()
+        c = bootstrap(Settings(db_url=url, master_secret=SECRET.encode(), origin=FJ, data_dir=tmp_path / "data",
+                               witnesses=tmp_path / "witnesses"), event_types=TEST_TYPES)
+        stop = threading.Event()
+        loop = threading.Thread(target=_checkpointer, args=(c, 0.05, stop), daemon=True)
+        loop.start()
+        deadline = time.time() + 30
+        while (w.state(FJ) is None or w.state(FJ).size < 4) and time.time() < deadline:  # type: ignore[union-attr]
+            time.sleep(0.05)
+        grow(c, "later")
+        while (state := w.state(FJ)) is not None and state.size < 5 and time.time() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        loop.join(10)
+        assert state is not None
+        assert state.size == 5
+        with c.engine.connect() as conn:
+            cp = c.merkle.latest_checkpoint(conn)
+            assert cp is not None
+            assert cp.size == 5
+            assert len(c.merkle.cosignature_lines(conn, cp.id)) == 1
+        c.engine.dispose()
+    finally:
+        server.stop()
