@@ -195,6 +195,13 @@ def _checkpointer(container: Container, every: float, stop: threading.Event) -> 
                 out = issue_checkpoint(container, origin=container.settings.origin,
                                        signing_key=container.ledger_key(), clock=system_clock)
                 log.info("checkpoint signed", extra={"fields": {"size": out.size, "stored": out.stored}})
+            if container.settings.witnesses is not None:  # new checkpoint, or witnesses that missed the last one
+                from api.witness_client import submit_configured  # noqa: PLC0415
+
+                for o in submit_configured(container, clock=system_clock):
+                    if not o.cosigned:
+                        log.warning("witness did not cosign", extra={"fields": {"witness": o.witness,
+                                                                                 "detail": o.detail}})
         except Exception:
             log.exception("checkpointing failed")
 

@@ -16,7 +16,7 @@ EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 READS_LEDGER = frozenset({"verify", "replay", "rebuild", "project", "export", "checkpoint", "serve", "token",
                           "calendar", "cases", "key"})
 #: Commands that take no database.
-NO_DATABASE = frozenset({"verify-bundle"})
+NO_DATABASE = frozenset({"verify-bundle", "witness"})
 
 
 def number_in(kind: type[float], lo: float, hi: float | None = None) -> Any:
@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--db", default=None, help=DB_HELP)
     v.add_argument("--json", action="store_true", help="print a JSON report")
     v.add_argument("--workers", type=int_in(1), default=2, help="signature-checking processes (default 2)")
-    v.add_argument("--trust", default=None, help="file with trusted checkpoint verifier keys (note vkeys)")
+    v.add_argument("--trust", default=None, help="trust file: the checkpoint verifier key(s), or a policy with "
+                                                 "witness keys and a quorum (docs/spec/04-checkpoints.md)")
     v.add_argument("--checkpoint", default=None, help="an older checkpoint note to check consistency from")
     v.add_argument("--state", default=None, metavar="FILE",
                    help="remember the latest verified checkpoint in FILE and, on later runs, check the log "
@@ -258,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     calendar_arguments(cal)
     cal.set_defaults(func=_lazy("api.cmd_calendar", "cmd_calendar"), db=None)
 
+    from api.cmd_witness import add_arguments as witness_arguments  # noqa: PLC0415
+
+    wt = sub.add_parser("witness", help="run a C2SP tlog-witness for other ledgers: keygen, serve, status")
+    witness_arguments(wt)
+    wt.set_defaults(func=_lazy("api.cmd_witness", "cmd_witness"))
+
     for name, mod, helptext in (
         ("checkpoint", "api.cmd_log", "sign a new checkpoint of the Merkle log"),
         ("export", "api.cmd_log", "export one case as an offline court bundle"),
@@ -275,11 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("-o", "--output", required=True, help="directory for draw.json and pool.txt")
         if name == "verify-bundle":
             sp.add_argument("file")
-            sp.add_argument("--trust", required=True, help="file of trusted checkpoint verifier keys")
+            sp.add_argument("--trust", required=True, help="trust file: checkpoint verifier key(s), or a policy "
+                                                           "with witness keys and a quorum")
             sp.add_argument("--json", action="store_true", help="print a JSON report")
         if name == "checkpoint":
             sp.add_argument("--print-vkey", action="store_true", help="print the ledger's verifier key and exit")
             sp.add_argument("--vkey-out", default=None, help="also write the verifier key line to this file")
+            sp.add_argument("--witnesses", default=None, metavar="FILE",
+                            help="submit the checkpoint to the witnesses FILE lists (`witness <vkey> <url>` lines; "
+                                 "default: CASELEDGER_WITNESSES)")
         sp.set_defaults(func=_lazy(mod, "cmd_" + name.replace("-", "_")))
     return p
 

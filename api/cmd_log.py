@@ -114,10 +114,33 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     except SQLAlchemyError as e:
         _err("checkpoint", f"database error: {e}".splitlines()[0])
         return EXIT_USAGE
-    print(cp.note, end="")
     print(f"checkpoint of size {cp.size}{'' if cp.stored else ' (already stored)'}; verifier key: {trust_line}",
           file=sys.stderr)
-    return EXIT_OK
+    return _witness(container, getattr(args, "witnesses", None))
+
+
+def _witness(container: Container, path: str | None) -> int:
+    """Submit the latest checkpoint to the configured witnesses; print it with their cosignatures.
+
+    Exit 1 if a witness did not cosign (it refused, e.g. a fork, or could not be reached): the
+    checkpoint itself is stored either way.
+    """
+    from api.bootstrap import system_clock  # noqa: PLC0415
+    from api.witness_client import submit_configured  # noqa: PLC0415
+    from ledger.errors import UsageError  # noqa: PLC0415
+
+    try:
+        outcomes = submit_configured(container, clock=system_clock, path=path)
+    except UsageError as e:
+        _err("checkpoint", f"checkpoint stored, but {e}")
+        return EXIT_USAGE
+    with container.engine.connect() as conn:
+        latest = container.merkle.latest_checkpoint(conn)
+        assert latest is not None
+        print(container.merkle.cosigned_note(conn, latest), end="")
+    for o in outcomes:
+        print(f"witness {o.witness}: {'cosigned' if o.cosigned else 'DID NOT COSIGN'}: {o.detail}", file=sys.stderr)
+    return EXIT_OK if all(o.cosigned for o in outcomes) else EXIT_BAD
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -183,14 +206,14 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
     from ledger import bundle, bundle_deadlines, bundle_evidence  # noqa: PLC0415
-    from ledger.checkpoint import parse_trust_file  # noqa: PLC0415
     from ledger.errors import UsageError  # noqa: PLC0415
     from ledger.limits import DEFAULT_LIMITS  # noqa: PLC0415
+    from ledger.trust import parse_policy  # noqa: PLC0415
 
     try:
         with Path(args.file).open("rb") as f:  # no more than the verifier would accept
             data = f.read(DEFAULT_LIMITS.max_bundle_bytes + 1)
-        trusted = parse_trust_file(Path(args.trust).read_text(encoding="utf-8"))
+        trusted = parse_policy(Path(args.trust).read_text(encoding="utf-8"))
         report = bundle.verify_bundle(data, trusted)
     except (OSError, UnicodeDecodeError, UsageError) as e:
         _err("verify-bundle", str(e))

@@ -79,6 +79,9 @@ class Settings:
     #: is brought up to date from the store on every load (fast-forward), so another process's writes
     #: are always seen and optimistic concurrency still decides.
     aggregate_cache: int = 1000
+    #: Trust file whose ``witness <vkey> <url>`` lines name the witnesses each new checkpoint is
+    #: submitted to (CASELEDGER_WITNESSES; spec 04 §Witness protocol). None: no witnesses.
+    witnesses: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -95,6 +98,7 @@ class Settings:
             "data_dir": data_dir,
             "http": _http_limits(env),
             "aggregate_cache": _whole_number(env, "CASELEDGER_AGGREGATE_CACHE", 1000),
+            "witnesses": Path(env["CASELEDGER_WITNESSES"]) if env.get("CASELEDGER_WITNESSES") else None,
         }
         kw.update({k: v for k, v in overrides.items() if v is not None})
         s = cls(**kw)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ QUICK = [
     ["bench.bench_bundle"],
     ["bench.bench_projections"],
     ["bench.bench_browser_verify", "--leaves", "10000", "--runs", "9", "--loads", "3"],
+    ["bench.bench_witness"],
 ]
 
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ledger.bundle import VerifiedBundle, load_verified_bundle
-from ledger.checkpoint import parse_trust_file
 from ledger.errors import UsageError, VerificationError
 from ledger.limits import DEFAULT_LIMITS
+from ledger.trust import parse_policy
 
 
 class Report(Protocol):
@@ -29,14 +29,15 @@ def run_report(prog: str, description: str, report: Report, argv: Sequence[str] 
     """Parse ``FILE --trust KEYFILE [--json]``, verify the bundle, print ``report``'s text."""
     p = argparse.ArgumentParser(prog=f"python -m ledger.{prog}", description=description)
     p.add_argument("file", help="the bundle file")
-    p.add_argument("--trust", required=True, help="file of trusted checkpoint verifier keys, one per line")
+    p.add_argument("--trust", required=True,
+                   help="trust file: the log key, or a policy with witness keys and a quorum (spec 04)")
     p.add_argument("--json", action="store_true", help="print JSON")
     args = p.parse_args(argv)
     try:
         with open(args.file, "rb") as f:  # noqa: PTH123 - read no more than the limit allows
             data = f.read(DEFAULT_LIMITS.max_bundle_bytes + 1)
         with open(args.trust, encoding="utf-8") as f:  # noqa: PTH123
-            vb = load_verified_bundle(data, parse_trust_file(f.read()))
+            vb = load_verified_bundle(data, parse_policy(f.read()))
     except (OSError, UnicodeDecodeError, UsageError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
