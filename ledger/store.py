@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Transcoder
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import MetaData, insert, inspect
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from ledger.codec import EventCodec
+    from ledger.group_commit import Pending
     from ledger.merkle_store import MerkleStore
 
 EVENTS_TABLE = "ledger_events"
@@ -88,6 +89,75 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         if also is not None:
             also(session.connection())
         return ids
+
+    def insert_batch(self, items: list[Pending]) -> None:
+        """Append several saves in one transaction (group commit, ADR 0007); set each one's outcome.
+
+        One save alone goes through :meth:`insert_events` unchanged. Otherwise saves that claim a
+        (case, n) an earlier save of the batch claims fail alone with ``IntegrityError`` (the
+        optimistic-concurrency check, decided in the batch as the unique index would decide it);
+        the rest are written as one: the lock once, all rows in queue order (so ids, and with them
+        Merkle leaf indexes, rise in that order), all their leaves in one Merkle append, every
+        ``also`` hook, one NOTIFY, one commit. If any statement fails before the commit (another
+        process took a (case, n), an ``also`` hook refused), the transaction rolls back whole and
+        each save of it runs again alone, so only the failing ones fail. If the commit itself
+        fails, its outcome is unknown and every save of the batch gets that error.
+        """
+        if len(items) == 1:
+            self._insert_alone(items[0])
+            return
+        claimed: set[tuple[Any, int]] = set()
+        live: list[Pending] = []
+        for it in items:
+            keys = {(se.originator_id, se.originator_version) for se in it.stored}
+            if len(keys) < len(it.stored) or keys & claimed:
+                it.error = IntegrityError("another save in this batch appends at the same (case, n)")
+                continue
+            claimed |= keys
+            live.append(it)
+        if len(live) <= 1:
+            for it in live:
+                self._insert_alone(it)
+            return
+        stored = [se for it in live for se in it.stored]
+        leaf_inputs: list[tuple[bytes, bytes]] | None = []
+        for it in live:
+            if it.leaf_inputs is None:
+                leaf_inputs = None
+                break
+            assert leaf_inputs is not None
+            leaf_inputs.extend(it.leaf_inputs)
+        hooks = [it.also for it in live if it.also is not None]
+
+        def also(conn: Connection) -> None:
+            for hook in hooks:
+                hook(conn)
+
+        body_done = False
+        try:
+            with self.transaction(commit=True) as session:
+                ids = self._insert_stored_events(session, stored, leaf_inputs=leaf_inputs,
+                                                 also=also if hooks else None)
+                body_done = True
+        except Exception as e:  # noqa: BLE001 - sorted out below, per save
+            if body_done:
+                for it in live:
+                    it.error = e
+                return
+            for it in live:
+                self._insert_alone(it)
+            return
+        k = 0
+        for it in live:
+            it.ids = ids[k:k + len(it.stored)]
+            k += len(it.stored)
+
+    def _insert_alone(self, it: Pending) -> None:
+        try:
+            it.ids = self.insert_events(it.stored, leaf_inputs=it.leaf_inputs,
+                                        **({"also": it.also} if it.also is not None else {}))
+        except Exception as e:  # noqa: BLE001 - the save's own outcome, re-raised on its thread
+            it.error = e
 
     def _insert_rows(self, session: Session, stored_events: Sequence[StoredEvent]) -> list[int]:
         """The parent recorder's insert (table lock, rows, their ids in row order; the caller sends
