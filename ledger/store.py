@@ -154,8 +154,8 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
 
     def _insert_alone(self, it: Pending) -> None:
         try:
-            it.ids = self.insert_events(it.stored, leaf_inputs=it.leaf_inputs,
-                                        **({"also": it.also} if it.also is not None else {}))
+            extra: dict[str, Any] = {"also": it.also} if it.also is not None else {}
+            it.ids = self.insert_events(it.stored, leaf_inputs=it.leaf_inputs, **extra)
         except Exception as e:  # noqa: BLE001 - the save's own outcome, re-raised on its thread
             it.error = e
 

@@ -12,13 +12,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from sqlalchemy import func, select
 
 from ledger.audit import events_table, verify_database
-from ledger.errors import ConflictError
+from ledger.errors import ConflictError, UsageError
 from ledger.group_commit import GroupCommitter, Pending
 from ledger.merkle_audit import check_merkle
 from tests.fakes import Ticket, make_ledger
@@ -69,14 +69,14 @@ class HeldLog:
         self.release = threading.Event()
         self.thread = threading.Thread(target=self._save)
 
-    def _hook(self, conn: Any) -> None:  # noqa: ARG002 - the also hook's signature
+    def _hook(self, conn: Any) -> None:
         self.entered.set()
         assert self.release.wait(60)
 
     def _save(self) -> None:
         self.c.app.save(Ticket(actor="alice", title="holder"), also=self._hook)
 
-    def __enter__(self) -> HeldLog:
+    def __enter__(self) -> Self:
         self.thread.start()
         assert self.entered.wait(30)
         return self
@@ -192,7 +192,7 @@ def test_a_stale_save_and_a_refusing_hook_fail_alone_when_another_process_won(db
     class Refused(Exception):
         pass
 
-    def refuse(conn: Any) -> None:  # noqa: ARG001 - the also hook's signature
+    def refuse(conn: Any) -> None:
         raise Refused
 
     outcomes: dict[str, str] = {}
@@ -232,7 +232,7 @@ def test_a_stale_save_and_a_refusing_hook_fail_alone_when_another_process_won(db
 def test_idempotency_hooks_commit_with_their_own_saves_in_a_batch(db_url: str) -> None:
     """Each save's ``also`` write lands with its entries; a hook that fails takes only its save down."""
     c = make_ledger(db_url)
-    from sqlalchemy import Column, Integer, MetaData, String, Table  # noqa: PLC0415
+    from sqlalchemy import Column, Integer, MetaData, String, Table
 
     md = MetaData()
     marks = Table("gc_marks", md, Column("id", Integer, primary_key=True), Column("name", String(40), unique=True))
@@ -321,3 +321,20 @@ def test_a_writer_error_reaches_every_save_of_its_batch_and_the_queue_moves_on()
     assert gc.submit(Pending([])) == [7]
     with pytest.raises(ValueError, match="max_batch"):
         GroupCommitter(write, max_batch=0)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "lots", "10001", ""])
+def test_a_bad_max_batch_setting_is_refused_at_start(sqlite_url: str, value: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GROUP_COMMIT_MAX_BATCH", value)
+    with pytest.raises(UsageError, match="GROUP_COMMIT_MAX_BATCH") as info:
+        make_ledger(sqlite_url, open_registry=False)
+    assert info.value.code == "E_USAGE"
+
+
+def test_max_batch_one_writes_each_save_alone(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GROUP_COMMIT_MAX_BATCH", "1")
+    c = make_ledger(sqlite_url)
+    assert c.app._committer is None
+    run_threads(4, lambda i: c.app.save(Ticket(actor="alice", title=f"alone {i}")))
+    verified(c)
