@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, StoredEvent, Transcoder
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import MetaData, insert, inspect
+from sqlalchemy import MetaData, inspect
 
 from ledger.chain import decode_entry, decode_record
 from ledger.errors import EncodingError, UsageError
@@ -36,7 +37,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
     merkle: MerkleStore | None = None
     clock: Callable[[], int] | None = None
     metadata: MetaData | None = None
-    _insert_stmt: Any = None  # the SQLite insert, built once
+    _insert_stmt: tuple[str, str] | None = None  # the SQLite insert and id read, built once
     _pg_insert: str | None = None  # the PostgreSQL insert's text, built once
 
     def attach(self, merkle: MerkleStore, metadata: MetaData, clock: Callable[[], int]) -> None:
@@ -205,12 +206,18 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             cols = ([e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
                     [e.topic for e in stored_events], [e.state for e in stored_events])
             return sorted(self._pg_lock_and_insert(conn, sql, cols))
-        stmt = self._insert_stmt
-        if stmt is None:
-            stmt = self._insert_stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version, "topic": e.topic,
-                 "state": e.state} for e in stored_events]
-        return [int(r[0]) for r in conn.execute(stmt, rows)]
+        # SQLite: one executemany of a plain insert (an ordered ``RETURNING`` would cost one
+        # statement per row). The transaction holds SQLite's write lock from its first insert, and
+        # the new rowid of an INTEGER PRIMARY KEY is above every existing one, so the save's rows
+        # are the table's last ``len(stored_events)`` ids, in insert order.
+        stmts = self._insert_stmt
+        if stmts is None:
+            stmts = self._insert_stmt = (
+                f"INSERT INTO {table.name} (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",  # noqa: S608 - the table name is ours; values are bound parameters
+                f"SELECT id FROM {table.name} ORDER BY id DESC LIMIT ?")  # noqa: S608 - the table name is ours
+        conn.exec_driver_sql(stmts[0], [(UUID(str(e.originator_id)).bytes, e.originator_version, e.topic, e.state)
+                                        for e in stored_events])
+        return sorted(int(r[0]) for r in conn.exec_driver_sql(stmts[1], (len(stored_events),)))
 
 
 class LedgerFactory(SQLAlchemyFactory):
