@@ -9,7 +9,7 @@ it times, in interleaved rounds (ledger, native, ledger, ...), medians reported:
 
 - one writer, 1 and 10 events per save (``saves`` saves per round);
 - ``writers`` threads saving concurrently, 1 event per save (``saves`` saves per round in all),
-  where the ledger's group commit (ADR 0007) shares one transaction among the queued saves.
+  where the ledger's group commit (ADR 0008) shares one transaction among the queued saves.
 
 The ledger side also reports how many saves its batches carried (mean batch size).
 """

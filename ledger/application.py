@@ -66,7 +66,7 @@ class LedgerApplication(CalendarCommands, EnforcementCommands, Application[UUID]
         self._metadata = metadata
         self._heads: dict[str, tuple[int, Digest]] = {}
         super().__init__(env=dict(env))
-        # Group commit (ADR 0007): concurrent saves of this process share one append transaction.
+        # Group commit (ADR 0008): concurrent saves of this process share one append transaction.
         max_batch = _max_batch(self.env.get("GROUP_COMMIT_MAX_BATCH", "64"))
         self._committer = (GroupCommitter(self.recorder.insert_batch, max_batch=max_batch)
                            if isinstance(self.recorder, LedgerRecorder) and max_batch > 1 else None)

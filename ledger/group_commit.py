@@ -1,4 +1,4 @@
-"""Group commit: concurrent saves in one process share one append transaction (ADR 0007).
+"""Group commit: concurrent saves in one process share one append transaction (ADR 0008).
 
 Each save that reaches the store becomes a :class:`Pending` and joins a FIFO queue. The save at
 the head of the queue is the *leader*: it takes up to ``max_batch`` queued saves (its own first),

@@ -92,7 +92,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         return ids
 
     def insert_batch(self, items: list[Pending]) -> None:
-        """Append several saves in one transaction (group commit, ADR 0007); set each one's outcome.
+        """Append several saves in one transaction (group commit, ADR 0008); set each one's outcome.
 
         One save alone goes through :meth:`insert_events` unchanged. Otherwise saves that claim a
         (case, n) an earlier save of the batch claims fail alone with ``IntegrityError`` (the

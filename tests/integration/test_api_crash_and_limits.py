@@ -161,7 +161,7 @@ def test_retries_after_a_sigkill_during_appends_replay_or_run_once_and_never_mee
 
 def test_sigkill_under_concurrent_load_loses_no_acknowledged_command_and_leaves_no_partial_batch(
         db_url: str, tmp_path: Path) -> None:
-    """Group commit (ADR 0007) under load: 16 clients (two workers on PostgreSQL), SIGKILL mid-stream.
+    """Group commit (ADR 0008) under load: 16 clients (two workers on PostgreSQL), SIGKILL mid-stream.
     Every 201 answered before the kill is in the ledger exactly once, the entries that are there
     form whole commands, every entry has its Merkle leaf, and ``verify`` passes."""
     token = _seed(db_url, tmp_path / "data")

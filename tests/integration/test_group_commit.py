@@ -1,4 +1,4 @@
-"""Group commit (issue 16 item 2, ADR 0007) on a SQLite file and on PostgreSQL.
+"""Group commit (issue 16 item 2, ADR 0008) on a SQLite file and on PostgreSQL.
 
 Concurrent saves of one process share one append transaction; a save that breaks the
 optimistic-concurrency check (inside its batch or against another process) or whose ``also``
