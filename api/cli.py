@@ -14,7 +14,7 @@ from api.dburl import DB_HELP
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 #: Commands that read an existing ledger: they never create a database (api/dburl.py, require_ledger).
 READS_LEDGER = frozenset({"verify", "replay", "rebuild", "project", "export", "checkpoint", "serve", "token",
-                          "calendar", "cases", "key"})
+                          "calendar", "cases", "key", "tiles"})
 #: Commands that take no database.
 NO_DATABASE = frozenset({"verify-bundle"})
 
@@ -257,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     cal = sub.add_parser("calendar", help="enter or show the official calendar years (State Council notices)")
     calendar_arguments(cal)
     cal.set_defaults(func=_lazy("api.cmd_calendar", "cmd_calendar"), db=None)
+
+    # C2SP tlog-tiles export (issue 19): its logic and arguments live in api/cmd_tiles.py.
+    from api.cmd_tiles import add_arguments as tiles_arguments  # noqa: PLC0415
+
+    tl = sub.add_parser("tiles", help="export the log as static C2SP tlog-tiles files for object storage")
+    tiles_arguments(tl)
+    tl.set_defaults(func=_lazy("api.cmd_tiles", "cmd_tiles"))
 
     for name, mod, helptext in (
         ("checkpoint", "api.cmd_log", "sign a new checkpoint of the Merkle log"),
