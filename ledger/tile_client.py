@@ -156,7 +156,7 @@ class TileClient:
         """
         th = self.hashes(cp)
         size = cp.size if size is None else size
-        proof = list(th.inclusion_proof(index, size))
+        proof: list[bytes] = list(th.inclusion_proof(index, size))
         if size == cp.size:
             merkle.verify_inclusion(index, size, th.leaf_hash(index), proof, cp.root)
         return proof
@@ -169,7 +169,7 @@ class TileClient:
         """
         th = self.hashes(cp)
         size2 = cp.size if size2 is None else size2
-        proof = list(th.consistency_proof(size1, size2))
+        proof: list[bytes] = list(th.consistency_proof(size1, size2))
         if size2 == cp.size:
             merkle.verify_consistency(size1, size2, proof, th.root(size1), cp.root)
         return proof
@@ -177,7 +177,7 @@ class TileClient:
     def root(self, cp: VerifiedCheckpoint, size: int | None = None) -> bytes:
         """The root of the first ``size`` leaves from tiles; at ``cp.size`` it must equal the checkpoint's."""
         th = self.hashes(cp)
-        got = th.root(size)
+        got: bytes = th.root(size)
         if (size is None or size == cp.size) and got != cp.root:
             msg = "the tiles do not hash to the checkpoint's root"
             raise TileError(msg, code="E_TILE_SHAPE")
@@ -206,6 +206,7 @@ def _load_trust(path: str) -> list[NoteVerifier]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ledger.tile_client``: exit 0 when everything asked for verified, 1 otherwise."""
     p = argparse.ArgumentParser(prog="python -m ledger.tile_client",
                                 description="verify a tiled log's checkpoint and compute proofs from its tiles")
     p.add_argument("where", help="the log's URL prefix (http[s]://...) or a directory of exported tiles")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from ledger import merkle
 from ledger.errors import LedgerError
+from ledger.hashing import Digest
 
 TILE_HEIGHT = 8
 """Levels of the Merkle tree per tile level (C2SP tlog-tiles: 8)."""
@@ -301,17 +302,17 @@ class TileHashes:
 
         return fetch
 
-    def root(self, size: int | None = None) -> merkle.Digest:
+    def root(self, size: int | None = None) -> Digest:
         """MTH of the first ``size`` leaves (default: this tree's size), from tiles."""
         return merkle.root_at(self.size if size is None else size, self.fetcher())
 
-    def inclusion_proof(self, index: int, size: int | None = None) -> list[merkle.Digest]:
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[Digest]:
         """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size`` (default: this) leaves."""
         size = self.size if size is None else size
         self._within(size)
         return merkle.inclusion_proof(index, size, self.fetcher())
 
-    def consistency_proof(self, size1: int, size2: int | None = None) -> list[merkle.Digest]:
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[Digest]:
         """RFC 9162 consistency proof from ``size1`` to ``size2`` (default: this tree's size)."""
         size2 = self.size if size2 is None else size2
         self._within(size2)

@@ -31,9 +31,10 @@ from ledger.bundle_export import issue_checkpoint
 from ledger.checkpoint import sign_checkpoint, vkey
 from ledger.errors import UsageError
 from ledger.tile_client import DirectorySource, HttpSource, TileClient
+from ledger.tile_client import main as tile_client_main
 from ledger.tiles import TILE_WIDTH, TileError, bundles_for_size, decode_bundle, parse_tile_path, tiles_for_size
 from tests.conftest import pg_base_url
-from tests.fakes import ROOT, Ticket, make_ledger
+from tests.fakes import ALICE, ROOT, Ticket, make_ledger
 
 ORIGIN = "tiles.example/log"
 TRUST = [vkey(ORIGIN, bytes(ROOT.verify_key))]
@@ -131,9 +132,11 @@ def test_the_checkpoint_is_served_at_the_root_short_lived(served: dict[str, Any]
 def test_every_tile_and_bundle_of_the_checkpoint_is_served_with_its_bytes_and_headers(served: dict[str, Any]) -> None:
     c, client, size = served["c"], served["client"], served["size"]
     assert size > 2000
-    fetch = c.merkle.fetcher(c.engine.connect())
+    conn = c.engine.connect()
+    fetch = c.merkle.fetcher(conn)
     tiles = list(tiles_for_size(size))
-    assert {t.level for t in tiles} == {0, 1} and sum(not t.full for t in tiles) == 2
+    assert {t.level for t in tiles} == {0, 1}
+    assert sum(not t.full for t in tiles) == 2
     for t in tiles:
         r = client.get("/" + t.path)
         assert r.status_code == 200, (t, r.text)
@@ -141,6 +144,7 @@ def test_every_tile_and_bundle_of_the_checkpoint_is_served_with_its_bytes_and_he
         assert r.headers["cache-control"] == (IMMUTABLE if t.full else "public, max-age=60")
         nodes = [(8 * t.level, t.index * TILE_WIDTH + i) for i in range(t.width)]
         assert r.content == b"".join(fetch(nodes)[n] for n in nodes)
+    conn.close()
     for b in bundles_for_size(size):
         r = client.get("/" + b.path)
         assert r.status_code == 200
@@ -150,7 +154,8 @@ def test_every_tile_and_bundle_of_the_checkpoint_is_served_with_its_bytes_and_he
         assert b"".join(merkle.leaf_hash(e) for e in entries) == leaf_tile
     # Each leaf's data is the spec's canonical map (spec 03 §Leaves), with the entry's signature.
     first = decode_bundle(client.get("/" + next(bundles_for_size(size)).path).content)[0]
-    assert first.startswith(b"\x84\xaaentry_hash\xc4\x20") and b"\xa5index\x00\xabrecorded_at" in first
+    assert first.startswith(b"\x84\xaaentry_hash\xc4\x20")
+    assert b"\xa5index\x00\xabrecorded_at" in first
 
 
 def test_nothing_beyond_the_checkpoints_tree_is_served(served: dict[str, Any]) -> None:
@@ -168,7 +173,8 @@ def test_nothing_beyond_the_checkpoints_tree_is_served(served: dict[str, Any]) -
         assert r.json()["code"] == "E_TILE_NOT_FOUND"
     # A narrower partial tile than the checkpoint's is inside the tree: served (the tree of an older checkpoint).
     r = client.get(f"/tile/0/{last:03d}.p/1")
-    assert r.status_code == 200 and len(r.content) == 32
+    assert r.status_code == 200
+    assert len(r.content) == 32
 
 
 @pytest.mark.parametrize("path", [
@@ -285,6 +291,14 @@ def test_export_writes_the_served_bytes_incrementally_and_a_static_server_is_a_t
         with pytest.raises(TileError) as e:
             HttpSource(base).get("tile/0/999")
         assert e.value.code == "E_TILE_NOT_FOUND"
+        # The client's command line: exit 0 when all verifies, 1 under another key.
+        trust = tmp_path / "trust.vkey"
+        trust.write_text("\n".join(TRUST) + "\n")
+        assert tile_client_main([base, "--trust", str(trust), "--entry", "0", "--entry", str(new_size - 1),
+                                 "--from", str(old_size), "--json"]) == 0
+        assert tile_client_main([str(out), "--trust", str(trust)]) == 0
+        trust.write_text(vkey(ORIGIN, bytes(ALICE.verify_key)) + "\n")
+        assert tile_client_main([str(out), "--trust", str(trust)]) == 1
     finally:
         srv.shutdown()
         srv.server_close()

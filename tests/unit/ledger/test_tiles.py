@@ -66,7 +66,7 @@ def test_paths_of_full_and_partial_tiles_and_bundles() -> None:
     "tile/0/5", "tile/0/0005", "tile/0/x1/234", "tile/0/001/234", "tile/0/x000/005", "tile/00/000",
     "tile/64/000", "tile/-1/000", "tile/0/000.p/0", "tile/0/000.p/256", "tile/0/000.p/017", "tile/0/000.p/",
     "tile/0/000.p", "tile/0/000/", "tile/entries/5", "tile/entries", "tiles/0/000", "tile/0/x001", "tile/x/000",
-    "tile/0/000.p/1/2", "tile/0/+01", "tile/0/٠٠٠",
+    "tile/0/000.p/1/2", "tile/0/+01", "tile/0/\u0660\u0660\u0660",
 ])
 def test_malformed_paths_are_refused(path: str) -> None:
     with pytest.raises(TileError) as e:
@@ -113,9 +113,11 @@ def test_tiles_since_an_older_size_are_the_new_and_changed_ones_only() -> None:
 
 
 def test_entry_bundles_are_uint16_length_prefixed() -> None:
-    entries = [b"", b"a", bytes(300), bytes(range(256)) * 256][:3] + [b"x" * 65535]
+    entries = [b"", b"a", bytes(300), b"x" * 65535]
     data = encode_bundle(entries)
-    assert data[:2] == b"\x00\x00" and data[2:5] == b"\x00\x01a" and data[5:7] == (300).to_bytes(2, "big")
+    assert data[:2] == b"\x00\x00"
+    assert data[2:5] == b"\x00\x01a"
+    assert data[5:7] == (300).to_bytes(2, "big")
     assert decode_bundle(data, 4) == entries
     with pytest.raises(TileError) as e:
         encode_bundle([b"x" * 65536])
