@@ -8,18 +8,18 @@ byte against that checkpoint, and nothing beyond it is published before it is si
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, LargeBinary, MetaData, Table, and_, select
+from sqlalchemy import Connection
 
 from ledger import merkle
 from ledger.chain import decode_record
 from ledger.merkle_store import MerkleStore, StoredCheckpoint
 from ledger.store import EVENTS_TABLE
 from ledger.tiles import TILE_WIDTH, Tile, TileError, encode_bundle, tile_nodes, tile_width
-
-_EVENTS = Table(EVENTS_TABLE, MetaData(), Column("id", BigInteger, primary_key=True), Column("state", LargeBinary))
-"""The two columns of the events table an entry bundle needs (the record holds the signature)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +31,52 @@ class TileAnswer:
 
 
 class LedgerTiles:
-    """Hash tiles and entry bundles of the log, bounded by a checkpoint's size."""
+    """Hash tiles and entry bundles of the log, bounded by a checkpoint's size.
 
-    def __init__(self, store: MerkleStore) -> None:
+    Full tiles never change, and once inside a checkpoint's tree they are inside every later one
+    (checkpoints only grow: ``issue_checkpoint`` refuses to sign a fork), so the most recently used
+    ones are kept in memory, up to ``cache_bytes`` (0: none): a cached full tile is served without
+    touching the database. Like the store's node cache, this assumes the log is append-only.
+    """
+
+    def __init__(self, store: MerkleStore, *, cache_bytes: int = 32 << 20) -> None:
         """Read through ``store`` (its tables and node cache)."""
         self.store = store
-        nd = store.nodes
-        self._leaf_rows = (select(nd.c.pos, nd.c.hash, nd.c.recorded_at, nd.c.entry_hash, _EVENTS.c.state)
-                           .select_from(nd.outerjoin(_EVENTS, _EVENTS.c.id == nd.c.notification_id)))
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[Tile, bytes] = OrderedDict()
+        self._cached = 0
+        self._lock = threading.Lock()
+        nd, ev = store.nodes.name, EVENTS_TABLE
+        self._sql_hashes = (f"SELECT pos, hash FROM {nd} WHERE pos >= {{m}} AND pos <= {{m}} "  # noqa: S608 - our table names; values bound
+                            "AND notification_id IS NOT NULL ORDER BY pos")
+        self._sql_leaves = (f"SELECT n.pos, n.hash, n.recorded_at, n.entry_hash, e.state FROM {nd} n "  # noqa: S608 - our table names; values bound
+                            f"LEFT JOIN {ev} e ON e.id = n.notification_id WHERE n.pos >= {{m}} AND n.pos <= {{m}} "
+                            "AND n.notification_id IS NOT NULL ORDER BY n.pos")
+
+    def cached(self, tile: Tile) -> bytes | None:
+        """A full tile served before (so inside a checkpoint's tree), or None."""
+        with self._lock:
+            data = self._cache.get(tile)
+            if data is not None:
+                self._cache.move_to_end(tile)
+            return data
+
+    def _remember(self, tile: Tile, data: bytes) -> None:
+        if not tile.full or len(data) > self.cache_bytes:
+            return
+        with self._lock:
+            if tile in self._cache:
+                return
+            self._cache[tile] = data
+            self._cached += len(data)
+            while self._cached > self.cache_bytes:
+                _, old = self._cache.popitem(last=False)
+                self._cached -= len(old)
+
+    @staticmethod
+    def _rows(conn: Connection, sql: str, lo: int, hi: int) -> list[tuple[Any, ...]]:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        return [tuple(r) for r in conn.exec_driver_sql(sql.format(m=mark), (lo, hi))]
 
     def checkpoint(self, conn: Connection) -> StoredCheckpoint | None:
         """The latest stored checkpoint (the one tiles are served for), or None."""
@@ -58,13 +96,9 @@ class LedgerTiles:
         assert tile.level is not None
         self.check(tile, size)
         start = tile.index * TILE_WIDTH
-        nd = self.store.nodes
         if tile.level == 0:
-            rows = conn.execute(select(nd.c.hash).where(and_(nd.c.pos >= 2 * start,
-                                                             nd.c.pos <= 2 * (start + tile.width - 1),
-                                                             nd.c.notification_id.is_not(None)))
-                                .order_by(nd.c.pos)).scalars().all()
-            hashes = [bytes(h) for h in rows]
+            rows = self._rows(conn, self._sql_hashes, 2 * start, 2 * (start + tile.width - 1))
+            hashes = [bytes(r[1]) for r in rows]
         else:
             nodes = tile_nodes(tile.level, tile.index, tile.width)
             got = self.store.fetcher(conn)(nodes)  # one SELECT by primary key, upper levels cached
@@ -83,10 +117,7 @@ class LedgerTiles:
         assert tile.level is None
         self.check(tile, size)
         start = tile.index * TILE_WIDTH
-        nd = self.store.nodes
-        rows = conn.execute(self._leaf_rows.where(and_(nd.c.pos >= 2 * start, nd.c.pos <= 2 * (start + tile.width - 1),
-                                                       nd.c.notification_id.is_not(None)))
-                            .order_by(nd.c.pos)).all()
+        rows = self._rows(conn, self._sql_leaves, 2 * start, 2 * (start + tile.width - 1))
         if len(rows) != tile.width:
             msg = f"the log holds {len(rows)} of the {tile.width} leaves of {tile.path}"
             raise TileError(msg, code="E_TILE_NOT_FOUND")
@@ -105,8 +136,11 @@ class LedgerTiles:
         return encode_bundle(out)
 
     def get(self, conn: Connection, tile: Tile, size: int) -> TileAnswer:
-        """A hash tile or an entry bundle, inside the tree of ``size`` leaves."""
-        data = self.entry_bundle(conn, tile, size) if tile.level is None else self.hash_tile(conn, tile, size)
+        """A hash tile or an entry bundle, inside the tree of ``size`` leaves (cached if full)."""
+        data = self.cached(tile)
+        if data is None:
+            data = self.entry_bundle(conn, tile, size) if tile.level is None else self.hash_tile(conn, tile, size)
+            self._remember(tile, data)
         return TileAnswer(data, tile.full)
 
 

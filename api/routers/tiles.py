@@ -57,6 +57,9 @@ def tile(path: str, services: ServicesDep) -> Response:
     except TileError as e:
         raise BadRequest(e.message, code="E_BAD_TILE_PATH") from None
     tiles = _tiles(services)
+    hit = tiles.cached(t)  # a full tile served before: immutable, no database read
+    if hit is not None:
+        return Response(hit, media_type=OCTETS, headers={"Cache-Control": IMMUTABLE})
     with services.container.engine.connect() as conn:
         cp = tiles.checkpoint(conn)
         if cp is None:
