@@ -341,3 +341,21 @@ def test_the_tiles_export_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "1 files written" in capsys.readouterr().out
     assert cli_main(["tiles", "export"]) == 2
     c.engine.dispose()
+
+
+def test_only_full_tiles_are_kept_in_memory_within_the_bound(served: dict[str, Any]) -> None:
+    from ledger.tile_store import LedgerTiles
+    from ledger.tiles import Tile
+
+    c, size = served["c"], served["size"]
+    lt = LedgerTiles(c.merkle, cache_bytes=3 * 8192)
+    with c.engine.connect() as conn:
+        for n in range(size // TILE_WIDTH):
+            lt.get(conn, Tile(0, n, TILE_WIDTH), size)
+        partial = Tile(0, size // TILE_WIDTH, size % TILE_WIDTH)
+        lt.get(conn, partial, size)
+    assert lt.cached(partial) is None
+    kept = [n for n in range(size // TILE_WIDTH) if lt.cached(Tile(0, n, TILE_WIDTH)) is not None]
+    assert kept == list(range(size // TILE_WIDTH - 3, size // TILE_WIDTH))  # the 3 most recent
+    with c.engine.connect() as conn:
+        assert lt.cached(Tile(0, kept[0], TILE_WIDTH)) == lt.hash_tile(conn, Tile(0, kept[0], TILE_WIDTH), size)
