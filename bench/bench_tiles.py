@@ -72,6 +72,57 @@ def build(url: str, entries: int) -> int:
     return cp.size
 
 
+def in_process(url: str, size: int, n: int, rounds: int) -> dict[str, float]:
+    """Median µs per call of the work behind each kind of request, without HTTP: a cached full tile,
+    an uncached hash tile and entry bundle read, and what the proof endpoints read and compute."""
+    from api.bootstrap import bootstrap
+    from api.settings import Settings
+    from ledger.tile_store import LedgerTiles
+    from ledger.tiles import Tile
+    from tests.fakes import TEST_TYPES
+
+    c = bootstrap(Settings(db_url=url), event_types=TEST_TYPES)
+    store = c.merkle
+    rng = random.Random(5)
+    full = size // 256
+    cached = LedgerTiles(store)
+    cold = LedgerTiles(store, cache_bytes=0)
+    out: dict[str, list[float]] = {k: [] for k in ("tile_cached", "tile_read", "bundle_read", "inclusion",
+                                                  "consistency")}
+    with c.engine.connect() as conn:
+        cached.get(conn, Tile(0, 0, 256), size)
+        for _ in range(rounds):
+            def timed(fn: Any) -> float:
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                return (time.perf_counter() - t0) / n * 1e6
+
+            out["tile_cached"].append(timed(lambda: cached.get(conn, Tile(0, 0, 256), size)))
+            out["tile_read"].append(timed(lambda: cold.get(conn, Tile(0, rng.randrange(full), 256), size)))
+            out["bundle_read"].append(timed(lambda: cold.get(conn, Tile(None, rng.randrange(full), 256), size)))
+
+            def inclusion() -> None:
+                i = rng.randrange(size)
+                store.latest_checkpoint(conn)
+                store.size(conn)
+                store.leaf(conn, i)
+                store.inclusion_proof(conn, i, size)
+                store.root(conn, size)
+
+            def consistency() -> None:
+                store.size(conn)
+                first = rng.randint(1, size)
+                store.consistency_proof(conn, first, size)
+                store.root(conn, first)
+                store.root(conn, size)
+
+            out["inclusion"].append(timed(inclusion))
+            out["consistency"].append(timed(consistency))
+    c.engine.dispose()
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
 def wait_ready(base: str, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -138,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     size = build(url, args.entries)
     print(f"built {size} leaves on {backend} in {time.perf_counter() - t0:.1f} s", flush=True)
+    work = in_process(url, size, 200, args.rounds)
+    print("in process, median µs per call: " + ", ".join(f"{k} {v:,.0f}" for k, v in work.items()), flush=True)
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bench.bench_tiles", "--serve", url, str(port)],
                             env={**os.environ, "PYTHONPATH": str(Path.cwd())}, start_new_session=True)
@@ -168,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_tile_to_inclusion": med["tile"] / med["inclusion"],
         "ratio_tile_to_consistency": med["tile"] / med["consistency"],
         "ratio_bundle_to_inclusion": med["bundle"] / med["inclusion"],
+        "in_process_us": work,
     }
     path = write_result("tiles" if not args.pg else "tiles_pg", out)
     print(f"\n{backend}, {size:,} leaves, {args.clients} clients, medians of {args.rounds} rounds:")
@@ -176,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {k} | {med[k]:,.0f} | {sizes[k]:,.0f} |")
     print(f"tile / inclusion = {out['ratio_tile_to_inclusion']:.2f}, tile / consistency = "
           f"{out['ratio_tile_to_consistency']:.2f}, bundle / inclusion = {out['ratio_bundle_to_inclusion']:.2f}")
+    print("in process (no HTTP), median µs per call: " + ", ".join(f"{k} {v:,.0f}" for k, v in work.items()))
     print(f"(written to {path})")
     return 0
 
