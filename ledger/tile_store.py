@@ -8,6 +8,7 @@ byte against that checkpoint, and nothing beyond it is published before it is si
 
 from __future__ import annotations
 
+import gzip
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ class LedgerTiles:
         """Read through ``store`` (its tables and node cache)."""
         self.store = store
         self.cache_bytes = cache_bytes
-        self._cache: OrderedDict[Tile, bytes] = OrderedDict()
+        self._cache: OrderedDict[tuple[Tile, str], bytes] = OrderedDict()
         self._cached = 0
         self._lock = threading.Lock()
         nd, ev = store.nodes.name, EVENTS_TABLE
@@ -53,21 +54,32 @@ class LedgerTiles:
                             f"LEFT JOIN {ev} e ON e.id = n.notification_id WHERE n.pos >= {{m}} AND n.pos <= {{m}} "
                             "AND n.notification_id IS NOT NULL ORDER BY n.pos")
 
-    def cached(self, tile: Tile) -> bytes | None:
-        """A full tile served before (so inside a checkpoint's tree), or None."""
+    def cached(self, tile: Tile, encoding: str = "identity") -> bytes | None:
+        """A full tile served before (so inside a checkpoint's tree), or None; ``encoding`` ``gzip``
+        for its compressed form."""
+        key = (tile, encoding)
         with self._lock:
-            data = self._cache.get(tile)
+            data = self._cache.get(key)
             if data is not None:
-                self._cache.move_to_end(tile)
+                self._cache.move_to_end(key)
             return data
 
-    def _remember(self, tile: Tile, data: bytes) -> None:
+    def gzipped(self, tile: Tile, data: bytes) -> bytes:
+        """``data`` (the bytes of ``tile``) gzip-compressed, remembered for a full tile."""
+        got = self.cached(tile, "gzip")
+        if got is None:
+            got = gzip.compress(data, compresslevel=6, mtime=0)
+            self._remember(tile, got, "gzip")
+        return got
+
+    def _remember(self, tile: Tile, data: bytes, encoding: str = "identity") -> None:
         if not tile.full or len(data) > self.cache_bytes:
             return
+        key = (tile, encoding)
         with self._lock:
-            if tile in self._cache:
+            if key in self._cache:
                 return
-            self._cache[tile] = data
+            self._cache[key] = data
             self._cached += len(data)
             while self._cached > self.cache_bytes:
                 _, old = self._cache.popitem(last=False)

@@ -9,13 +9,13 @@ the checkpoint for seconds.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from api.deps import ServicesDep
 from api.errors import BadRequest, NotFound
 from ledger.tile_store import LedgerTiles
-from ledger.tiles import TileError, parse_tile_path
+from ledger.tiles import Tile, TileError, parse_tile_path
 
 router = APIRouter(tags=["transparency log (C2SP tlog-tiles)"])
 
@@ -51,7 +51,7 @@ def checkpoint(services: ServicesDep) -> Response:
             response_class=Response,
             responses={200: {"content": {OCTETS: {}}}, 400: {"description": "malformed tile path"},
                        404: _NOT_FOUND})
-def tile(path: str, services: ServicesDep) -> Response:
+def tile(path: str, request: Request, services: ServicesDep) -> Response:
     try:
         t = parse_tile_path("tile/" + path)
     except TileError as e:
@@ -59,7 +59,7 @@ def tile(path: str, services: ServicesDep) -> Response:
     tiles = _tiles(services)
     hit = tiles.cached(t)  # a full tile served before: immutable, no database read
     if hit is not None:
-        return Response(hit, media_type=OCTETS, headers={"Cache-Control": IMMUTABLE})
+        return _answer(tiles, t, hit, request)
     with services.container.engine.connect() as conn:
         cp = tiles.checkpoint(conn)
         if cp is None:
@@ -70,4 +70,16 @@ def tile(path: str, services: ServicesDep) -> Response:
             if e.code != "E_TILE_NOT_FOUND":
                 raise
             raise NotFound(e.message, code="E_TILE_NOT_FOUND") from None
-    return Response(answer.data, media_type=OCTETS, headers={"Cache-Control": IMMUTABLE if answer.full else PARTIAL})
+    return _answer(tiles, t, answer.data, request)
+
+
+def _answer(tiles: LedgerTiles, t: Tile, data: bytes, request: Request) -> Response:
+    """The tile's bytes; an entry bundle gzip-encoded when the client accepts it (C2SP: SHOULD)."""
+    headers = {"Cache-Control": IMMUTABLE if t.full else PARTIAL}
+    if t.level is None:
+        headers["Vary"] = "Accept-Encoding"
+        accepted = {a.split(";", 1)[0].strip().lower() for a in request.headers.get("accept-encoding", "").split(",")}
+        if "gzip" in accepted:
+            headers["Content-Encoding"] = "gzip"
+            data = tiles.gzipped(t, data)
+    return Response(data, media_type=OCTETS, headers=headers)

@@ -152,6 +152,17 @@ def test_every_tile_and_bundle_of_the_checkpoint_is_served_with_its_bytes_and_he
         entries = decode_bundle(r.content, b.width)
         leaf_tile = client.get(f"/tile/0/{b.path.split('/', 2)[2]}").content
         assert b"".join(merkle.leaf_hash(e) for e in entries) == leaf_tile
+    # Entry bundles are gzip-encoded when the client accepts it (C2SP: SHOULD), identity otherwise.
+    b = next(bundles_for_size(size))
+    plain = client.get("/" + b.path, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["vary"] == "Accept-Encoding"
+    for _ in range(2):  # the second answer comes from memory
+        zipped = client.get("/" + b.path, headers={"Accept-Encoding": "gzip, identity"})
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert zipped.content == plain.content  # decoded by the client
+        assert int(zipped.headers["content-length"]) < len(plain.content)
+    assert "content-encoding" not in client.get("/tile/0/000", headers={"Accept-Encoding": "gzip"}).headers
     # Each leaf's data is the spec's canonical map (spec 03 §Leaves), with the entry's signature.
     first = decode_bundle(client.get("/" + next(bundles_for_size(size)).path).content)[0]
     assert first.startswith(b"\x84\xaaentry_hash\xc4\x20")
@@ -349,6 +360,8 @@ def test_only_full_tiles_are_kept_in_memory_within_the_bound(served: dict[str, A
 
     c, size = served["c"], served["size"]
     lt = LedgerTiles(c.merkle, cache_bytes=3 * 8192)
+    assert lt.gzipped(Tile(0, 0, 1), b"x") != b"x"  # a partial tile is compressed but not kept
+    assert lt.cached(Tile(0, 0, 1), "gzip") is None
     with c.engine.connect() as conn:
         for n in range(size // TILE_WIDTH):
             lt.get(conn, Tile(0, n, TILE_WIDTH), size)
