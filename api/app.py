@@ -231,6 +231,7 @@ def create_app(
         health,
         notices,
         oversight,
+        tiles,
     )
     from api.routers import log as log_router  # noqa: PLC0415
     from api.routers.feedback import FeedbackStore  # noqa: PLC0415
@@ -287,7 +288,7 @@ def create_app(
     app.state.tokens = tokens
     errors.install(app)
     for r in (health.router, commands.build_router(), cases.router, oversight.router, notices.router,
-              log_router.router, blobs.router, feedback.router, calendar.router):
+              log_router.router, blobs.router, feedback.router, calendar.router, tiles.router):
         app.include_router(r)
     web.install(app)
     # Outermost last: the access log sees every answer, the Host check runs before anything reads

@@ -14,7 +14,7 @@ from api.dburl import DB_HELP
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 #: Commands that read an existing ledger: they never create a database (api/dburl.py, require_ledger).
 READS_LEDGER = frozenset({"verify", "replay", "rebuild", "project", "export", "checkpoint", "serve", "token",
-                          "calendar", "cases", "key"})
+                          "calendar", "cases", "key", "tiles"})
 #: Commands that take no database.
 NO_DATABASE = frozenset({"verify-bundle", "witness"})
 
@@ -264,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     wt = sub.add_parser("witness", help="run a C2SP tlog-witness for other ledgers: keygen, serve, status")
     witness_arguments(wt)
     wt.set_defaults(func=_lazy("api.cmd_witness", "cmd_witness"))
+
+    # C2SP tlog-tiles export (issue 19): its logic and arguments live in api/cmd_tiles.py.
+    from api.cmd_tiles import add_arguments as tiles_arguments  # noqa: PLC0415
+
+    tl = sub.add_parser("tiles", help="export the log as static C2SP tlog-tiles files for object storage")
+    tiles_arguments(tl)
+    tl.set_defaults(func=_lazy("api.cmd_tiles", "cmd_tiles"))
 
     for name, mod, helptext in (
         ("checkpoint", "api.cmd_log", "sign a new checkpoint of the Merkle log"),

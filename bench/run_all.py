@@ -18,6 +18,7 @@ QUICK = [
     ["bench.bench_projections"],
     ["bench.bench_browser_verify", "--leaves", "10000", "--runs", "9", "--loads", "3"],
     ["bench.bench_witness"],
+    ["bench.bench_tiles", "--entries", "5000", "--requests", "200", "--rounds", "3"],
 ]
 
 
