@@ -9,7 +9,7 @@ endpoint and trusts nothing the server says beyond what the signature and the ha
 Standalone, like :mod:`ledger.bundle`: the standard library (``urllib`` for HTTP), PyNaCl and the
 ledger's pure modules only. Usage::
 
-    python -m ledger.tile_client URL_OR_DIR --trust KEYFILE [--entry INDEX ...] [--from SIZE] [--json]
+    python -m ledger.tile_client URL_OR_DIR --trust TRUSTFILE [--entry INDEX ...] [--from SIZE] [--json]
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ledger import merkle
-from ledger.checkpoint import NoteVerifier, VerifiedCheckpoint, parse_trust_file, verify_checkpoint
+from ledger.checkpoint import NoteVerifier, VerifiedCheckpoint
 from ledger.errors import LedgerError, UsageError
 from ledger.limits import DEFAULT_LIMITS
 from ledger.tiles import TILE_WIDTH, Tile, TileError, TileHashes, decode_bundle, tile_width
+from ledger.trust import TrustPolicy, as_policy, parse_policy
 
 MAX_RESOURCE_BYTES = 1 << 24
 """Refuse any fetched resource over 16 MiB (a full entry bundle of 64 KiB entries is exactly 16 MiB + 512)."""
@@ -122,11 +123,12 @@ class VerifiedEntry:
 class TileClient:
     """Verify a tiled log's checkpoint, then answer proofs from its tiles (see the module docstring)."""
 
-    def __init__(self, source: TileSource, trusted_keys: Sequence[NoteVerifier | str], *,
+    def __init__(self, source: TileSource, trusted: TrustPolicy | Sequence[NoteVerifier | str], *,
                  origin: str | None = None) -> None:
-        """Read ``source``; checkpoints must be signed by one of ``trusted_keys`` (and name ``origin``)."""
+        """Read ``source``; checkpoints must satisfy ``trusted`` (log keys, or a policy with a witness
+        quorum, spec 04) and name ``origin``."""
         self.source = source
-        self.trusted = list(trusted_keys)
+        self.trusted = as_policy(trusted)
         self.origin = origin
         self._tiles: dict[int, TileHashes] = {}
 
@@ -136,7 +138,7 @@ class TileClient:
         if len(note) > DEFAULT_LIMITS.max_note_bytes:
             msg = f"checkpoint is {len(note)} bytes, over {DEFAULT_LIMITS.max_note_bytes}"
             raise TileError(msg, code="E_TILE_SHAPE")
-        return verify_checkpoint(note, self.trusted, origin=self.origin)
+        return self.trusted.verify(note, origin=self.origin)
 
     def hashes(self, cp: VerifiedCheckpoint) -> TileHashes:
         """The tile reader for the tree ``cp`` names (one per size, tiles cached)."""
@@ -201,8 +203,8 @@ class TileClient:
         return VerifiedEntry(index, data, got, tuple(proof))
 
 
-def _load_trust(path: str) -> list[NoteVerifier]:
-    return parse_trust_file(Path(path).read_text(encoding="utf-8"))
+def _load_trust(path: str) -> TrustPolicy:
+    return parse_policy(Path(path).read_text(encoding="utf-8"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -210,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ledger.tile_client",
                                 description="verify a tiled log's checkpoint and compute proofs from its tiles")
     p.add_argument("where", help="the log's URL prefix (http[s]://...) or a directory of exported tiles")
-    p.add_argument("--trust", required=True, help="file of trusted checkpoint verifier keys")
+    p.add_argument("--trust", required=True,
+                   help="trust file: the log key, or a policy with witness keys and a quorum (spec 04)")
     p.add_argument("--entry", type=int, action="append", default=[], metavar="INDEX",
                    help="prove leaf INDEX into the checkpoint (from its entry bundle); repeatable")
     p.add_argument("--from", dest="older", type=int, default=None, metavar="SIZE",

@@ -394,3 +394,29 @@ def test_the_root_checkpoint_and_an_export_carry_the_witnesses_cosignatures(db_u
     export_tiles(c, tmp_path / "out")
     assert (tmp_path / "out" / "checkpoint").read_text(encoding="utf-8") == served_note
     c.engine.dispose()
+
+
+def test_the_tile_client_applies_a_witness_quorum(tmp_path: Path) -> None:
+    """A policy file (log key, witness keys, quorum; spec 04) given to the tile client: the exported
+    checkpoint with one witness's cosignature meets quorum 1 and fails quorum 2 (exit 1)."""
+    from nacl.signing import SigningKey
+
+    from ledger.checkpoint import ALG_COSIGNATURE_V1, NoteVerifier, cosign, parse_note
+
+    c = make_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    grow(c, 3)
+    note = checkpoint(c)
+    w1, w2 = SigningKey(b"\x07" * 32), SigningKey(b"\x08" * 32)
+    sig = cosign(parse_note(note).body, "witness.test/w1", w1, 1_790_000_000)
+    with c.engine.begin() as conn:
+        cp = c.merkle.latest_checkpoint(conn)
+        c.merkle.add_cosignature(conn, cp.id, sig.name, sig.key_id, 1_790_000_000, sig.line(), c.app.clock())
+    export_tiles(c, tmp_path / "out")
+    c.engine.dispose()
+    wkeys = [NoteVerifier.from_signing_key(n, k, ALG_COSIGNATURE_V1).to_vkey()
+             for n, k in (("witness.test/w1", w1), ("witness.test/w2", w2))]
+    for quorum, code in ((1, 0), (2, 1)):
+        policy = tmp_path / f"policy{quorum}.txt"
+        policy.write_text(f"log {vkey(ORIGIN, bytes(ROOT.verify_key))}\n" + "".join(f"witness {k}\n" for k in wkeys)
+                          + f"quorum {quorum}\n", encoding="utf-8")
+        assert tile_client_main([str(tmp_path / "out"), "--trust", str(policy), "--json"]) == code
