@@ -80,7 +80,8 @@ def page_data(services: Services, case_id: UUID, audience: Audience, labels: dic
     c = services.container
     with c.engine.connect() as conn:
         stored = c.merkle.latest_checkpoint(conn)
-    if stored is None:
+        note = None if stored is None else c.merkle.cosigned_note(conn, stored)  # with witness cosignatures
+    if stored is None or note is None:
         return None
     size = stored.size
     full = audience is not Audience.PUBLIC
@@ -107,7 +108,7 @@ def page_data(services: Services, case_id: UUID, audience: Audience, labels: dic
             items.append(item)
         keys = _registrations(services, conn, wanted, size, KEY_REGISTRY_ID) if full else []
     return {"format": FORMAT, "v": VERSION, "case": str(case_id), "audience": str(audience),
-            "checkpoint": stored.note, "server_key": log_vkey(services), "entries": items, "keys": keys}
+            "checkpoint": note, "server_key": log_vkey(services), "entries": items, "keys": keys}
 
 
 def _registrations(services: Services, conn: Any, wanted: set[bytes], size: int,

@@ -456,3 +456,26 @@ def test_the_scripts_msgpack_decoder_agrees_with_every_encoding_vector(site: tup
         assert g["ok"] == v["valid"], (v["name"], g)
         if v["valid"]:
             assert g["value"] == _js_value(v["value"]), v["name"]
+
+
+def test_the_page_embeds_the_checkpoint_with_the_witnesses_stored_cosignatures(site: tuple[World, str]) -> None:
+    """The data block carries what /v1/log/checkpoint serves: the note and every stored cosignature
+    line, so the reader's browser can apply a witness policy to the ledger's real cosignatures."""
+    from ledger.checkpoint import cosign as cosign_body
+
+    w, _ = site
+    c = w.container
+    with c.engine.connect() as conn:
+        cp = c.merkle.latest_checkpoint(conn)
+    assert cp is not None
+    sig = cosign_body(parse_note(cp.note).body, "witness.test/page", SigningKey(b"\x09" * 32), 1_764_000_002)
+    with c.engine.begin() as conn:
+        c.merkle.add_cosignature(conn, cp.id, sig.name, sig.key_id, 1_764_000_002, sig.line(), c.app.clock())
+    try:
+        case, _ = enterprise_case(w)
+        m = DATA_RE.search(w.client.get(f"/v/{case}").text)
+        assert m is not None
+        assert json.loads(m.group(2))["checkpoint"] == cp.note + sig.line()
+    finally:
+        with c.engine.begin() as conn:
+            conn.execute(c.merkle.cosignatures.delete().where(c.merkle.cosignatures.c.checkpoint_id == cp.id))
