@@ -1,17 +1,19 @@
-"""``caseledger checkpoint``, ``export`` and ``verify-bundle`` (wired in api/cli.py).
+"""``caseledger checkpoint``, ``export`` and ``verify-bundle`` (registered in api/cli.py).
 
 Exit codes: 0 ok, 1 verification failed (or equivocation found), 2 usage or connection error.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import click
+
+from api.clikit import Args, db_option, examples, json_option, run
 from api.settings import Settings
 
 if TYPE_CHECKING:
@@ -76,7 +78,7 @@ def _ledger_key(command: str, container: Container) -> SigningKey | None:
         return None
 
 
-def cmd_checkpoint(args: argparse.Namespace) -> int:
+def cmd_checkpoint(args: Args) -> int:
     """Sign a checkpoint of the Merkle log now, store it and print the note.
 
     With ``--print-vkey`` print the ledger key's verifier key (the trust-file line) instead;
@@ -131,7 +133,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def cmd_export(args: Args) -> int:
     """Write the court bundle of ``args.case_id`` to ``args.output``.
 
     If CASELEDGER_MASTER_SECRET is set, the manifest is signed with the ledger key and the bundle
@@ -177,7 +179,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_verify_bundle(args: argparse.Namespace) -> int:
+def cmd_verify_bundle(args: Args) -> int:
     """Verify a bundle file offline against ``--trust``; print the numbered step report and, when it
     verifies, each deadline with the calendar behind it, recomputed from the bundle alone."""
     import json  # noqa: PLC0415
@@ -210,7 +212,7 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok and not disagree else EXIT_BAD
 
 
-def cmd_export_draw(args: argparse.Namespace) -> int:
+def cmd_export_draw(args: Args) -> int:
     """Write a 双随机 draw for anyone to recompute (R14; issue 18): ``draw.json`` (the record and the
     draw's signed entries) and ``pool.txt`` (the canonical list: one member per line, sorted by
     UTF-8 bytes — for a pool committed by hash, the blob it names). The selection is recomputed
@@ -269,3 +271,49 @@ def cmd_export_draw(args: argparse.Namespace) -> int:
     print(f"exported draw {draw.ref} to {out}: {len(pool)} members, "
           f"{'recomputed and agrees' if draw.performed else 'not yet performed'}")
     return EXIT_OK
+
+
+@click.command("checkpoint", epilog=examples("caseledger checkpoint --db caseledger.db",
+                                             "caseledger checkpoint --print-vkey",
+                                             "caseledger checkpoint --vkey-out trust.vkey"))
+@db_option
+@click.option("--print-vkey", is_flag=True, default=False, help="print the ledger's verifier key and exit")
+@click.option("--vkey-out", default=None, metavar="FILE", help="also write the verifier key line to FILE")
+def checkpoint(**params: Any) -> int:
+    """Sign a new checkpoint of the Merkle log (needs the master secret). Exit 1: equivocation found."""
+    return run(cmd_checkpoint, ledger="read", **params)
+
+
+@click.command("export", epilog=examples("caseledger export CASE -o case.bundle --db caseledger.db"))
+@click.argument("case_id")
+@db_option
+@click.option("-o", "--output", required=True, metavar="FILE", help="the bundle file to write")
+def export(**params: Any) -> int:
+    """Export one case as an offline court bundle."""
+    return run(cmd_export, ledger="read", **params)
+
+
+@click.command("verify-bundle", epilog=examples("caseledger verify-bundle case.bundle --trust trust.vkey",
+                                                "caseledger verify-bundle case.bundle --trust trust.vkey --json"))
+@click.argument("file")
+@click.option("--trust", required=True, metavar="FILE", help="file of trusted checkpoint verifier keys")
+@json_option
+def verify_bundle(**params: Any) -> int:
+    """Verify a court bundle offline (no database). Exit 1: the bundle does not verify."""
+    return run(cmd_verify_bundle, ledger="none", **params)
+
+
+@click.command("export-draw", epilog=examples(
+    "caseledger export-draw 11350100MB0321001G 2025-03 -o draw-2025-03/ --db caseledger.db"))
+@click.argument("agency_code")
+@click.argument("draw_no")
+@db_option
+@click.option("-o", "--output", required=True, metavar="DIR", help="directory for draw.json and pool.txt")
+def export_draw(**params: Any) -> int:
+    """Export a 双随机 draw and its canonical pool for recomputation. Exit 1: it does not recompute."""
+    return run(cmd_export_draw, ledger="open", **params)
+
+
+def register(cli: click.Group) -> None:
+    for command in (checkpoint, export, verify_bundle, export_draw):
+        cli.add_command(command)
