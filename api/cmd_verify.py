@@ -46,7 +46,6 @@ def register(cli: click.Group) -> None:
 def cmd_verify(args: Args) -> int:
     """Verify every entry, chain link, key and the Merkle log of ``args.db``; print the report."""
     import dataclasses  # noqa: PLC0415
-    import os  # noqa: PLC0415
 
     from sqlalchemy import create_engine  # noqa: PLC0415
     from sqlalchemy.exc import NoSuchTableError, OperationalError  # noqa: PLC0415
@@ -90,11 +89,11 @@ def cmd_verify(args: Args) -> int:
     report.notes.extend(f"warning: {w}" for w in calendar)
     blob_problems: list[dict[str, Any]] = []
     if args.blobs is not None:
-        from pathlib import Path  # noqa: PLC0415
 
         from api.blobs import verify_ledger_blobs  # noqa: PLC0415
+        from api.settings import environment  # noqa: PLC0415
 
-        root = args.blobs or Path(os.environ.get("CASELEDGER_DATA_DIR", ".caseledger")) / "blobs"
+        root = args.blobs or environment().data_dir / "blobs"
         blobs = verify_ledger_blobs(engine, root)
         blob_problems = [dataclasses.asdict(p) for p in blobs.problems]
         report.notes.append(f"evidence blobs: {blobs.ok} of {blobs.checked} present and matching")

@@ -38,7 +38,7 @@ def app_from_env() -> FastAPI:
     every = env.checkpoint_every
     cfg = default_config(container, public_base_url=public_url, allowed_hosts=hosts,
                          checkpoint_every=every or None,
-                         project=os.environ.get("CASELEDGER_PROJECT", "follow"))
+                         project=env.project)
     return create_app(container, config=cfg)
 
 

@@ -85,6 +85,9 @@ class Environment(BaseSettings):
     #: ``serve``: log level, and the checkpoint interval in seconds (0: off).
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     checkpoint_every: NonNegativeFloat = Field(default=0.0, allow_inf_nan=False)
+    #: ``serve``: who keeps the projections current: each worker (``follow``), a separate ``caseledger project``
+    #: process (``off``), or each request (``sync``).
+    project: Literal["follow", "off", "sync"] = "follow"
 
 
 def environment(environ: Mapping[str, str] | None = None) -> Environment:
