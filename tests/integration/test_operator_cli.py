@@ -250,6 +250,23 @@ def test_the_progress_bar_ends_at_100_percent_on_an_intact_ledger(env: dict[str,
     assert b"3/3 entries" in shown, err
 
 
+# ----------------------------------------------------------------------------- 7. the CLI: Click, pydantic-settings
+
+
+def test_an_invalid_environment_variable_is_exit_2_naming_it(env: dict[str, str], tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    r = caseledger({**env, "CASELEDGER_MAX_BLOB_BYTES": "lots"}, tmp_path, "init", "--db", str(db))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.startswith("caseledger init: invalid environment: CASELEDGER_MAX_BLOB_BYTES: "), r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stdout == ""
+    assert not db.exists()
+    r = caseledger(env, tmp_path, "serve", "--port", "70000")
+    assert r.returncode == 2
+    assert "Invalid value for '--port'" in r.stderr
+    assert r.stdout == ""
+
+
 # ----------------------------------------------------------------------------- 9. small traps
 
 
