@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from api.clikit import Args, db_option, examples, json_option, run
-from api.settings import Settings
 
 if TYPE_CHECKING:
     from nacl.signing import SigningKey
 
     from api.bootstrap import Container
+    from api.settings import Settings
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 
@@ -36,6 +36,7 @@ def _sqlite_path(db_url: str) -> Path | None:
 
 
 def _settings(command: str, db_url: str) -> Settings | None:
+    from api.settings import Settings  # noqa: PLC0415 - pydantic: only when a command runs
     from ledger.errors import UsageError  # noqa: PLC0415
 
     path = _sqlite_path(db_url)
