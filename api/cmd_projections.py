@@ -229,7 +229,7 @@ def replay(**params: Any) -> int:
     given = [f"--{k.replace('_', '-')}" for k in ("entry", "recorded_by", "occurred_by", "as_of")
              if params[k] is not None]
     if len(given) > 1:
-        msg = f"{' and '.join(given)} exclude each other: give one"
+        msg = f"{given[1]} is not allowed with {given[0]}: give one of --entry, --recorded-by, --occurred-by, --as-of"
         raise click.UsageError(msg)
     return run(cmd_replay, ledger="read", **params)
 
