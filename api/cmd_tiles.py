@@ -15,16 +15,17 @@ Exit codes: 0 ok, 2 usage error (no checkpoint yet, ``--since`` not a checkpoint
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from api.dburl import DB_HELP
+import click
+
+from api.clikit import Args, db_option, examples, json_option, run
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -32,17 +33,6 @@ if TYPE_CHECKING:
     from api.bootstrap import Container
 
 EXIT_OK, EXIT_USAGE = 0, 2
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="tiles_command", required=True)
-    ex = sub.add_parser("export", help="write the log as static tiles (C2SP tlog-tiles) for object storage",
-                        description="Example: caseledger tiles export ./tiles --since ./tiles/checkpoint")
-    ex.add_argument("dir", help="output directory (created if missing)")
-    ex.add_argument("--since", default=None, metavar="CHECKPOINT",
-                    help="a checkpoint note of an earlier export: write only what changed since that tree")
-    ex.add_argument("--db", default=None, help=DB_HELP)
-    ex.add_argument("--json", action="store_true", help="print a JSON summary")
 
 
 @dataclass
@@ -126,7 +116,7 @@ def export_tiles(container: Container, out: Path, *, since_note: str | None = No
     return result
 
 
-def cmd_tiles(args: argparse.Namespace) -> int:
+def cmd_tiles(args: Args) -> int:
     from api.cmd_log import _container, _settings  # noqa: PLC0415
     from ledger.errors import UsageError  # noqa: PLC0415
 
@@ -150,3 +140,25 @@ def cmd_tiles(args: argparse.Namespace) -> int:
         print(f"exported the tree of size {result.size} to {args.dir}: {len(result.written)} files written "
               f"(since size {result.since}), {result.kept} full tiles already present and kept")
     return EXIT_OK
+
+
+@click.group("tiles", epilog=examples("caseledger tiles export ./tiles --db caseledger.db",
+                                      "caseledger tiles export ./tiles --since ./last-exported.checkpoint"))
+def tiles() -> None:
+    """The log as static C2SP tlog-tiles files (docs/operations/tiles.md)."""
+
+
+@tiles.command("export", epilog=examples("caseledger tiles export ./tiles --db caseledger.db",
+                                         "caseledger tiles export ./tiles --since ./tiles/checkpoint --json"))
+@click.argument("dir")
+@click.option("--since", default=None, metavar="CHECKPOINT",
+              help="a checkpoint note of an earlier export: write only what changed since that tree")
+@db_option
+@json_option
+def export(**params: Any) -> int:
+    """Write the log as static tiles (C2SP tlog-tiles) for object storage."""
+    return run(cmd_tiles, ledger="read", **params)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(tiles)

@@ -11,13 +11,15 @@ Exit codes: 0 ok, 2 usage error (a missing or malformed key, logs or state file)
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import click
+
+from api.clikit import Args, examples, json_option, run
 from ledger.errors import UsageError
 
 if TYPE_CHECKING:
@@ -27,25 +29,6 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_USAGE = 0, 2
 _MAX_BODY = 64 * 1024
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="witness_command", required=True)
-    k = sub.add_parser("keygen", help="create a witness key and print its verifier key (type 0x04)",
-                       description="Example: caseledger witness keygen witness.fj.example/w1 --key w1.key")
-    k.add_argument("name", help="the witness's key name, a schema-less URL such as witness.example/w1")
-    k.add_argument("--key", required=True, help="file to write the private key to (refuses to overwrite)")
-    s = sub.add_parser("serve", help="serve the C2SP tlog-witness add-checkpoint endpoint",
-                       description="Example: caseledger witness serve --key w1.key --logs logs.trust "
-                                   "--state w1.db --port 8090")
-    s.add_argument("--key", required=True, help="the witness's private key file (from keygen)")
-    s.add_argument("--logs", required=True, help="trust file of the logs to witness (their checkpoint vkeys)")
-    s.add_argument("--state", required=True, help="the witness's state file (SQLite; created if missing)")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8090)
-    st = sub.add_parser("status", help="print the latest cosigned checkpoint per log and refused requests")
-    st.add_argument("--state", required=True, help="the witness's state file")
-    st.add_argument("--json", action="store_true")
 
 
 def load_witness(key: str, logs: str, state: str) -> Witness:
@@ -102,7 +85,7 @@ def make_app(witness: Witness) -> Starlette:
                              Route("/", about, methods=["GET"])])
 
 
-def _keygen(args: argparse.Namespace) -> int:
+def _keygen(args: Args) -> int:
     from nacl.signing import SigningKey  # noqa: PLC0415
 
     from ledger.checkpoint import ALG_COSIGNATURE_V1, NoteVerifier, is_valid_key_name  # noqa: PLC0415
@@ -123,7 +106,7 @@ def _keygen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _status(args: argparse.Namespace) -> int:
+def _status(args: Args) -> int:
     import sqlite3  # noqa: PLC0415
 
     if not Path(args.state).exists():
@@ -150,12 +133,7 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_witness(args: argparse.Namespace) -> int:
-    """Run ``witness keygen``, ``serve`` or ``status``."""
-    if args.witness_command == "keygen":
-        return _keygen(args)
-    if args.witness_command == "status":
-        return _status(args)
+def _serve(args: Args) -> int:
     import uvicorn  # noqa: PLC0415
 
     witness = load_witness(args.key, args.logs, args.state)
@@ -163,3 +141,43 @@ def cmd_witness(args: argparse.Namespace) -> int:
           f"http://{args.host}:{args.port}/add-checkpoint", file=sys.stderr)
     uvicorn.run(make_app(witness), host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
+
+
+@click.group("witness", epilog=examples("caseledger witness keygen witness.fj.example/w1 --key w1.key",
+                                        "caseledger witness serve --key w1.key --logs logs.trust --state w1.db",
+                                        "caseledger witness status --state w1.db"))
+def witness() -> None:
+    """Run a C2SP tlog-witness for other ledgers: keygen, serve, status (docs/operations/witness.md)."""
+
+
+@witness.command("keygen", epilog=examples("caseledger witness keygen witness.fj.example/w1 --key w1.key"))
+@click.argument("name")
+@click.option("--key", required=True, metavar="FILE", help="file to write the private key to (refuses to overwrite)")
+def keygen(**params: Any) -> int:
+    """Create a witness key (cosignature/v1, type 0x04) and print its verifier key."""
+    return run(_keygen, ledger="none", **params)
+
+
+@witness.command("serve", epilog=examples(
+    "caseledger witness serve --key w1.key --logs logs.trust --state w1.db --port 8090"))
+@click.option("--key", required=True, metavar="FILE", help="the witness's private key file (from keygen)")
+@click.option("--logs", required=True, metavar="FILE",
+              help="trust file of the logs to witness (their checkpoint vkeys)")
+@click.option("--state", required=True, metavar="FILE", help="the witness's state file (SQLite; created if missing)")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", type=click.IntRange(1, 65535), default=8090, show_default=True, help="port to listen on")
+def serve(**params: Any) -> int:
+    """Serve the C2SP tlog-witness add-checkpoint endpoint; never cosigns a fork."""
+    return run(_serve, ledger="none", **params)
+
+
+@witness.command("status", epilog=examples("caseledger witness status --state w1.db --json"))
+@click.option("--state", required=True, metavar="FILE", help="the witness's state file")
+@json_option
+def status(**params: Any) -> int:
+    """Print the latest cosigned checkpoint per log, and refused requests."""
+    return run(_status, ledger="none", **params)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(witness)
