@@ -196,6 +196,13 @@ def _checkpointer(container: Container, every: float, stop: threading.Event) -> 
                 out = issue_checkpoint(container, origin=container.settings.origin,
                                        signing_key=container.ledger_key(), clock=system_clock)
                 log.info("checkpoint signed", extra={"fields": {"size": out.size, "stored": out.stored}})
+            if container.settings.witnesses is not None:  # new checkpoint, or witnesses that missed the last one
+                from api.witness_client import submit_configured  # noqa: PLC0415
+
+                for o in submit_configured(container, clock=system_clock):
+                    if not o.cosigned:
+                        log.warning("witness did not cosign", extra={"fields": {"witness": o.witness,
+                                                                                 "detail": o.detail}})
         except Exception:
             log.exception("checkpointing failed")
 
@@ -225,6 +232,7 @@ def create_app(
         health,
         notices,
         oversight,
+        tiles,
     )
     from api.routers import log as log_router  # noqa: PLC0415
     from api.routers.feedback import FeedbackStore  # noqa: PLC0415
@@ -288,7 +296,7 @@ def create_app(
     app.state.tokens = tokens
     errors.install(app)
     for r in (health.router, commands.build_router(), cases.router, oversight.router, notices.router,
-              log_router.router, blobs.router, feedback.router, calendar.router):
+              log_router.router, blobs.router, feedback.router, calendar.router, tiles.router):
         app.include_router(r)
     web.install(app)
     # Outermost last: the access log sees every answer, the Host check runs before anything reads

@@ -42,7 +42,6 @@ from sqlalchemy import (
     update,
 )
 
-from api.dburl import DB_HELP
 from domain.errors import TextInvalid
 from domain.text import check_text
 
@@ -219,7 +218,7 @@ class StaticAuthenticator:
 
 
 __all__ = ["AGENCY_ROLES", "PUBLIC", "Authenticator", "Principal", "Role", "StaticAuthenticator",
-           "TokenAuthenticator", "TokenStore", "add_token_arguments", "auth_tables", "cmd_token", "token_hash"]
+           "TokenAuthenticator", "TokenStore", "auth_tables", "cmd_token", "token_hash"]
 
 
 def cmd_token(args: object) -> int:
@@ -260,16 +259,3 @@ def cmd_token(args: object) -> int:
         return 2
     print(store.issue_token(a.principal, label=a.label or ""))
     return 0
-
-
-def add_token_arguments(p: Any) -> None:
-    """The ``token`` options (api/cli.py wires them)."""
-    p.add_argument("action", choices=["add", "revoke"])
-    p.add_argument("principal", help="principal id (= ledger actor) for add; the token for revoke")
-    p.add_argument("--db", default=None, help=DB_HELP)
-    p.add_argument("--role", action="append", choices=[r.value for r in Role],
-                   help="the principal's role (repeatable; token add needs at least one)")
-    p.add_argument("--agency", default=None, help="agency code scoping the principal")
-    p.add_argument("--uscc", default=None, help="an enterprise principal's USCC")
-    p.add_argument("--name", default=None)
-    p.add_argument("--label", default=None, help="what the token is for")

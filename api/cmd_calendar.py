@@ -8,7 +8,6 @@ or TOML (by its suffix); see ``docs/operations/calendar.md``. Exit codes: 0 ente
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -17,26 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import click
+
+from api.clikit import Args, db_option, examples, json_option, run
 from api.cmd_log import _container, _err, _settings
-from api.dburl import DB_HELP
 
 EXIT_OK, EXIT_USAGE = 0, 2
 #: The keys a calendar file may hold (``_comment`` and other ``_*`` keys are ignored).
 FILE_KEYS = frozenset({"year", "holidays", "workdays", "document", "text_sha256", "text_file", "corrects_package",
                        "reason"})
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``calendar`` subcommands."""
-    sub = p.add_subparsers(dest="calendar_command", required=True)
-    a = sub.add_parser("add", help="enter one year's official holiday arrangement (JSON or TOML file)")
-    a.add_argument("file", help="the year's file: year, holidays, workdays, document, text_sha256 or text_file")
-    a.add_argument("--db", default=None, help=DB_HELP)
-    a.add_argument("--as", dest="actor", default="registrar", help="the registrar principal who signs (custodial)")
-    s = sub.add_parser("show", help="the signed calendar years and the calendar warnings")
-    s.add_argument("year", nargs="?", type=int, default=None, help="show every version of this year")
-    s.add_argument("--db", default=None, help=DB_HELP)
-    s.add_argument("--json", action="store_true", help="print JSON")
 
 
 def read_year_file(path: Path) -> dict[str, Any]:
@@ -72,7 +60,7 @@ def read_year_file(path: Path) -> dict[str, Any]:
     return fields
 
 
-def cmd_calendar(args: argparse.Namespace) -> int:
+def cmd_calendar(args: Args) -> int:
     from domain.errors import DomainError  # noqa: PLC0415
 
     settings = _settings("calendar", args.db)
@@ -125,3 +113,33 @@ def _show(app: Any, year: int | None, *, as_json: bool) -> int:
     for w in report["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     return EXIT_OK
+
+
+@click.group("calendar", epilog=examples("caseledger calendar show", "caseledger calendar add 2027.toml"))
+def calendar() -> None:
+    """Enter or show the official calendar years (State Council notices)."""
+
+
+@calendar.command("add", epilog=examples("caseledger calendar add 2027.toml --db caseledger.db",
+                                         "caseledger calendar add 2027.json --as reg-wang"))
+@click.argument("file")
+@db_option
+@click.option("--as", "actor", default="registrar", show_default=True,
+              help="the registrar principal who signs (custodial)")
+def calendar_add(**params: Any) -> int:
+    """Enter one year's official holiday arrangement from FILE (JSON or TOML: year, holidays, workdays,
+    document, text_sha256 or text_file)."""
+    return run(cmd_calendar, ledger="read", calendar_command="add", **params)
+
+
+@calendar.command("show", epilog=examples("caseledger calendar show", "caseledger calendar show 2026 --json"))
+@click.argument("year", type=int, required=False)
+@db_option
+@json_option
+def calendar_show(**params: Any) -> int:
+    """The signed calendar years and the calendar warnings; with YEAR, every version of that year."""
+    return run(cmd_calendar, ledger="read", calendar_command="show", **params)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(calendar)

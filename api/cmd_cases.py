@@ -1,4 +1,4 @@
-"""``caseledger cases``: find inspections (wired in api/cli.py).
+"""``caseledger cases``: find inspections (registered in api/cli.py).
 
 Lists id, task number, agency, enterprise, status and last step from the case-file projection,
 brought up to date first. Exit codes: 0 ok (also when nothing matches), 2 usage or connection error.
@@ -6,25 +6,17 @@ brought up to date first. Exit codes: 0 ok (also when nothing matches), 2 usage 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
-from api.dburl import DB_HELP
+import click
+
+from api.clikit import Args, db_option, examples, run
 
 EXIT_OK, EXIT_USAGE = 0, 2
 PAGE = 500
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", default=None, help=DB_HELP)
-    p.add_argument("--agency", default=None, metavar="CODE", help="only cases with this agency on them")
-    p.add_argument("--enterprise", default=None, metavar="USCC", help="only cases about this enterprise")
-    p.add_argument("--status", default=None, metavar="S",
-                   help="only cases at this stage (dispatched, concluded, filed, decided, published, closed, ...)")
-    p.add_argument("--year", type=int, default=None, metavar="Y", help="only cases of this plan year")
-    p.add_argument("--json", action="store_true", help="print one JSON array")
 
 
 def _when(us: object) -> str:
@@ -33,7 +25,7 @@ def _when(us: object) -> str:
     return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def cmd_cases(args: argparse.Namespace) -> int:
+def cmd_cases(args: Args) -> int:
     from sqlalchemy import create_engine  # noqa: PLC0415
 
     from api.settings import sqlalchemy_url  # noqa: PLC0415
@@ -71,3 +63,23 @@ def cmd_cases(args: argparse.Namespace) -> int:
               f"{it['enterprise'] or '-'!s:18}  {it['status'] or '-'!s:12}  {step}")
     print(f"{len(items)} inspection(s)", file=sys.stderr)
     return EXIT_OK
+
+
+@click.command("cases", epilog=examples(
+    "caseledger cases --db caseledger.db",
+    "caseledger cases --agency 11350100MB0321001G --status published",
+    "caseledger cases --enterprise 91350100MA2XXXXXXX --year 2025 --json"))
+@db_option
+@click.option("--agency", default=None, metavar="CODE", help="only cases with this agency on them")
+@click.option("--enterprise", default=None, metavar="USCC", help="only cases about this enterprise")
+@click.option("--status", default=None, metavar="S",
+              help="only cases at this stage (dispatched, concluded, filed, decided, published, closed, ...)")
+@click.option("--year", type=int, default=None, metavar="Y", help="only cases of this plan year")
+@click.option("--json", is_flag=True, default=False, help="print one JSON array")
+def cases(**params: Any) -> int:
+    """List inspections: id, task number, agency, enterprise, status, last step."""
+    return run(cmd_cases, ledger="read", **params)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(cases)

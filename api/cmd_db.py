@@ -1,4 +1,4 @@
-"""``caseledger db upgrade`` and ``caseledger db current`` (wired in api/cli.py): the schema's revision.
+"""``caseledger db upgrade`` and ``caseledger db current`` (registered in api/cli.py): the schema's revision.
 
 ``upgrade`` runs the Alembic migrations in ``api/migrations`` up to the newest (ADR 0006); a database
 made before migrations (tables, no ``alembic_version``) is adopted. Ledger rows are never changed.
@@ -9,27 +9,18 @@ connection error (a missing file, a schema newer than this code).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from typing import Any
 
-from api.dburl import DB_HELP
+import click
+
+from api.clikit import Args, db_option, examples, json_option, run
 
 EXIT_OK, EXIT_BEHIND, EXIT_USAGE = 0, 1, 2
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="db_command", required=True)
-    u = sub.add_parser("upgrade", help="bring the database's schema to the one this code needs",
-                       description="Example: caseledger db upgrade --db postgresql+psycopg://caseledger@db/caseledger")
-    u.add_argument("--db", default=None, help=DB_HELP)
-    c = sub.add_parser("current", help="print the schema revision and whether an upgrade is needed",
-                       description="Example: caseledger db current --db caseledger.db (exit 1: run db upgrade)")
-    c.add_argument("--db", default=None, help=DB_HELP)
-    c.add_argument("--json", action="store_true", help="print a JSON object")
-
-
-def cmd_db(args: argparse.Namespace) -> int:
+def cmd_db(args: Args) -> int:
     """Run ``db upgrade`` or ``db current`` on ``args.db``."""
     from sqlalchemy import create_engine  # noqa: PLC0415
 
@@ -65,3 +56,31 @@ def cmd_db(args: argparse.Namespace) -> int:
     if status == "too-new":
         return EXIT_USAGE
     return EXIT_OK if s.at_head else EXIT_BEHIND
+
+
+@click.group("db", epilog=examples("caseledger db current --db caseledger.db",
+                                   "caseledger db upgrade --db postgresql+psycopg://caseledger@db/caseledger"))
+def db() -> None:
+    """The database schema: `db upgrade` to the newest migration, `db current`."""
+
+
+@db.command("upgrade", epilog=examples("caseledger db upgrade --db postgresql+psycopg://caseledger@db/caseledger"))
+@db_option
+def db_upgrade(**params: Any) -> int:
+    """Bring the database's schema to the one this code needs (ledger rows never change)."""
+    return run(cmd_db, ledger="open", db_command="upgrade", **params)
+
+
+@db.command("current", epilog=examples("caseledger db current --db caseledger.db   # exit 1: run db upgrade"))
+@db_option
+@json_option
+def db_current(**params: Any) -> int:
+    """Print the schema revision and whether an upgrade is needed.
+
+    Exit 0: current; 1: older than this code (run `caseledger db upgrade`); 2: newer than this code.
+    """
+    return run(cmd_db, ledger="open", db_command="current", **params)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(db)

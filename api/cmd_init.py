@@ -1,4 +1,4 @@
-"""``caseledger init`` (an empty ledger, ready for real data) and ``caseledger key add`` (wired in api/cli.py).
+"""``caseledger init`` (an empty ledger, ready for real data) and ``caseledger key add`` (registered in api/cli.py).
 
 ``init`` creates the schema, the ledger (root) key, the first registrar principal with its custodial
 key and an API token, and the trust file with the ledger's verifier key; it seeds no demo data.
@@ -9,14 +9,17 @@ master secret that cannot unseal the root key).
 
 from __future__ import annotations
 
-import argparse
 import os
 import secrets
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from api.dburl import DB_HELP
+import click
+
+from api.auth import Role
+from api.clikit import Args, db_option, examples, run
 
 EXIT_OK, EXIT_USAGE = 0, 2
 #: Roles a signing key may carry (the registry's ``root`` is made by ``init`` only).
@@ -25,21 +28,6 @@ KEY_ROLES = ("officer", "agency_head", "legal_reviewer", "publisher", "registrar
 
 def _err(command: str, message: str) -> None:
     print(f"caseledger {command}: {message}", file=sys.stderr)
-
-
-def add_init_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", default=None, help=DB_HELP)
-    p.add_argument("--registrar", default="registrar", metavar="NAME",
-                   help="the first registrar principal (gets a custodial key and an API token; default registrar)")
-
-
-def add_key_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="key_command", required=True)
-    a = sub.add_parser("add", help="give a principal a custodial signing key, registered by the root key",
-                       description="Example: caseledger key add p-lin --role officer")
-    a.add_argument("principal", help="the principal id (the actor of the entries it signs)")
-    a.add_argument("--role", required=True, choices=KEY_ROLES, help="the role the key signs in")
-    a.add_argument("--db", default=None, help=DB_HELP)
 
 
 def _master_secret(data_dir: Path) -> tuple[bytes, str | None]:
@@ -57,7 +45,7 @@ def _master_secret(data_dir: Path) -> tuple[bytes, str | None]:
     return path.read_text().strip().encode(), str(path)
 
 
-def cmd_init(args: argparse.Namespace) -> int:
+def cmd_init(args: Args) -> int:
     """Create an empty ledger on ``args.db`` and print the next steps."""
     from nacl.signing import SigningKey  # noqa: PLC0415
     from sqlalchemy import MetaData  # noqa: PLC0415
@@ -114,7 +102,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_key(args: argparse.Namespace) -> int:
+def cmd_key(args: Args) -> int:
     """``key add PRINCIPAL --role R``: a custodial key for PRINCIPAL, registered by the root key."""
     from nacl.signing import SigningKey  # noqa: PLC0415
 
@@ -151,3 +139,81 @@ def cmd_key(args: argparse.Namespace) -> int:
     c.app.save(reg)
     print(f"key: registered a custodial {args.role} key for {args.principal!r}")
     return EXIT_OK
+
+
+@click.command("init", epilog=examples("caseledger init --db postgresql+psycopg://caseledger@db/caseledger",
+                                       "caseledger init --db ledger.db --registrar reg-wang"))
+@db_option
+@click.option("--registrar", default="registrar", show_default=True, metavar="NAME",
+              help="the first registrar principal (gets a custodial key and an API token)")
+def init(**params: Any) -> int:
+    """Create an empty ledger: schema, root key, first registrar and token.
+
+    Also writes the trust file (<data dir>/trust.vkey) and, if there is none, the master secret; seeds
+    no demo data and prints the next steps. Exit 2 if the database already holds a ledger.
+    """
+    return run(cmd_init, ledger="open", **params)
+
+
+@click.group("key", epilog=examples("caseledger key add p-lin --role officer --db caseledger.db"))
+def key() -> None:
+    """Give a principal a custodial signing key."""
+
+
+@key.command("add", epilog=examples("caseledger key add p-lin --role officer",
+                                    "caseledger key add p-zhao --role agency_head --db caseledger.db"))
+@click.argument("principal")
+@click.option("--role", required=True, type=click.Choice(KEY_ROLES), help="the role the key signs in")
+@db_option
+def key_add(**params: Any) -> int:
+    """Give PRINCIPAL (the actor of the entries it signs) a custodial key, registered by the root key."""
+    return run(cmd_key, ledger="read", key_command="add", **params)
+
+
+@click.command("demo", epilog=examples("caseledger demo", "caseledger demo --db demo.db --cases 40"))
+@db_option
+@click.option("--cases", type=click.IntRange(min=1), default=12, show_default=True,
+              help="how many inspections to seed")
+def demo(**params: Any) -> int:
+    """Seed a realistic demo ledger (and sign a checkpoint, writing <data dir>/trust.vkey)."""
+    return run("api.demo:cmd_demo", ledger="open", **params)
+
+
+@click.group("token", epilog=examples("caseledger token add p-lin --role officer --agency 11350100MB0321001G",
+                                      "caseledger token revoke TOKEN"))
+def token() -> None:
+    """Add or revoke an API token."""
+
+
+@token.command("add", epilog=examples(
+    "caseledger token add p-lin --role officer --agency 11350100MB0321001G --db caseledger.db",
+    "caseledger token add ent-1 --role enterprise --uscc 91350100MA2XXXXXXX --label 'portal login'"))
+@click.argument("principal")
+@db_option
+@click.option("--role", multiple=True, type=click.Choice([r.value for r in Role]),
+              help="the principal's role (repeatable; token add needs at least one)")
+@click.option("--agency", default=None, metavar="CODE", help="agency code scoping the principal (a valid USCC)")
+@click.option("--uscc", default=None, help="an enterprise principal's USCC")
+@click.option("--name", default=None, help="the principal's display name")
+@click.option("--label", default=None, help="what the token is for")
+def token_add(**params: Any) -> int:
+    """Print a new API token for PRINCIPAL (= ledger actor), creating the principal if needed.
+
+    Needs at least one --role; --agency and --uscc must be valid codes. Exit 2 otherwise.
+    """
+    params["role"] = list(params["role"])
+    return run("api.auth:cmd_token", ledger="read", action="add", **params)
+
+
+@token.command("revoke", epilog=examples("caseledger token revoke 3q2x...token... --db caseledger.db"))
+@click.argument("principal", metavar="TOKEN")
+@db_option
+def token_revoke(**params: Any) -> int:
+    """Revoke TOKEN. Exit 1 if there is no such active token."""
+    return run("api.auth:cmd_token", ledger="read", action="revoke", role=[], agency=None, uscc=None, name=None,
+               label=None, **params)
+
+
+def register(cli: click.Group) -> None:
+    for command in (init, key, demo, token):
+        cli.add_command(command)

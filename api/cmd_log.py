@@ -1,23 +1,25 @@
-"""``caseledger checkpoint``, ``export`` and ``verify-bundle`` (wired in api/cli.py).
+"""``caseledger checkpoint``, ``export`` and ``verify-bundle`` (registered in api/cli.py).
 
 Exit codes: 0 ok, 1 verification failed (or equivocation found), 2 usage or connection error.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from api.settings import Settings
+import click
+
+from api.clikit import Args, db_option, examples, json_option, run
 
 if TYPE_CHECKING:
     from nacl.signing import SigningKey
 
     from api.bootstrap import Container
+    from api.settings import Settings
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 
@@ -34,6 +36,7 @@ def _sqlite_path(db_url: str) -> Path | None:
 
 
 def _settings(command: str, db_url: str) -> Settings | None:
+    from api.settings import Settings  # noqa: PLC0415 - pydantic: only when a command runs
     from ledger.errors import UsageError  # noqa: PLC0415
 
     path = _sqlite_path(db_url)
@@ -76,7 +79,7 @@ def _ledger_key(command: str, container: Container) -> SigningKey | None:
         return None
 
 
-def cmd_checkpoint(args: argparse.Namespace) -> int:
+def cmd_checkpoint(args: Args) -> int:
     """Sign a checkpoint of the Merkle log now, store it and print the note.
 
     With ``--print-vkey`` print the ledger key's verifier key (the trust-file line) instead;
@@ -114,10 +117,33 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     except SQLAlchemyError as e:
         _err("checkpoint", f"database error: {e}".splitlines()[0])
         return EXIT_USAGE
-    print(cp.note, end="")
     print(f"checkpoint of size {cp.size}{'' if cp.stored else ' (already stored)'}; verifier key: {trust_line}",
           file=sys.stderr)
-    return EXIT_OK
+    return _witness(container, getattr(args, "witnesses", None))
+
+
+def _witness(container: Container, path: str | None) -> int:
+    """Submit the latest checkpoint to the configured witnesses; print it with their cosignatures.
+
+    Exit 1 if a witness did not cosign (it refused, e.g. a fork, or could not be reached): the
+    checkpoint itself is stored either way.
+    """
+    from api.bootstrap import system_clock  # noqa: PLC0415
+    from api.witness_client import submit_configured  # noqa: PLC0415
+    from ledger.errors import UsageError  # noqa: PLC0415
+
+    try:
+        outcomes = submit_configured(container, clock=system_clock, path=path)
+    except UsageError as e:
+        _err("checkpoint", f"checkpoint stored, but {e}")
+        return EXIT_USAGE
+    with container.engine.connect() as conn:
+        latest = container.merkle.latest_checkpoint(conn)
+        assert latest is not None
+        print(container.merkle.cosigned_note(conn, latest), end="")
+    for o in outcomes:
+        print(f"witness {o.witness}: {'cosigned' if o.cosigned else 'DID NOT COSIGN'}: {o.detail}", file=sys.stderr)
+    return EXIT_OK if all(o.cosigned for o in outcomes) else EXIT_BAD
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -131,7 +157,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def cmd_export(args: Args) -> int:
     """Write the court bundle of ``args.case_id`` to ``args.output``.
 
     If CASELEDGER_MASTER_SECRET is set, the manifest is signed with the ledger key and the bundle
@@ -177,20 +203,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_verify_bundle(args: argparse.Namespace) -> int:
+def cmd_verify_bundle(args: Args) -> int:
     """Verify a bundle file offline against ``--trust``; print the numbered step report and, when it
     verifies, each deadline with the calendar behind it, recomputed from the bundle alone."""
     import json  # noqa: PLC0415
 
     from ledger import bundle, bundle_deadlines, bundle_evidence  # noqa: PLC0415
-    from ledger.checkpoint import parse_trust_file  # noqa: PLC0415
     from ledger.errors import UsageError  # noqa: PLC0415
     from ledger.limits import DEFAULT_LIMITS  # noqa: PLC0415
+    from ledger.trust import parse_policy  # noqa: PLC0415
 
     try:
         with Path(args.file).open("rb") as f:  # no more than the verifier would accept
             data = f.read(DEFAULT_LIMITS.max_bundle_bytes + 1)
-        trusted = parse_trust_file(Path(args.trust).read_text(encoding="utf-8"))
+        trusted = parse_policy(Path(args.trust).read_text(encoding="utf-8"))
         report = bundle.verify_bundle(data, trusted)
     except (OSError, UnicodeDecodeError, UsageError) as e:
         _err("verify-bundle", str(e))
@@ -210,7 +236,7 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok and not disagree else EXIT_BAD
 
 
-def cmd_export_draw(args: argparse.Namespace) -> int:
+def cmd_export_draw(args: Args) -> int:
     """Write a 双随机 draw for anyone to recompute (R14; issue 18): ``draw.json`` (the record and the
     draw's signed entries) and ``pool.txt`` (the canonical list: one member per line, sorted by
     UTF-8 bytes — for a pool committed by hash, the blob it names). The selection is recomputed
@@ -269,3 +295,57 @@ def cmd_export_draw(args: argparse.Namespace) -> int:
     print(f"exported draw {draw.ref} to {out}: {len(pool)} members, "
           f"{'recomputed and agrees' if draw.performed else 'not yet performed'}")
     return EXIT_OK
+
+
+@click.command("checkpoint", epilog=examples("caseledger checkpoint --db caseledger.db",
+                                             "caseledger checkpoint --print-vkey",
+                                             "caseledger checkpoint --vkey-out trust.vkey",
+                                             "caseledger checkpoint --witnesses witnesses.trust"))
+@db_option
+@click.option("--print-vkey", is_flag=True, default=False, help="print the ledger's verifier key and exit")
+@click.option("--vkey-out", default=None, metavar="FILE", help="also write the verifier key line to FILE")
+@click.option("--witnesses", default=None, metavar="FILE",
+              help="submit the checkpoint to the witnesses FILE lists (`witness <vkey> <url>` lines; "
+                   "default: CASELEDGER_WITNESSES)")
+def checkpoint(**params: Any) -> int:
+    """Sign a new checkpoint of the Merkle log (needs the master secret) and submit it to the witnesses.
+
+    Exit 1: equivocation found, or a witness did not cosign (the checkpoint is stored either way).
+    """
+    return run(cmd_checkpoint, ledger="read", **params)
+
+
+@click.command("export", epilog=examples("caseledger export CASE -o case.bundle --db caseledger.db"))
+@click.argument("case_id")
+@db_option
+@click.option("-o", "--output", required=True, metavar="FILE", help="the bundle file to write")
+def export(**params: Any) -> int:
+    """Export one case as an offline court bundle."""
+    return run(cmd_export, ledger="read", **params)
+
+
+@click.command("verify-bundle", epilog=examples("caseledger verify-bundle case.bundle --trust trust.vkey",
+                                                "caseledger verify-bundle case.bundle --trust trust.vkey --json"))
+@click.argument("file")
+@click.option("--trust", required=True, metavar="FILE",
+              help="trust file: the checkpoint verifier key(s), or a policy with witness keys and a quorum (spec 04)")
+@json_option
+def verify_bundle(**params: Any) -> int:
+    """Verify a court bundle offline (no database). Exit 1: the bundle does not verify."""
+    return run(cmd_verify_bundle, ledger="none", **params)
+
+
+@click.command("export-draw", epilog=examples(
+    "caseledger export-draw 11350100MB0321001G 2025-03 -o draw-2025-03/ --db caseledger.db"))
+@click.argument("agency_code")
+@click.argument("draw_no")
+@db_option
+@click.option("-o", "--output", required=True, metavar="DIR", help="directory for draw.json and pool.txt")
+def export_draw(**params: Any) -> int:
+    """Export a 双随机 draw and its canonical pool for recomputation. Exit 1: it does not recompute."""
+    return run(cmd_export_draw, ledger="open", **params)
+
+
+def register(cli: click.Group) -> None:
+    for command in (checkpoint, export, verify_bundle, export_draw):
+        cli.add_command(command)

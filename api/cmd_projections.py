@@ -1,4 +1,4 @@
-"""``caseledger rebuild``, ``replay`` and ``project`` (wired in api/cli.py).
+"""``caseledger rebuild``, ``replay`` and ``project`` (registered in api/cli.py).
 
 Exit codes: 0 ok, 1 the ledger failed a check (a broken chain during replay, an entry that cannot be
 projected), 2 usage or connection error (unknown projection or case, bad ``--as-of``, no ledger).
@@ -6,13 +6,16 @@ projected), 2 usage or connection error (unknown projection or case, bad ``--as-
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
 import time
 from datetime import datetime
 from typing import Any
+
+import click
+
+from api.clikit import Args, db_option, examples, progress, run
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 
@@ -47,15 +50,7 @@ def _engine(command: str, db: str) -> Any:
     return engine
 
 
-def _progress(total: int, desc: str) -> Any:
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="entry", unit_scale=True, file=sys.stderr)
-
-
-def cmd_rebuild(args: argparse.Namespace) -> int:
+def cmd_rebuild(args: Args) -> int:
     """Drop and rebuild one projection (``args.name``) or all of them, with a progress bar on a tty.
 
     Uses the full-rebuild fast path (:mod:`projections.bulk`). ``args.batch`` (notifications read
@@ -73,15 +68,13 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         runner = ProjectionRunner(engine, names, batch_size=DEFAULT_BATCH)
         with engine.connect() as conn:
             head = head_position(conn)
-        bar = _progress(head, "rebuild " + (args.name or "all"))
         t0 = time.perf_counter()
         # The bulk path (projections.bulk): tables known empty, rows written once per window,
         # streams partitioned over --jobs processes. --batch sets the window.
-        n = runner.rebuild(progress=bar.update if bar else None, jobs=getattr(args, "jobs", None) or 1,
-                           window=getattr(args, "batch", None))
+        with progress(head, "rebuild " + (args.name or "all")) as advance:
+            n = runner.rebuild(progress=advance, jobs=getattr(args, "jobs", None) or 1,
+                               window=getattr(args, "batch", None))
         dt = time.perf_counter() - t0
-        if bar:
-            bar.close()
     except ProjectionFailed as e:
         _err("rebuild", f"{e} (position {e.position})")
         return EXIT_BAD
@@ -134,7 +127,7 @@ def parse_instant(option: str, value: str | None) -> datetime | None:
     return at
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
+def cmd_replay(args: Args) -> int:
     """Print the case file of ``args.case_id`` as of ``--entry N``, ``--recorded-by TIME`` (the ledger as it
     stood then) or ``--occurred-by TIME`` (the steps that had happened by then), as JSON."""
     from ledger.errors import VerificationError
@@ -185,7 +178,7 @@ def _follow_elected(engine: Any, runner: Any) -> int:
     return 0
 
 
-def cmd_project(args: argparse.Namespace) -> int:
+def cmd_project(args: Args) -> int:
     """Run the projections until caught up, or with ``--follow`` until interrupted."""
     from projections.errors import ProjectionError, ProjectionFailed
     from projections.runner import DEFAULT_BATCH, ProjectionRunner
@@ -210,3 +203,63 @@ def cmd_project(args: argparse.Namespace) -> int:
         _err("project", f"{f.message} (projection {f.projection}, position {f.position}); "
                         "the other projections are up to date")
     return EXIT_BAD if failed else EXIT_OK
+
+
+@click.command("rebuild", epilog=examples("caseledger rebuild --db caseledger.db",
+                                          "caseledger rebuild public_notices --jobs 2 --batch 20000"))
+@click.argument("name", required=False, metavar="[NAME]")
+@db_option
+@click.option("--batch", type=click.IntRange(min=1), default=None, help="entries read between two writes")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="processes the streams are partitioned over")
+def rebuild(**params: Any) -> int:
+    """Drop and rebuild projections from the log.
+
+    NAME: case_files, public_notices, audit_trail, supervision or statistics (default: all).
+    """
+    return run(cmd_rebuild, ledger="read", **params)
+
+
+@click.command("replay", epilog=examples(
+    "caseledger replay CASE --entry 5",
+    "caseledger replay CASE --recorded-by 2025-09-30T10:00+08:00   # the ledger as it stood then",
+    "caseledger replay CASE --occurred-by 2025-09-30T10:00+08:00   # the steps that had happened by then"))
+@click.argument("case_id")
+@db_option
+@click.option("--entry", type=click.IntRange(min=1), default=None, metavar="N", help="up to entry N of the case")
+@click.option("--recorded-by", default=None, metavar="TIME",
+              help="the case as the ledger stood at instant TIME (entries recorded at or before it)")
+@click.option("--occurred-by", default=None, metavar="TIME",
+              help="the steps that had happened by TIME (entries whose occurred_at is at or before it)")
+@click.option("--as-of", default=None, metavar="N",
+              help="the same as --entry N (a time here is refused: say which clock)")
+def replay(**params: Any) -> int:
+    """Print a case file as of an entry, or an instant on either clock, as JSON.
+
+    Times are ISO-8601 with a UTC offset. --entry, --recorded-by, --occurred-by and --as-of exclude each other.
+    """
+    given = [f"--{k.replace('_', '-')}" for k in ("entry", "recorded_by", "occurred_by", "as_of")
+             if params[k] is not None]
+    if len(given) > 1:
+        msg = f"{given[1]} is not allowed with {given[0]}: give one of --entry, --recorded-by, --occurred-by, --as-of"
+        raise click.UsageError(msg)
+    return run(cmd_replay, ledger="read", **params)
+
+
+@click.command("project", epilog=examples("caseledger project --db caseledger.db",
+                                          "caseledger project --follow --db postgresql+psycopg://caseledger@db/caseledger"))
+@click.argument("name", required=False, metavar="[NAME]")
+@db_option
+@click.option("--batch", type=click.IntRange(min=1), default=None, help="entries read per batch")
+@click.option("--follow", is_flag=True, default=False, help="keep following the log until interrupted")
+def project(**params: Any) -> int:
+    """Bring projections up to date, or --follow the log.
+
+    Exit 1 if an entry cannot be projected (the other projections are brought up to date).
+    """
+    return run(cmd_project, ledger="read", **params)
+
+
+def register(cli: click.Group) -> None:
+    for command in (rebuild, replay, project):
+        cli.add_command(command)

@@ -8,14 +8,11 @@ them through ``CASELEDGER_*`` environment variables set here, explicitly, before
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import socket
 import sys
-from typing import TYPE_CHECKING
-
-from api.dburl import DB_HELP
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -33,17 +30,17 @@ def app_from_env() -> FastAPI:
     """
     from api.app import configure_logging, create_app, default_config  # noqa: PLC0415
     from api.bootstrap import bootstrap  # noqa: PLC0415
-    from api.settings import Settings  # noqa: PLC0415
+    from api.settings import Settings, environment  # noqa: PLC0415
 
-    configure_logging(os.environ.get("CASELEDGER_LOG_LEVEL", "info"))
-    public_url, hosts = host_settings(os.environ.get("CASELEDGER_PUBLIC_URL"),
-                                      os.environ.get("CASELEDGER_ALLOWED_HOSTS"))
+    env = environment()
+    configure_logging(env.log_level)
+    public_url, hosts = host_settings(env.public_url, env.allowed_hosts)
     settings = Settings.from_env()
     container = bootstrap(settings)
-    every = float(os.environ.get("CASELEDGER_CHECKPOINT_EVERY", "0") or 0)
+    every = env.checkpoint_every
     cfg = default_config(container, public_base_url=public_url, allowed_hosts=hosts,
                          checkpoint_every=every or None,
-                         project=os.environ.get("CASELEDGER_PROJECT", "elect"))
+                         project=env.project)
     return create_app(container, config=cfg)
 
 
@@ -77,41 +74,22 @@ def host_settings(public_url: str | None, allowed_hosts: str | None) -> tuple[st
     return url, hosts
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``serve`` options (api/cli.py wires them)."""
-    from api.cli import int_in, number_in  # noqa: PLC0415 - api.cli imports this module lazily
-
-    p.add_argument("--db", default=None, help=DB_HELP)
-    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int_in(1, 65535), default=8000, help="TCP port (default 8000)")
-    p.add_argument("--workers", type=int_in(1), default=1,
-                   help="uvicorn worker processes (default 1; use PostgreSQL for >1)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p.add_argument("--public-url", default=None,
-                   help="absolute base URL put into QR codes and links (required unless --allowed-host is given "
-                        "or the server listens on loopback only)")
-    p.add_argument("--allowed-host", action="append", default=None, metavar="NAME",
-                   help="a Host name requests may carry (repeatable); others get 400. Default on loopback: "
-                        "127.0.0.1, localhost, ::1")
-    p.add_argument("--checkpoint-every", type=number_in(float, 0), default=0.0,
-                   help="sign a checkpoint every N seconds when the log has grown (needs the master secret; 0: off)")
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: Any) -> int:
     import uvicorn  # noqa: PLC0415
 
-    from api.settings import Settings  # noqa: PLC0415
+    from api.settings import Settings, environment  # noqa: PLC0415
     from ledger.errors import UsageError  # noqa: PLC0415
 
-    db = args.db or os.environ.get("CASELEDGER_DB", "sqlite:///./caseledger.db")
+    env = environment()
+    db = args.db or env.db
     workers = max(1, int(getattr(args, "workers", 1) or 1))
     if workers > 1 and db.startswith("sqlite"):
         print("caseledger serve: several workers need PostgreSQL (SQLite allows one writer process); "
               "using --workers 1", file=sys.stderr)
         workers = 1
     allowed = list(getattr(args, "allowed_host", None) or [])
-    allowed += [h for h in os.environ.get("CASELEDGER_ALLOWED_HOSTS", "").split(",") if h.strip()]
-    public_url = getattr(args, "public_url", None) or os.environ.get("CASELEDGER_PUBLIC_URL") or None
+    allowed += [h for h in (env.allowed_hosts or "").split(",") if h.strip()]
+    public_url = getattr(args, "public_url", None) or env.public_url or None
     if not allowed and not public_url and args.host in LOOPBACK_HOSTS:
         allowed = list(dict.fromkeys([*LOOPBACK_HOSTS, args.host]))  # the local demo: loopback names only
     try:
@@ -171,4 +149,4 @@ def _listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-__all__ = ["LOOPBACK_HOSTS", "add_arguments", "app_from_env", "cmd_serve", "host_settings"]
+__all__ = ["LOOPBACK_HOSTS", "app_from_env", "cmd_serve", "host_settings"]

@@ -1,11 +1,18 @@
-"""Settings, read once at the edge (CLI or server start) and passed explicitly everywhere."""
+"""Settings, read once at the edge (CLI or server start) and passed explicitly everywhere.
+
+The ``CASELEDGER_*`` environment variables are read and checked by pydantic-settings (:class:`Environment`);
+an invalid one is a usage error naming it. ``Settings`` is the plain value the code passes around.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.errors import UsageError
 from ledger.limits import DEFAULT_LIMITS, Limits
@@ -48,20 +55,74 @@ class HttpLimits:
             raise UsageError(msg)
 
 
-def _http_limits(env: Mapping[str, str]) -> HttpLimits:
-    """``HttpLimits`` with the ``CASELEDGER_MAX_*_BYTES`` overrides from the environment."""
-    names = {"CASELEDGER_MAX_JSON_BYTES": "json_body_bytes", "CASELEDGER_MAX_PUBLIC_BYTES": "public_body_bytes",
-             "CASELEDGER_MAX_BLOB_BYTES": "blob_bytes"}
-    kw: dict[str, int] = {}
-    for var, name in names.items():
-        raw = env.get(var)
-        if raw:
-            try:
-                kw[name] = int(raw)
-            except ValueError:
-                msg = f"{var} must be a whole number of bytes, not {raw!r}"
-                raise UsageError(msg) from None
-    return HttpLimits(**kw)
+class Environment(BaseSettings):
+    """The ``CASELEDGER_*`` environment variables, typed and checked by pydantic-settings.
+
+    An empty variable counts as unset. A value of the wrong type or out of range is a
+    :class:`~ledger.errors.UsageError` naming the variable (the CLI's exit 2): see :func:`environment`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CASELEDGER_", env_ignore_empty=True, extra="ignore",
+                                      frozen=True)
+
+    #: The database (``--db`` overrides it; parsed by api/dburl.py).
+    db: str = DEFAULT_DB
+    #: Seals custodial keys; else ``<data dir>/master.secret``. At least 16 bytes.
+    master_secret: SecretStr | None = Field(default=None, min_length=_MIN_SECRET)
+    #: The name in checkpoints' origin line.
+    origin: str = Field(default=DEFAULT_ORIGIN, min_length=1)
+    #: Where ``master.secret``, ``trust.vkey`` and evidence blobs live.
+    data_dir: Path = Path(".caseledger")
+    #: ``HttpLimits`` overrides, in bytes (at least 1).
+    max_json_bytes: PositiveInt | None = None
+    max_public_bytes: PositiveInt | None = None
+    max_blob_bytes: PositiveInt | None = None
+    #: Aggregates kept in memory per process (0: none).
+    aggregate_cache: NonNegativeInt = 1000
+    #: ``serve``: absolute base URL for QR codes and links; Host names requests may carry (comma-separated).
+    public_url: str | None = None
+    allowed_hosts: str | None = None
+    #: ``serve``: log level, and the checkpoint interval in seconds (0: off).
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    checkpoint_every: NonNegativeFloat = Field(default=0.0, allow_inf_nan=False)
+    #: ``serve``: who keeps the projections current: one worker elected by a database lock and woken by
+    #: NOTIFY (``elect``), each worker (``follow``), a separate ``caseledger project --follow`` process
+    #: (``off``), or each request (``sync``).
+    project: Literal["elect", "follow", "off", "sync"] = "elect"
+    #: ``serve``: requests a worker runs at once; its PostgreSQL pool (default threads + 4) and
+    #: overflow; writing requests it runs at once (default half the threads). See api/settings.py Settings.
+    threads: PositiveInt = 16
+    db_pool_size: PositiveInt | None = None
+    db_max_overflow: NonNegativeInt = 4
+    writers: PositiveInt | None = None
+    #: A trust file whose ``witness <vkey> <url>`` lines name the witnesses new checkpoints go to.
+    witnesses: Path | None = None
+
+
+def environment(environ: Mapping[str, str] | None = None) -> Environment:
+    """The checked ``CASELEDGER_*`` variables of ``environ`` (default: the process environment).
+
+    Raises :class:`~ledger.errors.UsageError` naming each variable that is not valid.
+    """
+    try:
+        if environ is None:
+            return Environment()
+        prefix = "CASELEDGER_"
+        values = {k[len(prefix):].lower(): v for k, v in environ.items() if k.upper().startswith(prefix) and v != ""}
+        return Environment.model_validate({k: v for k, v in values.items() if k in Environment.model_fields})
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            var = "CASELEDGER_" + str(err["loc"][0]).upper() if err["loc"] else "a CASELEDGER_ variable"
+            value = err.get("input")
+            shown = "" if "secret" in var.lower() or not isinstance(value, str) else f" (got {value!r})"
+            problems.append(f"{var}: {err['msg']}{shown}")
+        raise UsageError("invalid environment: " + "; ".join(problems)) from None
+
+
+def check_environment() -> None:
+    """Refuse invalid ``CASELEDGER_*`` variables (:func:`environment`) before a command runs."""
+    environment()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,30 +163,33 @@ class Settings:
     def pool_size(self) -> int:
         """``db_pool_size``, or ``threads`` + 4."""
         return self.db_pool_size if self.db_pool_size is not None else self.threads + 4
+    #: Trust file whose ``witness <vkey> <url>`` lines name the witnesses each new checkpoint is
+    #: submitted to (CASELEDGER_WITNESSES; spec 04 §Witness protocol). None: no witnesses.
+    witnesses: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        env = os.environ if environ is None else environ
-        data_dir = Path(env.get("CASELEDGER_DATA_DIR", ".caseledger"))
-        secret = env.get("CASELEDGER_MASTER_SECRET")
-        secret_file = data_dir / "master.secret"  # written by `caseledger demo`, mode 0600
+        """Settings from the ``CASELEDGER_*`` variables (:func:`environment`) and ``overrides`` (not None)."""
+        env = environment(environ)
+        secret = env.master_secret.get_secret_value() if env.master_secret is not None else None
+        secret_file = env.data_dir / "master.secret"  # written by `caseledger init`/`demo`, mode 0600
         if not secret and secret_file.exists():
             secret = secret_file.read_text().strip()
+        limits = {"json_body_bytes": env.max_json_bytes, "public_body_bytes": env.max_public_bytes,
+                  "blob_bytes": env.max_blob_bytes}
         kw: dict[str, object] = {
-            "db_url": env.get("CASELEDGER_DB", DEFAULT_DB),
+            "db_url": env.db,
             "master_secret": secret.encode() if secret else None,
-            "origin": env.get("CASELEDGER_ORIGIN", DEFAULT_ORIGIN),
-            "data_dir": data_dir,
-            "http": _http_limits(env),
-            "aggregate_cache": _whole_number(env, "CASELEDGER_AGGREGATE_CACHE", 1000),
-            "threads": _whole_number(env, "CASELEDGER_THREADS", 16),
-            "db_pool_size": _whole_number(env, "CASELEDGER_DB_POOL_SIZE", -1),
-            "db_max_overflow": _whole_number(env, "CASELEDGER_DB_MAX_OVERFLOW", 4),
-            "writers": _whole_number(env, "CASELEDGER_WRITERS", -1),
+            "origin": env.origin,
+            "data_dir": env.data_dir,
+            "http": HttpLimits(**{k: v for k, v in limits.items() if v is not None}),
+            "aggregate_cache": env.aggregate_cache,
+            "witnesses": env.witnesses,
+            "threads": env.threads,
+            "db_pool_size": env.db_pool_size,
+            "db_max_overflow": env.db_max_overflow,
+            "writers": env.writers,
         }
-        for unset in ("db_pool_size", "writers"):
-            if kw[unset] == -1:
-                kw[unset] = None
         kw.update({k: v for k, v in overrides.items() if v is not None})
         s = cls(**kw)  # type: ignore[arg-type]
         s.check()
@@ -142,16 +206,6 @@ class Settings:
         if not (self.db_url.startswith("sqlite") or self.db_url.startswith("postgresql")):
             msg = f"unsupported database URL {self.db_url!r} (use sqlite:/// or postgresql+psycopg://)"
             raise UsageError(msg)
-
-
-def _whole_number(env: Mapping[str, str], var: str, default: int) -> int:
-    raw = env.get(var)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit():
-        msg = f"{var} must be a whole number, not {raw!r}"
-        raise UsageError(msg)
-    return int(raw)
 
 
 def sqlalchemy_url(db_url: str) -> str:

@@ -1,17 +1,21 @@
-"""Server-rendered public pages (Jinja2, Chinese UI, no JavaScript needed).
+"""Server-rendered public pages (Jinja2, Chinese UI; the only script is the browser verifier).
 
 * ``/notices`` — the public disclosure page (行政执法公示): notices with search, agency filter and
   cursor paging; withdrawn notices are shown with their public reason and no content.
 * ``/v/{case_id}`` — the per-inspection verification page reached from the 行政行为码 QR code:
   the inspection's public facts, whether each of its entries verifies against the latest signed
   checkpoint (signature, chain, and an RFC 9162 inclusion proof checked by the pure verifier),
-  and the enterprise feedback form (R21).
-* ``/v/{case_id}/qr.svg`` and ``qr.png`` — the QR code (segno) that leads to that page.
+  and the enterprise feedback form (R21). The page also carries the records' exact bytes and
+  ``/static/verify.js``, which checks them again in the reader's browser against the log key
+  pinned in the QR code (api/browser_verify.py, spec 06 §8).
+* ``/v/{case_id}/qr.svg`` and ``qr.png`` — the QR code (segno) that leads to that page, with the
+  log's verifier key in the URL fragment (``#k=…``), which the browser never sends to the server.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +131,7 @@ templates.env.filters["when"] = _fmt_us
 templates.env.globals["FIELD_LABELS"] = FIELD_LABELS
 templates.env.globals["FACT_LABELS"] = FACT_LABELS
 templates.env.globals["ENTRY_LABELS"] = ENTRY_LABELS
+templates.env.globals["VERIFY_JS_SHA256"] = hashlib.sha256((HERE / "static" / "verify.js").read_bytes()).hexdigest()
 
 
 def _html(request: Request, name: str, ctx: dict[str, Any], status_code: int = 200) -> HTMLResponse:
@@ -199,13 +204,31 @@ def notices_page(
 
 # ----------------------------------------------------------------------------- verification
 
+#: What a later entry of a case shows once an earlier one failed (spec 06 §1: one broken entry
+#: breaks every later link, so nothing after it is judged).
+NOT_CHECKED = "在失败之后未检查"
+#: Spec 06 step -> what failed, in Chinese, for the verification page.
+STEP_TEXT: dict[str, str] = {
+    "1.1": "存储的记录格式不正确", "1.2": "记录不是规范编码或格式不正确", "1.3": "记录不在其声明的位置",
+    "1.4": "签名无效", "1.5": "记录编号不连续", "1.6": "与上一条记录的链接（prev）不符",
+    "1.7": "签名密钥未登记给该执法人员或不在有效期内",
+    "3.1": "日志位置超出检查点", "3.2": "叶哈希长度不正确", "3.3": "包含证明的哈希不正确",
+    "3.4": "包含证明长度不符", "3.5": "包含证明与检查点根哈希不符",
+}
+
+
+def failure_text(step: str) -> str:
+    """The Chinese text of a failed step: what failed, then the step id (spec 06)."""
+    return f"{STEP_TEXT.get(step, '核验未通过')}（步骤 {step}）"
+
+
 @dataclass
 class EntryCheck:
     n: int
     type: str
     recorded_at: int
     leaf_index: int
-    status: str  #: verified | pending | failed
+    status: str  #: verified | pending | failed | unchecked (after an earlier failure)
     detail: str = ""
     #: When the step happened, as its actor asserts (``occurred_at``); ``recorded_at`` is the ledger's clock.
     occurred_at: int | None = None
@@ -231,9 +254,11 @@ class CaseVerification:
 def verify_case(services: Services, case_id: UUID, audience: Audience = Audience.PUBLIC) -> CaseVerification:
     """Check every entry of a case against the latest signed checkpoint with the pure verifier.
 
-    Per entry: the signature under the registered key (spec 06 step 2.3), the chain link (1.5,
+    Per entry: the signature under the registered key (spec 06 step 1.4), the chain link (1.5,
     1.6), and the RFC 9162 inclusion proof of its leaf against the checkpoint's verified root
-    (3.1-3.5). Entries recorded after the checkpoint are *pending*. An entry the visibility
+    (3.1-3.5). Entries recorded after the checkpoint are *pending*. The first failing entry is
+    named with its step (``failure_text``); every later entry of the case is *unchecked*
+    (``NOT_CHECKED``), as ``caseledger verify`` reports only the first failure. An entry the visibility
     policy withholds from ``audience`` is still checked, but shown with the type ``WITHHELD``.
     """
     from ledger import merkle  # noqa: PLC0415
@@ -268,32 +293,45 @@ def verify_case(services: Services, case_id: UUID, audience: Audience = Audience
     out = CaseVerification("verified", cp.size, cp.log_signers)
     ring = c.app.keyring
     cursor = ChainCursor(str(case_id))
+    failed = False
     for n, state, idx, rec in rows:
         idx, rec = int(idx), int(rec)  # noqa: PLW2901 - the same values, parsed
+        shown, occurred, bad = "", None, None
         try:
             data, sig = decode_record(bytes(state))
             entry = decode_entry(data)
             shown = entry.type if entry_visible(audience, entry.type, entry.body) else WITHHELD
+            occurred = entry.occurred_at
+        except LedgerError as err:
+            data = sig = b""
+            entry, bad = None, err
+        if failed:  # one failure breaks every later link: the rest is not checked (spec 06 §1)
+            out.entries.append(EntryCheck(int(n), shown, rec, idx, "unchecked", NOT_CHECKED, occurred))
+            continue
+        try:
+            if bad is not None:
+                raise bad
+            assert entry is not None
             ehash = entry_hash(data)
             kr = ring.get(entry.key)
             if kr is None:
                 c.app.refresh_keys()
                 ring = c.app.keyring
                 kr = ring.get(entry.key)
+            # Step 1.4: the signature verifies under the registered key the entry names.
             if kr is None or not check_signature(kr.public_key, ENTRY_CONTEXT, ehash, sig):
-                out.entries.append(EntryCheck(int(n), shown, rec, idx, "failed", "签名无效 (2.3)", entry.occurred_at))
-                continue
+                raise VerificationError("1.4", "signature does not verify", code="E_SIGNATURE")
             cursor.advance(entry, ehash)
             if idx >= cp.size:
-                out.entries.append(EntryCheck(int(n), shown, rec, idx, "pending", "待下一个检查点", entry.occurred_at))
+                out.entries.append(EntryCheck(int(n), shown, rec, idx, "pending", "待下一个检查点", occurred))
                 continue
             leaf = merkle.compute_leaf_hash(ehash, sig, rec, idx)
             merkle.verify_inclusion(idx, cp.size, leaf, proofs[idx], cp.root)
-            out.entries.append(EntryCheck(int(n), shown, rec, idx, "verified", "", entry.occurred_at))
-        except VerificationError as e:
-            out.entries.append(EntryCheck(int(n), "", rec, idx, "failed", f"步骤 {e.step}：{e.message}"))
+            out.entries.append(EntryCheck(int(n), shown, rec, idx, "verified", "", occurred))
         except LedgerError as e:
-            out.entries.append(EntryCheck(int(n), "", rec, idx, "failed", e.message))
+            step = getattr(e, "step", None) or ("1.1" if e.code.startswith("E_RECORD") else "1.2")
+            out.entries.append(EntryCheck(int(n), shown, rec, idx, "failed", failure_text(step), occurred))
+            failed = True
     if any(e.status == "failed" for e in out.entries):
         out.status = "failed"
     elif not out.entries:
@@ -357,8 +395,26 @@ def display_facts(facts: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _reader(services: Services, cid: UUID, token: str) -> Audience:
+    """ENTERPRISE for the holder of the case's feedback token (R21: the token of its result notice,
+    checked as the feedback form checks it, against the invitation id), else PUBLIC (docs/api.md §Visibility)."""
+    import hashlib  # noqa: PLC0415
+    import hmac  # noqa: PLC0415
+
+    if not token.strip():
+        return Audience.PUBLIC
+    notified = getattr(services.container.app.get_inspection(cid), "notified", None)
+    want = notified.get("qr_id") if isinstance(notified, dict) else None
+    got = hashlib.sha256(token.strip().encode()).hexdigest()[:32]
+    if isinstance(want, str) and hmac.compare_digest(got, want):
+        return Audience.ENTERPRISE
+    return Audience.PUBLIC
+
+
 def _verification_page(request: Request, services: Services, case_id: str, *, token: str = "",
                        message: str = "", error: str = "", status_code: int = 200) -> HTMLResponse:
+    from api.browser_verify import data_json, log_vkey, page_data, qr_fragment, script_sha256  # noqa: PLC0415
+
     try:
         cid = parse_case_id(case_id)
         case_scope(services, cid)  # 404 for anything that is not an inspection
@@ -366,12 +422,16 @@ def _verification_page(request: Request, services: Services, case_id: str, *, to
     except (ApiError, Exception) as e:  # noqa: BLE001
         return _error_page(request, e)
     url = page_url(services, request, cid)
+    qr_url = url + qr_fragment(log_vkey(services))
     check = verify_case(services, cid)
-    png = base64.b64encode(qr_png(url)).decode()
+    png = base64.b64encode(qr_png(qr_url)).decode()
     code = str(facts.get("behaviour_code") or cid)
+    audience = _reader(services, cid, token)
+    data = page_data(services, cid, audience, ENTRY_LABELS)
     return _html(request, "verify.html", {
-        "case_id": str(cid), "facts": display_facts(facts), "check": check, "qr_svg": qr_svg(url), "qr_png": png,
-        "url": url,
+        "case_id": str(cid), "facts": display_facts(facts), "check": check, "qr_svg": qr_svg(qr_url), "qr_png": png,
+        "url": url, "qr_url": qr_url, "data_json": data_json(data) if data is not None else None,
+        "audience": str(audience), "script_sha256": script_sha256(), "log_vkey": log_vkey(services),
         "behaviour_code": code, "token": token, "message": message, "error": error,
         "feedback_given": getattr(services.container.app.get_inspection(cid), "feedback", None) is not None,
     }, status_code=status_code)
@@ -415,8 +475,11 @@ def qr_svg_image(request: Request, case_id: str, services: ServicesDep) -> Respo
     case_scope(services, cid)
     import segno  # noqa: PLC0415
 
+    from api.browser_verify import log_vkey, qr_fragment  # noqa: PLC0415
+
     buf = io.BytesIO()
-    segno.make(page_url(services, request, cid), error="m").save(buf, kind="svg", scale=4)
+    segno.make(page_url(services, request, cid) + qr_fragment(log_vkey(services)), error="m").save(
+        buf, kind="svg", scale=4)
     return Response(buf.getvalue(), media_type="image/svg+xml")
 
 
@@ -424,7 +487,9 @@ def qr_svg_image(request: Request, case_id: str, services: ServicesDep) -> Respo
 def qr_png_image(request: Request, case_id: str, services: ServicesDep) -> Response:
     cid = parse_case_id(case_id)
     case_scope(services, cid)
-    return Response(qr_png(page_url(services, request, cid)), media_type="image/png")
+    from api.browser_verify import log_vkey, qr_fragment  # noqa: PLC0415
+
+    return Response(qr_png(page_url(services, request, cid) + qr_fragment(log_vkey(services))), media_type="image/png")
 
 
 def install(app: FastAPI) -> None:

@@ -16,6 +16,9 @@ QUICK = [
     ["bench.bench_merkle_commit", "--commits", "1000"],
     ["bench.bench_bundle"],
     ["bench.bench_projections"],
+    ["bench.bench_browser_verify", "--leaves", "10000", "--runs", "9", "--loads", "3"],
+    ["bench.bench_witness"],
+    ["bench.bench_tiles", "--entries", "5000", "--requests", "200", "--rounds", "3"],
 ]
 
 

@@ -6,8 +6,8 @@ for each against one signed checkpoint, and the evidence capture hashes the entr
 one canonical msgpack map (spec 01, layout in spec 05 §Layout).
 
 Verification runs steps 7.1-7.7 in order and stops at the first failure; each check below is
-preceded by ``# Step 7.N:`` and the spec's wording. Trust comes from one place only: the
-verifier keys of the ledger's checkpoint signer, given out of band (a trust file).
+preceded by ``# Step 7.N:`` and the spec's wording. Trust comes from one place only: a trust file
+given out of band: the ledger's checkpoint key, and any witness keys with a quorum (ledger/trust.py).
 
 Imports: the standard library, msgpack, PyNaCl and the ledger's pure modules only (encoding,
 hashing, signing, chain, keys, merkle, checkpoint, errors, limits). Usage::
@@ -28,13 +28,14 @@ from typing import Any
 
 from ledger import encoding, merkle
 from ledger.chain import Entry, decode_entry, expected_prev
-from ledger.checkpoint import NoteVerifier, VerifiedCheckpoint, parse_trust_file, verify_checkpoint
+from ledger.checkpoint import NoteVerifier, VerifiedCheckpoint
 from ledger.errors import (ChainBreakError, EncodingError, KeyRegistryError, ProofError, SignatureError, UsageError,
                            VerificationError)
 from ledger.hashing import Digest, entry_hash
 from ledger.keys import CALENDAR_REGISTER_ID, KEY_REGISTRY_ID, KeyRing
 from ledger.limits import DEFAULT_LIMITS, Limits
 from ledger.signing import BUNDLE_CONTEXT, ENTRY_CONTEXT, check_signature
+from ledger.trust import TrustPolicy, as_policy, parse_policy
 
 FORMAT = "caseledger-bundle"
 VERSION = 1
@@ -43,6 +44,7 @@ KEYS_EXTENSION = "caseledger-keys"
 """Checkpoint extension line ``caseledger-keys <m> <base64 entry hash>``: the key-registry head."""
 EVIDENCE_KEYS = frozenset({"capture_hash", "sha256", "blob_sha256"})
 EVIDENCE_SUFFIXES = ("_sha256", "_capture_hash")
+Trust = TrustPolicy | Sequence[NoteVerifier | str]
 STEPS = {"7.1": "bundle size", "7.2": "canonical encoding and layout", "7.3": "signed checkpoint",
          "7.4": "key-registry entries", "7.5": "case entries", "7.6": "evidence hashes", "7.7": "manifest signature",
          "7.8": "calendar-register entries"}
@@ -302,12 +304,8 @@ def _check_registry_head(cp: VerifiedCheckpoint, m: int, head: Digest, report: B
                               expected=ext[0], actual=got, code="E_KEYS_INCOMPLETE")
 
 
-def _verify(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], limits: Limits,
-            report: BundleReport) -> VerifiedBundle:
-    trusted = [k if isinstance(k, NoteVerifier) else NoteVerifier.parse(k) for k in trusted_vkeys]
-    if not trusted:
-        msg = "at least one trusted checkpoint verifier key is required"
-        raise UsageError(msg)
+def _verify(data: bytes, trusted_vkeys: Trust, limits: Limits, report: BundleReport) -> VerifiedBundle:
+    policy = as_policy(trusted_vkeys)  # the log key(s) and any witness quorum (spec 04 §Trust policy)
     # Step 7.1: the bundle is at most Limits.max_bundle_bytes bytes.
     if not 0 < len(data) <= limits.max_bundle_bytes:
         raise VerificationError("7.1", "bundle is empty or larger than the limit", code="E_BUNDLE_SIZE",
@@ -324,13 +322,15 @@ def _verify(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], limits: Li
     report.case = b["case"]
     report.passed("7.2", f"{FORMAT} v{VERSION}, case {b['case']}, {len(b['entries'])} entries, "
                          f"{len(b['keys'])} key-registry entries")
-    # Step 7.3: the checkpoint is a well-formed signed note signed by a trusted key (spec 06 steps 4.1-4.7).
+    # Step 7.3: the checkpoint is a well-formed signed note signed by a trusted key and cosigned by the
+    # policy's witness quorum (spec 06 steps 4.1-4.7).
     try:
-        cp = verify_checkpoint(b["checkpoint"], trusted, limits=limits)
+        cp = policy.verify(b["checkpoint"], limits=limits)
     except VerificationError as err:
         raise type(err)("7.3", f"checkpoint refused at step {err.step}: {_msg(err)}", expected=err.expected,
                         actual=err.actual, code=err.code) from err
-    report.passed("7.3", f"{cp.origin}, size {cp.size}, root {cp.root.hex()}, signed by {', '.join(cp.log_signers)}")
+    report.passed("7.3", f"{cp.origin}, size {cp.size}, root {cp.root.hex()}, signed by {', '.join(cp.log_signers)}"
+                         + (f"; cosigned by {', '.join(cp.witnesses)}" if cp.witnesses else ""))
     ring = KeyRing()
     keys, head = _check_items(b["keys"], KEY_REGISTRY_ID, cp, ring, s="7.4", limits=limits)
     _check_registry_head(cp, len(keys), head, report)
@@ -354,7 +354,7 @@ def _verify(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], limits: Li
         sig = b["sig"]
         digest = manifest_digest(b)
         if not any(k.name == sig["name"] and check_signature(k.public_key, BUNDLE_CONTEXT, digest, sig["sig"])
-                   for k in trusted):
+                   for k in policy.log_keys):
             raise SignatureError("7.7", "manifest signature does not verify under a trusted key",
                                  expected=f"signature by trusted key {sig['name']!r}", actual=sig["sig"])
         report.passed("7.7", f"signed by {sig['name']}")
@@ -366,12 +366,13 @@ def _verify(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], limits: Li
     return VerifiedBundle(b["case"], cp, tuple(entries), ring, tuple(evidence), tuple(cal))
 
 
-def verify_bundle(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], *,
+def verify_bundle(data: bytes, trusted_vkeys: Trust, *,
                   limits: Limits = DEFAULT_LIMITS) -> BundleReport:
     """Verify a bundle offline (spec 05 §Verification); never raises for bad bundle bytes.
 
-    ``trusted_vkeys`` are the verifier keys of the ledger's checkpoint signer, obtained out of
-    band. Returns each step's outcome; ``report.failure`` names the first failing step.
+    ``trusted_vkeys``: the ledger's checkpoint verifier keys, or a :class:`TrustPolicy` that also
+    requires witness cosignatures; obtained out of band. Returns each step's outcome;
+    ``report.failure`` names the first failing step.
 
     Raises:
         UsageError: no trusted key was given, or a given key is malformed.
@@ -385,7 +386,7 @@ def verify_bundle(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], *,
     return report
 
 
-def load_verified_bundle(data: bytes, trusted_vkeys: Sequence[NoteVerifier | str], *,
+def load_verified_bundle(data: bytes, trusted_vkeys: Trust, *,
                          limits: Limits = DEFAULT_LIMITS) -> VerifiedBundle:
     """Raising form of :func:`verify_bundle`: the verified bundle, or the first failure.
 
@@ -402,7 +403,7 @@ def run(path: str, trust: str, *, as_json: bool = False, limits: Limits = DEFAUL
         with open(path, "rb") as f:  # noqa: PTH123 - read no more than the limit allows
             data = f.read(limits.max_bundle_bytes + 1)
         with open(trust, encoding="utf-8") as f:  # noqa: PTH123
-            report = verify_bundle(data, parse_trust_file(f.read()), limits=limits)
+            report = verify_bundle(data, parse_policy(f.read()), limits=limits)
     except (OSError, UnicodeDecodeError, UsageError) as e:
         print(f"verify-bundle: {f'trust file {trust}: ' * isinstance(e, UsageError)}{e}", file=sys.stderr)
         return 2
@@ -413,7 +414,7 @@ def run(path: str, trust: str, *, as_json: bool = False, limits: Limits = DEFAUL
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ledger.bundle", description="Verify a CaseLedger court bundle offline.")
     p.add_argument("file", help="the bundle file")
-    p.add_argument("--trust", required=True, help="file of trusted checkpoint verifier keys, one per line")
+    p.add_argument("--trust", required=True, help="trust file: log key(s), or a policy with witnesses (spec 04)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     args = p.parse_args(argv)
     return run(args.file, args.trust, as_json=args.json)

@@ -20,18 +20,15 @@ the next working day. Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from ledger.bundle import VerifiedBundle, load_verified_bundle
+from ledger.bundle import VerifiedBundle
+from ledger.bundle_cli import run_report
 from ledger.chain import Entry
-from ledger.checkpoint import parse_trust_file
-from ledger.errors import UsageError, VerificationError
-from ledger.limits import DEFAULT_LIMITS
 
 YEAR_ENTERED = "calendar.year_entered.v1"
 _SATURDAY = 5
@@ -163,28 +160,16 @@ def text(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines if rows else [*lines, "  (the case records no deadline)"])
 
 
+def _report(vb: VerifiedBundle, *, as_json: bool) -> tuple[str, int]:
+    rows = deadlines(vb)
+    out = json.dumps(rows, ensure_ascii=False) if as_json else text(rows)
+    return out, 1 if any(r["status"] == "DISAGREES" for r in rows) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Verify the bundle, then print its deadlines; exit 1 if one disagrees or the bundle fails."""
-    p = argparse.ArgumentParser(prog="python -m ledger.bundle_deadlines",
-                                description="Recompute a verified bundle's deadlines from the bundle alone.")
-    p.add_argument("file", help="the bundle file")
-    p.add_argument("--trust", required=True, help="file of trusted checkpoint verifier keys, one per line")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    args = p.parse_args(argv)
-    try:
-        with open(args.file, "rb") as f:  # noqa: PTH123 - read no more than the limit allows
-            data = f.read(DEFAULT_LIMITS.max_bundle_bytes + 1)
-        with open(args.trust, encoding="utf-8") as f:  # noqa: PTH123
-            vb = load_verified_bundle(data, parse_trust_file(f.read()))
-    except (OSError, UnicodeDecodeError, UsageError) as e:
-        print(f"bundle_deadlines: {e}", file=sys.stderr)
-        return 2
-    except VerificationError as e:
-        print(f"bundle_deadlines: the bundle does not verify (step {e.step}): {e.message}", file=sys.stderr)
-        return 1
-    rows = deadlines(vb)
-    print(json.dumps(rows, ensure_ascii=False) if args.json else text(rows))
-    return 1 if any(r["status"] == "DISAGREES" for r in rows) else 0
+    return run_report("bundle_deadlines", "Recompute a verified bundle's deadlines from the bundle alone.",
+                      _report, argv)
 
 
 if __name__ == "__main__":

@@ -19,17 +19,14 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ledger.bundle import VerifiedBundle, load_verified_bundle
-from ledger.checkpoint import parse_trust_file
-from ledger.errors import UsageError, VerificationError
-from ledger.limits import DEFAULT_LIMITS
+from ledger.bundle import VerifiedBundle
+from ledger.bundle_cli import run_report
 
 EVIDENCE_TYPE = "inspection.evidence_logged."
 DECIDED_TYPE = "inspection.decided."
@@ -100,28 +97,14 @@ def text(groups: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def _report(vb: VerifiedBundle, *, as_json: bool) -> tuple[str, int]:
+    groups = evidence_items(vb)
+    return (json.dumps(groups, ensure_ascii=False) if as_json else text(groups)), 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Verify the bundle, then print its evidence report; exit 1 if the bundle fails."""
-    p = argparse.ArgumentParser(prog="python -m ledger.bundle_evidence",
-                                description="The evidence report of a verified court bundle.")
-    p.add_argument("file", help="the bundle file")
-    p.add_argument("--trust", required=True, help="file of trusted checkpoint verifier keys, one per line")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    args = p.parse_args(argv)
-    try:
-        with open(args.file, "rb") as f:  # noqa: PTH123 - read no more than the limit allows
-            data = f.read(DEFAULT_LIMITS.max_bundle_bytes + 1)
-        with open(args.trust, encoding="utf-8") as f:  # noqa: PTH123
-            vb = load_verified_bundle(data, parse_trust_file(f.read()))
-    except (OSError, UnicodeDecodeError, UsageError) as e:
-        print(f"bundle_evidence: {e}", file=sys.stderr)
-        return 2
-    except VerificationError as e:
-        print(f"bundle_evidence: the bundle does not verify (step {e.step}): {e.message}", file=sys.stderr)
-        return 1
-    groups = evidence_items(vb)
-    print(json.dumps(groups, ensure_ascii=False) if args.json else text(groups))
-    return 0
+    return run_report("bundle_evidence", "The evidence report of a verified court bundle.", _report, argv)
 
 
 if __name__ == "__main__":

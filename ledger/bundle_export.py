@@ -236,6 +236,7 @@ def export_bundle(
         # The whole calendar register below the checkpoint: every official year a deadline may have used.
         calendar = _stream(conn, table, store, CALENDAR_REGISTER_ID, size)
         proofs = _proofs(conn, store, [idx for _, _, idx, _ in rows + keys + calendar], size)
+        note = store.cosigned_note(conn, cp)  # with the witnesses' cosignatures (spec 04, spec 05 §Layout)
 
     def items(stream: list[tuple[Any, ...]], hide: Callable[[Entry], bool] | None) -> list[dict[str, Any]]:
         out = []
@@ -245,7 +246,7 @@ def export_bundle(
             out.append(make(data, sig, idx, rec_at, proofs[idx]))
         return out
 
-    data = assemble(case, cp.note, items(rows, withhold), items(keys, None), signer=signer,
+    data = assemble(case, note, items(rows, withhold), items(keys, None), signer=signer,
                     calendar=items(calendar, None))
     if len(data) > limits.max_bundle_bytes:
         msg = f"the bundle of case {case} would be {len(data)} bytes, over the limit of {limits.max_bundle_bytes}"

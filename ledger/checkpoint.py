@@ -11,9 +11,9 @@ A checkpoint commits to the whole log at one size::
     ...
 
 The ledger key signs the body bytes (everything up to and including the last body newline).
-Witnesses *cosign* by adding a signature line of the same kind with their own key: a plain
-Ed25519 signed-note signature over the same body (spec 04 §Witness cosignatures; we do not yet
-use the timestamped ``cosignature/v1`` type of C2SP tlog-cosignature).
+Witnesses *cosign* by adding a C2SP tlog-cosignature ``cosignature/v1`` line (key type 0x04): an
+Ed25519 signature over ``cosignature/v1\ntime <t>\n`` followed by the body, carried as
+``key id[4] ‖ t (8 bytes, big-endian) ‖ signature[64]`` (spec 04 §Witness cosignatures).
 
 Verification (spec 06 steps 4.1-4.9) is strict: a malformed note is refused with the step that
 failed; signatures by unknown keys are ignored as the signed-note spec requires, a failing
@@ -52,9 +52,16 @@ SIG_PREFIX = "\u2014 "
 ALG_ED25519 = 0x01
 """Signature type byte of Ed25519 note keys (C2SP signed-note)."""
 
+ALG_COSIGNATURE_V1 = 0x04
+"""Signature type byte of Ed25519 ``cosignature/v1`` witness keys (C2SP tlog-cosignature)."""
+
+COSIGNATURE_HEADER = b"cosignature/v1\n"
+"""The first line of the message a ``cosignature/v1`` signs (domain separation)."""
+
 KEY_ID_SIZE = 4
 _PUBKEY_SIZE = 32
 _SIG_SIZE = 64
+_TS_SIZE = 8
 _MAX_SIZE = 2**63 - 1
 _SIZE_RE = re.compile(r"0|[1-9][0-9]{0,18}")
 _CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
@@ -70,38 +77,56 @@ def is_valid_key_name(name: str) -> bool:
     return bool(name) and "+" not in name and not any(c.isspace() for c in name) and not _CONTROL_RE.search(name)
 
 
-def note_key_id(name: str, public_key: bytes) -> bytes:
-    """``SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[:4]``, the C2SP signed-note Ed25519 key id."""
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([ALG_ED25519]) + public_key).digest()[:KEY_ID_SIZE]
+def note_key_id(name: str, public_key: bytes, alg: int = ALG_ED25519) -> bytes:
+    """``SHA-256(name ‖ 0x0A ‖ alg ‖ public key)[:4]``: the C2SP key id of an Ed25519 note key
+    (``alg`` 0x01, signed-note) or ``cosignature/v1`` witness key (``alg`` 0x04, tlog-cosignature)."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([alg]) + public_key).digest()[:KEY_ID_SIZE]
+
+
+def cosigned_message(body: str | bytes, timestamp: int) -> bytes:
+    r"""The message a ``cosignature/v1`` signs: ``cosignature/v1\ntime <timestamp>\n`` then the body."""
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    return COSIGNATURE_HEADER + b"time %d\n" % timestamp + raw
 
 
 @dataclass(frozen=True, slots=True)
 class NoteVerifier:
-    """A trusted Ed25519 note key: name, 4-byte key id and 32-byte public key."""
+    """A trusted Ed25519 key: name, 4-byte key id, 32-byte public key and signature type.
+
+    ``alg`` is 0x01 for a signed-note key (the log's) or 0x04 for a C2SP ``cosignature/v1``
+    witness key; the key id, the vkey text and what :meth:`check` verifies follow from it.
+    """
 
     name: str
     key_id: bytes
     public_key: bytes
+    alg: int = ALG_ED25519
 
     @classmethod
-    def from_public_key(cls, name: str, public_key: bytes) -> NoteVerifier:
-        """Build a verifier, computing the key id from ``name`` and ``public_key``."""
+    def from_public_key(cls, name: str, public_key: bytes, alg: int = ALG_ED25519) -> NoteVerifier:
+        """Build a verifier, computing the key id from ``name``, ``public_key`` and ``alg``."""
         if not is_valid_key_name(name):
             msg = f"invalid note key name {name!r}"
             raise UsageError(msg)
         if len(public_key) != _PUBKEY_SIZE:
             msg = "Ed25519 public key must be 32 bytes"
             raise UsageError(msg)
-        return cls(name, note_key_id(name, public_key), bytes(public_key))
+        if alg not in (ALG_ED25519, ALG_COSIGNATURE_V1):
+            msg = f"unsupported key type 0x{alg:02x} (0x01 note key or 0x04 cosignature/v1 key)"
+            raise UsageError(msg)
+        return cls(name, note_key_id(name, public_key, alg), bytes(public_key), alg)
 
     @classmethod
-    def from_signing_key(cls, name: str, signing_key: SigningKey) -> NoteVerifier:
+    def from_signing_key(cls, name: str, signing_key: SigningKey, alg: int = ALG_ED25519) -> NoteVerifier:
         """The verifier for the public half of ``signing_key``."""
-        return cls.from_public_key(name, bytes(signing_key.verify_key))
+        return cls.from_public_key(name, bytes(signing_key.verify_key), alg)
 
     @classmethod
     def parse(cls, vkey: str) -> NoteVerifier:
-        """Parse ``<name>+<8 hex key id>+<base64(0x01 ‖ public key)>`` and check the key id.
+        """Parse ``<name>+<8 hex key id>+<base64(type ‖ public key)>`` and check the key id.
+
+        The type byte is 0x01 (an Ed25519 signed-note key) or 0x04 (an Ed25519 ``cosignature/v1``
+        witness key, C2SP tlog-cosignature).
 
         Raises:
             UsageError: the text is not a valid Ed25519 verifier key (a trust file is
@@ -120,21 +145,31 @@ class NoteVerifier:
         except binascii.Error:
             msg = "verifier key is not valid base64"
             raise UsageError(msg) from None
-        if len(raw) != 1 + _PUBKEY_SIZE or raw[0] != ALG_ED25519:
-            msg = "verifier key must be 0x01 followed by a 32-byte Ed25519 key"
+        if len(raw) != 1 + _PUBKEY_SIZE or raw[0] not in (ALG_ED25519, ALG_COSIGNATURE_V1):
+            msg = "verifier key must be 0x01 or 0x04 followed by a 32-byte Ed25519 key"
             raise UsageError(msg)
-        v = cls.from_public_key(name, raw[1:])
+        v = cls.from_public_key(name, raw[1:], raw[0])
         if v.key_id != bytes.fromhex(hex_id):
             msg = f"verifier key id {hex_id} does not match the key (want {v.key_id.hex()})"
             raise UsageError(msg)
         return v
 
     def to_vkey(self) -> str:
-        """The text form ``<name>+<hex key id>+<base64(0x01 ‖ key)>`` for trust files."""
-        return f"{self.name}+{self.key_id.hex()}+{base64.b64encode(bytes([ALG_ED25519]) + self.public_key).decode()}"
+        """The text form ``<name>+<hex key id>+<base64(type ‖ key)>`` for trust files."""
+        return f"{self.name}+{self.key_id.hex()}+{base64.b64encode(bytes([self.alg]) + self.public_key).decode()}"
 
     def check(self, message: bytes, signature: bytes) -> bool:
-        """True if ``signature`` is a valid Ed25519 signature by this key over ``message``."""
+        """True if ``signature`` (the bytes after the key id) is valid by this key over the note body
+        ``message``: a plain Ed25519 signature (0x01), or for a ``cosignature/v1`` key (0x04) an
+        8-byte big-endian timestamp at most 2^63 - 1 then the Ed25519 signature over
+        :func:`cosigned_message`."""
+        if self.alg == ALG_COSIGNATURE_V1:
+            if len(signature) != _TS_SIZE + _SIG_SIZE:
+                return False
+            timestamp = int.from_bytes(signature[:_TS_SIZE], "big")
+            if timestamp > _MAX_SIZE:
+                return False
+            message, signature = cosigned_message(message, timestamp), signature[_TS_SIZE:]
         if len(signature) != _SIG_SIZE:
             return False
         try:
@@ -175,6 +210,11 @@ class NoteSignature:
     def line(self) -> str:
         """The signature line of a signed note, newline included."""
         return f"{SIG_PREFIX}{self.name} {base64.b64encode(self.key_id + self.signature).decode()}\n"
+
+    @property
+    def timestamp(self) -> int | None:
+        """The cosignature/v1 timestamp (the first 8 bytes, big-endian), if the blob has that length."""
+        return int.from_bytes(self.signature[:_TS_SIZE], "big") if len(self.signature) == _TS_SIZE + _SIG_SIZE else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,8 +379,21 @@ def sign_checkpoint(
     return Note(body, (sign_note(body, signer_name, signing_key),)).text()
 
 
-def add_cosignature(note: str, name: str, signing_key: SigningKey, *, limits: Limits = DEFAULT_LIMITS) -> str:
-    """Append a witness cosignature: a plain Ed25519 note signature over the same body.
+def cosign(body: str, name: str, signing_key: SigningKey, timestamp: int) -> NoteSignature:
+    """A C2SP ``cosignature/v1`` by the witness key ``signing_key`` (named ``name``) over ``body``:
+    key id of type 0x04, then the 8-byte big-endian ``timestamp`` and the Ed25519 signature over
+    :func:`cosigned_message`."""
+    if type(timestamp) is not int or not 0 <= timestamp <= _MAX_SIZE:
+        msg = "cosignature timestamp must be an integer in 0..2**63-1"
+        raise UsageError(msg)
+    v = NoteVerifier.from_signing_key(name, signing_key, ALG_COSIGNATURE_V1)
+    sig = signing_key.sign(cosigned_message(body, timestamp)).signature
+    return NoteSignature(name, v.key_id, timestamp.to_bytes(_TS_SIZE, "big") + sig)
+
+
+def add_cosignature(note: str, name: str, signing_key: SigningKey, *, timestamp: int,
+                    limits: Limits = DEFAULT_LIMITS) -> str:
+    """Append a witness's ``cosignature/v1`` line (:func:`cosign`) to ``note``.
 
     A witness must run :func:`verify_checkpoint` (and check consistency with the last
     checkpoint it cosigned) before calling this; this function only signs.
@@ -350,7 +403,7 @@ def add_cosignature(note: str, name: str, signing_key: SigningKey, *, limits: Li
         UsageError: this key has already signed the note.
     """
     parsed = parse_note(note, limits=limits)
-    sig = sign_note(parsed.body, name, signing_key)
+    sig = cosign(parsed.body, name, signing_key, timestamp)
     if any((s.name, s.key_id) == (sig.name, sig.key_id) for s in parsed.signatures):
         msg = f"key {name} has already signed this note"
         raise UsageError(msg)
@@ -416,6 +469,9 @@ def verify_checkpoint(
     if not log_keys:
         msg = "at least one trusted log key is required"
         raise UsageError(msg)
+    if any(k.alg != ALG_ED25519 for k in log_keys):
+        msg = "a log key must be a type-0x01 note key (a type-0x04 key is a witness's cosignature key)"
+        raise UsageError(msg)
     if not 0 <= witness_quorum <= len(witness_keys):
         msg = f"witness quorum {witness_quorum} cannot be met by {len(witness_keys)} witness keys"
         raise UsageError(msg)
@@ -442,8 +498,11 @@ def verify_checkpoint(
                              expected=[k.to_vkey() for k in origin_keys],
                              actual=[f"{s.name}+{s.key_id.hex()}" for s in parsed.signatures],
                              code="E_CHECKPOINT_UNTRUSTED")
-    # Step 4.7: every cosignature by a known witness key verifies, and at least witness_quorum
-    # distinct witness keys cosigned.
+    # Step 4.7: Every cosignature by a known witness key verifies, and at least witness_quorum
+    # distinct witness keys cosigned. A type-0x04 witness key's line is a C2SP cosignature/v1:
+    # an 8-byte big-endian timestamp at most 2^63 − 1, then an Ed25519 signature over
+    # "cosignature/v1\n", "time <timestamp>\n" and the body (spec 04 §Witness cosignatures).
+    # The quorum and the witness keys come from the trust policy (spec 04 §Trust policy).
     cosigners = _verified_names(parsed, witness_keys, "4.7")
     if len(cosigners) < witness_quorum:
         raise CheckpointError("4.7", "too few witness cosignatures", expected=f">= {witness_quorum}",
@@ -520,8 +579,8 @@ VERIFY_STEPS = ("4.1", "4.2", "4.3", "4.4", "4.5", "4.5.1", "4.6", "4.7", "4.8",
 """Step ids this module raises; a test checks each against the spec."""
 
 __all__ = [
-    "ALG_ED25519", "Note", "NoteSignature", "NoteVerifier", "VerifiedCheckpoint", "add_cosignature",
-    "check_equivocation", "checkpoint_body", "is_valid_key_name", "note_key_id", "parse_checkpoint_body",
-    "parse_note", "parse_trust_file", "sign_checkpoint", "sign_note", "verify_checkpoint",
-    "verify_consistency_between", "vkey",
+    "ALG_COSIGNATURE_V1", "ALG_ED25519", "Note", "NoteSignature", "NoteVerifier", "VerifiedCheckpoint",
+    "add_cosignature", "check_equivocation", "checkpoint_body", "cosign", "cosigned_message", "is_valid_key_name",
+    "note_key_id", "parse_checkpoint_body", "parse_note", "parse_trust_file", "sign_checkpoint", "sign_note",
+    "verify_checkpoint", "verify_consistency_between", "vkey",
 ]

@@ -20,10 +20,11 @@ from sqlalchemy import Connection, Engine, MetaData, Table, func, select
 
 from ledger import merkle
 from ledger.chain import decode_record
-from ledger.checkpoint import parse_checkpoint_body, parse_note, parse_trust_file, verify_checkpoint
+from ledger.checkpoint import parse_checkpoint_body, parse_note, verify_checkpoint
 from ledger.errors import LedgerError, UsageError, VerificationError
 from ledger.hashing import Digest, entry_hash
 from ledger.merkle_store import MerkleStore
+from ledger.trust import TrustPolicy, parse_policy
 from ledger.verify import Failure, VerificationReport
 
 Check = Callable[[Engine, Table, VerificationReport], None]
@@ -33,7 +34,8 @@ def check_merkle(trust: str | None = None, older: str | None = None, state: str 
     """Build the pass-2 check.
 
     Args:
-        trust: a file of trusted checkpoint verifier keys (note vkeys).
+        trust: a trust file: the log's checkpoint verifier keys, or a policy that also requires a
+            quorum of witness cosignatures on the latest checkpoint (spec 04 §Trust policy).
         older: a file holding an older checkpoint note (step 5.6).
         state: the verifier's state file (step 5.8): the checkpoint it remembers from its last
             intact run, if the file exists; :func:`save_state` writes it after an intact run.
@@ -46,7 +48,7 @@ def check_merkle(trust: str | None = None, older: str | None = None, state: str 
     if state and not trust:
         msg = "--state needs --trust: only a checkpoint signed by a trusted key is remembered"
         raise UsageError(msg)
-    trusted = parse_trust_file(Path(trust).read_text()) if trust else None
+    trusted = parse_policy(Path(trust).read_text()) if trust else None
     older_note = Path(older).read_text() if older else None
     state_path = Path(state) if state else None
     remembered = state_path.read_text(encoding="utf-8") if state_path and state_path.exists() else None
@@ -60,7 +62,8 @@ def check_merkle(trust: str | None = None, older: str | None = None, state: str 
             if remembered is None:
                 report.notes.append(f"no remembered checkpoint in {state_path}: first run with this state file")
             else:
-                compare_remembered(engine, store, report, trusted or [], remembered)
+                assert trusted is not None  # --state needs --trust
+                compare_remembered(engine, store, report, trusted, remembered)
 
     return run
 
@@ -153,7 +156,7 @@ def walk_leaves(engine: Engine, table: Table, store: MerkleStore, report: Verifi
 
 
 def compare_checkpoints(engine: Engine, store: MerkleStore, report: VerificationReport,
-                        trusted: list | None, older_note: str | None) -> None:  # type: ignore[type-arg]
+                        trusted: TrustPolicy | None, older_note: str | None) -> None:
     """Steps 5.5-5.6: the recomputed root equals the latest checkpoint; older ones are consistent."""
     root = bytes.fromhex(report.root or merkle.root_of([]).hex())
     with engine.connect() as conn:
@@ -169,8 +172,8 @@ def compare_checkpoints(engine: Engine, store: MerkleStore, report: Verification
         else:
             report.checkpoint_size = latest.size
             try:
-                if trusted is not None:
-                    report.checkpoint_note = verify_checkpoint(latest.note, trusted).note
+                if trusted is not None:  # with the witnesses' cosignatures, under the policy's quorum
+                    report.checkpoint_note = trusted.verify(store.cosigned_note(conn, latest)).note
             except VerificationError as e:
                 report.fail(Failure(e.step, e.code, e.message, None, None, None, e.expected, e.actual))
                 return
@@ -191,7 +194,7 @@ def compare_checkpoints(engine: Engine, store: MerkleStore, report: Verification
                                         "checked")
                     _, size1, root1, _ = parse_checkpoint_body(parse_note(older_note).body)
                 else:
-                    old = verify_checkpoint(older_note, trusted)
+                    old = verify_checkpoint(older_note, trusted.log_keys)
                     size1, root1 = old.size, old.root
             except VerificationError as e:
                 report.fail(Failure("5.6", e.code, f"the --checkpoint note is refused at step {e.step}: {e.message}",
@@ -215,14 +218,14 @@ def _check_extends(conn: Connection, store: MerkleStore, report: VerificationRep
                             None, None, None, e.expected, e.actual))
 
 
-def compare_remembered(engine: Engine, store: MerkleStore, report: VerificationReport, trusted: list,  # type: ignore[type-arg]
+def compare_remembered(engine: Engine, store: MerkleStore, report: VerificationReport, trusted: TrustPolicy,
                        remembered: str) -> None:
     """Step 5.8: the checkpoint remembered from the last intact run verifies and the log extends it."""
     root = bytes.fromhex(report.root or merkle.root_of([]).hex())
     # Step 5.8: the checkpoint remembered from the verifier's last intact run (--state) verifies
     # under the trusted keys and is consistent with the current tree (as in 5.6).
     try:
-        old = verify_checkpoint(remembered, trusted)
+        old = verify_checkpoint(remembered, trusted.log_keys)
     except VerificationError as e:
         report.fail(Failure("5.8", e.code, f"the remembered checkpoint is refused at step {e.step}: {e.message}",
                             None, None, None, e.expected, e.actual))

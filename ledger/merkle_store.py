@@ -20,6 +20,9 @@ Tables (created on the ``MetaData`` passed in, so they share the events' schema 
     (:meth:`MerkleStore.leaf_on`). On SQLite, where ids do not skip, it holds one row.
 ``checkpoints(id, size, root, note, created_at)``
     Signed checkpoint notes as issued (spec 04). The store does not verify them.
+``checkpoint_cosignatures(checkpoint_id, witness, key_id, timestamp, line, created_at)``
+    Witness ``cosignature/v1`` lines obtained for a checkpoint (spec 04 §Witness protocol;
+    revision 0003), verified by the submitter before they are stored.
 
 There is no mutable state row: the size is ``max(pos) / 2 + 1`` and the frontier (the O(log n)
 perfect subtrees that make up ``[0, size)``) is read back from the nodes, so every table is
@@ -67,6 +70,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    ForeignKey,
     Integer,
     LargeBinary,
     MetaData,
@@ -129,7 +133,7 @@ class MerkleStore:
     """
 
     def __init__(self, metadata: MetaData, *, node_cache: int = 1 << 17) -> None:
-        """Define the three tables on ``metadata`` (``metadata.create_all`` creates them)."""
+        """Define the tables on ``metadata`` (``metadata.create_all`` creates them)."""
         self.metadata = metadata
         self.nodes = Table(
             "merkle_nodes", metadata,
@@ -154,6 +158,15 @@ class MerkleStore:
             Column("size", BigInteger, nullable=False, index=True),
             Column("root", LargeBinary(32), nullable=False),
             Column("note", Text, nullable=False),
+            Column("created_at", BigInteger, nullable=False),
+        )
+        self.cosignatures = Table(
+            "checkpoint_cosignatures", metadata,
+            Column("checkpoint_id", _ID, ForeignKey("checkpoints.id"), primary_key=True, autoincrement=False),
+            Column("witness", Text, primary_key=True),
+            Column("key_id", LargeBinary(4), primary_key=True),
+            Column("timestamp", BigInteger, nullable=False),
+            Column("line", Text, nullable=False),
             Column("created_at", BigInteger, nullable=False),
         )
         #: A leaf row's index, for queries that select leaf rows of ``nodes``.
@@ -581,6 +594,35 @@ class MerkleStore:
         cp = self.checkpoints
         row = conn.execute(select(cp).order_by(cp.c.id.desc()).limit(1)).first()
         return None if row is None else _checkpoint(row)
+
+    def add_cosignature(self, conn: Connection, checkpoint_id: int, witness: str, key_id: bytes, timestamp: int,
+                        line: str, created_at: int) -> bool:
+        """Store a witness's (verified) cosignature line of a checkpoint; False if it has one already."""
+        cs = self.cosignatures
+        have = conn.execute(select(cs.c.line).where(cs.c.checkpoint_id == checkpoint_id, cs.c.witness == witness,
+                                                    cs.c.key_id == key_id)).first()
+        if have is not None:
+            return False
+        conn.execute(insert(cs).values(checkpoint_id=checkpoint_id, witness=witness, key_id=key_id,
+                                       timestamp=timestamp, line=line, created_at=created_at))
+        return True
+
+    def cosignature_lines(self, conn: Connection, checkpoint_id: int) -> list[str]:
+        """The stored cosignature lines of a checkpoint, in the order they were obtained."""
+        cs = self.cosignatures
+        q = select(cs.c.line).where(cs.c.checkpoint_id == checkpoint_id).order_by(cs.c.created_at, cs.c.witness)
+        return [str(r[0]) for r in conn.execute(q)]
+
+    def cosigned_note(self, conn: Connection, cp: StoredCheckpoint) -> str:
+        """The checkpoint's note with every stored witness cosignature line appended (what is served)."""
+        return cp.note + "".join(self.cosignature_lines(conn, cp.id))
+
+    def last_cosigned_size(self, conn: Connection, witness: str, key_id: bytes) -> int:
+        """The largest checkpoint size this witness key has cosigned for this log (0 if none)."""
+        cs, cp = self.cosignatures, self.checkpoints
+        q = select(func.max(cp.c.size)).select_from(cs.join(cp, cs.c.checkpoint_id == cp.c.id)).where(
+            cs.c.witness == witness, cs.c.key_id == key_id)
+        return int(conn.execute(q).scalar() or 0)
 
     def checkpoint_at(self, conn: Connection, size: int) -> StoredCheckpoint | None:
         """The most recently stored checkpoint of exactly ``size`` leaves, or None."""

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import IntegrityError, Mapper, PersistenceError, StoredEvent, Transcoder
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import MetaData, insert, inspect
+from sqlalchemy import MetaData, inspect
 
 from ledger.chain import decode_entry, decode_record
 from ledger.errors import EncodingError, UsageError
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from ledger.codec import EventCodec
+    from ledger.group_commit import Pending
     from ledger.merkle_store import MerkleStore
 
 EVENTS_TABLE = "ledger_events"
@@ -35,7 +37,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
     merkle: MerkleStore | None = None
     clock: Callable[[], int] | None = None
     metadata: MetaData | None = None
-    _insert_stmt: Any = None  # the SQLite insert, built once
+    _insert_stmt: tuple[str, str] | None = None  # the SQLite insert and id read, built once
     _pg_insert: str | None = None  # the PostgreSQL insert's text, built once
 
     def attach(self, merkle: MerkleStore, metadata: MetaData, clock: Callable[[], int]) -> None:
@@ -89,16 +91,106 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             also(session.connection())
         return ids
 
+    def insert_batch(self, items: list[Pending]) -> None:
+        """Append several saves in one transaction (group commit, ADR 0008); set each one's outcome.
+
+        One save alone goes through :meth:`insert_events` unchanged. Otherwise saves that claim a
+        (case, n) an earlier save of the batch claims fail alone with ``IntegrityError`` (the
+        optimistic-concurrency check, decided in the batch as the unique index would decide it);
+        the rest are written as one: the lock once, all rows in queue order (so ids, and with them
+        Merkle leaf indexes, rise in that order), all their leaves in one Merkle append, every
+        ``also`` hook, one NOTIFY, one commit. If any statement fails before the commit (another
+        process took a (case, n), an ``also`` hook refused), the transaction rolls back whole and
+        each save of it runs again alone, so only the failing ones fail. If the commit itself
+        fails, its outcome is unknown and every save of the batch gets that error.
+        """
+        if len(items) == 1:
+            self._insert_alone(items[0])
+            return
+        claimed: set[tuple[Any, int]] = set()
+        live: list[Pending] = []
+        for it in items:
+            keys = {(se.originator_id, se.originator_version) for se in it.stored}
+            if len(keys) < len(it.stored) or keys & claimed:
+                it.error = IntegrityError("another save in this batch appends at the same (case, n)")
+                continue
+            claimed |= keys
+            live.append(it)
+        if len(live) <= 1:
+            for it in live:
+                self._insert_alone(it)
+            return
+        stored = [se for it in live for se in it.stored]
+        leaf_inputs: list[tuple[bytes, bytes]] | None = []
+        for it in live:
+            if it.leaf_inputs is None:
+                leaf_inputs = None
+                break
+            assert leaf_inputs is not None
+            leaf_inputs.extend(it.leaf_inputs)
+        hooks = [it.also for it in live if it.also is not None]
+
+        def also(conn: Connection) -> None:
+            for hook in hooks:
+                hook(conn)
+
+        body_done = False
+        try:
+            with self.transaction(commit=True) as session:
+                ids = self._insert_stored_events(session, stored, leaf_inputs=leaf_inputs,
+                                                 also=also if hooks else None)
+                body_done = True
+        except Exception as e:  # noqa: BLE001 - sorted out below, per save
+            if body_done:
+                for it in live:
+                    it.error = e
+                return
+            for it in live:
+                self._insert_alone(it)
+            return
+        k = 0
+        for it in live:
+            it.ids = ids[k:k + len(it.stored)]
+            k += len(it.stored)
+
+    def _insert_alone(self, it: Pending) -> None:
+        try:
+            extra: dict[str, Any] = {"also": it.also} if it.also is not None else {}
+            it.ids = self.insert_events(it.stored, leaf_inputs=it.leaf_inputs, **extra)
+        except Exception as e:  # noqa: BLE001 - the save's own outcome, re-raised on its thread
+            it.error = e
+
+    def _pg_lock_and_insert(self, conn: Connection, sql: str, cols: tuple[list[Any], ...]) -> list[int]:
+        """PostgreSQL: the transaction's BEGIN, the table lock and the insert in one round trip
+        (psycopg's pipeline mode, as eventsourcing.postgres does), instead of three."""
+        import psycopg  # noqa: PLC0415 - PostgreSQL only
+
+        name = self.events_table_name
+        if self.schema_name:
+            name = f"{self.schema_name}.{name}"
+        dconn = conn.connection.driver_connection
+        assert isinstance(dconn, psycopg.Connection)
+        try:
+            with dconn.pipeline(), dconn.cursor() as cur:
+                cur.execute(f"LOCK TABLE {name} IN EXCLUSIVE MODE")
+                cur.execute(sql, cols)
+                return [int(r[0]) for r in cur.fetchall()]
+        except psycopg.IntegrityError as e:
+            raise IntegrityError(e) from e
+        except psycopg.Error as e:
+            raise PersistenceError(e) from e
+
     def _insert_rows(self, session: Session, stored_events: Sequence[StoredEvent]) -> list[int]:
         """The parent recorder's insert (table lock, rows, their ids in row order; the caller sends
         the NOTIFY) in one statement instead of the ORM unit of work: on SQLite a Core
         ``INSERT ... RETURNING id`` (``sort_by_parameter_order``), on PostgreSQL the prepared
         statement below."""
         table = self.events_record_cls.__table__
-        self._lock_table(session)
+        conn = session.connection()
+        if not stored_events or conn.dialect.name != "postgresql":
+            self._lock_table(session)  # on PostgreSQL with rows: pipelined with the insert, below
         if not stored_events:
             return []
-        conn = session.connection()
         if conn.dialect.name == "postgresql":
             # One statement text for any batch size (prepared once by the driver): the rows as one
             # array per column, inserted in their order. Ids come from the table's sequence in
@@ -113,13 +205,19 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
                     f"WITH ORDINALITY AS u(o, v, t, s, k) ORDER BY k RETURNING id")
             cols = ([e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
                     [e.topic for e in stored_events], [e.state for e in stored_events])
-            return sorted(int(r[0]) for r in conn.exec_driver_sql(sql, cols))
-        stmt = self._insert_stmt
-        if stmt is None:
-            stmt = self._insert_stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version, "topic": e.topic,
-                 "state": e.state} for e in stored_events]
-        return [int(r[0]) for r in conn.execute(stmt, rows)]
+            return sorted(self._pg_lock_and_insert(conn, sql, cols))
+        # SQLite: one executemany of a plain insert (an ordered ``RETURNING`` would cost one
+        # statement per row). The transaction holds SQLite's write lock from its first insert, and
+        # the new rowid of an INTEGER PRIMARY KEY is above every existing one, so the save's rows
+        # are the table's last ``len(stored_events)`` ids, in insert order.
+        stmts = self._insert_stmt
+        if stmts is None:
+            stmts = self._insert_stmt = (
+                f"INSERT INTO {table.name} (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",  # noqa: S608 - the table name is ours; values are bound parameters
+                f"SELECT id FROM {table.name} ORDER BY id DESC LIMIT ?")  # noqa: S608 - the table name is ours
+        conn.exec_driver_sql(stmts[0], [(UUID(str(e.originator_id)).bytes, e.originator_version, e.topic, e.state)
+                                        for e in stored_events])
+        return sorted(int(r[0]) for r in conn.exec_driver_sql(stmts[1], (len(stored_events),)))
 
 
 class LedgerFactory(SQLAlchemyFactory):

@@ -29,9 +29,10 @@ def latest_checkpoint(services: ServicesDep) -> Response:
     c = services.container
     with c.engine.connect() as conn:
         cp = c.merkle.latest_checkpoint(conn)
-    if cp is None:
+        note = None if cp is None else c.merkle.cosigned_note(conn, cp)  # with witness cosignatures
+    if cp is None or note is None:
         raise NotFound("no checkpoint has been signed yet", code="E_NO_CHECKPOINT")
-    return PlainTextResponse(cp.note, media_type="text/plain; charset=utf-8",
+    return PlainTextResponse(note, media_type="text/plain; charset=utf-8",
                              headers={"Cache-Control": "no-cache", "X-Tree-Size": str(cp.size)})
 
 

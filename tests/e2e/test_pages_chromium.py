@@ -119,7 +119,10 @@ def test_a_notice_leads_to_its_verification_page_whose_qr_code_encodes_that_page
     assert "p-lin" not in page.eval("document.body.innerText")  # no principal ids on the public page
     shot = page.screenshot("#qr", scale=2)
     decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)))]
-    assert decoded == [url]
+    # The page's URL, with the log's verifier key pinned in the fragment for the browser verifier.
+    key = w.container.settings.origin + "+"
+    assert len(decoded) == 1
+    assert decoded[0].startswith(f"{url}#k={key}")
     png = page.eval("document.querySelector('#qr-png').src")
     assert png.startswith("data:image/png;base64,")
 

@@ -77,22 +77,20 @@ def test_serve_answers_health_readiness_and_logs_json(db_url: str, tmp_path: Pat
 
 
 def test_token_add_prints_a_token_that_authenticates_and_revoke_ends_it(tmp_path: Path, capsys) -> None:
-    import argparse
-
     from sqlalchemy import MetaData, create_engine
 
-    from api.auth import Role, TokenAuthenticator, TokenStore, add_token_arguments, cmd_token
+    from api.auth import Role, TokenAuthenticator, TokenStore, cmd_token
+    from api.clikit import Args
     from api.demo import AGENCIES
 
     a0 = AGENCIES[0][0]  # a valid agency code: token add checks it
     db = f"sqlite:///{tmp_path / 'ledger.db'}"
-    p = argparse.ArgumentParser()
-    add_token_arguments(p)
-    assert cmd_token(p.parse_args(["add", "p-lin", "--role", "officer", "--agency", a0, "--db", db])) == 0
+    options = {"role": [], "agency": None, "uscc": None, "name": None, "label": None, "db": db}
+    assert cmd_token(Args(**{**options, "action": "add", "principal": "p-lin", "role": ["officer"], "agency": a0})) == 0
     token = capsys.readouterr().out.strip()
     auth = TokenAuthenticator(TokenStore(create_engine(db), MetaData()), cache_seconds=0)
     who = auth.authenticate(f"Bearer {token}")
     assert who is not None
     assert (who.id, who.roles, who.agency) == ("p-lin", frozenset({Role.OFFICER}), a0)
-    assert cmd_token(p.parse_args(["revoke", token, "--db", db])) == 0
+    assert cmd_token(Args(**{**options, "action": "revoke", "principal": token})) == 0
     assert auth.authenticate(f"Bearer {token}") is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import socket
@@ -194,7 +195,8 @@ def test_an_unreachable_database_is_exit_2_not_a_failed_verification(env: dict[s
 
 
 def test_every_command_documents_db_in_its_help(env: dict[str, str], tmp_path: Path) -> None:
-    for argv in (["verify"], ["init"], ["demo"], ["serve"], ["token"], ["replay"], ["rebuild"], ["project"],
+    for argv in (["verify"], ["init"], ["demo"], ["serve"], ["token", "add"], ["token", "revoke"], ["replay"],
+                 ["rebuild"], ["project"],
                  ["checkpoint"], ["export"], ["cases"], ["key", "add"], ["calendar", "show"]):
         r = caseledger(env, tmp_path, *argv, "--help")
         assert r.returncode == 0, argv
@@ -243,8 +245,26 @@ def test_the_progress_bar_ends_at_100_percent_on_an_intact_ledger(env: dict[str,
     out = p.communicate(timeout=60)[0].decode()
     os.close(master)
     assert p.returncode == 0, out
-    assert b"100%" in err, err
-    assert b"3.00/3.00" in err, err
+    shown = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", err)  # the terminal's colours and cursor moves
+    assert b"100%" in shown, err
+    assert b"3/3 entries" in shown, err
+
+
+# ----------------------------------------------------------------------------- 7. the CLI: Click, pydantic-settings
+
+
+def test_an_invalid_environment_variable_is_exit_2_naming_it(env: dict[str, str], tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    r = caseledger({**env, "CASELEDGER_MAX_BLOB_BYTES": "lots"}, tmp_path, "init", "--db", str(db))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.startswith("caseledger init: invalid environment: CASELEDGER_MAX_BLOB_BYTES: "), r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stdout == ""
+    assert not db.exists()
+    r = caseledger(env, tmp_path, "serve", "--port", "70000")
+    assert r.returncode == 2
+    assert "Invalid value for '--port'" in r.stderr
+    assert r.stdout == ""
 
 
 # ----------------------------------------------------------------------------- 9. small traps

@@ -231,10 +231,10 @@ def test_verify_shows_a_progress_bar_on_a_terminal_only(sqlite_url: str) -> None
     os.close(master)
     assert proc.returncode == 0
     assert b"verify" in tty_text
-    assert b"entry" in tty_text  # tqdm's unit, shown only on a terminal
+    assert b"entries" in tty_text  # the bar's unit, shown only on a terminal
     plain = subprocess.run([sys.executable, "-m", "api.cli", "verify", "--db", sqlite_url],
                            capture_output=True, cwd=ROOT_DIR, check=False)
-    assert b"entry/s" not in plain.stderr
+    assert b"entries" not in plain.stderr
 
 
 def test_a_tampered_run_index_is_located(db_url: str) -> None:

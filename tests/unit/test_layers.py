@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ["encoding", "hashing", "signing", "chain", "merkle", "checkpoint", "bundle", "verify", "errors", "keys",
-        "limits"]
+        "limits", "trust"]
 
 
 def imports_of(path: Path) -> set[str]:

@@ -1,4 +1,4 @@
-"""Independent generator of docs/spec/vectors/merkle*.json and checkpoint*.json.
+"""Independent generator of docs/spec/vectors/merkle*.json, checkpoint*.json and cosignatures.json.
 
 It does NOT use ledger.merkle or ledger.checkpoint: trees, paths and proofs are computed with
 the recursive definitions of RFC 9162 §2.1 written out literally, and notes are assembled by
@@ -276,11 +276,83 @@ def build_checkpoints() -> dict[str, Any]:
     }
 
 
+# --- C2SP tlog-cosignature cosignature/v1, by a second Ed25519 implementation -------------------
+# The signature is made with the `cryptography` package (OpenSSL), not PyNaCl (libsodium) as the
+# ledger does; key id, message and the 8-byte timestamp are assembled from the spec's text.
+
+COSIGNER_NAME = "witness.example/w1"
+COSIGNER_SEED = sha(b"CaseLedger test vector: cosignature/v1 witness key")
+COSIGN_TIME = 1679315147  # the timestamp of the spec's own example message
+
+
+def _cosigner_pub() -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return Ed25519PrivateKey.from_private_bytes(COSIGNER_SEED).public_key().public_bytes(Encoding.Raw,
+                                                                                        PublicFormat.Raw)
+
+
+def _cosign_line(name: str, body: str, t: int, *, alg: int = 4, sig_t: int | None = None) -> str:
+    """``— name base64(SHA-256(name ‖ 0x0A ‖ alg ‖ pub)[:4] ‖ uint64be(t) ‖ Ed25519(message))``;
+    ``sig_t``: the time in the signed message, if it differs from the one carried (a forgery)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    pub = _cosigner_pub()
+    kid = sha(name.encode() + b"\n" + bytes([alg]) + pub)[:4]
+    message = b"cosignature/v1\n" + b"time " + str(t if sig_t is None else sig_t).encode() + b"\n" + body.encode()
+    sig = Ed25519PrivateKey.from_private_bytes(COSIGNER_SEED).sign(message)
+    return f"{EM}{name} {base64.b64encode(kid + t.to_bytes(8, 'big') + sig).decode()}\n"
+
+
+def build_cosignatures() -> dict[str, Any]:
+    log = SigningKey(LOG_SEED)
+    big = [i.to_bytes(4, "big") for i in range(37)]
+    body = f"{ORIGIN}\n37\n{base64.b64encode(mth(big)).decode()}\n"
+    note = body + "\n" + _sigline(ORIGIN, log, body)
+    pub = _cosigner_pub()
+    kid = sha(COSIGNER_NAME.encode() + b"\n\x04" + pub)[:4]
+    good = _cosign_line(COSIGNER_NAME, body, COSIGN_TIME)
+    blob = base64.b64decode(good.split(" ")[-1])
+    plain = f"{EM}{COSIGNER_NAME} {base64.b64encode(kid + blob[12:]).decode()}\n"  # no timestamp: 4 + 64 bytes
+    cases: list[dict[str, Any]] = [
+        {"name": "cosigned", "note": note + good, "want_step": None, "timestamp": COSIGN_TIME},
+        {"name": "cosigned_at_time_zero", "note": note + _cosign_line(COSIGNER_NAME, body, 0), "want_step": None,
+         "timestamp": 0},
+        {"name": "timestamp_changed_after_signing", "want_step": "4.7",
+         "note": note + _cosign_line(COSIGNER_NAME, body, COSIGN_TIME + 1, sig_t=COSIGN_TIME)},
+        {"name": "timestamp_above_2_63_minus_1", "want_step": "4.7",
+         "note": note + _cosign_line(COSIGNER_NAME, body, 2**63)},
+        {"name": "signature_without_timestamp", "note": note + plain, "want_step": "4.7"},
+        {"name": "key_id_of_type_0x01_is_another_key", "want_step": "4.7",
+         "note": note + _cosign_line(COSIGNER_NAME, body, COSIGN_TIME, alg=1)},
+        {"name": "cosignature_of_another_body", "want_step": "4.7",
+         "note": note + _cosign_line(COSIGNER_NAME, body.replace("\n37\n", "\n36\n"), COSIGN_TIME)},
+    ]
+    return {
+        "description": "C2SP tlog-cosignature cosignature/v1 (Ed25519, key type 0x04) over the checkpoint of "
+                       "checkpoint-notes.json; signatures by OpenSSL (python `cryptography`), key ids and "
+                       "messages assembled from the spec's text. Verify each note with log_vkey and witness "
+                       "cosigner_vkey at quorum 1; want_step = the spec 06 step that must refuse it.",
+        "log_vkey": _vkey(ORIGIN, log),
+        "origin": ORIGIN,
+        "cosigner_name": COSIGNER_NAME,
+        "cosigner_seed": hx(COSIGNER_SEED),
+        "cosigner_public_key": hx(pub),
+        "cosigner_key_id": hx(kid),
+        "cosigner_vkey": f"{COSIGNER_NAME}+{kid.hex()}+{base64.b64encode(bytes([4]) + pub).decode()}",
+        "signed_message": f"cosignature/v1\ntime {COSIGN_TIME}\n{body}",
+        "cosignature_line": good,
+        "cases": cases,
+    }
+
+
 FILES = {
     "merkle-leaves.json": build_merkle_leaves,
     "merkle-tree.json": build_merkle_tree,
     "merkle-proofs.json": build_merkle_proofs,
     "checkpoint-notes.json": build_checkpoints,
+    "cosignatures.json": build_cosignatures,
 }
 
 

@@ -127,3 +127,32 @@ def test_forked_checkpoint_vector_is_equivocation() -> None:
     with pytest.raises(EquivocationError) as e:
         checkpoint.check_equivocation(a, b)
     assert e.value.step == f["want_step"]
+
+
+COS = _load("cosignatures.json")
+
+
+@pytest.mark.parametrize("case", COS["cases"], ids=[c["name"] for c in COS["cases"]])
+def test_cosignature_vector(case: dict[str, Any]) -> None:
+    def run() -> checkpoint.VerifiedCheckpoint:
+        return checkpoint.verify_checkpoint(case["note"], [COS["log_vkey"]], origin=COS["origin"],
+                                            witnesses=[COS["cosigner_vkey"]], witness_quorum=1)
+
+    if case["want_step"] is None:
+        assert run().witnesses == (COS["cosigner_name"],)
+    else:
+        with pytest.raises(VerificationError) as e:
+            run()
+        assert e.value.step == case["want_step"]
+
+
+def test_cosigning_with_pynacl_reproduces_the_openssl_vector_byte_for_byte() -> None:
+    key = SigningKey(bytes.fromhex(COS["cosigner_seed"]))
+    v = checkpoint.NoteVerifier.parse(COS["cosigner_vkey"])
+    assert (v.alg, v.key_id.hex(), v.public_key.hex()) == (0x04, COS["cosigner_key_id"], COS["cosigner_public_key"])
+    assert checkpoint.NoteVerifier.from_signing_key(COS["cosigner_name"], key, 0x04) == v
+    note = COS["cases"][0]["note"]
+    body = checkpoint.parse_note(note).body
+    assert checkpoint.cosigned_message(body, 1679315147).decode() == COS["signed_message"]
+    line = checkpoint.cosign(body, COS["cosigner_name"], key, 1679315147).line()
+    assert line == COS["cosignature_line"]

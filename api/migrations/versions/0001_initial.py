@@ -23,6 +23,8 @@ branch_labels = None
 depends_on = None
 #: Indexes the code defines that later revisions add (0002): this revision leaves them out.
 LATER_INDEXES = frozenset({"ix_proj_case_file_stage", "ix_proj_case_file_year"})
+#: Tables the code defines that later revisions add (0003): this revision leaves them out.
+LATER_TABLES = frozenset({"checkpoint_cosignatures"})
 
 
 def events_table(metadata: MetaData) -> Table:
@@ -45,7 +47,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     have = set(inspect(bind).get_table_names())
     events = events_table(MetaData())
-    tables = [t for t in (events, *code_metadata().sorted_tables) if t.name not in have]
+    tables = [t for t in (events, *code_metadata().sorted_tables) if t.name not in have | LATER_TABLES]
     for t in tables:
         later = [ix for ix in t.indexes if ix.name in LATER_INDEXES]
         for ix in later:  # created by the revision that introduced them, not here

@@ -19,8 +19,9 @@ WITNESS2 = SigningKey(bytes([9]) * 32)
 STRANGER = SigningKey(bytes([10]) * 32)
 ORIGIN = "caseledger.test/log"
 LOG_V = cp.NoteVerifier.from_signing_key(ORIGIN, LOG)
-W1 = cp.NoteVerifier.from_signing_key("w1.test", WITNESS)
-W2 = cp.NoteVerifier.from_signing_key("w2.test", WITNESS2)
+W1 = cp.NoteVerifier.from_signing_key("w1.test", WITNESS, cp.ALG_COSIGNATURE_V1)
+W2 = cp.NoteVerifier.from_signing_key("w2.test", WITNESS2, cp.ALG_COSIGNATURE_V1)
+T = 1_700_000_000
 
 HASHES = [hashlib.sha256(b"%d" % i).digest() for i in range(20)]
 FETCH = merkle.memory_fetcher(HASHES)
@@ -74,13 +75,43 @@ def test_trusted_keys_may_be_given_as_vkey_text_or_a_trust_file() -> None:
 
 
 def test_witness_cosignatures_meet_a_quorum() -> None:
-    note = cp.add_cosignature(cp.add_cosignature(note_at(9), "w1.test", WITNESS), "w2.test", WITNESS2)
+    note = cp.add_cosignature(cp.add_cosignature(note_at(9), "w1.test", WITNESS, timestamp=T), "w2.test", WITNESS2,
+                              timestamp=T + 1)
     c = cp.verify_checkpoint(note, [LOG_V], witnesses=[W1, W2], witness_quorum=2)
     assert c.witnesses == ("w1.test", "w2.test")
 
 
+def test_a_cosignature_is_cosignature_v1_with_its_timestamp() -> None:
+    note = cp.add_cosignature(note_at(9), "w1.test", WITNESS, timestamp=T)
+    sig = cp.parse_note(note).signatures[-1]
+    assert (sig.key_id, sig.timestamp, len(sig.signature)) == (W1.key_id, T, 72)
+    body = cp.parse_note(note).body
+    WITNESS.verify_key.verify(b"cosignature/v1\ntime %d\n" % T + body.encode(), sig.signature[8:])
+    assert base64.b64decode(W1.to_vkey().split("+", 2)[2]) == b"\x04" + bytes(WITNESS.verify_key)
+    assert cp.NoteVerifier.parse(W1.to_vkey()) == W1
+
+
+def test_a_plain_note_signature_by_a_witness_key_is_not_a_cosignature() -> None:
+    body = cp.parse_note(note_at(9)).body
+    plain = cp.NoteSignature("w1.test", W1.key_id, WITNESS.sign(body.encode()).signature)
+    with pytest.raises(SignatureError) as e:
+        cp.verify_checkpoint(note_at(9) + plain.line(), [LOG_V], witnesses=[W1], witness_quorum=1)
+    assert (e.value.step, e.value.code) == ("4.7", "E_CHECKPOINT_SIGNATURE")
+
+
+def test_a_witness_key_is_refused_as_a_log_key() -> None:
+    with pytest.raises(UsageError, match="type-0x04"):
+        cp.verify_checkpoint(note_at(9), [W1])
+
+
+@pytest.mark.parametrize("t", [-1, 2**63, 1.5])
+def test_a_cosignature_timestamp_out_of_range_is_refused(t: object) -> None:
+    with pytest.raises(UsageError):
+        cp.cosign("x\n", "w1.test", WITNESS, t)  # type: ignore[arg-type]
+
+
 def test_missing_witness_quorum_is_refused() -> None:
-    note = cp.add_cosignature(note_at(9), "w1.test", WITNESS)
+    note = cp.add_cosignature(note_at(9), "w1.test", WITNESS, timestamp=T)
     with pytest.raises(CheckpointError) as e:
         cp.verify_checkpoint(note, [LOG_V], witnesses=[W1, W2], witness_quorum=2)
     assert e.value.step == "4.7"
@@ -96,11 +127,12 @@ def test_witness_signature_alone_is_not_a_log_signature() -> None:
 
 def test_cosigning_twice_with_one_key_is_refused() -> None:
     with pytest.raises(UsageError):
-        cp.add_cosignature(note_at(3), ORIGIN, LOG)
+        cp.add_cosignature(cp.add_cosignature(note_at(3), "w1.test", WITNESS, timestamp=T), "w1.test", WITNESS,
+                           timestamp=T)
 
 
 def test_unknown_key_signatures_are_ignored() -> None:
-    note = cp.add_cosignature(note_at(5), "stranger.test", STRANGER)
+    note = cp.add_cosignature(note_at(5), "stranger.test", STRANGER, timestamp=T)
     assert cp.verify_checkpoint(note, [LOG_V]).log_signers == (ORIGIN,)
 
 
@@ -207,7 +239,7 @@ def test_wrong_origin_is_refused() -> None:
 def test_too_many_signatures_is_refused() -> None:
     note = GOOD
     for i in range(64):
-        note = cp.add_cosignature(note, f"w{i}.test", SigningKey(bytes([i + 20]) * 32),
+        note = cp.add_cosignature(note, f"w{i}.test", SigningKey(bytes([i + 20]) * 32), timestamp=T,
                                   limits=Limits(max_note_signatures=100))
     with pytest.raises(CheckpointError) as e:
         cp.verify_checkpoint(note, [LOG_V])
@@ -310,8 +342,8 @@ def test_a_checkpoint_for_another_origin_signed_by_the_trusted_key_is_refused_ev
 
 
 def test_a_key_named_after_the_forged_origin_but_not_trusted_does_not_help() -> None:
-    evil = cp.add_cosignature(cp.sign_checkpoint("evil.example/log", 5, merkle.root_of(HASHES[:5]), ORIGIN, LOG),
-                              "evil.example/log", STRANGER)
+    signed = cp.parse_note(cp.sign_checkpoint("evil.example/log", 5, merkle.root_of(HASHES[:5]), ORIGIN, LOG))
+    evil = cp.Note(signed.body, (*signed.signatures, cp.sign_note(signed.body, "evil.example/log", STRANGER))).text()
     with pytest.raises(CheckpointError) as e:
         cp.verify_checkpoint(evil, [LOG_V])
     assert e.value.step == "4.5.1"
