@@ -28,8 +28,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check $(SRC_PY) $(TEST_PY)
 	$(VENV)/bin/mypy $(SRC_PY)
 
+# Two test processes (pytest-xdist), each taking whole files so module fixtures are built once; every
+# PostgreSQL test has a schema of its own and every SQLite test a file of its own. TEST_JOBS=0 runs in one.
+TEST_JOBS ?= 2
+
 test: $(STAMP) lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all
