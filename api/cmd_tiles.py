@@ -16,9 +16,7 @@ Exit codes: 0 ok, 2 usage error (no checkpoint yet, ``--since`` not a checkpoint
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,15 +44,10 @@ class ExportResult:
 
 
 def _write(path: Path, data: bytes) -> None:
+    from api.cmd_log import _write_atomically  # noqa: PLC0415 - the one temp-file-and-rename writer
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_atomically(path, data)
 
 
 def _since_size(conn: Connection, container: Container, note: str, origin: str) -> int:
